@@ -1,0 +1,1 @@
+"""The ``gradkit`` command line: thin argument parsing over the gradkit packages."""
