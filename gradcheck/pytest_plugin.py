@@ -1,0 +1,1 @@
+"""pytest plugin for gradcheck (hooks, options and fixtures only)."""
