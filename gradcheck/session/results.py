@@ -1,0 +1,98 @@
+"""Result collection for one pytest session, and the merge of pytest-xdist workers.
+
+Each call of the ``gradcheck`` fixture adds a :class:`CheckRecord`. A worker ships its
+records to the controller as one JSON string (``config.workeroutput``), which the
+controller merges into its own :class:`SessionResults`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    """One gradient check run by a test.
+
+    Attributes
+    ----------
+    name : str
+        The test's node id (parameter set included), with ``" #k"`` appended for the
+        k-th check (k >= 2) of the same test.
+    passed : bool
+        The verdict as the test saw it (nondifferentiable points fail in strict mode).
+    report : GradcheckReport
+        The full report.
+    """
+
+    name: str
+    passed: bool
+    report: Any
+
+    @property
+    def seconds(self) -> float:
+        """Wall time of the check."""
+        return float(self.report.seconds)
+
+    @property
+    def n_tensors(self) -> int:
+        """Number of tensors checked (rows of the report table)."""
+        return len(self.report.table)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form, inverse of :meth:`from_dict`."""
+        return {"name": self.name, "passed": self.passed, "report": self.report.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CheckRecord:
+        """Rebuild a record written by :meth:`to_dict`."""
+        from gradcheck import GradcheckReport
+
+        report = GradcheckReport.from_dict(data["report"])
+        return cls(name=data["name"], passed=bool(data["passed"]), report=report)
+
+
+def totals(records: list[CheckRecord]) -> dict[str, int]:
+    """Session counts over ``records``.
+
+    Returns
+    -------
+    dict
+        ``checks``, ``tensors`` (tensors checked), ``failed_checks``,
+        ``failed_tensors`` and ``nondifferentiable`` (rows on a kink).
+    """
+    return {
+        "checks": len(records),
+        "tensors": sum(r.n_tensors for r in records),
+        "failed_checks": sum(not r.passed for r in records),
+        "failed_tensors": sum(int(r.report.n_failed) for r in records),
+        "nondifferentiable": sum(int(r.report.n_nondifferentiable) for r in records),
+    }
+
+
+class SessionResults:
+    """Every gradient check of the session, in the order they finished."""
+
+    def __init__(self) -> None:
+        self.records: list[CheckRecord] = []
+        self._per_test: Counter[str] = Counter()
+
+    def add(self, nodeid: str, report: Any, passed: bool) -> CheckRecord:
+        """Record a finished check of test ``nodeid`` and return its record."""
+        self._per_test[nodeid] += 1
+        count = self._per_test[nodeid]
+        name = nodeid if count == 1 else f"{nodeid} #{count}"
+        record = CheckRecord(name=name, passed=passed, report=report)
+        self.records.append(record)
+        return record
+
+    def dumps(self) -> str:
+        """All records as one JSON string (what a pytest-xdist worker sends)."""
+        return json.dumps([record.to_dict() for record in self.records])
+
+    def merge(self, text: str) -> None:
+        """Append the records of a worker, as produced by :meth:`dumps`."""
+        self.records.extend(CheckRecord.from_dict(item) for item in json.loads(text))

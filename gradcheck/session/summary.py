@@ -1,0 +1,55 @@
+"""Terminal summary text of the gradient checks of a session."""
+
+from __future__ import annotations
+
+from gradcheck.session.results import CheckRecord, totals
+
+N_SLOWEST = 5
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def check_line(record: CheckRecord) -> str:
+    """One line for one check: verdict, time, tensors, kinks, name."""
+    verdict = "PASS" if record.passed else "FAIL"
+    kinks = int(record.report.n_nondifferentiable)
+    extra = f", {kinks} nondifferentiable" if kinks else ""
+    return (
+        f"{verdict} {record.seconds:8.3f}s  {_plural(record.n_tensors, 'tensor')}{extra}"
+        f"  {record.name}"
+    )
+
+
+def summary_lines(records: list[CheckRecord], verbose: int = 0) -> list[str]:
+    """The lines of the ``gradcheck`` terminal summary section.
+
+    Parameters
+    ----------
+    records : list of CheckRecord
+        Every check of the session.
+    verbose : int
+        pytest's verbosity; from 1 on, one line per check (sorted by name).
+
+    Returns
+    -------
+    list of str
+        Totals, then the slowest checks, then (verbose) every check.
+    """
+    if not records:
+        return ["no gradient checks ran"]
+    counts = totals(records)
+    lines = [
+        f"{_plural(counts['checks'], 'check')}, {counts['tensors']} tensors checked, "
+        f"{_plural(counts['failed_checks'], 'failed check')} "
+        f"({_plural(counts['failed_tensors'], 'failed tensor')}), "
+        f"{counts['nondifferentiable']} nondifferentiable points"
+    ]
+    slowest = sorted(records, key=lambda r: r.seconds, reverse=True)[:N_SLOWEST]
+    lines.append(f"slowest {len(slowest)}:")
+    lines += [f"  {r.seconds:8.3f}s  {r.name}" for r in slowest]
+    if verbose > 0:
+        lines.append("every check:")
+        lines += ["  " + check_line(r) for r in sorted(records, key=lambda r: r.name)]
+    return lines
