@@ -1,0 +1,111 @@
+"""Pieces shared by the subcommands: usage errors, data sets, reference nets, printing."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+NETS = ("mlp", "cnn", "deep-sigmoid")
+DATASETS = ("digits", "spirals")
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for; ``main`` prints it on one line, exit code 2."""
+
+
+class Problem(NamedTuple):
+    """A classification task: training and held-out data, and a note on where it came from."""
+
+    X_train: object
+    y_train: object
+    X_test: object
+    y_test: object
+    note: str
+
+
+def load_problem(dataset, *, images=False, seed=0):
+    """Load ``"digits"`` (scikit-learn's 8x8 digits) or ``"spirals"`` (two spirals).
+
+    Parameters
+    ----------
+    dataset : {"digits", "spirals"}
+    images : bool
+        Digits as (n, 1, 8, 8) images (for the CNN) instead of (n, 64) vectors.
+    seed : int
+        Seed of the split / the spirals noise.
+
+    Returns
+    -------
+    Problem
+        ``note`` says which data set was used (and why, after a fallback).
+
+    Raises
+    ------
+    UsageError
+        Digits requested but scikit-learn is missing, or spirals asked for as images.
+    """
+    from reference_nets.data import load_digits, two_spirals
+
+    if dataset == "digits":
+        try:
+            split = load_digits(seed=seed, images=images)
+        except ImportError as exc:
+            raise UsageError(str(exc)) from exc
+        return Problem(*split, note=f"digits: {len(split.X_train)} train / "
+                       f"{len(split.X_test)} test images of 8x8 pixels")
+    if images:
+        raise UsageError("the cnn needs image data: use --dataset digits")
+    X, y = two_spirals(n_per_class=200, seed=seed)
+    X_test, y_test = two_spirals(n_per_class=100, seed=seed + 1)
+    return Problem(X, y, X_test, y_test, note=f"two spirals: {len(X)} train / {len(X_test)} test")
+
+
+def build_net(net, problem, *, seed=0):
+    """Build a reference net (``"mlp"``, ``"cnn"`` or ``"deep-sigmoid"``) sized for ``problem``."""
+    from reference_nets import zoo
+
+    n_in, n_out = problem.X_train.shape[1], int(problem.y_train.max()) + 1
+    if net == "mlp":
+        return zoo.mlp((n_in, 64, 64, n_out), seed=seed)
+    if net == "cnn":
+        return zoo.cnn(in_channels=1, image_size=problem.X_train.shape[-1], n_classes=n_out,
+                       seed=seed)
+    return zoo.deep_sigmoid(n_in=n_in, n_out=n_out, seed=seed)
+
+
+def add_training_args(parser, *, lr=0.05, epochs=10):
+    """Add the options that pick a reference net, a data set and the SGD settings."""
+    parser.add_argument("--net", choices=NETS, default="mlp",
+                        help="reference network (default mlp)")
+    parser.add_argument("--dataset", choices=DATASETS, default="digits",
+                        help="digits needs scikit-learn (default digits)")
+    parser.add_argument("--lr", type=positive_float, default=lr,
+                        help=f"SGD learning rate (default {lr})")
+    parser.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
+    parser.add_argument("--epochs", type=positive_int, default=epochs,
+                        help=f"passes over the data (default {epochs})")
+    parser.add_argument("--batch-size", type=positive_int, default=32,
+                        help="samples per step (default 32)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of weights and shuffling")
+
+
+def positive_int(text):
+    """argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
+def positive_float(text):
+    """argparse type: a finite float > 0."""
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise ValueError(text)
+    return value
+
+
+def format_history(history):
+    """The per-epoch history as an aligned text table (floats to 4 significant digits)."""
+    columns = [c for c in ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy")
+               if c in history]
+    return history[columns].to_string(index=False, float_format=lambda v: f"{v:.4g}")
