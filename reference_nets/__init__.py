@@ -7,18 +7,18 @@ Layers follow the gradkit layer protocol (``params``/``grads`` dicts, ``forward`
 """
 
 from reference_nets.layers import (
-           BatchNorm,
-           Conv2D,
-           Dense,
-           Dropout,
-           Flatten,
-           Layer,
-           LeakyReLU,
-           MaxPool2D,
-           ReLU,
-           Sigmoid,
-           Softmax,
-           Tanh,
+    BatchNorm,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    Layer,
+    LeakyReLU,
+    MaxPool2D,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Tanh,
 )
 from reference_nets.model import Sequential
 from reference_nets.train import HookError, train
