@@ -1,0 +1,118 @@
+"""Normalise ``write_report`` arguments into plain records the page builder can use.
+
+Everything here is duck-typed on the documented attributes (``Monitor.frame``,
+``GradcheckReport.table``, ``LRRangeResult.curve``...), so the report depends on
+the shape of the data, not on concrete classes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+_FRAME_COLUMNS = ("step", "epoch", "layer", "tensor", "metric", "value")
+
+
+@dataclass
+class Run:
+    """One monitored training run.
+
+    Attributes
+    ----------
+    name : str
+        Run name (dict key, or ``"run"`` for a lone monitor).
+    metrics : dict of str to pandas.DataFrame
+        ``monitor.frame`` split by ``metric`` (columns step, epoch, layer, tensor, value).
+    history : pandas.DataFrame
+        One row per epoch (train() columns); may be empty.
+    meta : dict
+        ``monitor.meta``.
+    findings : pandas.DataFrame
+        ``monitor.findings()`` (severity, check, layer, message).
+    layers : list of str
+        Layer names in network order.
+    """
+
+    name: str
+    metrics: dict
+    history: pd.DataFrame
+    meta: dict
+    findings: pd.DataFrame
+    layers: list = field(default_factory=list)
+
+
+@dataclass
+class Check:
+    """One gradient-check report: ``name``, ``table`` (DESIGN columns), ``options``, ``passed``."""
+
+    name: str
+    table: pd.DataFrame
+    options: dict
+    passed: bool
+
+
+def _named(value, argument, single_name):
+    """Turn ``value`` (one object or a ``{name: object}`` dict) into ``[(name, object)]``."""
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        if not value:
+            raise ValueError(f"{argument} must not be an empty dict")
+        bad = [k for k in value if not isinstance(k, str)]
+        if bad:
+            raise TypeError(f"{argument} dict keys must be run names (str), got {bad[0]!r}")
+        return list(value.items())
+    return [(single_name, value)]
+
+
+def _require(obj, argument, expected, attribute):
+    if not isinstance(getattr(obj, attribute, None), pd.DataFrame):
+        raise TypeError(f"{argument} must be {expected}, got {type(obj).__name__} "
+                        f"(no DataFrame attribute {attribute!r})")
+
+
+def runs_from(monitor):
+    """Build :class:`Run` records from a Monitor or a dict of Monitors."""
+    expected = "a Monitor or a dict {run_name: Monitor}"
+    runs = []
+    for name, mon in _named(monitor, "monitor", "run"):
+        _require(mon, "monitor", expected, "frame")
+        frame = mon.frame
+        missing = [c for c in _FRAME_COLUMNS if c not in frame.columns]
+        if missing:
+            raise ValueError(f"monitor {name!r}: frame lacks columns {missing}")
+        metrics = {m: part.drop(columns="metric")
+                   for m, part in frame.groupby("metric", sort=False)}
+        meta = dict(getattr(mon, "meta", {}) or {})
+        history = getattr(mon, "history", None)
+        runs.append(Run(name=name, metrics=metrics,
+                        history=history if isinstance(history, pd.DataFrame) else pd.DataFrame(),
+                        meta=meta, findings=mon.findings(), layers=list(meta.get("layers", []))))
+    return runs
+
+
+def checks_from(gradcheck):
+    """Build :class:`Check` records from a GradcheckReport or a dict of them."""
+    expected = "a GradcheckReport or a dict {check_name: GradcheckReport}"
+    checks = []
+    for name, rep in _named(gradcheck, "gradcheck", "gradient check"):
+        _require(rep, "gradcheck", expected, "table")
+        checks.append(Check(name=name, table=rep.table, options=dict(getattr(rep, "options", {})),
+                            passed=bool(rep.passed)))
+    return checks
+
+
+def lr_results_from(lr):
+    """Split ``lr`` (a result or a list of them) into ``(range_tests, sensitivities)``."""
+    items = [] if lr is None else list(lr) if isinstance(lr, (list, tuple)) else [lr]
+    ranges, sens = [], []
+    for item in items:
+        if isinstance(getattr(item, "curve", None), pd.DataFrame):
+            ranges.append(item)
+        elif isinstance(getattr(item, "summary", None), pd.DataFrame):
+            sens.append(item)
+        else:
+            raise TypeError("lr must be an LRRangeResult, an LRSensitivityResult or a list of "
+                            f"them, got {type(item).__name__}")
+    return ranges, sens

@@ -1,0 +1,81 @@
+"""``write_report``: assemble the page from runs, gradient checks and LR results."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from . import meta
+from .inputs import checks_from, lr_results_from, runs_from
+from .sections import build_sections, check_anchor
+from .verdict import collect_findings, verdict
+
+_ENV = Environment(loader=PackageLoader("diagnostics.report", "templates"),
+                   autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+
+
+def write_report(path, *, monitor=None, gradcheck=None, lr=None, title=None):
+    """Write one self-contained HTML report (inline CSS, embedded PNG plots, no network).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Output file; missing parent directories are created. Written atomically.
+    monitor : Monitor or dict of str to Monitor, optional
+        Monitored training run(s); several runs are shown side by side.
+    gradcheck : GradcheckReport or dict of str to GradcheckReport, optional
+        Gradient-check result(s).
+    lr : LRRangeResult or LRSensitivityResult or list of them, optional
+        Learning-rate experiments.
+    title : str, optional
+        Page title (default "gradkit report").
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+
+    Raises
+    ------
+    ValueError
+        If no data is given at all, or a Monitor's frame lacks contract columns.
+    TypeError
+        If an argument is not one of the accepted types.
+    """
+    if monitor is None and gradcheck is None and lr is None:
+        raise ValueError("write_report needs at least one of monitor=, gradcheck=, lr=")
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+    runs, checks = runs_from(monitor), checks_from(gradcheck)
+    ranges, sensitivities = lr_results_from(lr)
+    sections = build_sections(runs, checks, ranges, sensitivities)
+    anchored = [(check, check_anchor(i)) for i, check in enumerate(checks)]
+    findings = collect_findings(runs, anchored, {s["id"] for s in sections})
+    html = _ENV.get_template("report.html").render(
+        title=title or "gradkit report",
+        verdict=verdict(findings, [run.name for run in runs], [c.name for c in checks]),
+        findings=findings.to_dict("records"),
+        sections=sections,
+        environment=meta.environment(),
+        run_rows=meta.run_rows(runs),
+        check_rows=meta.check_rows(checks),
+        lr_rows=meta.lr_rows(ranges, sensitivities),
+    )
+    return _write_atomically(Path(path), html)
+
+
+def _write_atomically(path, text):
+    """Write ``text`` to a temporary file next to ``path``, then rename it over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,89 @@
+"""The report's sections in page order; each is built only when its data is present."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .plots_checks import relative_error_heatmap
+from .plots_lr import range_test_figure, sensitivity_figure
+from .plots_training import grad_norm_figure, loss_figure, units_figure, update_ratio_figure
+
+#: (anchor, title, figure builder, what to look for) for the monitored-run sections.
+_TRAINING = [
+    ("grad-norms", "Gradient norms per layer", grad_norm_figure,
+     "One line per layer, dark = near the input, light = near the output. Healthy nets keep "
+     "the lines within a decade or two of each other; lines falling steadily towards the "
+     "input mean vanishing gradients, lines shooting up mean exploding gradients."),
+    ("update-ratio", "Update-to-weight ratio", update_ratio_figure,
+     "Size of each optimizer step relative to the weights. Around 1e-3 (green band) is "
+     "typical; far below means the layer barely learns, far above means the step is too "
+     "large."),
+    ("units", "Dead and saturated units", units_figure,
+     "Share of units that output zero for the whole batch (ReLU) or sit in the flat tails "
+     "of a sigmoid/tanh. Both pass (almost) no gradient."),
+    ("loss", "Loss and accuracy", loss_figure,
+     "Training loss per step and per epoch, validation dashed where recorded."),
+]
+
+_CHECK_COLUMNS = ["layer", "tensor", "shape", "checked", "max_abs_err", "max_rel_err",
+                  "tolerance", "worst_index", "analytic", "numeric", "status", "message"]
+
+
+def _fmt(value, spec):
+    if isinstance(value, (float, np.floating)):
+        return "" if np.isnan(value) else format(value, spec)
+    return "" if value is None else str(value)
+
+
+def check_table(check):
+    """Rows of a gradient-check table as strings, with the columns the table has."""
+    columns = [c for c in _CHECK_COLUMNS if c in check.table.columns]
+    specs = {"max_abs_err": ".2e", "max_rel_err": ".2e", "tolerance": ".1e",
+             "analytic": ".6g", "numeric": ".6g"}
+    rows = [{c: _fmt(row[c], specs.get(c, "")) for c in columns}
+            for row in check.table[columns].to_dict("records")]
+    return columns, rows
+
+
+def check_anchor(index):
+    """Anchor of the ``index``-th gradient-check section (0-based)."""
+    return f"gradcheck-{index + 1}"
+
+
+def build_sections(runs, checks, ranges, sensitivities):
+    """All sections present in the report, in page order.
+
+    Returns
+    -------
+    list of dict
+        Each with ``id``, ``title``, ``kind`` ("gradcheck", "figure" or "lr"),
+        ``image`` (a ``figures.Plot``), ``caption`` and kind-specific fields.
+    """
+    sections = []
+    for i, check in enumerate(checks):
+        columns, rows = check_table(check)
+        sections.append({"id": check_anchor(i), "kind": "gradcheck",
+                         "title": "Gradient check" + (f": {check.name}" if len(checks) > 1 else ""),
+                         "passed": check.passed,
+                         "image": relative_error_heatmap(check), "columns": columns,
+                         "rows": rows, "caption": "log10 of the worst relative error per "
+                         "layer and tensor; red outline = failed."})
+    for anchor, title, builder, caption in _TRAINING:
+        image = builder(runs) if runs else None
+        if image:
+            sections.append({"id": anchor, "kind": "figure", "title": title, "image": image,
+                             "caption": caption})
+    for i, result in enumerate(ranges):
+        sections.append({"id": f"lr-range-{i + 1}", "kind": "lr", "title": "Learning-rate "
+                         "range test", "image": range_test_figure(result),
+                         "caption": getattr(result, "caveat", ""),
+                         "facts": {k: f"{v:.3g}" for k, v in result.suggestions.items()}})
+    for i, result in enumerate(sensitivities):
+        stable = result.stable_range
+        sections.append({"id": f"lr-sensitivity-{i + 1}", "kind": "lr",
+                         "title": "Learning-rate sensitivity", "image": sensitivity_figure(result),
+                         "caption": "Each learning rate trained with several seeds; the band "
+                         "and dots show how much the outcome depends on the seed.",
+                         "facts": {"best lr": f"{result.best_lr:.3g}", "stable range":
+                                   f"{stable[0]:.3g} to {stable[1]:.3g}" if stable else "none"}})
+    return sections

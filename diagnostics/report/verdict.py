@@ -1,0 +1,130 @@
+"""The top of the report: one findings table for all runs and checks, and the verdict banner."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
+
+#: Human wording of each check, as the banner names it.
+CHECK_LABELS = {
+    "gradient_check": "wrong gradients",
+    "vanishing_gradient": "vanishing gradients",
+    "exploding_gradient": "exploding gradients",
+    "dead_relu": "dead ReLU units",
+    "saturation": "saturated units",
+    "update_ratio": "update/weight ratio out of range",
+    "non_finite": "non-finite values (NaN/Inf)",
+    "loss_divergence": "diverging loss",
+}
+
+#: Section anchor (see ``sections.py``) of the plot that shows each check.
+CHECK_ANCHORS = {
+    "vanishing_gradient": "grad-norms",
+    "exploding_gradient": "grad-norms",
+    "non_finite": "grad-norms",
+    "dead_relu": "units",
+    "saturation": "units",
+    "update_ratio": "update-ratio",
+    "loss_divergence": "loss",
+}
+
+
+def gradcheck_findings(check, anchor):
+    """Turn the failing rows of a gradient check into critical findings.
+
+    Parameters
+    ----------
+    check : inputs.Check
+    anchor : str
+        Id of the check's section in the page.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns run, severity, check, layer, message, anchor.
+    """
+    failed = check.table[check.table["status"] == "fail"]
+    messages = [
+        f"{row.tensor}: max relative error {row.max_rel_err:.2e} at index {row.worst_index}"
+        + (f" ({row.message})" if isinstance(row.message, str) and row.message else "")
+        for row in failed.itertuples()
+    ]
+    return pd.DataFrame({"run": check.name, "severity": "critical", "check": "gradient_check",
+                         "layer": failed["layer"].astype(str).to_numpy(), "message": messages,
+                         "anchor": anchor})
+
+
+def collect_findings(runs, checks, present):
+    """All findings sorted critical first, each with the anchor of the plot that shows it.
+
+    Parameters
+    ----------
+    runs : list of inputs.Run
+    checks : list of tuple (inputs.Check, str)
+        Each check with the anchor of its section.
+    present : set of str
+        Anchors of the sections actually on the page; links to absent plots are dropped.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns run, severity, check, label, layer, message, anchor (``""`` when no plot).
+    """
+    parts = [run.findings.assign(run=run.name) for run in runs if not run.findings.empty]
+    parts += [gradcheck_findings(check, anchor) for check, anchor in checks]
+    columns = ["run", "severity", "check", "layer", "message", "anchor"]
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    if "anchor" not in frame:
+        frame["anchor"] = None
+    mapped = frame["check"].map(CHECK_ANCHORS)
+    frame["anchor"] = frame["anchor"].fillna(mapped).fillna("")
+    frame.loc[~frame["anchor"].isin(present), "anchor"] = ""
+    frame["label"] = frame["check"].map(CHECK_LABELS).fillna(frame["check"])
+    rank = frame["severity"].map(SEVERITY_ORDER).fillna(len(SEVERITY_ORDER))
+    order = rank.sort_values(kind="stable").index
+    return frame.loc[order, ["run", "severity", "check", "label", "layer", "message", "anchor"]]
+
+
+def _problems(findings, severity):
+    """``"label (run, run)"`` phrases for the findings of one severity, most frequent first."""
+    hits = findings[findings["severity"] == severity]
+    grouped = hits.groupby("label", sort=False)["run"].unique()
+    return [f"{label} ({', '.join(runs)})" for label, runs in grouped.items()]
+
+
+def verdict(findings, run_names, check_names):
+    """The banner: overall status and a sentence that names the problems.
+
+    Parameters
+    ----------
+    findings : pandas.DataFrame
+        Output of :func:`collect_findings`.
+    run_names, check_names : list of str
+        Names of the monitored runs and of the gradient checks in the report.
+
+    Returns
+    -------
+    dict
+        ``status`` ("sick", "warning" or "healthy"), ``headline``, ``detail`` and
+        ``chips``: ``[(name, status, word)]``, one per run/check, shown under the banner.
+    """
+    critical, warnings = _problems(findings, "critical"), _problems(findings, "warning")
+    chips = []
+    for name in [*run_names, *check_names]:
+        mine = set(findings.loc[findings["run"] == name, "severity"])
+        status = "sick" if "critical" in mine else "warning" if "warning" in mine else "healthy"
+        word = ({"sick": "failed", "healthy": "passed"}.get(status, status)
+                if name in check_names else status)
+        chips.append((name, status, word))
+    names = [*run_names, *check_names]
+    if critical:
+        status, headline = "sick", "Sick: " + "; ".join(critical)
+        detail = ("Also warned: " + "; ".join(warnings)) if warnings else ""
+    elif warnings:
+        status, headline, detail = "warning", "Warnings: " + "; ".join(warnings), ""
+    else:
+        status = "healthy"
+        headline = "Healthy: no problems found"
+        detail = f"Checked {len(names)} item(s): " + ", ".join(names) if names else ""
+    return {"status": status, "headline": headline, "detail": detail, "chips": chips}
