@@ -1,0 +1,93 @@
+"""Optimizers update in place and match PyTorch; clipping; schedules."""
+
+import math
+
+import numpy as np
+import pytest
+
+import reference_nets as rn
+from reference_nets.optim import SGD, Adam, CosineLR, StepLR, clip_grad_norm, clip_grad_value
+
+
+def model_with_grads(seed=0):
+    model = rn.Sequential([rn.Dense(3, 2, seed=seed)])
+    rng = np.random.default_rng(seed)
+    model.layers[0].grads["W"][...] = rng.standard_normal((3, 2))
+    model.layers[0].grads["b"][...] = rng.standard_normal(2)
+    return model
+
+
+@pytest.mark.parametrize("opt", [SGD(0.1), SGD(0.1, momentum=0.9, nesterov=True), Adam()],
+                         ids=repr)
+def test_step_updates_parameter_arrays_in_place(opt):
+    model = model_with_grads()
+    W = model.layers[0].params["W"]
+    before = W.copy()
+    opt.bind(model).step()
+    assert model.layers[0].params["W"] is W and not np.array_equal(W, before)
+
+
+def test_step_before_bind_is_an_error():
+    with pytest.raises(RuntimeError, match=r"SGD.step: call bind\(model\) first"):
+        SGD(0.1).step()
+
+
+@pytest.mark.parametrize(("ours", "theirs", "kwargs"), [
+    (SGD, "SGD", {"lr": 0.1, "momentum": 0.9}),
+    (SGD, "SGD", {"lr": 0.1, "momentum": 0.8, "nesterov": True, "weight_decay": 0.01}),
+    (Adam, "Adam", {"lr": 0.01, "weight_decay": 0.01}),
+])
+def test_optimizers_match_torch_over_several_steps(ours, theirs, kwargs):
+    torch = pytest.importorskip("torch", reason="PyTorch is needed for the optimizer cross-check")
+    model = model_with_grads()
+    p = torch.tensor(model.layers[0].params["W"].copy(), requires_grad=True)
+    opt, topt = ours(**kwargs).bind(model), getattr(torch.optim, theirs)([p], **kwargs)
+    rng = np.random.default_rng(1)
+    for _ in range(4):
+        g = rng.standard_normal((3, 2))
+        model.layers[0].grads["W"][...] = g
+        p.grad = torch.tensor(g)
+        opt.step()
+        topt.step()
+    np.testing.assert_allclose(model.layers[0].params["W"], p.detach().numpy(), rtol=1e-12)
+
+
+def test_optimizer_state_is_kept_on_rebind_and_cleared_for_another_model():
+    model, opt = model_with_grads(), SGD(0.1, momentum=0.9)
+    opt.bind(model).step()
+    assert set(opt.state) == {"0.W", "0.b"}
+    opt.bind(model)
+    assert set(opt.state) == {"0.W", "0.b"}
+    opt.bind(model_with_grads(1))
+    assert opt.state == {}
+
+
+def test_clip_grad_norm_scales_in_place_and_returns_the_norm_before():
+    grads = {"a": np.array([3.0, 0.0]), "b": np.array([[4.0]])}
+    a = grads["a"]
+    assert clip_grad_norm(grads, 1.0) == pytest.approx(5.0)
+    assert grads["a"] is a
+    total = math.sqrt(sum(float((g ** 2).sum()) for g in grads.values()))
+    assert total == pytest.approx(1.0, abs=1e-6)
+    np.testing.assert_allclose(grads["a"], [0.6, 0.0], rtol=1e-6)
+    small = {"a": np.array([0.1])}
+    assert clip_grad_norm(small, 1.0) == pytest.approx(0.1)
+    assert small["a"][0] == 0.1                                 # under the limit: untouched
+
+
+def test_clip_grad_value_clips_in_place():
+    g = np.array([-3.0, 0.5, 2.0])
+    clip_grad_value({"g": g}, 1.0)
+    np.testing.assert_array_equal(g, [-1.0, 0.5, 1.0])
+
+
+def test_step_lr_and_cosine_lr():
+    opt = SGD(1.0)
+    step = StepLR(opt, step_size=2, gamma=0.1)
+    assert [step.step() for _ in range(5)] == pytest.approx([1, 0.1, 0.1, 0.01, 0.01])
+    opt = SGD(1.0)
+    cosine = CosineLR(opt, t_max=4, lr_min=0.2)
+    lrs = [cosine.step() for _ in range(6)]
+    expected = [0.2 + 0.8 * (1 + math.cos(math.pi * t / 4)) / 2 for t in (1, 2, 3, 4, 4, 4)]
+    assert lrs == pytest.approx(expected)
+    assert opt.lr == pytest.approx(0.2)
