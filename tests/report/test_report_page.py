@@ -1,0 +1,162 @@
+"""write_report on contract-shaped stand-ins: banner, findings, sections, escaping, files."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from diagnostics.report import write_report
+from diagnostics.report.figures import MAX_POINTS, downsample
+
+from .synthetic_runs import (fake_gradcheck, fake_monitor, fake_range_test, fake_sensitivity,
+                             layer_names)
+
+LAYERS = layer_names(4)
+VANISHING = ("critical", "vanishing_gradient", "0:Dense", "gradient norm 1e-9 near the input")
+HIGH_RATIO = ("warning", "update_ratio", "3:Dense", "update ratio 0.2 is above 1e-2")
+
+
+class Page(HTMLParser):
+    """Collects element ids, links, image sources and the banner text of a report."""
+
+    def __init__(self, text):
+        super().__init__()
+        self.ids, self.links, self.images, self.banner_class = set(), [], [], None
+        self.findings_rows, self._in_findings_body = [], False
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "id" in attrs:
+            self.ids.add(attrs["id"])
+        if attrs.get("id") == "verdict":
+            self.banner_class = attrs["class"]
+        if tag == "a":
+            self.links.append(attrs["href"])
+        if tag == "img":
+            self.images.append(attrs["src"])
+        if tag == "table" and attrs.get("class") == "findings":
+            self._in_findings_body = True
+        if tag == "tr" and self._in_findings_body and "class" in attrs:
+            self.findings_rows.append(attrs["class"])
+
+    def handle_endtag(self, tag):
+        if tag == "table":
+            self._in_findings_body = False
+
+
+def render(tmp_path, **kwargs):
+    path = write_report(tmp_path / "report.html", **kwargs)
+    return path.read_text(encoding="utf-8")
+
+
+def banner_text(html):
+    return re.search(r'<p class="headline">(.*?)</p>', html, re.S).group(1)
+
+
+def test_sick_run_banner_names_the_problem(tmp_path):
+    html = render(tmp_path, monitor={"ok": fake_monitor(LAYERS),
+                                     "deep": fake_monitor(LAYERS, decay=1e-2,
+                                                          findings=[VANISHING])})
+    page = Page(html)
+    assert "sick" in page.banner_class.split()
+    assert "vanishing gradients" in banner_text(html)
+    assert "deep" in banner_text(html)
+
+
+def test_healthy_run_banner_says_healthy(tmp_path):
+    html = render(tmp_path, monitor=fake_monitor(LAYERS), gradcheck=fake_gradcheck(LAYERS))
+    assert "healthy" in Page(html).banner_class.split()
+    assert banner_text(html).startswith("Healthy")
+
+
+def test_failed_gradient_check_makes_the_report_sick(tmp_path):
+    html = render(tmp_path, gradcheck=fake_gradcheck(LAYERS, failing={("2:Dense", "W")}))
+    assert "wrong gradients" in banner_text(html)
+    assert 'class="status-fail"' in html
+
+
+def test_layer_names_and_messages_are_escaped(tmp_path):
+    evil = "<script>alert(1)</script>"
+    layers = [f"0:{evil}", "1:Dense"]
+    html = render(tmp_path, monitor=fake_monitor(layers, findings=[
+        ("critical", "dead_relu", f"0:{evil}", f"layer {evil} is dead")]),
+        gradcheck=fake_gradcheck(layers), title=evil)
+    assert evil not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script" not in html
+
+
+def test_findings_sorted_by_severity_and_linked_to_their_plots(tmp_path):
+    html = render(tmp_path, monitor=fake_monitor(LAYERS, findings=[HIGH_RATIO, VANISHING]),
+                  gradcheck=fake_gradcheck(LAYERS, failing={("1:Dense", "b")}))
+    page = Page(html)
+    assert page.findings_rows == ["sev-critical", "sev-critical", "sev-warning"]
+    findings_links = re.findall(r'<a href="#([\w-]+)">show&nbsp;plot</a>', html)
+    assert findings_links == ["grad-norms", "gradcheck-1", "update-ratio"]
+    assert set(findings_links) <= page.ids
+
+
+def test_sections_appear_only_with_their_data(tmp_path):
+    only_check = Page(render(tmp_path, gradcheck=fake_gradcheck(LAYERS)))
+    assert "gradcheck-1" in only_check.ids
+    assert not {"grad-norms", "update-ratio", "units", "loss", "lr-range-1"} & only_check.ids
+    everything = Page(render(tmp_path, monitor=fake_monitor(LAYERS),
+                             gradcheck=fake_gradcheck(LAYERS),
+                             lr=[fake_range_test(), fake_sensitivity()]))
+    assert {"gradcheck-1", "grad-norms", "update-ratio", "units", "loss", "lr-range-1",
+            "lr-sensitivity-1", "findings", "metadata"} <= everything.ids
+    assert len(everything.images) == 7
+
+
+def test_page_is_self_contained(tmp_path):
+    html = render(tmp_path, monitor=fake_monitor(LAYERS), lr=fake_range_test())
+    page = Page(html)
+    assert all(src.startswith("data:image/png;base64,") for src in page.images)
+    assert all(link.startswith("#") for link in page.links)
+    without_data = re.sub(r'"data:image/png;base64,[^"]*"', '""', html)
+    assert not re.search(r"(https?:)?//|url\(|@import", without_data)
+    assert "default-src 'none'" in html
+
+
+def test_metadata_lists_versions_parameters_and_seeds(tmp_path):
+    html = render(tmp_path, monitor=fake_monitor(LAYERS), gradcheck=fake_gradcheck(LAYERS))
+    metadata = html[html.index('id="metadata"'):]
+    assert f"<td>{np.__version__}</td>" in metadata
+    assert "<td>80</td>" in metadata  # n_params = 20 per layer in the stand-in
+    assert "seed=0" in metadata
+
+
+def test_write_is_atomic_and_leaves_no_temporary_files(tmp_path):
+    target = tmp_path / "out" / "report.html"
+    write_report(target, gradcheck=fake_gradcheck(LAYERS))
+    before = target.read_bytes()
+    with pytest.raises(TypeError, match="monitor must be a Monitor"):
+        write_report(target, monitor=42)
+    assert target.read_bytes() == before
+    assert [p.name for p in target.parent.iterdir()] == ["report.html"]
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    ({}, ValueError, "at least one of"),
+    ({"monitor": {}}, ValueError, "empty dict"),
+    ({"gradcheck": "table"}, TypeError, "gradcheck must be a GradcheckReport"),
+    ({"lr": [object()]}, TypeError, "lr must be an LRRangeResult"),
+])
+def test_bad_arguments_are_named(tmp_path, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        write_report(tmp_path / "r.html", **kwargs)
+
+
+def test_downsample_bounds_points_and_keeps_the_mean():
+    steps = np.arange(10_000)
+    frame = pd.DataFrame({"layer": "a", "step": steps, "value": np.sin(steps / 500.0) + 2})
+    small = downsample(frame, ["layer"])
+    assert len(small) <= MAX_POINTS
+    assert small["value"].mean() == pytest.approx(frame["value"].mean(), rel=1e-2)
+    short = frame.iloc[:50]
+    pd.testing.assert_frame_equal(downsample(short, ["layer"]), short)
