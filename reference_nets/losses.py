@@ -105,14 +105,15 @@ class SoftmaxCrossEntropy(Loss):
     def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
         z = self._pred(pred, (2,), "(N, C)")
         target = self.check_target(target, z.shape)
-        shifted = z - z.max(axis=1, keepdims=True)
-        log_norm = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-        log_p = shifted - log_norm
-        self._p = np.exp(log_p)
+        shifted = z - z.max(axis=1, keepdims=True)          # <= 0, so exp cannot overflow
+        e = np.exp(shifted)
+        total = e.sum(axis=1, keepdims=True)                 # >= 1, so log is finite
+        self._p = e / total
         self._target = target
+        log_norm = np.log(total)                             # -log p = log_norm - shifted
         if target.ndim == 1:
-            return float(-log_p[np.arange(len(target)), target].mean())
-        return float(-(target * log_p).sum(axis=1).mean())
+            return float((log_norm[:, 0] - shifted[np.arange(len(target)), target]).mean())
+        return float((target * (log_norm - shifted)).sum(axis=1).mean())
 
     def backward(self) -> np.ndarray:
         grad = self._p.copy()

@@ -58,5 +58,5 @@ class Dense(Layer):
         W = self.params["W"]
         dy = self._grad_output(dy).astype(W.dtype, copy=False)
         np.matmul(self._x.T, dy, out=self.grads["W"])
-        np.sum(dy, axis=0, out=self.grads["b"])
+        dy.sum(axis=0, out=self.grads["b"])
         return dy @ W.T
