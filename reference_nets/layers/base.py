@@ -33,9 +33,11 @@ class Layer:
         self._out_shape: tuple[int, ...] | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        """Compute y from x (leading batch axis), keeping what backward needs; x is not modified."""
         raise NotImplementedError
 
     def backward(self, dy: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        """Return dL/dx for dL/dy of the last forward; OVERWRITE ``grads`` (never accumulate)."""
         raise NotImplementedError
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
