@@ -39,7 +39,6 @@ class Sequential(Layer):
                 raise TypeError(f"Sequential: layers[{i}] ({type(layer).__name__}) lacks "
                                 f"{', '.join(missing)} of the layer protocol")
         self.training = True
-        self._out_shape = None
 
     @property
     def params(self) -> dict[str, np.ndarray]:

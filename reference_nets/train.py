@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from reference_nets._validate import (
     as_numeric,
@@ -146,7 +146,8 @@ def train(model, loss, optimizer, X, y, *, epochs, batch_size, hooks=(), clip_no
         One row per epoch: ``epoch`` (1-based), ``train_loss`` (mean of the batch
         losses weighted by batch size), ``train_accuracy`` (classification losses
         only, from the training-mode predictions), ``val_loss``/``val_accuracy``
-        (only with ``validation``), ``lr`` (used during the epoch), ``seconds``.
+        (only with ``validation``), ``lr`` (used during the epoch), ``seconds`` (wall
+        time of the epoch's steps, hooks and validation).
 
     Raises
     ------

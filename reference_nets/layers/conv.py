@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -56,9 +58,9 @@ class Conv2D(Layer):
         self.out_channels = check_positive_int(out_channels, "out_channels", "Conv2D")
         self.kernel_size = check_positive_int(kernel_size, "kernel_size", "Conv2D")
         self.stride = check_positive_int(stride, "stride", "Conv2D")
-        if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
+        if isinstance(padding, bool) or not isinstance(padding, numbers.Integral) or padding < 0:
             raise ValueError(f"Conv2D: padding must be an int >= 0, got {padding!r}")
-        self.padding = padding
+        self.padding = int(padding)
         k = self.kernel_size
         shape = (self.out_channels, self.in_channels, k, k)
         fan_in, fan_out = self.in_channels * k * k, self.out_channels * k * k
