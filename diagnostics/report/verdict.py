@@ -110,13 +110,16 @@ def verdict(findings, run_names, check_names):
         ``chips``: ``[(name, status, word)]``, one per run/check, shown under the banner.
     """
     critical, warnings = _problems(findings, "critical"), _problems(findings, "warning")
+    is_check = findings["check"] == "gradient_check"
     chips = []
-    for name in [*run_names, *check_names]:
-        mine = set(findings.loc[findings["run"] == name, "severity"])
+    for name in run_names:
+        mine = set(findings.loc[(findings["run"] == name) & ~is_check, "severity"])
         status = "sick" if "critical" in mine else "warning" if "warning" in mine else "healthy"
-        word = ({"sick": "failed", "healthy": "passed"}.get(status, status)
-                if name in check_names else status)
-        chips.append((name, status, word))
+        chips.append((name, status, status))
+    for name in check_names:
+        failed = ((findings["run"] == name) & is_check).any()
+        label = name if name == "gradient check" else f"gradient check {name}"
+        chips.append((label, "sick" if failed else "healthy", "failed" if failed else "passed"))
     names = [*run_names, *check_names]
     if critical:
         status, headline = "sick", "Sick: " + "; ".join(critical)

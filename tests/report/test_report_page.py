@@ -12,8 +12,13 @@ import pytest
 from diagnostics.report import write_report
 from diagnostics.report.figures import MAX_POINTS, downsample
 
-from .synthetic_runs import (fake_gradcheck, fake_monitor, fake_range_test, fake_sensitivity,
-                             layer_names)
+from .synthetic_runs import (
+    fake_gradcheck,
+    fake_monitor,
+    fake_range_test,
+    fake_sensitivity,
+    layer_names,
+)
 
 LAYERS = layer_names(4)
 VANISHING = ("critical", "vanishing_gradient", "0:Dense", "gradient norm 1e-9 near the input")
