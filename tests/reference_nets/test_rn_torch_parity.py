@@ -2,13 +2,15 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch", reason="PyTorch is needed for the autograd cross-check")
 F = torch.nn.functional
 
 import reference_nets as rn  # noqa: E402
 from reference_nets.losses import MSE, BinaryCrossEntropy, SoftmaxCrossEntropy  # noqa: E402
-from tests.reference_nets.rn_torch_twin import compare_gradients  # noqa: E402
+from tests.reference_nets.rn_torch_twin import compare_gradients, max_rel_err  # noqa: E402
 
 TOL = 1e-10
 
@@ -110,3 +112,38 @@ def test_binary_cross_entropy_matches_torch(scale):
     errors = compare_gradients(model, BinaryCrossEntropy(),
                                F.binary_cross_entropy_with_logits, x, torch.tensor(target))
     assert_all_close(errors)
+
+
+def layer_vs_torch(layer, torch_fn, x: np.ndarray, seed: int) -> dict:
+    """Relative errors of y, dx and every grad of ``layer`` against ``torch_fn(x, **params)``."""
+    p = {k: torch.tensor(v, requires_grad=True) for k, v in layer.params.items()}
+    x_t = torch.tensor(x, requires_grad=True)
+    y_t = torch_fn(x_t, **p)
+    dy = np.random.default_rng(seed).standard_normal(tuple(y_t.shape))
+    y_t.backward(torch.tensor(dy))
+    y = layer.forward(x)
+    errors = {"output": max_rel_err(y, y_t.detach().numpy()),
+              "input": max_rel_err(layer.backward(dy), x_t.grad.numpy())}
+    errors.update({k: max_rel_err(layer.grads[k], p[k].grad.numpy()) for k in p})
+    return errors
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(k=st.integers(1, 4), stride=st.integers(1, 3), padding=st.integers(0, 2),
+       h=st.integers(4, 9), w=st.integers(4, 9), c_in=st.integers(1, 3), c_out=st.integers(1, 3))
+def test_conv2d_matches_torch_for_any_stride_padding_and_size(k, stride, padding, h, w, c_in,
+                                                               c_out):
+    conv = rn.Conv2D(c_in, c_out, k, stride=stride, padding=padding, seed=h * w)
+    x = np.random.default_rng(k).standard_normal((2, c_in, h, w))
+    assert_all_close(layer_vs_torch(
+        conv, lambda t, W, b: F.conv2d(t, W, b, stride=stride, padding=padding), x, seed=h))
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(size=st.integers(1, 3), stride=st.integers(1, 3), h=st.integers(3, 9),
+       w=st.integers(3, 9))
+def test_maxpool2d_matches_torch_for_any_size_and_stride(size, stride, h, w):
+    pool = rn.MaxPool2D(size, stride=stride)
+    x = np.random.default_rng(h * w).standard_normal((2, 3, h, w))
+    assert_all_close(layer_vs_torch(
+        pool, lambda t: F.max_pool2d(t, size, stride), x, seed=size))
