@@ -1,0 +1,300 @@
+"""The public checks: :func:`check_layer`, :func:`check_model`, :func:`check_function`.
+
+Each reads as a plan: validate, run the protocol checks and a fresh forward + backward at the
+unperturbed point (analytic side), perturb each tensor (numeric side), compare, report.
+The tolerance rule is documented in :mod:`gradcheck.compare`:
+``|analytic - numeric| <= atol + rtol * max|numeric over the tensor| + round-off``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from contextlib import contextmanager
+
+import numpy as np
+
+from gradcheck.downstream import Downstream
+from gradcheck.function_layer import FunctionLayer
+from gradcheck.options import options_dict, require_array, require_layer, resolve
+from gradcheck.perturb import Slot
+from gradcheck.protocol import probe_layer
+from gradcheck.report import GradcheckReport, verdict_row
+from gradcheck.sampling import rng_for, select
+from gradcheck.tensorcheck import Settings, check_tensor
+
+__all__ = ["check_function", "check_layer", "check_model"]
+
+PROGRESS_MIN_ELEMENTS = 20_000   # exhaustive checks at least this large show a progress bar
+
+
+def check_layer(layer, x, *, mode: str = "auto", method: str = "central", eps=None, atol=None,
+                rtol=None, seed: int = 0) -> GradcheckReport:
+    """Check dL/dx and every parameter gradient of one layer.
+
+    The objective is ``L = <G, layer.forward(x)>`` with a random upstream gradient ``G``
+    (standard normal, fixed by ``seed``); ``layer.backward(G)`` must return dL/dx and write
+    dL/dparam into ``layer.grads``. Parameters are perturbed in place and restored bit for bit;
+    ``x`` is copied; ``layer.grads`` is restored at the end.
+
+    Parameters
+    ----------
+    layer : object with the layer protocol (``params``, ``grads``, ``forward``, ``backward``)
+    x : ndarray of float, shape (n, ...)
+        A non-empty, finite input batch.
+    mode : {"auto", "full", "sample", "directional"}
+        Which perturbations (see :func:`gradcheck.sampling.select`).
+    method : {"central", "forward", "richardson", "complex_step"}
+    eps : float, optional
+        Relative step; default per dtype and method (:func:`gradcheck.finite_diff.default_eps`).
+    atol, rtol : float, optional
+        Tolerances; defaults per dtype (:data:`gradcheck.compare.TOLERANCES`). An element
+        passes when ``|a - n| <= atol + rtol * max|n over the tensor| + round-off``.
+    seed : int
+        Seed of ``G``, the sampled elements and the random directions.
+
+    Returns
+    -------
+    GradcheckReport
+        Rows with ``layer`` = the class name, ``tensor`` = ``"input"`` or the parameter key.
+    """
+    start = time.perf_counter()
+    require_layer(layer, "layer", "check_layer")
+    x = require_array(x, "x", "check_layer")
+    s, dtype = resolve([x, *layer.params.values()], mode=mode, method=method, eps=eps,
+                       atol=atol, rtol=rtol, seed=seed, where="check_layer")
+    with _kept_grads([layer]), _progress([x, *layer.params.values()], s) as bar:
+        rows = _check_one(type(layer).__name__, layer, x, _random_upstream(s.seed), s, bar)
+    return GradcheckReport(rows, options_dict(s, dtype), time.perf_counter() - start)
+
+
+def check_model(model, loss, x, y, *, mode: str = "auto", method: str = "central", eps=None,
+                atol=None, rtol=None, seed: int = 0) -> GradcheckReport:
+    """Check every layer of a model in place, and the model's end-to-end parameter gradients.
+
+    Each layer ``i`` is checked at its real input against its true upstream gradient (the
+    ``dL/dy_i`` that reaches it in ``model.backward`` under ``loss``), so a wrong layer is named
+    even when the layers after it are right (rows ``layer="<i>:<ClassName>"``,
+    ``check="gradient"``). The same perturbed outputs of layer ``i`` are pushed through the
+    later layers (cached inputs, recomputing only what follows) and the loss, which checks the
+    gradients ``model.backward`` leaves in each layer's ``grads`` (``check="end_to_end"``).
+
+    Parameters
+    ----------
+    model : object with ``.layers`` (list of layers), ``forward`` and ``backward``
+    loss : object with ``forward(pred, target) -> float`` and ``backward() -> dL/dpred``
+    x : ndarray of float, shape (n, ...)
+    y : targets accepted by ``loss`` for the model's predictions (n rows)
+    mode, method, eps, atol, rtol, seed
+        As in :func:`check_layer` (``"complex_step"`` is not available: losses are real).
+
+    Returns
+    -------
+    GradcheckReport
+    """
+    start = time.perf_counter()
+    layers = _require_model(model, loss, method)
+    x = require_array(x, "x", "check_model")
+    params = [p for layer in layers for p in layer.params.values()]
+    s, dtype = resolve([x, *params], mode=mode, method=method, eps=eps, atol=atol, rtol=rtol,
+                       seed=seed, where="check_model")
+    with _kept_grads(layers), _progress([x, *params], s) as bar:
+        e2e = _end_to_end_grads(model, layers, loss, x, y)
+        acts, upstream, loss0, noise = _activations(layers, loss, x, y)
+        random = any(not _deterministic(layer, a) for layer, a in zip(layers, acts, strict=False))
+        rows = []
+        for i, layer in enumerate(layers):
+            down = None if random else Downstream(layers[i + 1:], acts[i + 1:], loss, y, loss0,
+                                                  s.eps, rng_for(s.seed, "downstream", str(i)))
+            rows += _check_one(f"{i}:{type(layer).__name__}", layer, acts[i],
+                               lambda _y, g=upstream[i]: g, s, bar,
+                               e2e=(down, e2e[i], noise))
+    return GradcheckReport(rows, options_dict(s, dtype), time.perf_counter() - start)
+
+
+def check_function(f, vjp, inputs, *, mode: str = "auto", method: str = "central", eps=None,
+                   atol=None, rtol=None, seed: int = 0) -> GradcheckReport:
+    """Check a plain function against its vector-Jacobian product.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(*inputs) -> y`` (an array of any shape).
+    vjp : callable
+        ``vjp(inputs, G) -> grads``: the gradients of ``<G, f(*inputs)>`` with respect to each
+        input (a tuple with one array per input; a bare array when there is one input).
+    inputs : ndarray or tuple of ndarrays (float, finite)
+        Never modified (``f`` and ``vjp`` get copies).
+    mode, method, eps, atol, rtol, seed
+        As in :func:`check_layer`.
+
+    Returns
+    -------
+    GradcheckReport
+        Rows with ``layer`` = ``f.__name__`` and ``tensor`` = ``"input"`` (one input) or
+        ``"input<i>"``.
+    """
+    start = time.perf_counter()
+    if not callable(f) or not callable(vjp):
+        raise TypeError("check_function: f and vjp must be callables, got "
+                        f"{type(f).__name__} and {type(vjp).__name__}")
+    single = not isinstance(inputs, (tuple, list))
+    arrays = [require_array(a, f"inputs[{i}]", "check_function", batch=False)
+              for i, a in enumerate([inputs] if single else inputs)]
+    s, dtype = resolve(arrays, mode=mode, method=method, eps=eps, atol=atol, rtol=rtol,
+                       seed=seed, where="check_function")
+    adapter = FunctionLayer(f, vjp, arrays, single)
+    with _progress(arrays, s) as bar:
+        rows = _check_one(getattr(f, "__name__", type(f).__name__), adapter, np.zeros(1),
+                          _random_upstream(s.seed), s, bar, check_input=False)
+    rows += adapter.problem_rows(getattr(f, "__name__", type(f).__name__))
+    return GradcheckReport(rows, options_dict(s, dtype), time.perf_counter() - start)
+
+
+def _check_one(name: str, layer, x, G_of, s: Settings, bar, *, e2e=None,
+               check_input: bool = True) -> list[dict]:
+    """Protocol checks, then a local (and end-to-end) verdict row per tensor of one layer."""
+    probe = probe_layer(name, layer, x, G_of, rtol=max(1e3 * _eps_of(x, layer), 1e-10))
+    rows = list(probe.rows)
+    if not probe.deterministic:
+        return rows
+    down, e2e_grads, e2e_noise = e2e if e2e is not None else (None, {}, 0.0)
+    for slot in _slots(layer, x, probe.mutates_input, check_input):
+        analytic = probe.analytic.get(slot.name)
+        if analytic is None or np.shape(analytic) != slot.live.shape:
+            continue   # already reported as a protocol problem
+        sel = select(s.mode, slot.live.size, rng_for(s.seed, name, slot.name))
+        use_down = down if slot.name in e2e_grads else None
+        local, end = check_tensor(slot, probe.y0, probe.G, analytic, sel, s,
+                                  rng_for(s.seed, "structure", name, slot.name),
+                                  downstream=use_down, e2e_analytic=e2e_grads.get(slot.name),
+                                  e2e_noise=e2e_noise, progress=bar)
+        rows.append(verdict_row(name, slot.name, slot.live.shape, "gradient", local))
+        if end is not None:
+            rows.append(verdict_row(name, slot.name, slot.live.shape, "end_to_end", end))
+    return rows
+
+
+def _slots(layer, x, mutates: bool, check_input: bool) -> list[Slot]:
+    """The input (a private copy) and every parameter (live, restored exactly) of a layer."""
+    def fresh(a):
+        return a.copy() if mutates else a
+
+    box = [x.copy()]
+    x_run = x.copy()
+    slots = []
+    if check_input:
+        def install_input(array):
+            box[0] = array
+            return lambda: box.__setitem__(0, slots[0].live)
+        slots.append(Slot("input", box[0], lambda: layer.forward(fresh(box[0])), install_input))
+    for key, value in layer.params.items():
+        if not value.flags.writeable:
+            raise ValueError(f"parameter {key!r} of {type(layer).__name__} is read-only; "
+                             "gradcheck perturbs parameters in place and restores them exactly")
+
+        def install(array, key=key, original=value):
+            layer.params[key] = array
+            return lambda: layer.params.__setitem__(key, original)
+        slots.append(Slot(key, value, lambda: layer.forward(fresh(x_run)), install))
+    return slots
+
+
+def _random_upstream(seed: int):
+    """``G_of(y0)``: a standard normal upstream gradient, the same for the same seed and shape."""
+    return lambda y0: rng_for(seed, "upstream").standard_normal(np.shape(y0))
+
+
+def _eps_of(x, layer) -> float:
+    dtypes = [x.dtype, *(p.dtype for p in layer.params.values())]
+    return float(np.finfo(np.result_type(*dtypes, np.float32)).eps)
+
+
+def _require_model(model, loss, method: str) -> list:
+    """Validated list of layers; clear errors for a non-model or non-loss."""
+    layers = getattr(model, "layers", None)
+    if layers is None or not callable(getattr(model, "backward", None)):
+        raise TypeError("check_model: model must offer .layers (a list of layers), forward and "
+                        f"backward; got {type(model).__name__}")
+    layers = list(layers)
+    if not layers:
+        raise ValueError("check_model: model has no layers")
+    for i, layer in enumerate(layers):
+        require_layer(layer, f"model.layers[{i}]", "check_model")
+    if not (callable(getattr(loss, "forward", None)) and callable(getattr(loss, "backward", None))):
+        raise TypeError("check_model: loss must offer forward(pred, target) and backward(); got "
+                        f"{type(loss).__name__}")
+    if method == "complex_step":
+        raise ValueError("check_model: method='complex_step' needs complex predictions, which "
+                         "losses do not take; use check_layer or check_function for it")
+    return layers
+
+
+def _loss_value(loss, pred, y) -> float:
+    """``loss.forward(pred, y)``, turning a rejection of ``y`` into a clear ``ValueError``."""
+    n_y = len(y) if hasattr(y, "__len__") else None
+    if n_y is not None and n_y != len(pred):
+        raise ValueError(f"check_model: y has {n_y} rows but x has {len(pred)} samples")
+    try:
+        value = float(loss.forward(pred, y))
+    except (TypeError, ValueError, IndexError) as exc:
+        raise ValueError(f"check_model: {type(loss).__name__} rejected the targets y for "
+                         f"predictions of shape {np.shape(pred)}: {exc}") from None
+    if not np.isfinite(value):
+        raise ValueError(f"check_model: the loss at x is not finite ({value})")
+    return value
+
+
+def _end_to_end_grads(model, layers, loss, x, y) -> list[dict]:
+    """Per layer, copies of the grads ``model.backward`` leaves after a fresh forward."""
+    pred = model.forward(x.copy())
+    _loss_value(loss, pred, y)
+    model.backward(loss.backward())
+    return [{k: np.array(g, copy=True) for k, g in layer.grads.items()} for layer in layers]
+
+
+def _activations(layers, loss, x, y):
+    """Inputs of every layer (and the prediction), upstream gradients, loss and its round-off."""
+    acts = [x.copy()]
+    for layer in layers:
+        acts.append(np.array(layer.forward(acts[-1].copy()), copy=True))
+    loss0 = _loss_value(loss, acts[-1], y)
+    g = np.array(loss.backward(), copy=True)
+    noise = float(np.finfo(np.result_type(acts[-1].dtype, np.float32)).eps) * (
+        abs(loss0) + float(np.sum(np.abs(g * acts[-1]))))
+    upstream = [None] * len(layers)
+    for i in range(len(layers) - 1, -1, -1):
+        upstream[i] = g
+        g = np.array(layers[i].backward(g.copy()), copy=True)
+    return acts, upstream, loss0, noise
+
+
+def _deterministic(layer, x) -> bool:
+    return np.array_equal(layer.forward(x.copy()), layer.forward(x.copy()), equal_nan=True)
+
+
+@contextmanager
+def _kept_grads(layers):
+    """Restore every layer's grads to their values before the check."""
+    saved = [{k: np.array(g, copy=True) for k, g in layer.grads.items()} for layer in layers]
+    try:
+        yield
+    finally:
+        for layer, grads in zip(layers, saved, strict=True):
+            for key, value in grads.items():
+                current = layer.grads.get(key)
+                if current is not None and current.shape == value.shape:
+                    np.copyto(current, value)
+
+
+@contextmanager
+def _progress(arrays, s: Settings):
+    """A tqdm bar for long exhaustive checks on a terminal; None otherwise."""
+    total = sum(a.size for a in arrays)
+    if s.mode != "full" or total < PROGRESS_MIN_ELEMENTS or not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=total, desc="gradcheck", unit="elem", disable=not sys.stderr.isatty()) as bar:
+        yield bar

@@ -1,0 +1,123 @@
+"""Error metrics, per-dtype tolerances and the verdict for one checked tensor.
+
+The rule (the same for elements and for random directions):
+
+    err_i = |analytic_i - numeric_i|
+    tol_i = atol + rtol * scale + noise_i,    scale = max_j |numeric_j|  (over the tensor)
+    noise_i = 8 * eps_mach * F / h_i          (round-off of the objective, magnitude F, step h_i)
+
+An element passes when ``err_i <= tol_i``. Taking ``scale`` from the whole tensor judges
+huge and tiny gradients alike (the error is relative to the tensor's own size, so an element
+that happens to be near zero is not held to an impossible relative standard). An element
+that fails is ``"nondifferentiable"`` instead when its one-sided differences disagree by
+more than ``tol_i`` (a kink inside the step) and the analytic value lies between them. Along a
+random direction several kinks may be crossed at once and the analytic value (a subgradient
+choice per kink) need not lie between the one-sided differences, so there a disagreement of
+the one-sided differences alone marks the direction ``"nondifferentiable"``; the checked
+elements keep the strict rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["TOLERANCES", "Verdict", "merge", "resolve_tolerances", "verdict"]
+
+# Defaults per dtype: float64 catches a 1e-3 relative error; float32 passes correct layers.
+TOLERANCES = {
+    "float64": {"atol": 1e-12, "rtol": 1e-5},
+    "float32": {"atol": 1e-6, "rtol": 1e-2},
+}
+_NOISE_FACTOR = 8.0
+
+
+def resolve_tolerances(dtype, atol: float | None, rtol: float | None) -> tuple[float, float]:
+    """``(atol, rtol)``: the user's values, else the defaults of ``dtype``'s row."""
+    row = TOLERANCES["float32" if np.dtype(dtype).itemsize <= 4 else "float64"]
+    atol = row["atol"] if atol is None else float(atol)
+    rtol = row["rtol"] if rtol is None else float(rtol)
+    if not (atol >= 0 and rtol >= 0):
+        raise ValueError(f"atol and rtol must be >= 0, got atol={atol}, rtol={rtol}")
+    return atol, rtol
+
+
+@dataclass
+class Verdict:
+    """Outcome for one tensor: counts, worst element and status."""
+
+    checked: int
+    n_failed: int
+    n_nondifferentiable: int
+    max_abs_err: float
+    max_rel_err: float
+    worst: int          # position of the worst perturbation in the checked list
+    worst_ratio: float  # err / tol at the worst perturbation
+    analytic: float
+    numeric: float
+    tolerance: float
+    worst_label: str = ""
+
+    @property
+    def status(self) -> str:
+        """``"fail"``, ``"nondifferentiable"`` or ``"pass"``."""
+        if self.n_failed:
+            return "fail"
+        return "nondifferentiable" if self.n_nondifferentiable else "pass"
+
+
+def verdict(analytic, numeric, steps, *, atol: float, rtol: float, noise: float,
+            sides=None, between: bool = True) -> Verdict:
+    """Judge ``m`` analytic values against their numeric estimates.
+
+    Parameters
+    ----------
+    analytic, numeric, steps : ndarray, shape (m,)
+        Analytic and finite-difference derivatives and the step of each.
+    atol, rtol : float
+        Tolerances of the rule in the module docstring.
+    noise : float
+        ``eps_mach * F``: round-off of one evaluation of the objective.
+    sides : tuple of two ndarrays (m,), optional
+        Forward and backward one-sided differences, for kink detection.
+    between : bool
+        Require the analytic value to lie between the one-sided differences for a kink
+        (elements); False for directions.
+    """
+    analytic, numeric = np.asarray(analytic, float), np.asarray(numeric, float)
+    err = np.abs(analytic - numeric)
+    scale = float(np.max(np.abs(numeric), initial=0.0))
+    tol = atol + rtol * scale + _NOISE_FACTOR * noise / np.asarray(steps, float)
+    bad = ~(err <= tol)
+    kink = np.zeros_like(bad)
+    if sides is not None and bad.any():
+        lo, hi = np.minimum(*sides), np.maximum(*sides)
+        kink = bad & (hi - lo > tol)
+        if between:
+            kink &= (analytic >= lo - tol) & (analytic <= hi + tol)
+    ratio = np.where(bad & ~kink, np.inf, 0) + err / np.maximum(tol, np.finfo(float).tiny)
+    worst = int(np.argmax(ratio)) if len(ratio) else 0
+    max_abs = float(err.max(initial=0.0))
+    return Verdict(
+        checked=len(err), n_failed=int((bad & ~kink).sum()), n_nondifferentiable=int(kink.sum()),
+        max_abs_err=max_abs,
+        max_rel_err=max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else float("inf")),
+        worst=worst, worst_ratio=float(err[worst] / tol[worst]) if len(err) else 0.0,
+        analytic=float(analytic[worst]) if len(err) else 0.0,
+        numeric=float(numeric[worst]) if len(err) else 0.0,
+        tolerance=float(tol[worst]) if len(err) else 0.0,
+    )
+
+
+def merge(a: Verdict, b: Verdict) -> Verdict:
+    """Combine the verdicts of two sets of perturbations of one tensor (the worst wins)."""
+    first = a if (a.n_failed, a.worst_ratio) >= (b.n_failed, b.worst_ratio) else b
+    return Verdict(
+        checked=a.checked + b.checked, n_failed=a.n_failed + b.n_failed,
+        n_nondifferentiable=a.n_nondifferentiable + b.n_nondifferentiable,
+        max_abs_err=max(a.max_abs_err, b.max_abs_err),
+        max_rel_err=max(a.max_rel_err, b.max_rel_err), worst=first.worst,
+        worst_ratio=first.worst_ratio, analytic=first.analytic, numeric=first.numeric,
+        tolerance=first.tolerance, worst_label=first.worst_label,
+    )

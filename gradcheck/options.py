@@ -1,0 +1,78 @@
+"""Argument validation and option resolution for the public checks (clear errors up front)."""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from collections.abc import Mapping
+
+import numpy as np
+
+from gradcheck.compare import resolve_tolerances
+from gradcheck.finite_diff import default_eps, stencil
+from gradcheck.sampling import MODES
+from gradcheck.tensorcheck import Settings
+
+__all__ = ["options_dict", "require_array", "require_layer", "resolve"]
+
+
+def require_layer(obj, name: str, where: str) -> None:
+    """Raise ``TypeError`` unless ``obj`` offers the layer protocol."""
+    missing = [attr for attr in ("params", "grads", "forward", "backward")
+               if not hasattr(obj, attr)]
+    if not missing and not (isinstance(obj.params, Mapping) and isinstance(obj.grads, Mapping)):
+        missing = ["params/grads as dicts"]
+    if missing:
+        raise TypeError(f"{where}: {name} must follow the layer protocol (params and grads dicts, "
+                        f"forward, backward); got {type(obj).__name__} without "
+                        f"{', '.join(missing)}")
+
+
+def require_array(x, name: str, where: str, *, batch: bool = True) -> np.ndarray:
+    """``x`` as a finite float ndarray (not copied), or a clear ``TypeError``/``ValueError``."""
+    if not isinstance(x, np.ndarray):
+        try:
+            x = np.asarray(x)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{where}: {name} must be a float array ({exc})") from None
+    if x.dtype.kind != "f":
+        raise TypeError(f"{where}: {name} must be a float array (float32 or float64), got dtype "
+                        f"{x.dtype}; convert it, e.g. {name}.astype(np.float64)")
+    if batch and (x.ndim == 0 or x.shape[0] == 0):
+        raise ValueError(f"{where}: {name} must hold a non-empty batch (shape (n, ...) with "
+                         f"n >= 1), got shape {x.shape}")
+    if x.size == 0:
+        raise ValueError(f"{where}: {name} is empty (shape {x.shape})")
+    if not np.isfinite(x).all():
+        raise ValueError(f"{where}: {name} must be finite, found {int(np.isnan(x).sum())} NaN "
+                         f"and {int(np.isinf(x).sum())} Inf values")
+    return x
+
+
+def resolve(arrays, *, mode, method, eps, atol, rtol, seed, where: str):
+    """Validate options; per-dtype defaults; warn once when the check runs in float32.
+
+    Returns ``(Settings, dtype)``; the dtype is float32 when every float array is float32.
+    """
+    if mode not in MODES:
+        raise ValueError(f"{where}: mode must be one of {', '.join(MODES)}; got {mode!r}")
+    stencil(method)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"{where}: seed must be an int, got {seed!r}")
+    dtype = np.result_type(*[a.dtype for a in arrays if a.dtype.kind == "f"], np.float32)
+    if eps is not None and not (isinstance(eps, numbers.Real) and eps > 0):
+        raise ValueError(f"{where}: eps must be a positive number, got {eps!r}")
+    atol, rtol = resolve_tolerances(dtype, atol, rtol)
+    if dtype == np.float32:
+        warnings.warn(f"{where}: checking in float32: finite differences are only accurate to "
+                      f"about 1e-3, so rtol={rtol:g} is used; prefer float64 to catch small "
+                      "errors", stacklevel=3)
+    eps = default_eps(dtype, method) if eps is None else float(eps)
+    return Settings(mode=mode, method=method, eps=eps, atol=atol, rtol=rtol,
+                    seed=int(seed)), dtype
+
+
+def options_dict(s: Settings, dtype) -> dict:
+    """The report's ``options``: ``mode, method, eps, atol, rtol, dtype, seed``."""
+    return {"mode": s.mode, "method": s.method, "eps": s.eps, "atol": s.atol, "rtol": s.rtol,
+            "dtype": str(np.dtype(dtype)), "seed": s.seed}

@@ -1,0 +1,157 @@
+"""The result of a check: :class:`GradcheckReport`, :class:`GradcheckError` and message builders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["COLUMNS", "GradcheckError", "GradcheckReport", "problem_row", "verdict_row"]
+
+COLUMNS = ("layer", "tensor", "shape", "checked", "max_abs_err", "max_rel_err", "worst_index",
+           "analytic", "numeric", "status", "message",
+           # extra columns, after the contract's
+           "check", "tolerance", "n_nondifferentiable")
+_STATUS_ORDER = {"fail": 0, "nondifferentiable": 1, "pass": 2}
+
+
+def verdict_row(layer: str, tensor: str, shape: tuple, check: str, v) -> dict[str, Any]:
+    """Table row for a numeric comparison (``v`` is a :class:`gradcheck.compare.Verdict`)."""
+    if v.status == "fail":
+        message = (f"{v.n_failed} of {v.checked} checked values disagree; worst at "
+                   f"{v.worst_label}: analytic {v.analytic:.6g} vs numeric {v.numeric:.6g}")
+    elif v.status == "nondifferentiable":
+        message = (f"{v.n_nondifferentiable} of {v.checked} values sit on a kink (one-sided "
+                   "differences disagree, the analytic value lies between them)")
+    else:
+        message = ""
+    return {"layer": layer, "tensor": tensor, "shape": tuple(shape), "checked": v.checked,
+            "max_abs_err": v.max_abs_err, "max_rel_err": v.max_rel_err,
+            "worst_index": v.worst_label, "analytic": v.analytic, "numeric": v.numeric,
+            "status": v.status, "message": message, "check": check,
+            "tolerance": v.tolerance, "n_nondifferentiable": v.n_nondifferentiable}
+
+
+def problem_row(layer: str, tensor: str, shape, check: str, message: str) -> dict[str, Any]:
+    """A ``"fail"`` row for a protocol problem (no numbers, a message saying what to fix)."""
+    return {"layer": layer, "tensor": tensor, "shape": tuple(shape or ()), "checked": 0,
+            "max_abs_err": float("nan"), "max_rel_err": float("nan"), "worst_index": "",
+            "analytic": float("nan"), "numeric": float("nan"), "status": "fail",
+            "message": message, "check": check, "tolerance": float("nan"),
+            "n_nondifferentiable": 0}
+
+
+class GradcheckError(AssertionError):
+    """A gradient check failed; ``.report`` holds the :class:`GradcheckReport`."""
+
+    def __init__(self, message: str, report: GradcheckReport | None = None):
+        super().__init__(message)
+        self.report = report
+
+
+class GradcheckReport:
+    """Outcome of ``check_layer``, ``check_model`` or ``check_function``.
+
+    Attributes
+    ----------
+    rows : list of dict
+        One dict per table row (see :data:`COLUMNS`).
+    options : dict
+        ``mode, method, eps, atol, rtol, dtype, seed`` as used.
+    seconds : float
+        Wall time of the check.
+    """
+
+    def __init__(self, rows: list[dict], options: dict, seconds: float = 0.0):
+        self.rows = list(rows)
+        self.options = dict(options)
+        self.seconds = float(seconds)
+        self._table = None
+
+    @property
+    def table(self):
+        """pandas.DataFrame, one row per checked tensor (and per protocol problem)."""
+        if self._table is None:
+            import pandas as pd
+
+            self._table = pd.DataFrame(self.rows, columns=list(COLUMNS))
+        return self._table
+
+    @property
+    def passed(self) -> bool:
+        """True when no row has status ``"fail"``."""
+        return self.n_failed == 0
+
+    @property
+    def n_failed(self) -> int:
+        """Number of rows with status ``"fail"``."""
+        return sum(row["status"] == "fail" for row in self.rows)
+
+    @property
+    def n_nondifferentiable(self) -> int:
+        """Number of rows with status ``"nondifferentiable"`` (kinks; not failures)."""
+        return sum(row["status"] == "nondifferentiable" for row in self.rows)
+
+    def raise_for_failure(self) -> GradcheckReport:
+        """Raise :class:`GradcheckError` (an ``AssertionError``) on failure; else return self."""
+        if not self.passed:
+            raise GradcheckError(str(self), self)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form; :meth:`from_dict` rebuilds an equal report."""
+        rows = [{key: _plain(value) for key, value in row.items()} for row in self.rows]
+        return {"rows": rows, "options": {k: _plain(v) for k, v in self.options.items()},
+                "seconds": self.seconds}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GradcheckReport:
+        """Rebuild a report written by :meth:`to_dict`."""
+        rows = [{**row, "shape": tuple(row["shape"])} for row in data["rows"]]
+        return cls(rows, data["options"], data.get("seconds", 0.0))
+
+    def __repr__(self) -> str:
+        return (f"GradcheckReport(passed={self.passed}, rows={len(self.rows)}, "
+                f"n_failed={self.n_failed}, n_nondifferentiable={self.n_nondifferentiable})")
+
+    def __str__(self) -> str:
+        return "\n".join([self._headline(), *_format_rows(self.rows), *self._messages()])
+
+    def _headline(self) -> str:
+        o = self.options
+        verdict = "PASSED" if self.passed else "FAILED"
+        return (f"gradcheck {verdict}: {self.n_failed} of {len(self.rows)} rows fail, "
+                f"{self.n_nondifferentiable} nondifferentiable (mode={o.get('mode')}, "
+                f"method={o.get('method')}, dtype={o.get('dtype')}, atol={o.get('atol')}, "
+                f"rtol={o.get('rtol')}, {self.seconds:.3f} s)")
+
+    def _messages(self) -> list[str]:
+        notes = [f"  {r['layer']} {r['tensor']} [{r['check']}]: {r['message']}"
+                 for r in _ordered(self.rows) if r["message"]]
+        return ["", "Messages:", *notes] if notes else []
+
+
+def _ordered(rows: list[dict]) -> list[dict]:
+    """Failing rows first, then kinks, then passes (stable within each status)."""
+    return sorted(rows, key=lambda r: _STATUS_ORDER[r["status"]])
+
+
+def _format_rows(rows: list[dict]) -> list[str]:
+    """Fixed-width text table of the rows, failing first."""
+    head = ("layer", "tensor", "check", "status", "worst", "analytic", "numeric",
+            "abs_err", "rel_err", "tolerance")
+    body = [(r["layer"], r["tensor"], r["check"], r["status"], r["worst_index"],
+             *(f"{r[k]:.4g}" for k in ("analytic", "numeric", "max_abs_err", "max_rel_err",
+                                       "tolerance"))) for r in _ordered(rows)]
+    widths = [max(len(str(c)) for c in col) for col in zip(head, *body, strict=True)]
+    return ["  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True))
+            for line in (head, *body)]
+
+
+def _plain(value):
+    """numpy scalars and tuples as JSON-friendly Python values."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
