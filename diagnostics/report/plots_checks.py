@@ -1,6 +1,8 @@
-"""Gradient-check plot: relative error per layer x tensor as an annotated heatmap."""
+"""Gradient-check plot: one heatmap cell per layer x tensor, annotated with the relative error."""
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import seaborn as sns
@@ -8,12 +10,31 @@ from matplotlib.patches import Rectangle
 
 from .figures import FULL_WIDTH, layer_order, themed_figure, to_data_uri
 
-#: Colour range of log10(relative error): green near 1e-12 (exact), red near 1 (wrong).
-_LOG_RANGE = (-12.0, 0.0)
+#: Colour range of log10(error / tolerance): green well inside, red well beyond.
+_LOG_RANGE = (-4.0, 4.0)
+_STATUS_RANK = {"pass": 0, "nondifferentiable": 1, "fail": 2}
+
+
+def error_over_tolerance(table, options):
+    """Each row's error as a multiple of what its check allowed (> 1 fails).
+
+    Uses the table's ``tolerance`` column (allowed absolute error) when present,
+    otherwise ``max_rel_err / rtol`` with ``rtol`` from the report options.
+    """
+    if "tolerance" in table:
+        allowed = table["tolerance"].to_numpy(dtype=float)
+        return table["max_abs_err"].to_numpy(dtype=float) / np.maximum(allowed, 1e-300)
+    rtol = options.get("rtol") or 1e-5
+    return table["max_rel_err"].to_numpy(dtype=float) / rtol
 
 
 def relative_error_heatmap(check):
-    """Heatmap of ``max_rel_err`` (log10) with layers as rows and tensors as columns.
+    """Heatmap with layers as rows and tensors as columns.
+
+    Each cell shows the worst relative error of that tensor (over all of its checks)
+    and is coloured by that error against its tolerance, so passing cells are green
+    whatever their magnitude. Failing cells are outlined in red; tensors a layer does
+    not have are left blank.
 
     Parameters
     ----------
@@ -22,31 +43,32 @@ def relative_error_heatmap(check):
     Returns
     -------
     figures.Plot
-        The embedded heatmap. Failing cells are outlined in red; tensors a layer does not
-        have are left blank.
     """
-    table = check.table
-    layers = layer_order(table["layer"].astype(str).unique())
+    table = check.table.assign(layer=check.table["layer"].astype(str),
+                               ratio=error_over_tolerance(check.table, check.options),
+                               rank=check.table["status"].map(_STATUS_RANK).fillna(0))
+    layers = layer_order(table["layer"].unique())
     tensors = sorted(table["tensor"].unique(), key=lambda t: (t != "input", t))
-    errors = table.pivot_table(index="layer", columns="tensor", values="max_rel_err",
-                               aggfunc="max").reindex(index=layers, columns=tensors)
-    status = table.pivot_table(index="layer", columns="tensor", values="status",
-                               aggfunc="first").reindex(index=layers, columns=tensors)
-    log_err = np.log10(np.clip(errors.to_numpy(dtype=float), 1e-16, None))
-    labels = np.where(np.isnan(errors.to_numpy(dtype=float)), "",
-                      np.char.mod("%.1e", np.nan_to_num(errors.to_numpy(dtype=float))))
-    width = min(FULL_WIDTH, 3.0 + 1.3 * len(tensors))
-    with themed_figure(1, width=width, height=1.2 + 0.32 * len(layers)) as (fig, (ax,)):
-        sns.heatmap(log_err, ax=ax, mask=np.isnan(log_err), annot=labels, fmt="",
-                    vmin=_LOG_RANGE[0], vmax=_LOG_RANGE[1], cmap="RdYlGn_r",
-                    xticklabels=tensors, yticklabels=layers, linewidths=0.5,
-                    annot_kws={"fontsize": 8},
-                    cbar_kws={"label": "log10(max relative error)"})
-        rows, cols = np.nonzero(status.to_numpy() == "fail")
+    cells = table.groupby(["layer", "tensor"])[["max_rel_err", "ratio", "rank"]].max()
+    grid = {c: cells[c].unstack().reindex(index=layers, columns=tensors).to_numpy(dtype=float)
+            for c in cells}
+    colour = np.log10(np.clip(grid["ratio"], 10 ** _LOG_RANGE[0], None))
+    labels = np.where(np.isnan(grid["max_rel_err"]), "",
+                      np.char.mod("%.1e", np.nan_to_num(grid["max_rel_err"])))
+    width = min(FULL_WIDTH, 3.2 + 1.1 * len(tensors))
+    with themed_figure(1, width=width, height=1.3 + 0.3 * len(layers)) as (fig, (ax,)):
+        with warnings.catch_warnings():  # seaborn 0.13 calls the deprecated cmap.set_bad
+            warnings.filterwarnings("ignore", category=PendingDeprecationWarning,
+                                    module="seaborn")
+            sns.heatmap(colour, ax=ax, mask=np.isnan(colour), annot=labels, fmt="",
+                        vmin=_LOG_RANGE[0], vmax=_LOG_RANGE[1], cmap="RdYlGn_r", center=0.0,
+                        xticklabels=tensors, yticklabels=layers, linewidths=0.5,
+                        annot_kws={"fontsize": 8},
+                        cbar_kws={"label": "log10(error / tolerance); > 0 fails"})
+        rows, cols = np.nonzero(grid["rank"] == _STATUS_RANK["fail"])
         for r, c in zip(rows, cols, strict=True):
             ax.add_patch(Rectangle((c, r), 1, 1, fill=False, edgecolor="red", lw=2.5))
-        ax.set(xlabel="tensor (input = ∂L/∂x)", ylabel="layer",
-               title=f"{check.name}: relative error")
+        ax.set(xlabel="tensor (input = ∂L/∂x); cell text = max relative error", ylabel="layer",
+               title=f"{check.name}: gradient error")
         ax.tick_params(axis="y", rotation=0)
         return to_data_uri(fig)
-

@@ -43,7 +43,12 @@ def _runs_with(runs, metric):
     return [run for run in runs if metric in run.metrics]
 
 
-def _per_layer_panels(runs, frames, *, title, ylabel, decorate=None):
+def _legend_cols(n_panels):
+    """Legend columns that fit under one of ``n_panels`` side-by-side panels."""
+    return {1: 6, 2: 4}.get(n_panels, 3)
+
+
+def _per_layer_panels(runs, frames, *, ylabel, decorate):
     """Side-by-side panels, one per run, each with a line per layer (log y)."""
     with themed_figure(len(runs), height=3.9, sharey=True) as (fig, axes):
         for ax, run, frame in zip(axes, runs, frames, strict=True):
@@ -51,12 +56,11 @@ def _per_layer_panels(runs, frames, *, title, ylabel, decorate=None):
                 empty_panel(ax, "nothing recorded")
                 continue
             n_lines = _per_layer_lines(ax, run, frame)
-            if decorate:
-                decorate(ax, run)
+            decorate(ax, run)
             ax.set_yscale("log")
-            ax.set_title(f"{run.name}: {title}")
+            ax.set_title(run.name)
             ax.set_xlabel(STEP_LABEL)
-            legend_below(ax, n_lines + (3 if decorate else 0))
+            legend_below(ax, n_lines + 2, max_cols=_legend_cols(len(runs)))
         axes[0].set_ylabel(ylabel)
         return to_data_uri(fig)
 
@@ -86,7 +90,7 @@ def grad_norm_figure(runs):
     if not runs:
         return None
     return _per_layer_panels(runs, [_layer_grad_norms(run) for run in runs],
-                             title="gradient norm per layer", ylabel="‖∂L/∂θ‖₂ (log scale)",
+                             ylabel="‖∂L/∂θ‖₂ (log scale)",
                              decorate=_mark_global_and_non_finite)
 
 
@@ -112,7 +116,7 @@ def _layer_update_ratios(run):
 
 
 def _healthy_band(ax, _run):
-    ax.axhspan(1e-4, 1e-2, color="seagreen", alpha=0.10, lw=0, label="healthy band")
+    ax.axhspan(1e-4, 1e-2, color="seagreen", alpha=0.12, lw=0, label="1e-4..1e-2")
     ax.axhline(1e-3, color="seagreen", ls="--", lw=1.0, label="1e-3")
 
 
@@ -122,7 +126,7 @@ def update_ratio_figure(runs):
     if not runs:
         return None
     return _per_layer_panels(runs, [_layer_update_ratios(run) for run in runs],
-                             title="update / weight ratio", ylabel="‖Δθ‖ / ‖θ‖ (log scale)",
+                             ylabel="‖Δθ‖ / ‖θ‖ (log scale)",
                              decorate=_healthy_band)
 
 
@@ -131,25 +135,22 @@ _UNIT_METRICS = {"dead_fraction": "dead units (zero output)",
 
 
 def units_figure(runs):
-    """Fraction of dead and of saturated units per layer over steps (one row per run)."""
-    metrics = [m for m in _UNIT_METRICS if any(m in run.metrics for run in runs)]
-    runs = [run for run in runs if any(m in run.metrics for m in metrics)]
-    if not runs:
+    """Share of dead and of saturated units per layer over steps.
+
+    One panel per run and metric that has data (a ReLU net has no saturation panel).
+    """
+    cells = [(run, metric, run.metrics[metric]) for run in runs for metric in _UNIT_METRICS
+             if metric in run.metrics and not run.metrics[metric].empty]
+    if not cells:
         return None
-    cells = [(run, m) for run in runs for m in metrics]
-    max_cols = 2 if len(metrics) == 2 else 3
-    with themed_figure(len(cells), height=3.0, max_cols=max_cols, sharey=True) as (fig, axes):
-        for ax, (run, metric) in zip(axes, cells, strict=True):
-            frame = run.metrics.get(metric, pd.DataFrame(columns=["layer", "step", "value"]))
-            frame = frame.assign(value=frame["value"].astype(float) * 100)
-            ax.set_title(f"{run.name}: {_UNIT_METRICS[metric]}")
-            if frame.empty:
-                empty_panel(ax, "no such layers")
-                continue
-            legend_below(ax, _per_layer_lines(ax, run, frame))
+    with themed_figure(len(cells), height=3.4, sharey=True) as (fig, axes):
+        for ax, (run, metric, frame) in zip(axes, cells, strict=True):
+            percent = frame.assign(value=frame["value"].astype(float) * 100)
+            n_lines = _per_layer_lines(ax, run, percent)
             ax.set_ylim(-3, 103)
-            ax.set_xlabel(STEP_LABEL)
-            ax.set_ylabel("units (%)")
+            ax.set(title=f"{run.name}: {_UNIT_METRICS[metric]}", xlabel=STEP_LABEL,
+                   ylabel="units (%)")
+            legend_below(ax, n_lines, max_cols=_legend_cols(min(len(cells), 3)))
         return to_data_uri(fig)
 
 

@@ -25,7 +25,7 @@ _TRAINING = [
      "Training loss per step and per epoch, validation dashed where recorded."),
 ]
 
-_CHECK_COLUMNS = ["layer", "tensor", "shape", "checked", "max_abs_err", "max_rel_err",
+_CHECK_COLUMNS = ["layer", "tensor", "check", "shape", "checked", "max_abs_err", "max_rel_err",
                   "tolerance", "worst_index", "analytic", "numeric", "status", "message"]
 
 
@@ -66,8 +66,9 @@ def build_sections(runs, checks, ranges, sensitivities):
                          "title": "Gradient check" + (f": {check.name}" if len(checks) > 1 else ""),
                          "passed": check.passed,
                          "image": relative_error_heatmap(check), "columns": columns,
-                         "rows": rows, "caption": "log10 of the worst relative error per "
-                         "layer and tensor; red outline = failed."})
+                         "rows": rows, "caption": "Worst relative error per layer and tensor, "
+                         "coloured by error over tolerance (green passes, red fails; failed "
+                         "cells outlined)."})
     for anchor, title, builder, caption in _TRAINING:
         image = builder(runs) if runs else None
         if image:
