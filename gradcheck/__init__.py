@@ -4,6 +4,7 @@
 differences, tensor by tensor, and return a :class:`GradcheckReport`.
 """
 
+from gradcheck.assertions import assert_gradients
 from gradcheck.checks import check_function, check_layer, check_model
 from gradcheck.compare import TOLERANCES
 from gradcheck.finite_diff import numerical_gradient
@@ -13,6 +14,7 @@ __all__ = [
     "TOLERANCES",
     "GradcheckError",
     "GradcheckReport",
+    "assert_gradients",
     "check_function",
     "check_layer",
     "check_model",

@@ -52,6 +52,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    __tracebackhide__ = True
     try:
         item.stash[_MARKER_KEY] = marker_options(item.iter_markers("gradcheck"))
     except ValueError as error:

@@ -178,7 +178,11 @@ def marker_options(markers: Iterable[Any]) -> dict[str, Any]:
     for mark in reversed(list(markers)):
         unknown = sorted(set(mark.kwargs) - set(MARKER_KEYWORDS))
         if mark.args or unknown:
-            given = f"positional arguments {mark.args!r}" if mark.args else ", ".join(unknown)
+            given = (
+                f"positional arguments {mark.args!r}"
+                if mark.args
+                else "unknown keywords " + ", ".join(unknown)
+            )
             raise ValueError(
                 f"@pytest.mark.gradcheck got {given}; allowed keywords: "
                 + ", ".join(MARKER_KEYWORDS)

@@ -14,8 +14,7 @@ def _plural(n: int, word: str) -> str:
 def check_line(record: CheckRecord) -> str:
     """One line for one check: verdict, time, tensors, kinks, name."""
     verdict = "PASS" if record.passed else "FAIL"
-    kinks = int(record.report.n_nondifferentiable)
-    extra = f", {kinks} nondifferentiable" if kinks else ""
+    extra = f", {record.n_kinks} nondifferentiable" if record.n_kinks else ""
     return (
         f"{verdict} {record.seconds:8.3f}s  {_plural(record.n_tensors, 'tensor')}{extra}"
         f"  {record.name}"
@@ -44,7 +43,7 @@ def summary_lines(records: list[CheckRecord], verbose: int = 0) -> list[str]:
         f"{_plural(counts['checks'], 'check')}, {counts['tensors']} tensors checked, "
         f"{_plural(counts['failed_checks'], 'failed check')} "
         f"({_plural(counts['failed_tensors'], 'failed tensor')}), "
-        f"{counts['nondifferentiable']} nondifferentiable points"
+        f"{_plural(counts['nondifferentiable'], 'nondifferentiable point')}"
     ]
     slowest = sorted(records, key=lambda r: r.seconds, reverse=True)[:N_SLOWEST]
     lines.append(f"slowest {len(slowest)}:")

@@ -1,0 +1,15 @@
+"""Fixtures for the plugin tests: a pytester project holding the custom test layers."""
+
+from pathlib import Path
+
+import pytest
+
+LAYERS_SOURCE = Path(__file__).with_name("plugin_layers.py").read_text()
+
+
+@pytest.fixture
+def layer_project(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A pytester project whose tests can ``from plugin_layers import Scale, Abs, batch``."""
+    pytester.makepyfile(plugin_layers=LAYERS_SOURCE)
+    pytester.syspathinsert()
+    return pytester
