@@ -1,1 +1,23 @@
-"""placeholder"""
+"""Training diagnostics for hand-written backpropagation.
+
+``Monitor`` is a training hook recording gradient, weight and update norms,
+activation statistics, non-finite values and the loss; ``Monitor.findings()``
+turns the records into actionable findings. ``lr_range_test`` and
+``lr_sensitivity`` probe learning rates. ``write_report`` (imported lazily, so
+``import diagnostics`` stays cheap) renders everything as one HTML page.
+"""
+
+from diagnostics.hooks import HOOK_METHODS, Monitor
+from diagnostics.lr import LRRangeResult, LRSensitivityResult, lr_range_test, lr_sensitivity
+from diagnostics.nonfinite import NonFiniteError
+
+__all__ = ["HOOK_METHODS", "LRRangeResult", "LRSensitivityResult", "Monitor", "NonFiniteError",
+           "lr_range_test", "lr_sensitivity", "write_report"]
+
+
+def __getattr__(name):
+    if name == "write_report":
+        from diagnostics.report import write_report
+
+        return write_report
+    raise AttributeError(f"module 'diagnostics' has no attribute {name!r}")

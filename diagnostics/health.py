@@ -1,0 +1,214 @@
+"""Findings: turn recorded metrics into problems a person can act on.
+
+:func:`findings` reads a tidy records frame (``Monitor.frame``) and its ``meta``;
+every threshold is a keyword argument with a documented default. A healthy run
+yields no ``warning`` or ``critical`` finding.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["CHECKS", "findings"]
+
+CHECKS = ("vanishing_gradient", "exploding_gradient", "dead_relu", "saturation",
+          "update_ratio", "non_finite", "loss_divergence")
+COLUMNS = ["severity", "check", "layer", "message"]
+_ORDER = {"critical": 0, "warning": 1, "info": 2}
+
+
+def findings(frame: pd.DataFrame, meta: dict, *, vanishing_ratio=1e-3, exploding_growth=100.0,
+             spike_factor=50.0, dead_fraction=0.4, dead_critical=0.9, saturation_fraction=0.5,
+             update_low=1e-5, update_high=0.1, diverge_factor=4.0,
+             loss_smoothing=0.1) -> pd.DataFrame:
+    """Findings of one recorded run, most severe first.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Tidy records (``step, epoch, layer, tensor, metric, value``).
+    meta : dict
+        ``Monitor.meta`` (uses ``layers``, ``shapes``, ``units``, ``dead_window``).
+    vanishing_ratio : float
+        Warn when the median RMS gradient of some layer is below this fraction of the
+        last layer's (default 1e-3: three orders of magnitude).
+    exploding_growth : float
+        Warn when the median global gradient norm of the last tenth of the records is
+        this many times that of the first tenth (default 100).
+    spike_factor : float
+        Warn about steps whose global gradient norm exceeds this multiple of the
+        median of the 20 recorded steps before (default 50).
+    dead_fraction, dead_critical : float
+        Share of a ReLU layer's units dead over the last window that gives a warning
+        (default 0.4) or a critical finding (default 0.9); from a quarter of
+        ``dead_fraction`` on, an info finding.
+    saturation_fraction : float
+        Warn when the median share of saturated outputs over the last quarter of the
+        records reaches this value (default 0.5).
+    update_low, update_high : float
+        Warn when the median update-to-weight ratio of a weight tensor (2 or more
+        dimensions; biases start at zero) is outside ``[update_low, update_high]``
+        (defaults 1e-5 and 0.1: two orders of magnitude around the usual 1e-3).
+    diverge_factor : float
+        The loss diverged when its exponential moving average exceeds this multiple
+        of its running minimum and its starting value (default 4), or is non-finite.
+    loss_smoothing : float
+        Weight of the newest loss in that moving average (default 0.1).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``severity`` (critical, warning, info), ``check`` (see ``CHECKS``),
+        ``layer``, ``message``.
+    """
+    by_metric = {name: group for name, group in frame.groupby("metric", sort=False)}
+    empty = frame.iloc[:0]
+    get = lambda metric: by_metric.get(metric, empty)  # noqa: E731
+    rows = [*_non_finite(get("non_finite")),
+            *_divergence(get("loss"), diverge_factor, loss_smoothing),
+            *_vanishing(get("grad_norm"), meta, vanishing_ratio),
+            *_exploding(get("grad_norm"), exploding_growth, spike_factor),
+            *_dead(get("dead_fraction"), meta, dead_fraction, dead_critical),
+            *_saturation(get("saturation_fraction"), saturation_fraction),
+            *_update_ratio(get("update_ratio"), meta, update_low, update_high)]
+    result = pd.DataFrame(rows, columns=COLUMNS)
+    order = result["severity"].map(_ORDER)
+    return result.iloc[np.argsort(order.to_numpy(), kind="stable")].reset_index(drop=True)
+
+
+def _non_finite(rows):
+    for r in rows.itertuples():
+        what = "loss" if r.tensor == "loss" else (
+            f"gradient {r.tensor[:-5]}" if r.tensor.endswith(".grad") else f"weight {r.tensor}")
+        yield ("critical", "non_finite", r.layer,
+               f"first NaN/Inf in the {what} at step {r.step} (epoch {r.epoch}). Try a smaller "
+               "learning rate, gradient clipping (clip_norm), or look for overflow in "
+               "exp/log/division in this layer's forward and backward.")
+
+
+def _divergence(loss, factor, alpha):
+    loss = loss.sort_values("step", kind="stable")
+    values, steps = loss["value"].to_numpy(), loss["step"].to_numpy()
+    if len(values) < 2:
+        return
+    bad = np.flatnonzero(~np.isfinite(values))
+    finite = np.where(np.isfinite(values), values, np.nan)
+    smooth = pd.Series(finite).ffill().ewm(alpha=alpha, adjust=False).mean().to_numpy()
+    best = np.fmin.accumulate(smooth)
+    rising = np.flatnonzero((smooth > factor * best) & (smooth > smooth[0]))
+    candidates = [i for i in (bad[:1].tolist() + rising[:1].tolist())]
+    if not candidates:
+        return
+    i = min(candidates)
+    if np.isfinite(values[i]) and i not in bad[:1]:
+        seen = (f"the smoothed loss {smooth[i]:.4g} is {smooth[i] / best[i]:.1f}x its minimum "
+                f"{best[i]:.4g} and above its start {smooth[0]:.4g}")
+    else:
+        seen = f"the loss became {values[i]}"
+    yield ("critical", "loss_divergence", "model",
+           f"loss diverged at step {steps[i]} (epoch {loss['epoch'].iloc[i]}): {seen}. "
+           "Try a learning rate 3-10x smaller (see lr_range_test), gradient clipping, or a "
+           "warm-up.")
+
+
+def _layer_rms(grads, meta) -> pd.Series:
+    """Median over steps of each layer's RMS gradient (norm / sqrt(parameter count))."""
+    grads = grads[(grads["layer"] != "model") & np.isfinite(grads["value"])]
+    sizes = {(layer, key): float(np.prod(shape)) for layer, shapes in meta["shapes"].items()
+             for key, shape in shapes.items()}
+    squares = grads.assign(sq=grads["value"] ** 2)
+    per_step = squares.groupby(["layer", "step"])["sq"].sum().reset_index()
+    counts = {layer: sum(v for (name, _), v in sizes.items() if name == layer)
+              for layer in per_step["layer"].unique()}
+    per_step["rms"] = np.sqrt(per_step["sq"] / per_step["layer"].map(counts))
+    order = [name for name in meta["layers"] if name in counts]
+    return per_step.groupby("layer")["rms"].median().reindex(order)
+
+
+def _vanishing(grads, meta, ratio):
+    rms = _layer_rms(grads, meta)
+    if len(rms) < 2 or not rms.iloc[-1] > 0:
+        return
+    rel = rms.iloc[:-1] / rms.iloc[-1]
+    worst = rel.idxmin()
+    if rel[worst] < ratio:
+        yield ("warning", "vanishing_gradient", worst,
+               f"median RMS gradient of {worst} is {rms[worst]:.2e}, {rel[worst]:.1e} times "
+               f"that of the last layer {rms.index[-1]} ({rms.iloc[-1]:.2e}); per layer: "
+               + ", ".join(f"{k} {v:.1e}" for k, v in rms.items())
+               + ". The early layers barely learn: try ReLU-like activations, He/Xavier "
+               "initialisation, normalisation layers, or a shallower model.")
+
+
+def _exploding(grads, growth, spike):
+    norms = grads[(grads["layer"] == "model") & (grads["tensor"] == "global")]
+    values, steps = norms["value"].to_numpy(), norms["step"].to_numpy()
+    finite = np.isfinite(values)
+    values, steps = values[finite], steps[finite]
+    if len(values) < 10:
+        return
+    tenth = max(1, len(values) // 10)
+    start, end = np.median(values[:tenth]), np.median(values[-tenth:])
+    if start > 0 and end / start >= growth:
+        yield ("warning", "exploding_gradient", "model",
+               f"the global gradient norm grew {end / start:.3g}x (median {start:.3g} in the "
+               f"first tenth of the run, {end:.3g} in the last). Try a smaller learning rate "
+               "or gradient clipping (clip_norm).")
+    recent = pd.Series(values).rolling(20, min_periods=5).median().shift(1).to_numpy()
+    with np.errstate(invalid="ignore"):
+        spikes = np.flatnonzero(values > spike * recent)
+    if len(spikes):
+        first = spikes[0]
+        yield ("warning", "exploding_gradient", "model",
+               f"{len(spikes)} gradient spike(s) above {spike:g}x the median global norm of "
+               f"the 20 recorded steps before, first at step {steps[first]} (norm "
+               f"{values[first]:.3g}, median before {recent[first]:.3g}). Try gradient "
+               "clipping (clip_norm) or a smaller learning rate.")
+
+
+def _dead(dead, meta, threshold, critical):
+    window = meta.get("dead_window")
+    for layer, group in dead.groupby("layer", sort=False):
+        fraction = group.sort_values("step", kind="stable")["value"].iloc[-1]
+        units = meta.get("units", {}).get(layer)
+        if fraction < threshold / 4:
+            continue
+        severity = ("critical" if fraction >= critical else
+                    "warning" if fraction >= threshold else "info")
+        of = f" of {units} units" if units else ""
+        yield (severity, "dead_relu", layer,
+               f"{fraction:.0%}{of} are dead (zero for every example of the last "
+               f"{window} recorded batches; threshold {threshold:.0%})."
+               + ("" if severity == "info" else " Try a smaller learning rate, He "
+                  "initialisation, non-negative bias init, or LeakyReLU."))
+
+
+def _saturation(saturated, threshold):
+    for layer, group in saturated.groupby("layer", sort=False):
+        values = group.sort_values("step", kind="stable")["value"].to_numpy()
+        share = float(np.median(values[-max(1, len(values) // 4):]))
+        if share >= threshold:
+            yield ("warning", "saturation", layer,
+                   f"{share:.0%} of the outputs are saturated (near their limits; median over "
+                   f"the last quarter of the run, threshold {threshold:.0%}): their gradient "
+                   "is almost zero. Try smaller initial weights, normalised inputs, "
+                   "normalisation layers, or ReLU-like activations.")
+
+
+def _update_ratio(ratios, meta, low, high):
+    shapes = meta.get("shapes", {})
+    for (layer, tensor), group in ratios.groupby(["layer", "tensor"], sort=False):
+        if len(shapes.get(layer, {}).get(tensor, ())) < 2:
+            continue
+        values = group["value"].to_numpy()
+        values = values[np.isfinite(values)]
+        if not len(values):
+            continue
+        median = float(np.median(values))
+        if median < low or median > high:
+            advice = ("the weights barely move: try a larger learning rate" if median < low
+                      else "each step changes the weights a lot: try a smaller learning rate")
+            yield ("warning", "update_ratio", layer,
+                   f"median update/weight ratio of {tensor} is {median:.2e} (rule of thumb "
+                   f"about 1e-3; allowed {low:g}..{high:g}): {advice}.")

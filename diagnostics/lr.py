@@ -1,0 +1,315 @@
+"""Learning-rate range test and learning-rate sensitivity.
+
+Both build fresh models from a factory, so nothing the caller holds is trained or
+changed. ``make_model`` is called as ``make_model(seed=s)`` when it accepts a
+``seed`` argument (e.g. ``functools.partial(reference_nets.zoo.mlp, (64, 32, 10))``),
+otherwise as ``make_model()``. ``optimizer`` is ``"sgd"`` (plain SGD) or a callable
+``lr -> optimizer`` returning an object with a mutable ``lr`` attribute, ``bind(model)``
+and ``step()`` (e.g. ``lambda lr: SGD(lr, momentum=0.9)``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import numbers
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from tqdm.auto import tqdm
+
+__all__ = ["LRRangeResult", "LRSensitivityResult", "lr_range_test", "lr_sensitivity"]
+
+CAVEAT = ("No single rule picks the best learning rate: 'steepest' (the steepest descent "
+          "of the smoothed loss) and 'min_over_10' (a tenth of the rate at the minimum) are "
+          "starting points for a short sensitivity sweep, not answers.")
+
+
+@dataclass
+class LRRangeResult:
+    """Result of :func:`lr_range_test`.
+
+    Attributes
+    ----------
+    curve : pandas.DataFrame
+        ``lr, loss, smoothed_loss``, one row per mini-batch until divergence.
+    suggestions : dict
+        ``"steepest"`` and ``"min_over_10"`` -> learning rate.
+    diverged_at : float or None
+        Learning rate at which the test stopped on divergence.
+    caveat : str
+    """
+
+    curve: pd.DataFrame
+    suggestions: dict
+    diverged_at: float | None
+    caveat: str = CAVEAT
+
+
+@dataclass
+class LRSensitivityResult:
+    """Result of :func:`lr_sensitivity`.
+
+    Attributes
+    ----------
+    runs : pandas.DataFrame
+        ``lr, seed, epoch, loss``: full training-set loss after each epoch (epoch 0:
+        before training; NaN after a run diverged).
+    summary : pandas.DataFrame
+        ``lr, final_mean, final_std, best_mean, best_std, stable`` (over seeds).
+    stable_range : tuple (lo, hi) or None
+        The contiguous stable rates around ``best_lr``.
+    best_lr : float
+        Rate with the lowest mean final loss (among stable rates when there are any).
+    """
+
+    runs: pd.DataFrame
+    summary: pd.DataFrame
+    stable_range: tuple[float, float] | None
+    best_lr: float
+
+
+class _PlainSGD:
+    """``p -= lr * g`` in place, for ``optimizer="sgd"``."""
+
+    def __init__(self, lr):
+        self.lr = lr
+
+    def bind(self, model):
+        self.model = model
+
+    def step(self):
+        grads = self.model.grads
+        for key, p in self.model.params.items():
+            p -= self.lr * grads[key]
+
+
+def _optimizer_factory(optimizer):
+    if optimizer == "sgd":
+        return _PlainSGD
+    if callable(optimizer):
+        return optimizer
+    raise ValueError(f"optimizer must be 'sgd' or a callable lr -> optimizer, got {optimizer!r}")
+
+
+def _build(make_model, seed):
+    if not callable(make_model):
+        raise TypeError(f"make_model must be a callable returning a model, got {make_model!r}")
+    params = inspect.signature(make_model).parameters.values()
+    takes_seed = any(p.name == "seed" or p.kind is p.VAR_KEYWORD for p in params)
+    return make_model(seed=seed) if takes_seed else make_model()
+
+
+def _check_data(X, y):
+    X, y = np.asarray(X), np.asarray(y)
+    if X.ndim < 2 or len(X) == 0 or len(y) != len(X):
+        raise ValueError(f"X must have shape (n_samples, ...) and y n_samples rows; got X "
+                         f"{X.shape}, y {y.shape}")
+    return X, y
+
+
+def _positive(value, name):
+    if not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return float(value)
+
+
+def _set_training(model, flag):
+    if callable(getattr(model, "train", None)):
+        model.train(flag)
+    elif hasattr(model, "training"):
+        model.training = flag
+
+
+def _step(model, loss, opt, xb, yb) -> float:
+    """One training step; the update is skipped when the loss is not finite."""
+    value = float(loss.forward(model.forward(xb), yb))
+    if math.isfinite(value):
+        model.backward(loss.backward())
+        opt.step()
+    return value
+
+
+def _full_loss(model, loss, X, y, chunk=1024) -> float:
+    """Mean loss over (X, y) in evaluation mode, computed in chunks."""
+    _set_training(model, False)
+    with np.errstate(all="ignore"):
+        total = sum(loss.forward(model.forward(X[i:i + chunk]), y[i:i + chunk])
+                    * len(X[i:i + chunk]) for i in range(0, len(X), chunk))
+    _set_training(model, True)
+    return float(total) / len(X)
+
+
+def _bar(total, desc):
+    return tqdm(total=total, desc=desc, file=sys.stderr, leave=False,
+                disable=not sys.stderr.isatty())
+
+
+def lr_range_test(make_model, loss, X, y, *, optimizer="sgd", lr_min=1e-6, lr_max=10.0,
+                  steps=100, smooth=0.05, diverge=4.0, seed=0, batch_size=32) -> LRRangeResult:
+    """Train one fresh model with an exponentially increasing learning rate.
+
+    Parameters
+    ----------
+    make_model : callable
+        Model factory (see module doc).
+    loss : loss object
+        ``forward(pred, target) -> float``, ``backward() -> dL/dpred``.
+    X : ndarray of shape (n_samples, ...)
+    y : ndarray of shape (n_samples, ...)
+    optimizer : "sgd" or callable lr -> optimizer
+    lr_min, lr_max : float
+        First and last learning rate (0 < lr_min < lr_max).
+    steps : int
+        Mini-batches (one learning rate each, geometrically spaced).
+    smooth : float
+        Weight of the newest loss in the bias-corrected moving average.
+    diverge : float
+        Stop when the smoothed loss exceeds ``diverge`` times its minimum (or is NaN/Inf).
+    seed : int
+        Model seed and mini-batch order.
+    batch_size : int
+
+    Returns
+    -------
+    LRRangeResult
+    """
+    X, y = _check_data(X, y)
+    lr_min, lr_max = _positive(lr_min, "lr_min"), _positive(lr_max, "lr_max")
+    if lr_min >= lr_max or int(steps) < 5 or not 0 < smooth <= 1 or diverge <= 1:
+        raise ValueError("need lr_min < lr_max, steps >= 5, 0 < smooth <= 1, diverge > 1; got "
+                         f"{lr_min}, {lr_max}, {steps}, {smooth}, {diverge}")
+    model = _build(make_model, seed)
+    opt = _optimizer_factory(optimizer)(lr_min)
+    opt.bind(model)
+    _set_training(model, True)
+    rng = np.random.default_rng(seed)
+    order = np.concatenate([rng.permutation(len(X))
+                            for _ in range(-(-int(steps) * batch_size // len(X)))])
+    rows, average, best, diverged_at = [], 0.0, math.inf, None
+    with _bar(int(steps), "lr range test") as bar, np.errstate(all="ignore"):
+        for i, lr in enumerate(np.geomspace(lr_min, lr_max, int(steps))):
+            opt.lr = float(lr)
+            idx = order[i * batch_size:(i + 1) * batch_size]
+            value = _step(model, loss, opt, X[idx], y[idx])
+            average = (1 - smooth) * average + smooth * value
+            smoothed = average / (1 - (1 - smooth) ** (i + 1))
+            bar.update()
+            if not math.isfinite(smoothed) or smoothed > diverge * best:
+                diverged_at = float(lr)
+                break
+            best = min(best, smoothed)
+            rows.append((float(lr), value, smoothed))
+    curve = pd.DataFrame(rows, columns=["lr", "loss", "smoothed_loss"])
+    return LRRangeResult(curve, _suggest(curve), diverged_at)
+
+
+def _suggest(curve: pd.DataFrame) -> dict:
+    """Steepest descent of the smoothed loss (before its minimum), and minimum / 10."""
+    if len(curve) < 3:
+        return {"steepest": float("nan"), "min_over_10": float("nan")}
+    lr, smoothed = curve["lr"].to_numpy(), curve["smoothed_loss"].to_numpy()
+    lowest = int(np.argmin(smoothed))
+    slope = np.gradient(smoothed, np.log10(lr))[:max(lowest, 1) + 1]
+    return {"steepest": float(lr[int(np.argmin(slope))]), "min_over_10": float(lr[lowest] / 10)}
+
+
+def _sensitivity_run(make_model, loss, X, y, lr, seed, epochs, optimizer, batch_size, diverge):
+    """Losses after each epoch of one (lr, seed) run; NaN once diverged."""
+    model = _build(make_model, seed)
+    opt = _optimizer_factory(optimizer)(lr)
+    opt.bind(model)
+    _set_training(model, True)
+    rng = np.random.default_rng(seed)
+    losses = [_full_loss(model, loss, X, y)]
+    with np.errstate(all="ignore"):
+        for _ in range(epochs):
+            order = rng.permutation(len(X))
+            for first in range(0, len(X), batch_size):
+                idx = order[first:first + batch_size]
+                if not math.isfinite(_step(model, loss, opt, X[idx], y[idx])):
+                    break
+            losses.append(_full_loss(model, loss, X, y))
+            if not losses[-1] <= diverge * losses[0]:
+                break
+    losses += [float("nan")] * (epochs + 1 - len(losses))
+    return [(lr, seed, epoch, value) for epoch, value in enumerate(losses)]
+
+
+def lr_sensitivity(make_model, loss, X, y, *, lrs, epochs, seeds=(0, 1, 2), optimizer="sgd",
+                   batch_size=32, diverge=4.0, n_jobs=None) -> LRSensitivityResult:
+    """Short independent trainings over a grid of learning rates and seeds.
+
+    Runs go through ``joblib.Parallel`` (processes by default; a
+    ``joblib.parallel_config`` context can choose another backend, e.g. a cluster).
+
+    Parameters
+    ----------
+    make_model, loss, X, y, optimizer, batch_size :
+        As for :func:`lr_range_test`.
+    lrs : sequence of float
+        Learning rates to try (positive).
+    epochs : int
+        Epochs per run.
+    seeds : sequence of int
+        One run per seed and rate (model seed and mini-batch order).
+    diverge : float
+        A run that ends an epoch above ``diverge`` times its initial loss (or at NaN/Inf)
+        stops; a rate is *stable* when, for every seed, no run stopped and the final
+        loss is below the initial loss.
+    n_jobs : int or None
+        joblib workers (None: joblib's default, 1 unless configured).
+
+    Returns
+    -------
+    LRSensitivityResult
+    """
+    X, y = _check_data(X, y)
+    lrs = sorted({_positive(lr, "lrs[i]") for lr in lrs})
+    if not lrs or not seeds or int(epochs) < 1:
+        raise ValueError(f"need non-empty lrs and seeds and epochs >= 1, got {lrs}, {seeds}, "
+                         f"{epochs}")
+    tasks = [(lr, int(seed)) for lr in lrs for seed in seeds]
+    jobs = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+        delayed(_sensitivity_run)(make_model, loss, X, y, lr, seed, int(epochs), optimizer,
+                                  batch_size, diverge) for lr, seed in tasks)
+    rows = []
+    with _bar(len(tasks), "lr sensitivity") as bar:
+        for result in jobs:
+            rows += result
+            bar.update()
+    runs = pd.DataFrame(rows, columns=["lr", "seed", "epoch", "loss"]).sort_values(
+        ["lr", "seed", "epoch"], ignore_index=True)
+    summary = _summarise(runs)
+    return LRSensitivityResult(runs, summary, *_stable_range(summary))
+
+
+def _summarise(runs: pd.DataFrame) -> pd.DataFrame:
+    per_seed = runs.groupby(["lr", "seed"])["loss"].agg(
+        initial="first", final="last",
+        best=lambda s: s.iloc[1:].min(skipna=False))
+    per_seed = per_seed.fillna(np.inf)
+    per_seed["stable"] = np.isfinite(per_seed["final"]) & (per_seed["final"] < per_seed["initial"])
+    with np.errstate(invalid="ignore"):
+        summary = per_seed.groupby("lr").agg(
+            final_mean=("final", "mean"), final_std=("final", "std"),
+            best_mean=("best", "mean"), best_std=("best", "std"), stable=("stable", "all"))
+    return summary.reset_index()
+
+
+def _stable_range(summary: pd.DataFrame):
+    stable = summary["stable"].to_numpy()
+    pool = summary[stable] if stable.any() else summary
+    best = int(pool["final_mean"].idxmin())
+    if not stable[best]:
+        return None, float(summary["lr"].iloc[best])
+    lo = hi = best
+    while lo > 0 and stable[lo - 1]:
+        lo -= 1
+    while hi < len(stable) - 1 and stable[hi + 1]:
+        hi += 1
+    return (float(summary["lr"].iloc[lo]), float(summary["lr"].iloc[hi])), \
+        float(summary["lr"].iloc[best])

@@ -1,0 +1,197 @@
+"""Activation statistics: dead and inactive ReLU units, saturation, mean and std.
+
+Outputs are observed by tapping ``layer.forward`` on the instance for one call
+(:class:`ForwardTap`), only on recorded steps; user code is unchanged and the
+class method is restored right after the call. A recorded batch costs one copy
+into a preallocated window buffer; the statistics are computed per window.
+
+Which layers are activations: :data:`ACTIVATION_KINDS` maps class names to a kind
+(extend it, or pass ``activations=`` to ``Monitor``); other parameterless layers are
+classified once by behaviour from their first observed input and output
+(:func:`classify`). A kind is ``"relu"`` (ReLU-like: a unit is *inactive* for an
+example when its output is <= 0, *dead* when inactive for every example of a window)
+or a ``(low, high)`` pair of output limits (saturating: an output is *saturated*
+within ``margin * (high - low)`` of a limit).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["ACTIVATION_KINDS", "ForwardTap", "UnitStats", "classify"]
+
+#: Class name -> kind ("relu" or (low, high) output limits). Users may add entries.
+ACTIVATION_KINDS: dict[str, str | tuple[float, float]] = {
+    "ReLU": "relu", "LeakyReLU": "relu", "ReLU6": "relu",
+    "Sigmoid": (0.0, 1.0), "Tanh": (-1.0, 1.0), "Hardtanh": (-1.0, 1.0),
+}
+
+
+def classify(x, y) -> str | tuple[float, float] | None:
+    """Kind of an element-wise activation from one input/output pair, or None.
+
+    ReLU-like: ``y == x`` where ``x > 0`` and ``x <= y <= 0`` where ``x <= 0``, not the
+    identity (so ReLU and leaky ReLU); saturating: the logistic function (0, 1) or
+    tanh (-1, 1). Inputs without both signs are not classified.
+    """
+    x, y = np.asarray(x), np.asarray(y)
+    if x.shape != y.shape or not (np.issubdtype(x.dtype, np.floating)
+                                  and np.issubdtype(y.dtype, np.floating)):
+        return None
+    pos, neg = x > 0, x < 0
+    if not (pos.any() and neg.any()):
+        return None
+    xn, yn = x[~pos], y[~pos]
+    if (np.array_equal(y[pos], x[pos]) and np.all((yn <= 0) & (yn >= xn))
+            and np.any(y[neg] != x[neg])):
+        return "relu"
+    with np.errstate(over="ignore"):
+        if np.allclose(y, 1.0 / (1.0 + np.exp(-x)), rtol=1e-5, atol=1e-7):
+            return (0.0, 1.0)
+    if np.allclose(y, np.tanh(x), rtol=1e-5, atol=1e-7):
+        return (-1.0, 1.0)
+    return None
+
+
+class ForwardTap:
+    """Calls ``callback(x, y)`` after the next ``layer.forward(x)``, then unhooks itself.
+
+    Parameters
+    ----------
+    layer : object with ``forward`` and an instance ``__dict__``
+    callback : callable (x, y) -> None
+    """
+
+    _MISSING = object()
+
+    def __init__(self, layer, callback):
+        self.layer, self.callback = layer, callback
+        self._own = layer.__dict__.get("forward", self._MISSING)
+        original = layer.forward
+
+        def tapped(x):
+            y = original(x)
+            self.remove()
+            callback(x, y)
+            return y
+
+        self._tapped = tapped
+
+    def arm(self) -> None:
+        """Tap the next forward call."""
+        self.layer.forward = self._tapped
+
+    def remove(self) -> None:
+        """Restore the layer's own ``forward`` if the tap is still in place."""
+        if self.layer.__dict__.get("forward") is self._tapped:
+            if self._own is self._MISSING:
+                del self.layer.forward
+            else:
+                self.layer.forward = self._own
+
+
+class UnitStats:
+    """Activation statistics of one layer, computed per window of recorded batches.
+
+    Parameters
+    ----------
+    records : Records
+    layer : str
+        Layer name used in the records.
+    kind : "relu" or (low, high)
+    window : int
+        Recorded batches per dead-unit window (``dead_fraction`` is written at the
+        last step of each window).
+    margin : float
+        Saturation band as a fraction of the output range.
+    chunk_bytes : int
+        Memory for the buffered outputs (at least one batch is buffered).
+
+    Notes
+    -----
+    A unit is one feature of the output with the batch axis removed (for an NCHW
+    output, one channel at one position). Per recorded step: ``inactive_fraction``
+    (ReLU-like), ``saturation_fraction`` (saturating), ``act_mean``, ``act_std``.
+    """
+
+    def __init__(self, records, layer, kind, window=20, margin=0.02, chunk_bytes=8 << 20):
+        self.records, self.layer, self.kind = records, layer, kind
+        self.window, self.margin, self.chunk_bytes = window, margin, chunk_bytes
+        per_step = ["inactive_fraction" if kind == "relu" else "saturation_fraction",
+                    "act_mean", "act_std"]
+        self.columns = records.columns([(layer, "output", m) for m in per_step])
+        self.dead_column = records.column(layer, "output", "dead_fraction") \
+            if kind == "relu" else None
+        self.units = None
+        self._buffer = None
+        self._rows = np.empty(0, np.intp)
+        self._used = self._seen = self._windows = 0
+        self._alive = None
+
+    def observe(self, y, row: int) -> None:
+        """Buffer the output ``y`` (batch first) of the recorded step in ``row``."""
+        y = np.asarray(y)
+        y = y.reshape(len(y), -1) if y.ndim > 1 else y.reshape(1, -1)
+        if self._buffer is None or self._buffer.shape[1:] != y.shape:
+            self.flush()
+            if self._buffer is not None:  # an odd-sized batch (e.g. the last one): alone
+                self._process(y[None], np.array([row]))
+                return
+            self._allocate(y.shape)
+        self._buffer[self._used], self._rows[self._used] = y, row
+        self._used += 1
+        if self._used == len(self._buffer) or self._seen + self._used == self.window:
+            self.flush()
+
+    def flush(self) -> None:
+        """Compute and record the buffered batches."""
+        if self._used:
+            m, self._used = self._used, 0
+            self._process(self._buffer[:m], self._rows[:m].copy())
+
+    def finish(self) -> None:
+        """Flush; record a final partial window if it is the only one or at least half."""
+        self.flush()
+        if self.kind == "relu" and self._seen and (
+                self._windows == 0 or 2 * self._seen >= self.window):
+            # a new row: the last one may already have been appended to a file
+            self._close_window(self.records.add_row(*self.records.step_epoch(self._last_row)))
+
+    def _allocate(self, shape) -> None:
+        self.units = shape[1]
+        rows = int(np.clip(self.chunk_bytes // max(1, 8 * shape[0] * shape[1]), 1, self.window))
+        self._buffer = np.empty((rows, *shape))
+        self._rows = np.empty(rows, np.intp)
+        self._alive = np.zeros(shape[1], bool)
+
+    def _process(self, block: np.ndarray, rows: np.ndarray) -> None:
+        """Per-step statistics of ``block`` (m, n, units); update the dead-unit window.
+
+        The std comes from the sums of values and squares (one pass each), so a std
+        below about 1e-8 of the mean is not resolved.
+        """
+        m, size = len(block), block[0].size
+        flat = block.reshape(m, -1)
+        if self.kind == "relu":
+            active = block > 0
+            first = 1.0 - np.count_nonzero(active.reshape(m, -1), axis=1) / size
+            self._alive |= active.any(axis=(0, 1))
+        else:
+            low, high = self.kind
+            middle, reach = (low + high) / 2, (0.5 - self.margin) * (high - low)
+            first = np.count_nonzero(np.abs(flat - middle) >= reach, axis=1) / size
+        mean = flat.sum(axis=1) / size
+        var = np.einsum("ij,ij->i", flat, flat) / size - mean * mean
+        std = np.sqrt(np.maximum(var, 0.0))
+        self.records.put(rows, self.columns, np.stack([first, mean, std], axis=1))
+        if self.kind == "relu":
+            self._last_row = rows[-1]
+            self._seen += m
+            if self._seen >= self.window:
+                self._close_window(self._last_row)
+
+    def _close_window(self, row: int) -> None:
+        self.records.put(row, self.dead_column, 1.0 - self._alive.mean())
+        self._alive[:] = False
+        self._seen = 0
+        self._windows += 1
