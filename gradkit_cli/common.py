@@ -72,14 +72,13 @@ def build_net(net, problem, *, seed=0):
     return zoo.deep_sigmoid(n_in=n_in, n_out=n_out, seed=seed)
 
 
-def add_training_args(parser, *, lr=0.05, epochs=10):
-    """Add the options that pick a reference net, a data set and the SGD settings."""
+def add_training_args(parser, *, epochs=10):
+    """Add the options that pick a reference net, a data set and the SGD settings but the
+    learning rate."""
     parser.add_argument("--net", choices=NETS, default="mlp",
                         help="reference network (default mlp)")
     parser.add_argument("--dataset", choices=DATASETS, default="digits",
                         help="digits needs scikit-learn (default digits)")
-    parser.add_argument("--lr", type=positive_float, default=lr,
-                        help=f"SGD learning rate (default {lr})")
     parser.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
     parser.add_argument("--epochs", type=positive_int, default=epochs,
                         help=f"passes over the data (default {epochs})")
@@ -109,3 +108,38 @@ def format_history(history):
     columns = [c for c in ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy")
                if c in history]
     return history[columns].to_string(index=False, float_format=lambda v: f"{v:.4g}")
+
+
+def train_monitored(model, problem, *, lr, momentum=0.9, epochs, batch_size, seed=0, every=1):
+    """Train ``model`` on ``problem`` with SGD and a :class:`diagnostics.Monitor` attached.
+
+    Returns
+    -------
+    history : pandas.DataFrame
+        One row per epoch (train and validation loss/accuracy).
+    monitor : diagnostics.Monitor
+        The records of the run.
+    """
+    from diagnostics import Monitor
+    from reference_nets import train
+    from reference_nets.losses import SoftmaxCrossEntropy
+    from reference_nets.optim import SGD
+
+    monitor = Monitor(every=every)
+    history = train(model, SoftmaxCrossEntropy(), SGD(lr, momentum=momentum), problem.X_train,
+                    problem.y_train, epochs=epochs, batch_size=batch_size, hooks=[monitor],
+                    seed=seed, validation=(problem.X_test, problem.y_test))
+    return history, monitor
+
+
+def format_findings(findings, limit=8, width=110):
+    """Findings as one line each (most severe first, messages cut to fit ``width``
+    characters), or a line saying there are none."""
+    if findings.empty:
+        return "  no findings: healthy"
+    lines = [f"  {row.severity:<8} {row.check:<19} {row.layer:<9} {row.message}"
+             for row in findings.head(limit).itertuples()]
+    lines = [line if len(line) <= width else line[:width - 4] + " ..." for line in lines]
+    if len(findings) > limit:
+        lines.append(f"  ... and {len(findings) - limit} more (see the report)")
+    return "\n".join(lines)

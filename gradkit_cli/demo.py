@@ -1,34 +1,133 @@
-"""``gradkit demo``: train a reference MLP on the digits and print its history."""
+"""``gradkit demo``: healthy against sick training, checked and reported side by side.
+
+Trains three reference nets on the digits (two spirals without scikit-learn): a
+healthy ReLU MLP, a deep sigmoid net (vanishing gradients) and a ReLU MLP with a far
+too large learning rate (dead units). Each is gradient-checked; an LR range test and
+a short sensitivity sweep run on the healthy architecture; one report shows it all.
+"""
 
 from __future__ import annotations
 
-from .common import build_net, format_history, load_problem
+from typing import NamedTuple
 
-HELP = "train a healthy MLP and print its training history"
+from .common import UsageError, build_net, format_findings, load_problem, train_monitored
+from .lr_find import describe, lr_experiments
+
+HELP = "train healthy and sick reference nets, check them, and write one HTML report"
+
+
+class DemoRun(NamedTuple):
+    """One demo training: a run name, the reference net, its SGD learning rate."""
+
+    name: str
+    net: str
+    lr: float
+
+
+RUNS = (DemoRun("healthy mlp", "mlp", 0.05),
+        DemoRun("deep sigmoid", "deep-sigmoid", 0.05),
+        DemoRun("aggressive relu", "mlp", 1.0))
+
+
+class Settings(NamedTuple):
+    """How much work the demo does (``QUICK`` is for tests and impatient people)."""
+
+    epochs: int
+    range_steps: int
+    sensitivity_lrs: tuple
+    sensitivity_seeds: tuple
+    sensitivity_epochs: int
+
+
+FULL = Settings(8, 100, (0.003, 0.01, 0.03, 0.1, 0.3, 1.0), (0, 1, 2), 3)
+QUICK = Settings(2, 30, (0.01, 0.1, 1.0), (0, 1), 1)
 
 
 def add_parser(commands):
     """Register ``demo`` on the subcommand set."""
-    parser = commands.add_parser("demo", help=HELP, description=HELP)
+    parser = commands.add_parser("demo", help=HELP, description=HELP + ".")
+    parser.add_argument("--out", default="reports/demo.html", metavar="PATH",
+                        help="report file (default reports/demo.html)")
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer epochs and learning rates (a few seconds)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of weights and shuffling")
     parser.set_defaults(run=run)
     return parser
 
 
-def run(args):
-    """Train the MLP (digits, or two spirals without scikit-learn) and print the history."""
-    from reference_nets import train
-    from reference_nets.losses import SoftmaxCrossEntropy
-    from reference_nets.optim import SGD
-
+def demo_problem():
+    """The digits, or two spirals (saying why) when scikit-learn is missing."""
     try:
-        problem = load_problem("digits")
-    except Exception as exc:
-        print(f"{exc}\nfalling back to two spirals")
-        problem = load_problem("spirals")
-    print(problem.note)
-    model = build_net("mlp", problem)
-    history = train(model, SoftmaxCrossEntropy(), SGD(0.05, momentum=0.9), problem.X_train,
-                    problem.y_train, epochs=10, batch_size=32,
-                    validation=(problem.X_test, problem.y_test))
-    print(format_history(history))
+        return load_problem("digits")
+    except UsageError as exc:
+        print(f"{exc}\nusing two spirals instead of the digits")
+        return load_problem("spirals")
+
+
+def train_and_check(problem, settings, seed):
+    """Train every demo run with a Monitor, then gradient-check the trained model.
+
+    Returns
+    -------
+    monitors, checks : dict of str to Monitor / GradcheckReport
+    histories : dict of str to pandas.DataFrame
+    """
+    from gradcheck import check_model
+    from reference_nets.losses import SoftmaxCrossEntropy
+
+    monitors, checks, histories = {}, {}, {}
+    for run in RUNS:
+        model = build_net(run.net, problem, seed=seed)
+        histories[run.name], monitors[run.name] = train_monitored(
+            model, problem, lr=run.lr, epochs=settings.epochs, batch_size=32, seed=seed)
+        monitors[run.name].meta["seed"] = seed
+        checks[run.name] = check_model(model, SoftmaxCrossEntropy(), problem.X_test[:8],
+                                       problem.y_test[:8], seed=seed)
+    return monitors, checks, histories
+
+
+def summary(problem, monitors, checks, histories, lr_results):
+    """The one-screen text summary printed after the report is written."""
+    lines = [f"data: {problem.note}", "",
+             f"{'run':<17}{'lr':>6}  {'val acc':>7}  gradient check"]
+    for run in RUNS:
+        accuracy = histories[run.name]["val_accuracy"].iloc[-1]
+        verdict = "passed" if checks[run.name].passed else "FAILED"
+        lines.append(f"{run.name:<17}{run.lr:>6g}  {accuracy:>7.3f}  {verdict}")
+        lines.append(format_findings(monitors[run.name].findings(), limit=3))
+    return "\n".join([*lines, "", describe(lr_results)])
+
+
+def build_demo(out, *, quick=False, seed=0):
+    """Run the whole demo and write the report.
+
+    Returns
+    -------
+    path : pathlib.Path
+        The written report.
+    text : str
+        The one-screen summary.
+    """
+    from diagnostics import write_report
+
+    settings = QUICK if quick else FULL
+    problem = demo_problem()
+    monitors, checks, histories = train_and_check(problem, settings, seed)
+    lr_results = lr_experiments(problem, "mlp", momentum=0.9, lr_min=1e-4, lr_max=10.0,
+                                steps=settings.range_steps, batch_size=32, seed=seed,
+                                sensitivity_lrs=settings.sensitivity_lrs,
+                                seeds=settings.sensitivity_seeds,
+                                epochs=settings.sensitivity_epochs)
+    path = write_report(out, monitor=monitors, gradcheck=checks, lr=lr_results,
+                        title="gradkit demo: healthy vs sick training")
+    return path, summary(problem, monitors, checks, histories, lr_results)
+
+
+def run(args):
+    """Run the demo; print the summary and the report path."""
+    path, text = build_demo(args.out, quick=args.quick, seed=args.seed)
+    print(text)
+    print(f"\nreport: {path}")
     return 0
+
+

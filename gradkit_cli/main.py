@@ -8,10 +8,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import demo
+from . import check, demo, lr_find, report, train
 from .common import UsageError
 
-SUBCOMMANDS = (demo,)
+SUBCOMMANDS = (demo, check, train, lr_find, report)
 
 
 def build_parser():
