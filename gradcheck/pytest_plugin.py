@@ -82,7 +82,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         config.workeroutput[_WORKER_OUTPUT] = results.dumps()
         return
     report = config.stash[_SETTINGS_KEY].report
-    if report is not None:
+    if report is not None and results.records:
         from gradcheck.session.output import write_session_report
 
         write_session_report(report, results.records)
@@ -104,8 +104,5 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     from gradcheck.session.summary import summary_lines
 
     terminalreporter.write_sep("-", "gradcheck")
-    for line in summary_lines(records, config.getoption("verbose")):
+    for line in summary_lines(records, config.getoption("verbose"), report):
         terminalreporter.write_line(line)
-    if report is not None:
-        terminalreporter.write_line(f"gradcheck report: {report}")
-        terminalreporter.write_line(f"gradcheck data:   {report.with_suffix('.json')}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from gradcheck.session.results import CheckRecord, totals
 
 N_SLOWEST = 5
@@ -21,7 +23,18 @@ def check_line(record: CheckRecord) -> str:
     )
 
 
-def summary_lines(records: list[CheckRecord], verbose: int = 0) -> list[str]:
+def report_lines(records: list[CheckRecord], report: Path | None) -> list[str]:
+    """Where the session report went (nothing is written when no check ran)."""
+    if report is None:
+        return []
+    if not records:
+        return [f"no gradient checks ran: {report} not written"]
+    return [f"gradcheck report: {report}", f"gradcheck data:   {report.with_suffix('.json')}"]
+
+
+def summary_lines(
+    records: list[CheckRecord], verbose: int = 0, report: Path | None = None
+) -> list[str]:
     """The lines of the ``gradcheck`` terminal summary section.
 
     Parameters
@@ -30,14 +43,16 @@ def summary_lines(records: list[CheckRecord], verbose: int = 0) -> list[str]:
         Every check of the session.
     verbose : int
         pytest's verbosity; from 1 on, one line per check (sorted by name).
+    report : pathlib.Path, optional
+        The ``--gradcheck-report`` path, if any.
 
     Returns
     -------
     list of str
-        Totals, then the slowest checks, then (verbose) every check.
+        Totals, the slowest checks, (verbose) every check, then the report paths.
     """
     if not records:
-        return ["no gradient checks ran"]
+        return ["no gradient checks ran", *report_lines(records, report)]
     counts = totals(records)
     lines = [
         f"{_plural(counts['checks'], 'check')}, {counts['tensors']} tensors checked, "
@@ -51,4 +66,4 @@ def summary_lines(records: list[CheckRecord], verbose: int = 0) -> list[str]:
     if verbose > 0:
         lines.append("every check:")
         lines += ["  " + check_line(r) for r in sorted(records, key=lambda r: r.name)]
-    return lines
+    return lines + report_lines(records, report)

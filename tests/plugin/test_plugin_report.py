@@ -86,3 +86,12 @@ def test_xdist_workers_merge_into_one_session_report(layer_project):
         result.stdout.fnmatch_lines([f"*[[]{worker}[]]*test_session.py::*"])
     result.stdout.fnmatch_lines(["4 checks, * 1 failed check*"])
     check_session_files(layer_project.path / "merged.html")
+
+
+def test_no_report_file_when_no_check_ran(pytester):
+    pytester.makepyfile("def test_plain():\n    assert True\n")
+    result = pytester.runpytest("--gradcheck-report", "none.html")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["no gradient checks ran", "no gradient checks ran: * not written"])
+    assert not (pytester.path / "none.html").exists()
+    assert not (pytester.path / "none.json").exists()
