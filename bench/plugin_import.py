@@ -2,7 +2,9 @@
 
 Runs ``python -m pytest --collect-only -q`` in an empty temporary project, alternating
 between the default (plugin loaded through its entry point) and ``-p no:gradcheck``,
-and prints the median wall times and their difference (target: under 50 ms).
+and prints the median wall times and their difference (target: under 50 ms). A second
+table splits the plugin's import (``python -X importtime``, pytest already imported)
+into the ``gradcheck`` package ``__init__`` and the plugin's own modules.
 
 Usage::
 
@@ -48,6 +50,28 @@ def measure(repeat: int) -> dict[str, list[float]]:
     return times
 
 
+def import_split(repeat: int) -> dict[str, float]:
+    """Median import times (ms): package ``__init__``, the plugin's own modules, both."""
+    code = "import pytest; import gradcheck.pytest_plugin"
+    package, total = [], []
+    for _ in range(repeat):
+        done = subprocess.run([sys.executable, "-X", "importtime", "-c", code],
+                              capture_output=True, text=True, check=True)
+        cumulative = {}
+        for line in done.stderr.splitlines()[1:]:  # below the header line
+            _, _, micros, name = (part.strip() for part in line.replace(":", "|", 1).split("|"))
+            cumulative[name] = int(micros) / 1000
+        package.append(cumulative["gradcheck"])
+        total.append(cumulative["gradcheck.pytest_plugin"])
+    return {
+        "package gradcheck (__init__)": statistics.median(package),
+        "plugin's own modules": statistics.median(
+            [t - p for t, p in zip(total, package, strict=True)]
+        ),
+        "import gradcheck.pytest_plugin": statistics.median(total),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=30, help="runs per variant (default 30)")
@@ -61,6 +85,9 @@ def main() -> None:
     added = medians["with plugin"] - medians["without plugin (-p no:gradcheck)"]
     verdict = "within" if added < TARGET_MS else "OVER"
     print(f"{'added by the plugin':<36}{added:>10.1f}   ({verdict} the {TARGET_MS:.0f} ms target)")
+    print(f"\npython -X importtime (pytest already imported), {args.repeat} runs, median ms")
+    for label, ms in import_split(args.repeat).items():
+        print(f"{label:<36}{ms:>10.1f}")
 
 
 if __name__ == "__main__":
