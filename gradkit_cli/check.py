@@ -24,7 +24,8 @@ def add_parser(commands):
     parser.add_argument("--input-shape", required=True, type=shape,
                         help="comma-separated input shape including the batch axis, e.g. 8,16")
     parser.add_argument("--dtype", choices=DTYPES, default="float64",
-                        help="dtype of the random input (default float64)")
+                        help="dtype of the random input (default float64); parameters keep "
+                        "the dtype the factory gave them")
     parser.add_argument("--mode", choices=("auto", "full", "sampled"), default="auto",
                         help="check every element (full) or a seeded sample (default auto)")
     parser.add_argument("--method", default="central", help="finite-difference stencil")
@@ -89,4 +90,7 @@ def run(args):
     except (TypeError, ValueError) as exc:
         raise UsageError(f"{type(exc).__name__}: {exc}") from exc
     print(report)
+    if report.options.get("dtype") != args.dtype:
+        print(f"note: the check ran in {report.options.get('dtype')}, not {args.dtype}: "
+              "the factory's parameters have that dtype")
     return 0 if report.passed else 1
