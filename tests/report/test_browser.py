@@ -1,4 +1,4 @@
-"""The demo-style report in headless Chromium: no console errors, every image decoded,
+"""The demo report in headless Chromium: no console errors, every image decoded,
 the findings table present, no network request. Also leaves a screenshot to look at."""
 
 from __future__ import annotations
@@ -10,15 +10,7 @@ import subprocess
 
 import pytest
 
-from diagnostics.report import write_report
-
-from .synthetic_runs import (
-    fake_gradcheck,
-    fake_monitor,
-    fake_range_test,
-    fake_sensitivity,
-    layer_names,
-)
+from gradkit_cli.demo import build_demo
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -55,19 +47,11 @@ def chromium(*args, user_dir):
 
 @pytest.fixture(scope="module")
 def demo_report(tmp_path_factory):
-    """A report shaped like ``gradkit demo``'s: healthy vs sick runs, checks, LR results."""
+    """The report of ``gradkit demo --quick``: healthy vs sick runs, checks, LR results."""
     if CHROMIUM is None:
         pytest.skip("chromium is not installed (Debian package 'chromium'; .ci/run installs it)")
-    layers = layer_names(6)
-    sick = [("critical", "vanishing_gradient", "0:Dense", "gradient norm 1e-9 near the input"),
-            ("warning", "update_ratio", "0:Dense", "update ratio 1e-9 below 1e-4")]
-    folder = tmp_path_factory.mktemp("browser")
-    return write_report(
-        folder / "demo.html", title="gradkit demo",
-        monitor={"healthy mlp": fake_monitor(layers),
-                 "deep sigmoid": fake_monitor(layers, decay=1e-2, findings=sick)},
-        gradcheck={"healthy mlp": fake_gradcheck(layers), "deep sigmoid": fake_gradcheck(layers)},
-        lr=[fake_range_test(), fake_sensitivity()])
+    path, _ = build_demo(tmp_path_factory.mktemp("browser") / "demo.html", quick=True)
+    return path
 
 
 def test_report_loads_cleanly_in_chromium(demo_report, tmp_path):
