@@ -37,15 +37,12 @@ class Setting:
         Help text shown by ``pytest --help``.
     metavar : str or None
         Placeholder for the value; ``None`` for a flag without value.
-    check_option : bool
-        True when the value is passed to ``check_layer``/``check_model``.
     """
 
     name: str
     convert: Callable[[str], Any]
     help: str
     metavar: str | None
-    check_option: bool = True
 
     @property
     def flag(self) -> str:
@@ -74,15 +71,8 @@ SETTINGS = (
         "write an HTML summary of every check in the session to PATH, and PATH with "
         "suffix .json next to it",
         "PATH",
-        check_option=False,
     ),
-    Setting(
-        "strict",
-        _to_bool,
-        "count nondifferentiable points (kinks) as failures",
-        None,
-        check_option=False,
-    ),
+    Setting("strict", _to_bool, "count nondifferentiable points (kinks) as failures", None),
 )
 
 #: Keywords of the ``gradcheck`` marker (and of the fixture besides ``loss``/``y``).
