@@ -63,7 +63,7 @@ def check_layer(layer, x, *, mode: str = "auto", method: str = "central", eps=No
     x = require_array(x, "x", "check_layer")
     s, dtype = resolve([x, *layer.params.values()], mode=mode, method=method, eps=eps,
                        atol=atol, rtol=rtol, seed=seed, where="check_layer")
-    with _kept_grads([layer]), _progress([x, *layer.params.values()], s) as bar:
+    with _kept_state([layer]), _progress([x, *layer.params.values()], s) as bar:
         rows = _check_one(type(layer).__name__, layer, x, _random_upstream(s.seed), s, bar)
     return GradcheckReport(rows, options_dict(s, dtype), time.perf_counter() - start)
 
@@ -98,17 +98,18 @@ def check_model(model, loss, x, y, *, mode: str = "auto", method: str = "central
     params = [p for layer in layers for p in layer.params.values()]
     s, dtype = resolve([x, *params], mode=mode, method=method, eps=eps, atol=atol, rtol=rtol,
                        seed=seed, where="check_model")
-    with _kept_grads(layers), _progress([x, *params], s) as bar:
+    with _kept_state(layers), _progress([x, *params], s) as bar:
         e2e = _end_to_end_grads(model, layers, loss, x, y)
-        acts, upstream, loss0, noise = _activations(layers, loss, x, y)
-        random = any(not _deterministic(layer, a) for layer, a in zip(layers, acts, strict=False))
-        rows = []
+        acts, loss0, dpred = _activations(layers, loss, x, y)
+        probes = _probe_chain(layers, acts, dpred, s)
+        noise = _eps_of(acts[-1]) * (abs(loss0) + float(np.sum(np.abs(dpred * acts[-1]))))
+        random = not all(p.deterministic for p in probes)
+        rows = [row for p in probes for row in p.rows]
         for i, layer in enumerate(layers):
             down = None if random else Downstream(layers[i + 1:], acts[i + 1:], loss, y, loss0,
                                                   s.eps, rng_for(s.seed, "downstream", str(i)))
-            rows += _check_one(f"{i}:{type(layer).__name__}", layer, acts[i],
-                               lambda _y, g=upstream[i]: g, s, bar,
-                               e2e=(down, e2e[i], noise))
+            rows += _numeric_rows(_name(i, layer), layer, acts[i], probes[i], s, bar,
+                                  e2e=(down, e2e[i], noise))
     return GradcheckReport(rows, options_dict(s, dtype), time.perf_counter() - start)
 
 
@@ -151,14 +152,20 @@ def check_function(f, vjp, inputs, *, mode: str = "auto", method: str = "central
     return GradcheckReport(rows, options_dict(s, dtype), time.perf_counter() - start)
 
 
-def _check_one(name: str, layer, x, G_of, s: Settings, bar, *, e2e=None,
+def _check_one(name: str, layer, x, G_of, s: Settings, bar, *,
                check_input: bool = True) -> list[dict]:
-    """Protocol checks, then a local (and end-to-end) verdict row per tensor of one layer."""
-    probe = probe_layer(name, layer, x, G_of, rtol=max(1e3 * _eps_of(x, layer), 1e-10))
-    rows = list(probe.rows)
+    """Protocol rows, then a verdict row per tensor of one lone layer."""
+    probe = probe_layer(name, layer, x, G_of, rtol=_repeat_rtol(x, layer))
+    return probe.rows + _numeric_rows(name, layer, x, probe, s, bar, check_input=check_input)
+
+
+def _numeric_rows(name: str, layer, x, probe, s: Settings, bar, *, e2e=None,
+                  check_input: bool = True) -> list[dict]:
+    """A local (and end-to-end) verdict row per tensor of a layer that passed its probe."""
     if not probe.deterministic:
-        return rows
+        return []
     down, e2e_grads, e2e_noise = e2e if e2e is not None else (None, {}, 0.0)
+    rows = []
     for slot in _slots(layer, x, probe.mutates_input, check_input):
         analytic = probe.analytic.get(slot.name)
         if analytic is None or np.shape(analytic) != slot.live.shape:
@@ -173,6 +180,25 @@ def _check_one(name: str, layer, x, G_of, s: Settings, bar, *, e2e=None,
         if end is not None:
             rows.append(verdict_row(name, slot.name, slot.live.shape, "end_to_end", end))
     return rows
+
+
+def _probe_chain(layers, acts, dpred, s: Settings) -> list:
+    """Probe the layers from last to first; each gets the dL/dx of the probe after it as G."""
+    probes = [None] * len(layers)
+    g = dpred
+    for i in range(len(layers) - 1, -1, -1):
+        probes[i] = probe_layer(_name(i, layers[i]), layers[i], acts[i],
+                                lambda _y, g=g: g, rtol=_repeat_rtol(acts[i], layers[i]),
+                                y_before=acts[i + 1])
+        g = probes[i].analytic["input"]
+        if np.shape(g) != np.shape(acts[i]):
+            raise ValueError(f"check_model: layer {_name(i, layers[i])} returned dx of shape "
+                             f"{np.shape(g)} for an input of shape {np.shape(acts[i])}")
+    return probes
+
+
+def _name(i: int, layer) -> str:
+    return f"{i}:{type(layer).__name__}"
 
 
 def _slots(layer, x, mutates: bool, check_input: bool) -> list[Slot]:
@@ -205,9 +231,14 @@ def _random_upstream(seed: int):
     return lambda y0: rng_for(seed, "upstream").standard_normal(np.shape(y0))
 
 
-def _eps_of(x, layer) -> float:
-    dtypes = [x.dtype, *(p.dtype for p in layer.params.values())]
-    return float(np.finfo(np.result_type(*dtypes, np.float32)).eps)
+def _eps_of(*arrays) -> float:
+    """Machine epsilon of the widest float dtype among ``arrays`` (float32 at least)."""
+    return float(np.finfo(np.result_type(*(a.dtype for a in arrays), np.float32)).eps)
+
+
+def _repeat_rtol(x, layer) -> float:
+    """Tolerance for comparing repeated backward calls of a layer."""
+    return max(1e3 * _eps_of(x, *layer.params.values()), 1e-10)
 
 
 def _require_model(model, loss, method: str) -> list:
@@ -254,37 +285,47 @@ def _end_to_end_grads(model, layers, loss, x, y) -> list[dict]:
 
 
 def _activations(layers, loss, x, y):
-    """Inputs of every layer (and the prediction), upstream gradients, loss and its round-off."""
+    """Inputs of every layer (and the prediction), the loss and dL/dpred."""
     acts = [x.copy()]
     for layer in layers:
         acts.append(np.array(layer.forward(acts[-1].copy()), copy=True))
     loss0 = _loss_value(loss, acts[-1], y)
-    g = np.array(loss.backward(), copy=True)
-    noise = float(np.finfo(np.result_type(acts[-1].dtype, np.float32)).eps) * (
-        abs(loss0) + float(np.sum(np.abs(g * acts[-1]))))
-    upstream = [None] * len(layers)
-    for i in range(len(layers) - 1, -1, -1):
-        upstream[i] = g
-        g = np.array(layers[i].backward(g.copy()), copy=True)
-    return acts, upstream, loss0, noise
-
-
-def _deterministic(layer, x) -> bool:
-    return np.array_equal(layer.forward(x.copy()), layer.forward(x.copy()), equal_nan=True)
+    return acts, loss0, np.array(loss.backward(), copy=True)
 
 
 @contextmanager
-def _kept_grads(layers):
-    """Restore every layer's grads to their values before the check."""
-    saved = [{k: np.array(g, copy=True) for k, g in layer.grads.items()} for layer in layers]
+def _kept_state(layers):
+    """Restore each layer's grads, array attributes (running statistics...) and random
+    generators to their state before the check: the check's forward calls leave no trace."""
+    saved = [_state_of(layer) for layer in layers]
     try:
         yield
     finally:
-        for layer, grads in zip(layers, saved, strict=True):
+        for layer, (grads, arrays, generators) in zip(layers, saved, strict=True):
             for key, value in grads.items():
                 current = layer.grads.get(key)
                 if current is not None and current.shape == value.shape:
                     np.copyto(current, value)
+            for name, value in arrays.items():
+                current = getattr(layer, name, None)
+                if isinstance(current, np.ndarray) and current.shape == value.shape \
+                        and current.dtype == value.dtype and current.flags.writeable:
+                    np.copyto(current, value)
+                else:
+                    setattr(layer, name, value)
+            for name, state in generators.items():
+                getattr(layer, name).bit_generator.state = state
+
+
+def _state_of(layer):
+    """Copies of grads, of ndarray attributes that are not parameters, and generator states."""
+    params = {id(p) for p in layer.params.values()}
+    attrs = vars(layer) if hasattr(layer, "__dict__") else {}
+    arrays = {k: v.copy() for k, v in attrs.items()
+              if isinstance(v, np.ndarray) and id(v) not in params}
+    generators = {k: v.bit_generator.state for k, v in attrs.items()
+                  if isinstance(v, np.random.Generator)}
+    return {k: np.array(g, copy=True) for k, g in layer.grads.items()}, arrays, generators
 
 
 @contextmanager

@@ -143,13 +143,14 @@ def expand(y: np.ndarray, y0: np.ndarray, elements: np.ndarray, shape: tuple,
     return np.moveaxis(stacked, lead, [o + 1 for o in out_axes])
 
 
-def sweep(slot: Slot, groups: list[np.ndarray], directions: np.ndarray, offsets,
-          elem_steps: np.ndarray, dir_steps: np.ndarray,
-          progress=None) -> Iterator[tuple[str, int, int, np.ndarray]]:
+def sweep(slot: Slot, groups: list[np.ndarray], sel, offsets, elem_steps: np.ndarray,
+          dir_steps: np.ndarray, progress=None) -> Iterator[tuple[str, int, int, np.ndarray]]:
     """Yield ``(kind, j, k, output)`` for group/direction ``j`` at stencil offset ``k``.
 
-    ``kind`` is ``"group"`` or ``"direction"``. ``live`` is restored exactly after each
-    evaluation (also when the consumer stops early or the computation raises).
+    ``groups`` partition ``sel.elements`` (whose steps are ``elem_steps``); the directions
+    are ``sel.directions`` (steps ``dir_steps``). ``kind`` is ``"group"`` or ``"direction"``.
+    ``live`` is restored exactly after each evaluation (also when the consumer stops early or
+    the computation raises).
     """
     complex_step = any(isinstance(s, complex) for s in offsets)
     live = slot.live.astype(complex) if complex_step else slot.live
@@ -158,18 +159,20 @@ def sweep(slot: Slot, groups: list[np.ndarray], directions: np.ndarray, offsets,
         for j, group in enumerate(groups):
             where = np.unravel_index(group, live.shape)
             saved = live[where].copy()
+            steps = elem_steps[np.searchsorted(sel.elements, group)]
             for k, offset in enumerate(offsets):
-                live[where] = saved + offset * elem_steps.reshape(-1)[group]
+                live[where] = saved + offset * steps
                 try:
                     yield "group", j, k, slot.output()
                 finally:
                     live[where] = saved
             if progress is not None:
                 progress.update(len(group))
-        saved = live.copy()
-        for j, direction in enumerate(directions):
+        saved = live.copy() if len(sel.directions) else None
+        for j, direction in enumerate(sel.directions):
             for k, offset in enumerate(offsets):
-                np.copyto(live, saved + (offset * dir_steps[j]) * direction.reshape(live.shape))
+                np.multiply(direction.reshape(live.shape), offset * dir_steps[j], out=live)
+                live += saved
                 try:
                     yield "direction", j, k, slot.output()
                 finally:

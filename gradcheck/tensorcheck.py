@@ -52,16 +52,16 @@ def _side(n_offsets: int, sel: Selection, complex_step: bool) -> Side:
 def _measure(slot: Slot, y0, G, sel: Selection, s: Settings, rng, downstream, progress):
     """Run every perturbation once; return local (and end-to-end) objective changes + steps."""
     st = stencil(s.method)
-    steps = step_sizes(slot.live, s.eps)
+    elem_steps = step_sizes(slot.live.reshape(-1)[sel.elements], s.eps)
     dir_steps = np.full(len(sel.directions),
                         step_sizes(np.abs(slot.live).max(initial=0.0), s.eps))
     structure = []
     if len(sel.elements) >= STRUCTURE_MIN_ELEMENTS and not st.complex:
-        structure = detect_structure(slot, y0, steps, rng)
+        structure = detect_structure(slot, y0, step_sizes(slot.live, s.eps), rng)
     groups = group_elements(sel.elements, slot.live.shape, structure)
     local = _side(len(st.offsets), sel, st.complex)
     e2e = _side(len(st.offsets), sel, st.complex) if downstream is not None else None
-    for kind, j, k, y in sweep(slot, groups, sel.directions, st.offsets, steps, dir_steps,
+    for kind, j, k, y in sweep(slot, groups, sel, st.offsets, elem_steps, dir_steps,
                                progress):
         weighted = G * (y - y0)
         if kind == "direction":
@@ -78,7 +78,7 @@ def _measure(slot: Slot, y0, G, sel: Selection, s: Settings, rng, downstream, pr
                 part = group[start:start + chunk]
                 stack = expand(y, y0, part, slot.live.shape, structure)
                 e2e.elements[k, where[start:start + chunk]] = downstream(stack)
-    return local, e2e, steps.reshape(-1)[sel.elements], dir_steps
+    return local, e2e, elem_steps, dir_steps
 
 
 def _judge(side: Side, analytic: np.ndarray, sel: Selection, elem_steps, dir_steps,

@@ -1,0 +1,127 @@
+"""Speed of gradcheck against PyTorch's and JAX's gradient checkers on the same network and data.
+
+Network: a 784-64-10 tanh MLP (reference_nets), batch 64, float64, softmax cross-entropy.
+Rows (all in one process, on the same number of threads, best of ``--repeat`` runs):
+
+- ``check_model(mode="full")`` (every parameter element, layer by layer and end to end) vs
+  ``torch.autograd.gradcheck`` slow mode (full numerical Jacobian of every parameter);
+- ``check_model(mode="auto")`` (the default) vs ``torch.autograd.gradcheck(fast_mode=True)``
+  and ``jax.test_util.check_grads(order=1)``.
+
+Run: ``.venv/bin/python bench/gradcheck_peers.py [--threads 1] [--repeat 3]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+
+def _parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1, help="threads for every library")
+    parser.add_argument("--repeat", type=int, default=3, help="best of this many runs")
+    parser.add_argument("--skip-slow", action="store_true", help="skip the exhaustive rows")
+    return parser.parse_args()
+
+
+ARGS = _parse()
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = str(ARGS.threads)
+os.environ["XLA_FLAGS"] = (f"--xla_cpu_multi_thread_eigen={'true' if ARGS.threads > 1 else 'false'}"
+                           f" intra_op_parallelism_threads={ARGS.threads}")
+
+import numpy as np  # noqa: E402  (thread settings must precede the imports)
+
+from gradcheck import check_model  # noqa: E402
+from reference_nets.losses import SoftmaxCrossEntropy  # noqa: E402
+from reference_nets.zoo import mlp  # noqa: E402
+
+
+def best_time(fn, repeat: int) -> tuple[float, object]:
+    """Smallest wall time over ``repeat`` calls, and the last result."""
+    times, result = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return min(times), result
+
+
+def problem(seed: int = 0):
+    """The reference model, a batch and labels (float64)."""
+    rng = np.random.default_rng(seed)
+    model = mlp((784, 64, 10), activation="tanh", init="xavier", seed=seed)
+    return model, rng.normal(size=(64, 784)), rng.integers(0, 10, 64)
+
+
+def torch_rows(model, x, y, repeat: int, slow: bool) -> list[tuple[str, float, bool]]:
+    import torch
+
+    torch.set_num_threads(ARGS.threads)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    params = [torch.from_numpy(model.layers[i].params[k].copy()).requires_grad_()
+              for i in (0, 2) for k in ("W", "b")]
+
+    def f(W1, b1, W2, b2):
+        return torch.nn.functional.cross_entropy(torch.tanh(xt @ W1 + b1) @ W2 + b2, yt)
+
+    def run(fast: bool):
+        return torch.autograd.gradcheck(f, tuple(params), fast_mode=fast, raise_exception=False)
+
+    rows = []
+    seconds, ok = best_time(lambda: run(True), repeat)
+    rows.append(("torch.autograd.gradcheck(fast_mode=True)", seconds, ok))
+    if slow:
+        seconds, ok = best_time(lambda: run(False), 1)
+        rows.append(("torch.autograd.gradcheck (slow mode)", seconds, ok))
+    return rows
+
+
+def jax_row(model, x, y, repeat: int) -> tuple[str, float, bool]:
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+    from jax.test_util import check_grads
+
+    xj, onehot = jnp.asarray(x), jax.nn.one_hot(jnp.asarray(y), 10, dtype=jnp.float64)
+    params = tuple(jnp.asarray(model.layers[i].params[k]) for i in (0, 2) for k in ("W", "b"))
+
+    def f(W1, b1, W2, b2):
+        logits = jnp.tanh(xj @ W1 + b1) @ W2 + b2
+        return -jnp.mean(jnp.sum(onehot * jax.nn.log_softmax(logits), axis=1))
+
+    def run():
+        check_grads(f, params, order=1)
+        return True
+
+    seconds, ok = best_time(run, repeat)
+    return ("jax.test_util.check_grads(order=1)", seconds, ok)
+
+
+def main() -> int:
+    model, x, y = problem()
+    loss = SoftmaxCrossEntropy()
+    ours = {}
+    for mode in (("auto",) if ARGS.skip_slow else ("auto", "full")):
+        seconds, report = best_time(lambda m=mode: check_model(model, loss, x, y, mode=m),
+                                    ARGS.repeat if mode == "auto" else 1)
+        ours[mode] = (f'gradcheck.check_model(mode="{mode}")', seconds, report.passed)
+    peers = [*torch_rows(model, x, y, ARGS.repeat, not ARGS.skip_slow),
+             jax_row(model, x, y, ARGS.repeat)]
+    print(f"784-64-10 tanh MLP, batch 64, float64, {ARGS.threads} thread(s), "
+          f"best of {ARGS.repeat}")
+    print(f"{'checker':<44} {'seconds':>9} {'passed':>7} {'peer / ours':>12}")
+    for name, seconds, ok in peers:
+        mine = ours["full"] if "slow" in name else ours["auto"]
+        print(f"{name:<44} {seconds:9.4f} {ok!s:>7} {seconds / mine[1]:12.1f}")
+    for name, seconds, ok in ours.values():
+        print(f"{name:<44} {seconds:9.4f} {ok!s:>7} {'':>12}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
