@@ -28,10 +28,20 @@ from diagnostics.norms import ParamStats
 from diagnostics.records import Records, append_jsonl, read_jsonl, tidy_frame, write_jsonl
 from diagnostics.units import ACTIVATION_KINDS, ForwardTap, UnitStats, classify
 
-__all__ = ["HOOK_METHODS", "Monitor"]
+__all__ = ["HOOK_METHODS", "Monitor", "call_hooks"]
 
 HOOK_METHODS = ("on_train_begin", "on_batch_begin", "on_backward_end", "on_step_end",
                 "on_epoch_end", "on_train_end")
+
+
+def call_hooks(hooks, name: str, *args) -> None:
+    """Call method ``name`` (one of ``HOOK_METHODS``) on every hook that defines it."""
+    if name not in HOOK_METHODS:
+        raise ValueError(f"name must be one of {HOOK_METHODS}, got {name!r}")
+    for hook in hooks:
+        method = getattr(hook, name, None)
+        if method is not None:
+            method(*args)
 
 
 class Monitor:
@@ -263,7 +273,7 @@ class Monitor:
         loss = {"kind": "records", "series": [["model", "loss", "loss"]],
                 "step": steps[first:], "epoch": epochs[first:],
                 "code": [0] * (len(values) - first), "value": values[first:]}
-        return [self.records.chunk(start[0]), loss]
+        return [loss, self.records.chunk(start[0])]  # loss first: same order as the file
 
     def _history_lines(self, start) -> list[dict]:
         return [{"kind": "history", "row": row} for row in self._rows_history[start:]]

@@ -240,7 +240,8 @@ def _sensitivity_run(make_model, loss, X, y, lr, seed, epochs, optimizer, batch_
 
 
 def lr_sensitivity(make_model, loss, X, y, *, lrs, epochs, seeds=(0, 1, 2), optimizer="sgd",
-                   batch_size=32, diverge=4.0, n_jobs=None) -> LRSensitivityResult:
+                   batch_size=32, diverge=4.0, improve=0.5,
+                   n_jobs=None) -> LRSensitivityResult:
     """Short independent trainings over a grid of learning rates and seeds.
 
     Runs go through ``joblib.Parallel`` (processes by default; a
@@ -258,8 +259,10 @@ def lr_sensitivity(make_model, loss, X, y, *, lrs, epochs, seeds=(0, 1, 2), opti
         One run per seed and rate (model seed and mini-batch order).
     diverge : float
         A run that ends an epoch above ``diverge`` times its initial loss (or at NaN/Inf)
-        stops; a rate is *stable* when, for every seed, no run stopped and the final
-        loss is below the initial loss.
+        stops.
+    improve : float
+        A rate is *stable* when, for every seed, the run did not stop and its final
+        loss is at most ``improve`` times its initial loss (default 0.5).
     n_jobs : int or None
         joblib workers (None: joblib's default, 1 unless configured).
 
@@ -283,16 +286,16 @@ def lr_sensitivity(make_model, loss, X, y, *, lrs, epochs, seeds=(0, 1, 2), opti
             bar.update()
     runs = pd.DataFrame(rows, columns=["lr", "seed", "epoch", "loss"]).sort_values(
         ["lr", "seed", "epoch"], ignore_index=True)
-    summary = _summarise(runs)
+    summary = _summarise(runs, improve)
     return LRSensitivityResult(runs, summary, *_stable_range(summary))
 
 
-def _summarise(runs: pd.DataFrame) -> pd.DataFrame:
+def _summarise(runs: pd.DataFrame, improve: float) -> pd.DataFrame:
     per_seed = runs.groupby(["lr", "seed"])["loss"].agg(
         initial="first", final="last",
         best=lambda s: s.iloc[1:].min(skipna=False))
     per_seed = per_seed.fillna(np.inf)
-    per_seed["stable"] = np.isfinite(per_seed["final"]) & (per_seed["final"] < per_seed["initial"])
+    per_seed["stable"] = per_seed["final"] <= improve * per_seed["initial"]
     with np.errstate(invalid="ignore"):
         summary = per_seed.groupby("lr").agg(
             final_mean=("final", "mean"), final_std=("final", "std"),

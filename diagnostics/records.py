@@ -123,11 +123,12 @@ def tidy_frame(chunks) -> pd.DataFrame:
         parts.append(pd.DataFrame({
             "step": np.asarray(chunk["step"], dtype=np.int64),
             "epoch": np.asarray(chunk["epoch"], dtype=np.int64),
-            "layer": series[codes, 0], "tensor": series[codes, 1], "metric": series[codes, 2],
+            **{name: pd.Series(series[codes, i], dtype="str")
+               for i, name in enumerate(("layer", "tensor", "metric"))},
             "value": np.asarray(chunk["value"], dtype=np.float64)}))
     if not parts:
         return pd.DataFrame({name: pd.Series(dtype=np.int64 if name in ("step", "epoch") else
-                                             np.float64 if name == "value" else object)
+                                             np.float64 if name == "value" else "str")
                              for name in FRAME_COLUMNS})
     frame = pd.concat(parts, ignore_index=True)
     return frame.sort_values("step", kind="stable", ignore_index=True)

@@ -4,7 +4,11 @@ They are deliberately independent of ``reference_nets``: diagnostics must work w
 any layer that follows the DESIGN.md layer protocol, and these show the minimum.
 """
 
+import itertools
+
 import numpy as np
+
+from diagnostics import call_hooks
 
 
 class Dense:
@@ -28,8 +32,8 @@ class Dense:
 class ReLU:
     """Elementwise ``max(x, 0)``."""
 
-    params: dict = {}
-    grads: dict = {}
+    def __init__(self):
+        self.params, self.grads = {}, {}
 
     def forward(self, x):
         self.mask = x > 0
@@ -42,8 +46,8 @@ class ReLU:
 class Sigmoid:
     """Elementwise logistic function."""
 
-    params: dict = {}
-    grads: dict = {}
+    def __init__(self):
+        self.params, self.grads = {}, {}
 
     def forward(self, x):
         self.y = 1.0 / (1.0 + np.exp(-x))
@@ -61,11 +65,13 @@ class Net:
 
     @property
     def params(self):
-        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.params.items()}
+        return {f"{i}.{k}": v for i, layer in enumerate(self.layers)
+                for k, v in layer.params.items()}
 
     @property
     def grads(self):
-        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.grads.items()}
+        return {f"{i}.{k}": v for i, layer in enumerate(self.layers)
+                for k, v in layer.grads.items()}
 
     def forward(self, x):
         for layer in self.layers:
@@ -115,7 +121,7 @@ def mlp(sizes, activation=ReLU, seed=0, scale=None, bias=0.0):
     """Dense/activation alternating, no activation after the last Dense."""
     rng = np.random.default_rng(seed)
     layers = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+    for n_in, n_out in itertools.pairwise(sizes):
         layers += [Dense(n_in, n_out, rng, scale, bias), activation()]
     return Net(layers[:-1])
 
@@ -129,25 +135,19 @@ def blobs(n=512, n_in=16, n_classes=4, seed=0):
 
 
 def fit(model, loss, opt, X, y, *, epochs=2, batch_size=32, hooks=()):
-    """The documented own-loop example: call the hook methods by hand."""
-    for h in hooks:
-        h.on_train_begin(model, opt)
+    """A hand-written loop calling the hook methods where ``train`` would."""
+    call_hooks(hooks, "on_train_begin", model, opt)
     opt.bind(model)
     step = 0
     for epoch in range(1, epochs + 1):
         for i in range(0, len(X), batch_size):
             xb, yb = X[i:i + batch_size], y[i:i + batch_size]
-            for h in hooks:
-                h.on_batch_begin(step, xb, yb)
+            call_hooks(hooks, "on_batch_begin", step, xb, yb)
             value = loss.forward(model.forward(xb), yb)
             model.backward(loss.backward())
-            for h in hooks:
-                h.on_backward_end(step, model, value)
+            call_hooks(hooks, "on_backward_end", step, model, value)
             opt.step()
-            for h in hooks:
-                h.on_step_end(step, model)
+            call_hooks(hooks, "on_step_end", step, model)
             step += 1
-        for h in hooks:
-            h.on_epoch_end(epoch, {"epoch": epoch, "train_loss": value})
-    for h in hooks:
-        h.on_train_end(model)
+        call_hooks(hooks, "on_epoch_end", epoch, {"epoch": epoch, "train_loss": value})
+    call_hooks(hooks, "on_train_end", model)

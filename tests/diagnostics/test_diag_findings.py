@@ -1,0 +1,113 @@
+"""Built-in sick runs are diagnosed, healthy runs are clean (reference_nets.train)."""
+
+import numpy as np
+import pytest
+
+from diagnostics import Monitor
+from diagnostics.health import CHECKS
+from reference_nets import train
+from reference_nets.losses import MSE, SoftmaxCrossEntropy
+from reference_nets.optim import SGD
+from reference_nets.zoo import deep_sigmoid, mlp
+
+
+class Losses:
+    """Keeps every step's loss value (the ground truth for the non-finite step)."""
+
+    def __init__(self):
+        self.values = []
+
+    def on_backward_end(self, step, model, loss_value):
+        self.values.append(loss_value)
+
+
+def fit(model, split, lr, epochs=4, every=1, loss=None, y=None, momentum=0.9):
+    monitor = Monitor(every=every)
+    train(model, loss or SoftmaxCrossEntropy(), SGD(lr, momentum=momentum), split.X_train,
+          split.y_train if y is None else y, epochs=epochs, batch_size=32, hooks=[monitor])
+    return monitor
+
+
+def serious(findings):
+    return findings[findings.severity.isin(["warning", "critical"])]
+
+
+@pytest.mark.parametrize("every", [1, 10])
+def test_healthy_digits_mlp_has_no_warning(digits, every):
+    findings = fit(mlp(), digits, lr=0.05, epochs=5, every=every).findings()
+    assert serious(findings).empty, findings.to_string()
+    assert list(findings.columns) == ["severity", "check", "layer", "message"]
+
+
+def test_ten_layer_sigmoid_mlp_shows_vanishing_gradient(digits):
+    monitor = fit(deep_sigmoid(), digits, lr=0.1, epochs=2)
+    found = monitor.findings()
+    vanishing = found[found.check == "vanishing_gradient"]
+    assert len(vanishing) == 1 and vanishing.severity.iloc[0] == "warning"
+    assert vanishing.layer.iloc[0] == "0:Dense"
+    frame = monitor.frame
+    grads = frame[(frame.metric == "grad_norm") & (frame.tensor == "W")]
+    medians = grads.groupby("layer")["value"].median()
+    assert medians["0:Dense"] < 1e-3 * medians["20:Dense"]  # the run really vanishes
+    assert "20:Dense" in vanishing.message.iloc[0]
+
+
+def _dead_findings(monitor):
+    found = monitor.findings()
+    dead = found[found.check == "dead_relu"]
+    frame = monitor.frame
+    last = (frame[frame.metric == "dead_fraction"].groupby("layer")["value"].last())
+    return dead, last
+
+
+def test_far_too_large_learning_rate_kills_relus(digits):
+    dead, last = _dead_findings(fit(mlp(), digits, lr=5.0, epochs=2))
+    assert dead.layer.tolist() == ["1:ReLU"]
+    assert last["1:ReLU"] >= 0.4
+    assert f"{last['1:ReLU']:.0%} of 64 units are dead" in dead.message.iloc[0]
+
+
+def test_large_negative_bias_init_kills_relus_per_layer(digits):
+    model = mlp((64, 64, 64, 10))
+    model.layers[0].params["b"][:32] = -20.0  # half of the first layer's units
+    model.layers[2].params["b"][:] = -20.0    # all of the second's
+    dead, last = _dead_findings(fit(model, digits, lr=0.05, epochs=2))
+    by_layer = dict(zip(dead.layer, dead.severity, strict=True))
+    assert by_layer == {"1:ReLU": "warning", "3:ReLU": "critical"}
+    assert 0.5 <= last["1:ReLU"] < 0.9  # the 32 killed units, maybe a few more
+    assert last["3:ReLU"] == 1.0
+    assert f"{last['1:ReLU']:.0%} of 64 units" in dead[dead.layer == "1:ReLU"].message.iloc[0]
+
+
+def test_dead_relu_threshold_is_a_parameter(digits):
+    model = mlp()
+    model.layers[0].params["b"][:32] = -20.0
+    monitor = fit(model, digits, lr=0.05, epochs=1)
+    assert "dead_relu" in set(serious(monitor.findings()).check)
+    assert "dead_relu" not in set(serious(monitor.findings(dead_fraction=0.6)).check)
+
+
+def test_overflowing_learning_rate_is_found_at_the_right_step(digits):
+    onehot = np.eye(10)[digits.y_train]
+    truth, monitor = Losses(), Monitor()
+    with np.errstate(all="ignore"):
+        train(mlp((64, 10)), MSE(), SGD(3.0), digits.X_train, onehot, epochs=10, batch_size=32,
+              hooks=[truth, monitor])
+    first_bad = int(np.flatnonzero(~np.isfinite(truth.values))[0])
+    found = monitor.findings()
+    assert found.severity.iloc[0] == "critical"
+    loss_row = found[(found.check == "non_finite") & (found.layer == "model")]
+    assert f"at step {first_bad} " in loss_row.message.iloc[0]
+    frame = monitor.frame
+    flagged = frame[(frame.metric == "non_finite") & (frame.tensor == "loss")]
+    assert flagged.step.tolist() == [first_bad]
+    divergence = found[found.check == "loss_divergence"].message.iloc[0]
+    diverged_at = int(divergence.split("at step ")[1].split()[0])
+    assert diverged_at <= first_bad
+    smoothed_rise = np.asarray(truth.values[:diverged_at + 1])
+    assert smoothed_rise[-1] > 4 * smoothed_rise.min()  # the loss really had grown by then
+
+
+def test_check_names_are_the_documented_ones():
+    assert CHECKS == ("vanishing_gradient", "exploding_gradient", "dead_relu", "saturation",
+                      "update_ratio", "non_finite", "loss_divergence")

@@ -1,0 +1,80 @@
+"""on_non_finite="raise" stops at the first NaN/Inf, naming step, layer and tensor."""
+
+import numpy as np
+import pytest
+
+from diagnostics import Monitor, NonFiniteError
+from reference_nets import train
+from reference_nets.losses import MSE
+from reference_nets.optim import SGD
+from reference_nets.train import HookError
+from reference_nets.zoo import mlp
+
+from . import toy_nets as t
+
+
+class PoisonedDense(t.Dense):
+    """A Dense whose backward writes a NaN into grads["W"] from call ``at`` on."""
+
+    def __init__(self, *args, at, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.at, self.calls = at, 0
+
+    def backward(self, dy):
+        dx = super().backward(dy)
+        if self.calls >= self.at:
+            self.grads["W"][0, 0] = np.nan
+        self.calls += 1
+        return dx
+
+
+def test_raise_names_the_step_layer_and_gradient_tensor():
+    X, y = t.blobs(128, 8, 3)
+    rng = np.random.default_rng(0)
+    model = t.Net([t.Dense(8, 16, rng), t.ReLU(), PoisonedDense(16, 3, rng, at=5)])
+    with pytest.raises(NonFiniteError, match=r"W\.grad in layer 2:PoisonedDense at step 5 ") as e:
+        t.fit(model, t.CrossEntropy(), t.SGD(0.1), X, y, epochs=3,
+              hooks=[Monitor(on_non_finite="raise")])
+    assert (e.value.step, e.value.layer, e.value.tensor) == (5, "2:PoisonedDense", "W.grad")
+    assert "1 NaN, 0 Inf of 48 values" in str(e.value)
+    assert np.isfinite(model.layers[2].params["W"]).all()  # stopped before the update
+
+
+def test_record_mode_records_the_first_occurrence_and_carries_on():
+    X, y = t.blobs(128, 8, 3)
+    rng = np.random.default_rng(0)
+    model = t.Net([t.Dense(8, 16, rng), t.ReLU(), PoisonedDense(16, 3, rng, at=5)])
+    monitor = Monitor(every=2)
+    with np.errstate(invalid="ignore"):
+        t.fit(model, t.CrossEntropy(), t.SGD(0.1), X, y, epochs=2, hooks=[monitor])
+    frame = monitor.frame
+    flagged = frame[frame.metric == "non_finite"]
+    # step 5 is not recorded with every=2: the gradient is caught at step 6, the weights
+    # it poisoned (updated at step 5) at step 6 too, the loss when it turns NaN.
+    first = flagged.groupby("tensor")["step"].min()
+    assert first["W.grad"] == 6 and first["W"] == 6
+    assert (flagged.value == 1.0).all() and flagged.duplicated(["layer", "tensor"]).sum() == 0
+
+
+def test_overflow_in_train_raises_at_the_first_non_finite_loss(digits):
+    onehot = np.eye(10)[digits.y_train]
+
+    def run(hooks):
+        with np.errstate(all="ignore"):
+            train(mlp((64, 10)), MSE(), SGD(3.0), digits.X_train, onehot, epochs=10,
+                  batch_size=32, hooks=hooks)
+
+    class Losses:
+        values: list
+
+        def on_train_begin(self, model, optimizer):
+            self.values = []
+
+        def on_backward_end(self, step, model, loss_value):
+            self.values.append(loss_value)
+
+    truth = Losses()
+    run([truth])
+    first_bad = int(np.flatnonzero(~np.isfinite(truth.values))[0])
+    with pytest.raises(HookError, match=f"non-finite loss in layer model at step {first_bad} "):
+        run([Monitor(on_non_finite="raise")])
