@@ -165,3 +165,19 @@ def test_downsample_bounds_points_and_keeps_the_mean():
     assert small["value"].mean() == pytest.approx(frame["value"].mean(), rel=1e-2)
     short = frame.iloc[:50]
     pd.testing.assert_frame_equal(downsample(short, ["layer"]), short)
+
+
+def test_non_finite_values_render_and_are_flagged(tmp_path):
+    run = fake_monitor(LAYERS, findings=[("critical", "non_finite", "2:Dense",
+                                          "NaN in grads['W'] at step 30")])
+    frame = run.frame
+    blown = (frame["step"] >= 30) & frame["metric"].isin(["grad_norm", "loss", "update_ratio"])
+    frame.loc[blown, "value"] = np.where(frame.loc[blown, "step"] % 2, np.nan, np.inf)
+    marker = pd.DataFrame({"step": [30], "epoch": [4], "layer": ["2:Dense"], "tensor": ["W"],
+                           "metric": ["non_finite"], "value": [1.0]})
+    run.frame = pd.concat([frame, marker], ignore_index=True)
+    html = render(tmp_path, monitor={"blown up": run})
+    page = Page(html)
+    assert "non-finite values (NaN/Inf)" in banner_text(html)
+    assert {"grad-norms", "update-ratio", "loss"} <= page.ids
+    assert '<a href="#grad-norms">show&nbsp;plot</a>' in html
