@@ -167,7 +167,7 @@ def _numeric_rows(name: str, layer, x, probe, s: Settings, bar, *, e2e=None,
     down, e2e_grads, e2e_noise = e2e if e2e is not None else (None, {}, 0.0)
     rows = []
     for slot in _slots(layer, x, probe.mutates_input, check_input):
-        analytic = probe.analytic.get(slot.name)
+        analytic = probe.dx if slot.is_input else probe.grads.get(slot.name)
         if analytic is None or np.shape(analytic) != slot.live.shape:
             continue   # already reported as a protocol problem
         sel = select(s.mode, slot.live.size, rng_for(s.seed, name, slot.name))
@@ -190,7 +190,7 @@ def _probe_chain(layers, acts, dpred, s: Settings) -> list:
         probes[i] = probe_layer(_name(i, layers[i]), layers[i], acts[i],
                                 lambda _y, g=g: g, rtol=_repeat_rtol(acts[i], layers[i]),
                                 y_before=acts[i + 1])
-        g = probes[i].analytic["input"]
+        g = probes[i].dx
         if np.shape(g) != np.shape(acts[i]):
             raise ValueError(f"check_model: layer {_name(i, layers[i])} returned dx of shape "
                              f"{np.shape(g)} for an input of shape {np.shape(acts[i])}")
@@ -213,7 +213,8 @@ def _slots(layer, x, mutates: bool, check_input: bool) -> list[Slot]:
         def install_input(array):
             box[0] = array
             return lambda: box.__setitem__(0, slots[0].live)
-        slots.append(Slot("input", box[0], lambda: layer.forward(fresh(box[0])), install_input))
+        slots.append(Slot("input", box[0], lambda: layer.forward(fresh(box[0])), install_input,
+                          is_input=True))
     for key, value in layer.params.items():
         if not value.flags.writeable:
             raise ValueError(f"parameter {key!r} of {type(layer).__name__} is read-only; "

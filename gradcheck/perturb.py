@@ -37,12 +37,15 @@ class Slot:
         ``run() -> output``: recompute the output from the current contents of ``live``.
     install : callable
         ``install(array) -> undo``: make ``run`` read ``array`` instead (complex step).
+    is_input : bool
+        The tensor is the layer's input (its gradient is what ``backward`` returns).
     """
 
     name: str
     live: np.ndarray
     run: Callable[[], np.ndarray]
     install: Callable[[np.ndarray], Callable[[], None]]
+    is_input: bool = False
 
     def output(self) -> np.ndarray:
         """``run()`` as a private float/complex array (the layer may reuse its buffer)."""

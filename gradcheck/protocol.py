@@ -27,9 +27,10 @@ class LayerProbe:
         Output of a fresh forward at the point.
     G : ndarray or None
         Upstream gradient used (None when the layer is not deterministic).
-    analytic : dict of str to ndarray
-        ``"input"`` -> dL/dx and each parameter key -> its gradient, from one fresh
-        forward + backward with upstream gradient ``G``.
+    dx : ndarray or None
+        dL/dx from one fresh forward + backward with upstream gradient ``G``.
+    grads : dict of str to ndarray
+        Each parameter key -> its gradient from that backward.
     rows : list of dict
         Problem rows (empty when the layer follows the protocol).
     deterministic, mutates_input : bool
@@ -37,7 +38,8 @@ class LayerProbe:
 
     y0: np.ndarray
     G: np.ndarray | None = None
-    analytic: dict = field(default_factory=dict)
+    dx: np.ndarray | None = None
+    grads: dict = field(default_factory=dict)
     rows: list = field(default_factory=list)
     deterministic: bool = True
     mutates_input: bool = False
@@ -52,11 +54,11 @@ def _snapshot(layer) -> dict:
     return {key: np.array(value, copy=True) for key, value in layer.grads.items()}
 
 
-def _grad_problems(name: str, layer, analytic: dict) -> list[dict]:
+def _grad_problems(name: str, layer, grads: dict) -> list[dict]:
     """Rows for missing grads and grads of the wrong shape or dtype (and a wrong dx shape)."""
     rows = []
     for key, param in layer.params.items():
-        grad = analytic.get(key)
+        grad = grads.get(key)
         if grad is None:
             rows.append(problem_row(name, key, param.shape, "missing_grad",
                                     f"grads has no entry {key!r}: backward must write "
@@ -109,30 +111,30 @@ def probe_layer(name: str, layer, x: np.ndarray, G_of, rtol: float,
             "two forward calls on the same input differ (the layer is random): seed your "
             "dropout or use eval mode (layer.eval()) before checking gradients"))
     G = probe.G = G_of(y0)
-    probe.analytic, problems = _first_backward(name, layer, G)
+    probe.dx, probe.grads, problems = _first_backward(name, layer, G)
     probe.rows += problems
-    if np.shape(probe.analytic["input"]) != x.shape:
+    if np.shape(probe.dx) != x.shape:
         probe.rows.append(problem_row(
             name, "input", x.shape, "grad_shape",
-            f"backward returned dx of shape {np.shape(probe.analytic['input'])}, expected the "
-            f"input shape {x.shape}"))
-    probe.rows += _grad_problems(name, layer, probe.analytic)
-    probe.rows += _second_backward(name, layer, x, G, probe.analytic, rtol)
+            f"backward returned dx of shape {np.shape(probe.dx)}, expected the input shape "
+            f"{x.shape}"))
+    probe.rows += _grad_problems(name, layer, probe.grads)
+    probe.rows += _second_backward(name, layer, x, G, probe, rtol)
     return probe
 
 
-def _first_backward(name: str, layer, G) -> tuple[dict, list[dict]]:
-    """Analytic gradients from one backward, and a problem row if it changed ``dy``."""
+def _first_backward(name: str, layer, G):
+    """``(dx, grads, rows)``: one backward, and a problem row if it changed ``dy``."""
     G_in = G.copy()
-    first = {"input": np.array(layer.backward(G_in), copy=True), **_snapshot(layer)}
+    dx = np.array(layer.backward(G_in), copy=True)
     rows = []
     if not np.array_equal(G_in, G):
         rows.append(problem_row(name, "input", G.shape, "mutation",
                                 "backward changed its argument dy in place; copy it first"))
-    return first, rows
+    return dx, _snapshot(layer), rows
 
 
-def _second_backward(name: str, layer, x, G, first: dict, rtol: float) -> list[dict]:
+def _second_backward(name: str, layer, x, G, probe: LayerProbe, rtol: float) -> list[dict]:
     """Accumulation and linearity: a second ``backward(2 dy)`` must give exactly twice the first.
 
     Grads that come out three times the first were added to the previous call's (``+=``).
@@ -142,13 +144,13 @@ def _second_backward(name: str, layer, x, G, first: dict, rtol: float) -> list[d
     except Exception:  # a layer may free its cache after backward: give it a fresh forward
         layer.forward(x.copy())
         dx = layer.backward(2 * G)
-    second = {"input": np.array(dx, copy=True), **_snapshot(layer)}
+    pairs = [("input", probe.dx, np.array(dx, copy=True), False)]
+    pairs += [(k, probe.grads[k], g, True) for k, g in _snapshot(layer).items() if k in probe.grads]
     rows = []
-    for key, value in second.items():
-        if key not in first or np.shape(value) != np.shape(first[key]) \
-                or _same(value, 2 * first[key], rtol):
+    for key, first, value, is_param in pairs:
+        if np.shape(value) != np.shape(first) or _same(value, 2 * first, rtol):
             continue
-        if key != "input" and _same(value, 3 * first[key], rtol):
+        if is_param and _same(value, 3 * first, rtol):
             rows.append(problem_row(name, key, value.shape, "accumulation",
                                     f"backward adds into grads[{key!r}] across calls (a second "
                                     "call returned old + new); overwrite it "
