@@ -43,7 +43,7 @@ def test_steps_are_powers_of_two_scaled_to_the_value():
 def test_tolerance_scale_comes_from_the_tensor():
     numeric = np.array([1000.0, 1e-3])
     # an absolute error of 1e-6 on the small element is tiny next to the tensor's scale
-    ok = verdict(numeric + [0, 1e-6], numeric, np.ones(2), atol=0, rtol=1e-5, noise=0)
+    ok = verdict(numeric + np.array([0, 1e-6]), numeric, np.ones(2), atol=0, rtol=1e-5, noise=0)
     assert ok.status == "pass"
     bad = verdict(numeric * (1 + 1e-3), numeric, np.ones(2), atol=0, rtol=1e-5, noise=0)
     assert bad.status == "fail" and bad.worst == 0

@@ -7,8 +7,19 @@ import numpy as np
 import pytest
 
 from gradcheck import check_layer, check_model
-from reference_nets import (BatchNorm, Conv2D, Dense, Dropout, Flatten, LeakyReLU, MaxPool2D,
-                            ReLU, Sigmoid, Softmax, Tanh)
+from reference_nets import (
+    BatchNorm,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    LeakyReLU,
+    MaxPool2D,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
 from reference_nets.losses import MSE, BinaryCrossEntropy, SoftmaxCrossEntropy
 from reference_nets.zoo import cnn, deep_sigmoid, mlp
 

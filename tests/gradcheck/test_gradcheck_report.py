@@ -1,0 +1,112 @@
+"""GradcheckReport (table, str, raise, round trip) and clear errors for bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gradcheck import GradcheckError, GradcheckReport, check_layer, check_model
+from gradcheck.report import COLUMNS
+from tests.gradcheck import zoo_layers as z
+
+X = np.random.default_rng(4).normal(size=(5, 4))
+
+
+@pytest.fixture(scope="module")
+def failed() -> GradcheckReport:
+    return check_layer(z.OneWrongRow(), X, mode="full")
+
+
+def test_table_has_the_contract_columns_first(failed):
+    contract = ["layer", "tensor", "shape", "checked", "max_abs_err", "max_rel_err",
+                "worst_index", "analytic", "numeric", "status", "message"]
+    assert list(failed.table.columns[:len(contract)]) == contract
+    assert list(failed.table.columns) == list(COLUMNS)
+    assert set(failed.options) == {"mode", "method", "eps", "atol", "rtol", "dtype", "seed"}
+    assert failed.seconds > 0
+    assert (failed.n_failed, failed.n_nondifferentiable) == (1, 0)
+
+
+def test_str_lists_failing_tensors_first_with_the_numbers(failed):
+    text = str(failed)
+    lines = text.splitlines()
+    assert lines[0].startswith("gradcheck FAILED: 1 of 3 rows fail")
+    assert lines[2].split()[:4] == ["OneWrongRow", "W", "gradient", "fail"]
+    row = failed.table.query("status == 'fail'").iloc[0]
+    assert row.worst_index in lines[2]
+    assert f"{row.tolerance:.4g}" in lines[2]
+    assert "analytic" in lines[1] and "tolerance" in lines[1]
+    assert "disagree" in text
+
+
+def test_raise_for_failure(failed):
+    with pytest.raises(GradcheckError) as info:
+        failed.raise_for_failure()
+    assert isinstance(info.value, AssertionError)
+    assert info.value.report is failed
+    assert "OneWrongRow" in str(info.value)
+    ok = check_layer(z.Linear(), X)
+    assert ok.raise_for_failure() is ok
+    assert str(ok).startswith("gradcheck PASSED")
+
+
+def test_to_dict_from_dict_round_trip_through_json(failed):
+    again = GradcheckReport.from_dict(json.loads(json.dumps(failed.to_dict())))
+    pd.testing.assert_frame_equal(again.table, failed.table)
+    assert again.options == failed.options
+    assert again.seconds == failed.seconds
+    assert str(again) == str(failed)
+
+
+def test_float32_warning_is_issued_once_per_check():
+    layer = z.Linear(dtype=np.float32)
+    with pytest.warns(UserWarning, match="float32") as record:
+        check_layer(layer, X.astype(np.float32))
+    assert len([w for w in record if "float32" in str(w.message)]) == 1
+
+
+class NotALayer:
+    def forward(self, x):
+        return x
+
+
+@pytest.mark.parametrize(("layer", "x", "error", "match"), [
+    (NotALayer(), X, TypeError, "layer protocol.*params"),
+    (42, X, TypeError, "layer protocol"),
+    (z.Linear(), np.where(X > 1, np.nan, X), ValueError, "NaN"),
+    (z.Linear(), np.where(X > 1, np.inf, X), ValueError, "Inf"),
+    (z.Linear(), np.ones((5, 4), dtype=int), TypeError, "float array.*int"),
+    (z.Linear(), np.ones((0, 4)), ValueError, "non-empty batch"),
+    (z.Linear(), "abc", TypeError, "float array"),
+])
+def test_bad_input_is_named(layer, x, error, match):
+    with pytest.raises(error, match=match):
+        check_layer(layer, x)
+
+
+@pytest.mark.parametrize(("option", "value", "match"), [
+    ("mode", "everything", "mode must be one of"),
+    ("method", "backward", "method must be one of"),
+    ("eps", -1.0, "eps must be a positive"),
+    ("rtol", -1.0, "atol and rtol"),
+])
+def test_bad_options_are_named(option, value, match):
+    with pytest.raises(ValueError, match=match):
+        check_layer(z.Linear(), X, **{option: value})
+
+
+def test_bad_model_and_loss_input_is_named():
+    model = z.Chain([z.Linear(4, 2)])
+    with pytest.raises(TypeError, match=r"model must offer \.layers"):
+        check_model(z.Linear(), z.MSE(), X, np.zeros((5, 2)))
+    with pytest.raises(TypeError, match="loss must offer"):
+        check_model(model, object(), X, np.zeros((5, 2)))
+    with pytest.raises(ValueError, match="y has 3 rows but x has 5"):
+        check_model(model, z.MSE(), X, np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="rejected the targets"):
+        check_model(model, z.MSE(), X, np.zeros((5, 3)))
+    with pytest.raises(TypeError, match=r"model.layers\[0\]"):
+        check_model(z.Chain([NotALayer()]), z.MSE(), X, np.zeros((5, 4)))
