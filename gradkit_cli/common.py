@@ -129,6 +129,7 @@ def train_monitored(model, problem, *, lr, momentum=0.9, epochs, batch_size, see
     history = train(model, SoftmaxCrossEntropy(), SGD(lr, momentum=momentum), problem.X_train,
                     problem.y_train, epochs=epochs, batch_size=batch_size, hooks=[monitor],
                     seed=seed, validation=(problem.X_test, problem.y_test))
+    monitor.meta["seed"] = seed
     return history, monitor
 
 

@@ -80,7 +80,6 @@ def train_and_check(problem, settings, seed):
         model = build_net(run.net, problem, seed=seed)
         histories[run.name], monitors[run.name] = train_monitored(
             model, problem, lr=run.lr, epochs=settings.epochs, batch_size=32, seed=seed)
-        monitors[run.name].meta["seed"] = seed
         checks[run.name] = check_model(model, SoftmaxCrossEntropy(), problem.X_test[:8],
                                        problem.y_test[:8], seed=seed)
     return monitors, checks, histories
