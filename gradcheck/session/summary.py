@@ -28,7 +28,7 @@ def report_lines(records: list[CheckRecord], report: Path | None) -> list[str]:
     if report is None:
         return []
     if not records:
-        return [f"no gradient checks ran: {report} not written"]
+        return [f"{report} not written (the report needs at least one check)"]
     return [f"gradcheck report: {report}", f"gradcheck data:   {report.with_suffix('.json')}"]
 
 
