@@ -7,6 +7,8 @@ modules that need numpy or pandas are imported only when a check runs.
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
 from gradcheck.session.results import SessionResults
@@ -27,7 +29,7 @@ _WORKER_OUTPUT = "gradcheck"
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("gradcheck", "gradient checks (gradcheck)")
     for setting in SETTINGS:
-        value = {"action": "store_true"}
+        value = {"action": argparse.BooleanOptionalAction}
         if setting.metavar is not None:
             value = {"type": setting.convert, "metavar": setting.metavar}
         group.addoption(setting.flag, dest=setting.dest, default=None, help=setting.help, **value)

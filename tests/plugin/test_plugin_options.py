@@ -118,3 +118,9 @@ def test_marker_options_rejects_positional_arguments():
     mark = pytest.mark.gradcheck(1e-3).mark
     with pytest.raises(ValueError, match=r"positional arguments \(0\.001,\); allowed"):
         marker_options([mark])
+
+
+def test_no_strict_on_the_command_line_overrides_a_strict_ini(tmp_path):
+    settings = resolve_session({"strict": False}, {"strict": "true"}, tmp_path)
+    assert settings.check == {"strict": False}
+    assert resolve_session({}, {"strict": "true"}, tmp_path).check == {"strict": True}
