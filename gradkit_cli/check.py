@@ -6,6 +6,9 @@ import importlib
 import os
 import sys
 
+from gradcheck.finite_diff import METHODS
+from gradcheck.sampling import MODES
+
 from .common import UsageError
 
 HELP = "check a layer's (or model's) backward pass against finite differences"
@@ -19,16 +22,18 @@ def add_parser(commands):
         "2: usage or import error.")
     parser.add_argument("target", metavar="MODULE:FACTORY",
                         help="importable module and a callable in it that returns the layer "
-                        "or model (e.g. mylayers:make_layer); a Sequential-like model (with "
-                        "``.layers``) is checked layer by layer under an MSE loss")
+                        "or model (e.g. mylayers:make_layer); a model with a .layers list is "
+                        "checked layer by layer under an MSE loss against random targets")
     parser.add_argument("--input-shape", required=True, type=shape,
                         help="comma-separated input shape including the batch axis, e.g. 8,16")
     parser.add_argument("--dtype", choices=DTYPES, default="float64",
                         help="dtype of the random input (default float64); parameters keep "
                         "the dtype the factory gave them")
-    parser.add_argument("--mode", choices=("auto", "full", "sampled"), default="auto",
-                        help="check every element (full) or a seeded sample (default auto)")
-    parser.add_argument("--method", default="central", help="finite-difference stencil")
+    parser.add_argument("--mode", choices=MODES, default="auto",
+                        help="full: every element; sample: a seeded sample; directional: "
+                        "random directions; auto (default) picks by tensor size")
+    parser.add_argument("--method", choices=METHODS, default="central",
+                        help="finite-difference stencil (default central)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the input and sampling")
     parser.set_defaults(run=run)
     return parser

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
-#: Width of a full-width figure in inches; the page shows it at ~1150 CSS pixels.
+#: Width of a full-width figure in inches; the page shows it at 1104 CSS pixels.
 FULL_WIDTH = 11.5
 #: Pixels per inch of the embedded PNGs (about 1.5x the CSS size: crisp on laptop screens).
 DPI = 144
