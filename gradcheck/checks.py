@@ -170,10 +170,10 @@ def _numeric_rows(name: str, layer, x, probe, s: Settings, bar, *, e2e=None,
         analytic = probe.dx if slot.is_input else probe.grads.get(slot.name)
         if analytic is None or np.shape(analytic) != slot.live.shape:
             continue   # already reported as a protocol problem
-        sel = select(s.mode, slot.live.size, rng_for(s.seed, name, slot.name))
+        rng = rng_for(s.seed, name, slot.name)
+        sel = select(s.mode, slot.live.size, rng)
         use_down = down if slot.name in e2e_grads else None
-        local, end = check_tensor(slot, probe.y0, probe.G, analytic, sel, s,
-                                  rng_for(s.seed, "structure", name, slot.name),
+        local, end = check_tensor(slot, probe.y0, probe.G, analytic, sel, s, rng,
                                   downstream=use_down, e2e_analytic=e2e_grads.get(slot.name),
                                   e2e_noise=e2e_noise, progress=bar)
         rows.append(verdict_row(name, slot.name, slot.live.shape, "gradient", local))
@@ -206,8 +206,8 @@ def _slots(layer, x, mutates: bool, check_input: bool) -> list[Slot]:
     def fresh(a):
         return a.copy() if mutates else a
 
-    box = [x.copy()]
-    x_run = x.copy()
+    box = [x.copy()]   # one private copy: the input slot restores it exactly after each use
+    x_run = box[0]
     slots = []
     if check_input:
         def install_input(array):

@@ -47,7 +47,9 @@ class LayerProbe:
 
 def _same(a, b, rtol: float) -> bool:
     """Equal shapes and ``|a - b| <= rtol * |b|`` everywhere (NaN never matches)."""
-    return np.shape(a) == np.shape(b) and bool(np.all(np.abs(a - b) <= rtol * np.abs(b)))
+    if np.shape(a) != np.shape(b):
+        return False
+    return np.array_equal(a, b) or bool(np.all(np.abs(a - b) <= rtol * np.abs(b)))
 
 
 def _snapshot(layer) -> dict:

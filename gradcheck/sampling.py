@@ -37,7 +37,7 @@ class Selection:
 
 def rng_for(seed: int, *names: str) -> np.random.Generator:
     """A generator seeded by ``seed`` and the names of what it is for (reproducible per tensor)."""
-    return np.random.default_rng([int(seed), *(zlib.crc32(n.encode()) for n in names)])
+    return np.random.default_rng((int(seed) % 2**32) << 32 | zlib.crc32("/".join(names).encode()))
 
 
 def select(mode: str, size: int, rng: np.random.Generator) -> Selection:
@@ -64,4 +64,4 @@ def _random_signs(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
     """``n`` unit vectors of ``size`` random signs ``+-1/sqrt(size)``, shape (n, size)."""
     bits = np.unpackbits(np.frombuffer(rng.bytes(n * size // 8 + 1), np.uint8))[:n * size]
     scale = 1.0 / np.sqrt(size)
-    return np.where(bits.reshape(n, size).astype(bool), scale, -scale)
+    return bits.reshape(n, size) * (2 * scale) - scale

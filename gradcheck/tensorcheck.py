@@ -8,7 +8,7 @@ and the loss (``downstream``), giving the end-to-end derivative at no extra laye
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -53,8 +53,8 @@ def _measure(slot: Slot, y0, G, sel: Selection, s: Settings, rng, downstream, pr
     """Run every perturbation once; return local (and end-to-end) objective changes + steps."""
     st = stencil(s.method)
     elem_steps = step_sizes(slot.live.reshape(-1)[sel.elements], s.eps)
-    dir_steps = np.full(len(sel.directions),
-                        step_sizes(np.abs(slot.live).max(initial=0.0), s.eps))
+    magnitude = max(slot.live.real.max(), -slot.live.real.min()) if len(sel.directions) else 0.0
+    dir_steps = np.full(len(sel.directions), step_sizes(np.asarray(magnitude), s.eps))
     structure = []
     if len(sel.elements) >= STRUCTURE_MIN_ELEMENTS and not st.complex:
         structure = detect_structure(slot, y0, step_sizes(slot.live, s.eps), rng)
@@ -90,14 +90,15 @@ def _judge(side: Side, analytic: np.ndarray, sel: Selection, elem_steps, dir_ste
         numeric = derivative(side.elements, elem_steps, s.method)
         v = verdict(flat[sel.elements], numeric, elem_steps, atol=s.atol, rtol=s.rtol,
                     noise=noise, sides=one_sided(side.elements, elem_steps, s.method))
-        index = np.unravel_index(sel.elements[v.worst], shape)
-        parts.append(replace(v, worst_label=str(tuple(int(i) for i in index))))
+        v.worst_label = str(tuple(int(i) for i in np.unravel_index(sel.elements[v.worst], shape)))
+        parts.append(v)
     if len(sel.directions):
         numeric = derivative(side.directions, dir_steps, s.method)
         v = verdict(sel.directions @ flat, numeric, dir_steps, atol=s.atol, rtol=s.rtol,
                     noise=noise, sides=one_sided(side.directions, dir_steps, s.method),
                     between=False)
-        parts.append(replace(v, worst_label=f"direction {v.worst}"))
+        v.worst_label = f"direction {v.worst}"
+        parts.append(v)
     result = parts[0]
     for part in parts[1:]:
         result = merge(result, part)
