@@ -48,10 +48,16 @@ def _legend_cols(n_panels):
     return {1: 6, 2: 4}.get(n_panels, 3)
 
 
-def _per_layer_panels(runs, frames, *, ylabel, decorate):
-    """Side-by-side panels, one per run, each with a line per layer (log y)."""
+def _per_layer_panels(runs, metric, per_layer, *, ylabel, decorate):
+    """Side-by-side panels, one per run that recorded ``metric``, each with a line per
+    layer (log y) of ``per_layer(run)`` (columns layer, step, value); ``None`` without data.
+    """
+    runs = _runs_with(runs, metric)
+    if not runs:
+        return None
     with themed_figure(len(runs), height=3.9, sharey=True) as (fig, axes):
-        for ax, run, frame in zip(axes, runs, frames, strict=True):
+        for ax, run in zip(axes, runs, strict=True):
+            frame = per_layer(run)
             if frame.empty:
                 empty_panel(ax, "nothing recorded")
                 continue
@@ -86,12 +92,8 @@ def _mark_global_and_non_finite(ax, run):
 
 def grad_norm_figure(runs):
     """Gradient L2 norm per layer over steps (log y), global norm dashed."""
-    runs = _runs_with(runs, "grad_norm")
-    if not runs:
-        return None
-    return _per_layer_panels(runs, [_layer_grad_norms(run) for run in runs],
-                             ylabel="‖∂L/∂θ‖₂ (log scale)",
-                             decorate=_mark_global_and_non_finite)
+    return _per_layer_panels(runs, "grad_norm", _layer_grad_norms,
+                             ylabel="‖∂L/∂θ‖₂ (log scale)", decorate=_mark_global_and_non_finite)
 
 
 def _layer_update_ratios(run):
@@ -122,12 +124,8 @@ def _healthy_band(ax, _run):
 
 def update_ratio_figure(runs):
     """Update-to-weight ratio per layer over steps, with the usual 1e-3 band."""
-    runs = _runs_with(runs, "update_ratio")
-    if not runs:
-        return None
-    return _per_layer_panels(runs, [_layer_update_ratios(run) for run in runs],
-                             ylabel="‖Δθ‖ / ‖θ‖ (log scale)",
-                             decorate=_healthy_band)
+    return _per_layer_panels(runs, "update_ratio", _layer_update_ratios,
+                             ylabel="‖Δθ‖ / ‖θ‖ (log scale)", decorate=_healthy_band)
 
 
 _UNIT_METRICS = {"dead_fraction": "dead units (zero output)",
