@@ -55,8 +55,12 @@ def import_split(repeat: int) -> dict[str, float]:
     code = "import pytest; import gradcheck.pytest_plugin"
     package, total = [], []
     for _ in range(repeat):
-        done = subprocess.run([sys.executable, "-X", "importtime", "-c", code],
-                              capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         cumulative = {}
         for line in done.stderr.splitlines()[1:]:  # below the header line
             _, _, micros, name = (part.strip() for part in line.replace(":", "|", 1).split("|"))

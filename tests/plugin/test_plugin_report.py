@@ -19,8 +19,21 @@ def test_bad(gradcheck):
     gradcheck(Scale(broken=True), batch())
 """
 NAMES = [f"test_session.py::test_good[{n}]" for n in (2, 3, 4)] + ["test_session.py::test_bad"]
-VOID_ELEMENTS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
-                 "source", "track", "wbr"}
+VOID_ELEMENTS = {
+    "area",
+    "base",
+    "br",
+    "col",
+    "embed",
+    "hr",
+    "img",
+    "input",
+    "link",
+    "meta",
+    "source",
+    "track",
+    "wbr",
+}
 
 
 class TagBalance(HTMLParser):
