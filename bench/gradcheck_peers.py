@@ -40,14 +40,17 @@ from reference_nets.losses import SoftmaxCrossEntropy  # noqa: E402
 from reference_nets.zoo import mlp  # noqa: E402
 
 
-def best_time(fn, repeat: int) -> tuple[float, object]:
-    """Smallest wall time over ``repeat`` calls, and the last result."""
-    times, result = [], None
+def interleaved_best(runs: dict, repeat: int) -> dict:
+    """``{name: (best seconds, last result)}``, timing the callables in turn ``repeat`` times
+    (interleaving spreads load bursts from other processes over every checker alike)."""
+    best = {name: (float("inf"), None) for name in runs}
     for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), result
+        for name, fn in runs.items():
+            start = time.perf_counter()
+            result = fn()
+            elapsed = time.perf_counter() - start
+            best[name] = (min(best[name][0], elapsed), result)
+    return best
 
 
 def problem(seed: int = 0):
@@ -57,30 +60,24 @@ def problem(seed: int = 0):
     return model, rng.normal(size=(64, 784)), rng.integers(0, 10, 64)
 
 
-def torch_rows(model, x, y, repeat: int, slow: bool) -> list[tuple[str, float, bool]]:
+def torch_checker(model, x, y):
+    """``run(fast) -> bool``: torch.autograd.gradcheck on the same network, data and weights."""
     import torch
 
     torch.set_num_threads(ARGS.threads)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    params = [torch.from_numpy(model.layers[i].params[k].copy()).requires_grad_()
-              for i in (0, 2) for k in ("W", "b")]
+    params = tuple(torch.from_numpy(model.layers[i].params[k].copy()).requires_grad_()
+                   for i in (0, 2) for k in ("W", "b"))
 
     def f(W1, b1, W2, b2):
         return torch.nn.functional.cross_entropy(torch.tanh(xt @ W1 + b1) @ W2 + b2, yt)
 
-    def run(fast: bool):
-        return torch.autograd.gradcheck(f, tuple(params), fast_mode=fast, raise_exception=False)
-
-    rows = []
-    seconds, ok = best_time(lambda: run(True), repeat)
-    rows.append(("torch.autograd.gradcheck(fast_mode=True)", seconds, ok))
-    if slow:
-        seconds, ok = best_time(lambda: run(False), 1)
-        rows.append(("torch.autograd.gradcheck (slow mode)", seconds, ok))
-    return rows
+    return lambda fast: torch.autograd.gradcheck(f, params, fast_mode=fast,
+                                                 raise_exception=False)
 
 
-def jax_row(model, x, y, repeat: int) -> tuple[str, float, bool]:
+def jax_checker(model, x, y):
+    """``run() -> True``: jax.test_util.check_grads (order 1, both modes) on the same problem."""
     import jax
 
     jax.config.update("jax_enable_x64", True)
@@ -95,31 +92,34 @@ def jax_row(model, x, y, repeat: int) -> tuple[str, float, bool]:
         return -jnp.mean(jnp.sum(onehot * jax.nn.log_softmax(logits), axis=1))
 
     def run():
-        check_grads(f, params, order=1)
+        check_grads(f, params, order=1)   # raises on a mismatch
         return True
 
-    seconds, ok = best_time(run, repeat)
-    return ("jax.test_util.check_grads(order=1)", seconds, ok)
+    return run
 
 
 def main() -> int:
     model, x, y = problem()
     loss = SoftmaxCrossEntropy()
-    ours = {}
-    for mode in (("auto",) if ARGS.skip_slow else ("auto", "full")):
-        seconds, report = best_time(lambda m=mode: check_model(model, loss, x, y, mode=m),
-                                    ARGS.repeat if mode == "auto" else 1)
-        ours[mode] = (f'gradcheck.check_model(mode="{mode}")', seconds, report.passed)
-    peers = [*torch_rows(model, x, y, ARGS.repeat, not ARGS.skip_slow),
-             jax_row(model, x, y, ARGS.repeat)]
-    print(f"784-64-10 tanh MLP, batch 64, float64, {ARGS.threads} thread(s), "
-          f"best of {ARGS.repeat}")
+    torch_run, jax_run = torch_checker(model, x, y), jax_checker(model, x, y)
+    ours = 'gradcheck.check_model(mode="{}")'
+    fast = interleaved_best({
+        ours.format("auto"): lambda: check_model(model, loss, x, y).passed,
+        "torch.autograd.gradcheck(fast_mode=True)": lambda: torch_run(True),
+        "jax.test_util.check_grads(order=1)": jax_run,
+    }, ARGS.repeat)
+    slow = {} if ARGS.skip_slow else interleaved_best({
+        ours.format("full"): lambda: check_model(model, loss, x, y, mode="full").passed,
+        "torch.autograd.gradcheck (slow mode)": lambda: torch_run(False),
+    }, 1)
+    print(f"784-64-10 tanh MLP, batch 64, float64, {ARGS.threads} thread(s), best of "
+          f"{ARGS.repeat} interleaved runs (exhaustive rows: 1 run)")
     print(f"{'checker':<44} {'seconds':>9} {'passed':>7} {'peer / ours':>12}")
-    for name, seconds, ok in peers:
-        mine = ours["full"] if "slow" in name else ours["auto"]
-        print(f"{name:<44} {seconds:9.4f} {ok!s:>7} {seconds / mine[1]:12.1f}")
-    for name, seconds, ok in ours.values():
-        print(f"{name:<44} {seconds:9.4f} {ok!s:>7} {'':>12}")
+    for table in (fast, slow):
+        mine = next((v[0] for k, v in table.items() if k.startswith("gradcheck")), None)
+        for name, (seconds, ok) in table.items():
+            ratio = "" if name.startswith("gradcheck") else f"{seconds / mine:.1f}"
+            print(f"{name:<44} {seconds:9.4f} {ok!s:>7} {ratio:>12}")
     return 0
 
 
