@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 import numbers
 
-import numpy as np
 import pandas as pd
 
 from diagnostics import health
@@ -71,7 +70,8 @@ class Monitor:
         (``"relu"`` or ``(low, high)``); other parameterless layers are classified by
         behaviour.
     chunk_bytes : int
-        Memory per buffer of deferred statistics (larger: less per-step overhead).
+        Memory for buffered activation outputs per layer (statistics are computed per
+        buffer; larger: less overhead per step).
 
     Attributes
     ----------
@@ -135,8 +135,7 @@ class Monitor:
         text, n_params, shapes = summary(layers)
         self.meta.update(model=text, n_params=n_params, layers=[n for n, _ in layers],
                          shapes=shapes)
-        self._params = ParamStats(self.records, param_tensors(layers),
-                                  self._options["chunk_bytes"])
+        self._params = ParamStats(self.records, param_tensors(layers))
         for name, layer in layers:
             kind = self._kinds.get(type(layer).__name__)
             if hasattr(layer, "__dict__") and (kind is not None or not layer.params):
@@ -166,17 +165,17 @@ class Monitor:
             return
         if self._row_step != step:
             self._begin_row(step)
-        flat = self._params.before_step(self._row, self._last_done == step - 1)
-        if self._nonfinite.mode == "raise" and not math.isfinite(np.dot(flat, flat)):
+        sums = self._params.before_step(self._row, self._last_done == step - 1)
+        if self._nonfinite.mode == "raise" and not math.isfinite(sums[:, 0].sum()):
             self._nonfinite.scan(step, self._epoch, self._all_tensors(params=False))
 
     def on_step_end(self, step, model) -> None:
         """Buffer the updated parameters of a recorded step."""
         if step % self.every or self._row_step != step:
             return
-        flat = self._params.after_step()
+        sums = self._params.after_step()
         self._last_done = step
-        if self._nonfinite.mode == "raise" and not math.isfinite(np.dot(flat, flat)):
+        if self._nonfinite.mode == "raise" and not math.isfinite(sums[:, 1:3].sum()):
             self._nonfinite.scan(step, self._epoch, self._all_tensors(grads=False))
 
     def on_epoch_end(self, epoch, history_row) -> None:

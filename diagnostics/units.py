@@ -161,28 +161,35 @@ class UnitStats:
         self.units = shape[1]
         rows = int(np.clip(self.chunk_bytes // max(1, 8 * shape[0] * shape[1]), 1, self.window))
         self._buffer = np.empty((rows, *shape))
+        self._scratch = np.empty_like(self._buffer)
         self._rows = np.empty(rows, np.intp)
         self._alive = np.zeros(shape[1], bool)
 
     def _process(self, block: np.ndarray, rows: np.ndarray) -> None:
         """Per-step statistics of ``block`` (m, n, units); update the dead-unit window.
 
-        The std comes from the sums of values and squares (one pass each), so a std
-        below about 1e-8 of the mean is not resolved.
+        Indicators (active or saturated) are written as 0/1 floats so that every sum is
+        a BLAS matrix-vector product. The std comes from the sums of values and squares,
+        so a std below about 1e-8 of the mean is not resolved.
         """
-        m, size = len(block), block[0].size
+        m, n, units = block.shape
         flat = block.reshape(m, -1)
+        scratch = (self._scratch.reshape(-1)[:flat.size].reshape(flat.shape)
+                   if flat.size <= self._scratch.size else np.empty_like(flat))
+        ones = np.ones(n * units)
         if self.kind == "relu":
-            active = block > 0
-            first = 1.0 - np.count_nonzero(active.reshape(m, -1), axis=1) / size
-            self._alive |= active.any(axis=(0, 1))
+            np.greater(flat, 0.0, out=scratch, casting="unsafe")
+            self._alive |= ones[:m * n] @ scratch.reshape(m * n, units) > 0
+            first = 1.0 - scratch @ ones / ones.size
         else:
             low, high = self.kind
-            middle, reach = (low + high) / 2, (0.5 - self.margin) * (high - low)
-            first = np.count_nonzero(np.abs(flat - middle) >= reach, axis=1) / size
-        mean = flat.sum(axis=1) / size
-        var = np.einsum("ij,ij->i", flat, flat) / size - mean * mean
-        std = np.sqrt(np.maximum(var, 0.0))
+            np.abs(np.subtract(flat, (low + high) / 2, out=scratch), out=scratch)
+            reach = (0.5 - self.margin) * (high - low)
+            first = np.greater_equal(scratch, reach, out=scratch, casting="unsafe") @ ones
+            first /= ones.size
+        mean = flat @ ones / ones.size
+        mean_square = np.square(flat, out=scratch) @ ones / ones.size
+        std = np.sqrt(np.maximum(mean_square - mean * mean, 0.0))
         self.records.put(rows, self.columns, np.stack([first, mean, std], axis=1))
         if self.kind == "relu":
             self._last_row = rows[-1]
