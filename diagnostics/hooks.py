@@ -131,7 +131,7 @@ class Monitor:
     def on_train_begin(self, model, optimizer=None) -> None:
         """Inspect the model, snapshot the initial parameters, tap activation layers."""
         layers = named_layers(model)
-        self._layers = layers
+        self._layers, self._taps, self._last_done = layers, [], None
         text, n_params, shapes = summary(layers)
         self.meta.update(model=text, n_params=n_params, layers=[n for n, _ in layers],
                          shapes=shapes)
@@ -158,7 +158,7 @@ class Monitor:
         steps.append(step)
         epochs.append(self._epoch)
         values.append(value)
-        if not math.isfinite(value):
+        if not math.isfinite(value) and ("model", "loss") not in self._nonfinite.seen:
             self._nonfinite.scan(step, self._epoch, self._all_tensors())
             self._nonfinite.loss(step, self._epoch, value)
         if step % self.every:

@@ -10,9 +10,7 @@ and ``step()`` (e.g. ``lambda lr: SGD(lr, momentum=0.9)``).
 
 from __future__ import annotations
 
-import inspect
 import math
-import numbers
 import sys
 from dataclasses import dataclass
 
@@ -20,6 +18,16 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from tqdm.auto import tqdm
+
+from diagnostics._training import (
+    build_model,
+    check_data,
+    full_loss,
+    optimizer_factory,
+    positive,
+    set_training,
+    train_step,
+)
 
 __all__ = ["LRRangeResult", "LRSensitivityResult", "lr_range_test", "lr_sensitivity"]
 
@@ -72,77 +80,6 @@ class LRSensitivityResult:
     best_lr: float
 
 
-class _PlainSGD:
-    """``p -= lr * g`` in place, for ``optimizer="sgd"``."""
-
-    def __init__(self, lr):
-        self.lr = lr
-
-    def bind(self, model):
-        self.model = model
-
-    def step(self):
-        grads = self.model.grads
-        for key, p in self.model.params.items():
-            p -= self.lr * grads[key]
-
-
-def _optimizer_factory(optimizer):
-    if optimizer == "sgd":
-        return _PlainSGD
-    if callable(optimizer):
-        return optimizer
-    raise ValueError(f"optimizer must be 'sgd' or a callable lr -> optimizer, got {optimizer!r}")
-
-
-def _build(make_model, seed):
-    if not callable(make_model):
-        raise TypeError(f"make_model must be a callable returning a model, got {make_model!r}")
-    params = inspect.signature(make_model).parameters.values()
-    takes_seed = any(p.name == "seed" or p.kind is p.VAR_KEYWORD for p in params)
-    return make_model(seed=seed) if takes_seed else make_model()
-
-
-def _check_data(X, y):
-    X, y = np.asarray(X), np.asarray(y)
-    if X.ndim < 2 or len(X) == 0 or len(y) != len(X):
-        raise ValueError(f"X must have shape (n_samples, ...) and y n_samples rows; got X "
-                         f"{X.shape}, y {y.shape}")
-    return X, y
-
-
-def _positive(value, name):
-    if not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return float(value)
-
-
-def _set_training(model, flag):
-    if callable(getattr(model, "train", None)):
-        model.train(flag)
-    elif hasattr(model, "training"):
-        model.training = flag
-
-
-def _step(model, loss, opt, xb, yb) -> float:
-    """One training step; the update is skipped when the loss is not finite."""
-    value = float(loss.forward(model.forward(xb), yb))
-    if math.isfinite(value):
-        model.backward(loss.backward())
-        opt.step()
-    return value
-
-
-def _full_loss(model, loss, X, y, chunk=1024) -> float:
-    """Mean loss over (X, y) in evaluation mode, computed in chunks."""
-    _set_training(model, False)
-    with np.errstate(all="ignore"):
-        total = sum(loss.forward(model.forward(X[i:i + chunk]), y[i:i + chunk])
-                    * len(X[i:i + chunk]) for i in range(0, len(X), chunk))
-    _set_training(model, True)
-    return float(total) / len(X)
-
-
 def _bar(total, desc):
     return tqdm(total=total, desc=desc, file=sys.stderr, leave=False,
                 disable=not sys.stderr.isatty())
@@ -177,15 +114,15 @@ def lr_range_test(make_model, loss, X, y, *, optimizer="sgd", lr_min=1e-6, lr_ma
     -------
     LRRangeResult
     """
-    X, y = _check_data(X, y)
-    lr_min, lr_max = _positive(lr_min, "lr_min"), _positive(lr_max, "lr_max")
+    X, y = check_data(X, y)
+    lr_min, lr_max = positive(lr_min, "lr_min"), positive(lr_max, "lr_max")
     if lr_min >= lr_max or int(steps) < 5 or not 0 < smooth <= 1 or diverge <= 1:
         raise ValueError("need lr_min < lr_max, steps >= 5, 0 < smooth <= 1, diverge > 1; got "
                          f"{lr_min}, {lr_max}, {steps}, {smooth}, {diverge}")
-    model = _build(make_model, seed)
-    opt = _optimizer_factory(optimizer)(lr_min)
+    model = build_model(make_model, seed)
+    opt = optimizer_factory(optimizer)(lr_min)
     opt.bind(model)
-    _set_training(model, True)
+    set_training(model, True)
     rng = np.random.default_rng(seed)
     order = np.concatenate([rng.permutation(len(X))
                             for _ in range(-(-int(steps) * batch_size // len(X)))])
@@ -194,7 +131,7 @@ def lr_range_test(make_model, loss, X, y, *, optimizer="sgd", lr_min=1e-6, lr_ma
         for i, lr in enumerate(np.geomspace(lr_min, lr_max, int(steps))):
             opt.lr = float(lr)
             idx = order[i * batch_size:(i + 1) * batch_size]
-            value = _step(model, loss, opt, X[idx], y[idx])
+            value = train_step(model, loss, opt, X[idx], y[idx])
             average = (1 - smooth) * average + smooth * value
             smoothed = average / (1 - (1 - smooth) ** (i + 1))
             bar.update()
@@ -219,20 +156,20 @@ def _suggest(curve: pd.DataFrame) -> dict:
 
 def _sensitivity_run(make_model, loss, X, y, lr, seed, epochs, optimizer, batch_size, diverge):
     """Losses after each epoch of one (lr, seed) run; NaN once diverged."""
-    model = _build(make_model, seed)
-    opt = _optimizer_factory(optimizer)(lr)
+    model = build_model(make_model, seed)
+    opt = optimizer_factory(optimizer)(lr)
     opt.bind(model)
-    _set_training(model, True)
+    set_training(model, True)
     rng = np.random.default_rng(seed)
-    losses = [_full_loss(model, loss, X, y)]
+    losses = [full_loss(model, loss, X, y)]
     with np.errstate(all="ignore"):
         for _ in range(epochs):
             order = rng.permutation(len(X))
             for first in range(0, len(X), batch_size):
                 idx = order[first:first + batch_size]
-                if not math.isfinite(_step(model, loss, opt, X[idx], y[idx])):
+                if not math.isfinite(train_step(model, loss, opt, X[idx], y[idx])):
                     break
-            losses.append(_full_loss(model, loss, X, y))
+            losses.append(full_loss(model, loss, X, y))
             if not losses[-1] <= diverge * losses[0]:
                 break
     losses += [float("nan")] * (epochs + 1 - len(losses))
@@ -270,13 +207,13 @@ def lr_sensitivity(make_model, loss, X, y, *, lrs, epochs, seeds=(0, 1, 2), opti
     -------
     LRSensitivityResult
     """
-    X, y = _check_data(X, y)
-    lrs = sorted({_positive(lr, "lrs[i]") for lr in lrs})
+    X, y = check_data(X, y)
+    lrs = sorted({positive(lr, "lrs[i]") for lr in lrs})
     if not lrs or not seeds or int(epochs) < 1:
         raise ValueError(f"need non-empty lrs and seeds and epochs >= 1, got {lrs}, {seeds}, "
                          f"{epochs}")
     tasks = [(lr, int(seed)) for lr in lrs for seed in seeds]
-    jobs = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+    jobs = Parallel(n_jobs=n_jobs, return_as="generator")(
         delayed(_sensitivity_run)(make_model, loss, X, y, lr, seed, int(epochs), optimizer,
                                   batch_size, diverge) for lr, seed in tasks)
     rows = []

@@ -176,3 +176,18 @@ def test_empty_frame_has_the_columns():
     frame = Monitor().frame
     assert isinstance(frame, pd.DataFrame) and list(frame.columns) == FRAME_COLUMNS
     assert frame.empty
+
+
+def test_empty_monitor_has_no_findings():
+    findings = Monitor().findings()
+    assert findings.empty and list(findings.columns) == ["severity", "check", "layer", "message"]
+
+
+def test_a_monitor_reused_for_a_second_run_records_it_once():
+    X, y = t.blobs(64, 8, 3)
+    model, monitor = t.mlp((8, 16, 3)), Monitor()
+    for _ in range(2):
+        t.fit(model, t.CrossEntropy(), t.SGD(0.1), X, y, epochs=1, hooks=[monitor])
+    frame = monitor.frame
+    relu = frame[(frame.layer == "1:ReLU") & (frame.metric == "act_mean")]
+    assert relu.groupby("step").size().tolist() == [2, 2]  # one value per step and run
