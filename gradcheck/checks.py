@@ -99,11 +99,16 @@ def check_model(model, loss, x, y, *, mode: str = "auto", method: str = "central
     s, dtype = resolve([x, *params], mode=mode, method=method, eps=eps, atol=atol, rtol=rtol,
                        seed=seed, where="check_model")
     with _kept_state(layers), _progress([x, *params], s) as bar:
-        e2e = _end_to_end_grads(model, layers, loss, x, y)
-        acts, loss0, dpred = _activations(layers, loss, x, y)
-        probes = _probe_chain(layers, acts, dpred, s)
-        noise = _eps_of(acts[-1]) * (abs(loss0) + float(np.sum(np.abs(dpred * acts[-1]))))
+        pred = np.array(model.forward(x.copy()), copy=True)
+        acts, mutated, loss0, dpred = _activations(layers, loss, x, y)
+        chained = pred.shape == acts[-1].shape and np.array_equal(pred, acts[-1], equal_nan=True)
+        probes = _probe_chain(layers, acts, mutated if chained else None, dpred, s)
         random = not all(p.deterministic for p in probes)
+        if not (chained or random):
+            raise ValueError("check_model: model.forward(x) differs from running x through "
+                             "model.layers in order; check_model needs a sequential model")
+        e2e = [{}] * len(layers) if random else _model_grads(model, layers, dpred)
+        noise = _eps_of(acts[-1]) * (abs(loss0) + float(np.sum(np.abs(dpred * acts[-1]))))
         rows = [row for p in probes for row in p.rows]
         for i, layer in enumerate(layers):
             down = None if random else Downstream(layers[i + 1:], acts[i + 1:], loss, y, loss0,
@@ -182,14 +187,18 @@ def _numeric_rows(name: str, layer, x, probe, s: Settings, bar, *, e2e=None,
     return rows
 
 
-def _probe_chain(layers, acts, dpred, s: Settings) -> list:
-    """Probe the layers from last to first; each gets the dL/dx of the probe after it as G."""
+def _probe_chain(layers, acts, mutated, dpred, s: Settings) -> list:
+    """Probe the layers from last to first; each gets the dL/dx of the probe after it as G.
+
+    ``mutated`` (per layer, from the caller's forward pass, whose state the layers hold)
+    lets the probes skip their own forwards; None makes each probe run and compare two.
+    """
     probes = [None] * len(layers)
     g = dpred
     for i in range(len(layers) - 1, -1, -1):
-        probes[i] = probe_layer(_name(i, layers[i]), layers[i], acts[i],
-                                lambda _y, g=g: g, rtol=_repeat_rtol(acts[i], layers[i]),
-                                y_before=acts[i + 1])
+        seen = None if mutated is None else (acts[i + 1], mutated[i])
+        probes[i] = probe_layer(_name(i, layers[i]), layers[i], acts[i], lambda _y, g=g: g,
+                                rtol=_repeat_rtol(acts[i], layers[i]), seen=seen)
         g = probes[i].dx
         if np.shape(g) != np.shape(acts[i]):
             raise ValueError(f"check_model: layer {_name(i, layers[i])} returned dx of shape "
@@ -277,21 +286,22 @@ def _loss_value(loss, pred, y) -> float:
     return value
 
 
-def _end_to_end_grads(model, layers, loss, x, y) -> list[dict]:
-    """Per layer, copies of the grads ``model.backward`` leaves after a fresh forward."""
-    pred = model.forward(x.copy())
-    _loss_value(loss, pred, y)
-    model.backward(loss.backward())
-    return [{k: np.array(g, copy=True) for k, g in layer.grads.items()} for layer in layers]
-
-
 def _activations(layers, loss, x, y):
-    """Inputs of every layer (and the prediction), the loss and dL/dpred."""
-    acts = [x.copy()]
+    """Inputs of every layer (and the prediction), which layers mutate their input, the loss
+    and dL/dpred. Each layer keeps the state of this forward for its probe."""
+    acts, mutated = [x.copy()], []
     for layer in layers:
-        acts.append(np.array(layer.forward(acts[-1].copy()), copy=True))
+        given = acts[-1].copy()
+        acts.append(np.array(layer.forward(given), copy=True))
+        mutated.append(not np.array_equal(given, acts[-2], equal_nan=True))
     loss0 = _loss_value(loss, acts[-1], y)
-    return acts, loss0, np.array(loss.backward(), copy=True)
+    return acts, mutated, loss0, np.array(loss.backward(), copy=True)
+
+
+def _model_grads(model, layers, dpred) -> list[dict]:
+    """Per layer, copies of the grads ``model.backward(dL/dpred)`` leaves (end-to-end)."""
+    model.backward(dpred.copy())
+    return [{k: np.array(g, copy=True) for k, g in layer.grads.items()} for layer in layers]
 
 
 @contextmanager

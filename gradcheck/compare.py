@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["TOLERANCES", "Verdict", "merge", "resolve_tolerances", "verdict"]
+__all__ = ["TOLERANCES", "Verdict", "resolve_tolerances", "verdict"]
 
 # Defaults per dtype: float64 catches a 1e-3 relative error; float32 passes correct layers.
 TOLERANCES = {
@@ -68,7 +68,7 @@ class Verdict:
 
 
 def verdict(analytic, numeric, steps, *, atol: float, rtol: float, noise: float,
-            sides=None, between: bool = True) -> Verdict:
+            sides=None, between=True) -> Verdict:
     """Judge ``m`` analytic values against their numeric estimates.
 
     Parameters
@@ -81,9 +81,9 @@ def verdict(analytic, numeric, steps, *, atol: float, rtol: float, noise: float,
         ``eps_mach * F``: round-off of one evaluation of the objective.
     sides : tuple of two ndarrays (m,), optional
         Forward and backward one-sided differences, for kink detection.
-    between : bool
+    between : bool or ndarray of bool, shape (m,)
         Require the analytic value to lie between the one-sided differences for a kink
-        (elements); False for directions.
+        (True for elements, False for directions).
     """
     analytic, numeric = np.asarray(analytic, float), np.asarray(numeric, float)
     if len(numeric) == 0:
@@ -97,9 +97,8 @@ def verdict(analytic, numeric, steps, *, atol: float, rtol: float, noise: float,
     kink = np.zeros_like(bad)
     if sides is not None and n_bad:
         lo, hi = np.minimum(*sides), np.maximum(*sides)
-        kink = bad & (hi - lo > tol)
-        if between:
-            kink &= (analytic >= lo - tol) & (analytic <= hi + tol)
+        inside = (analytic >= lo - tol) & (analytic <= hi + tol)
+        kink = bad & (hi - lo > tol) & (inside | ~np.asarray(between, bool))
     n_kinks = int(kink.sum())
     # the worst is the largest error ratio among real failures, else among all elements
     worst = int(np.argmax(np.where(bad & ~kink, ratio, -1.0))) if n_bad > n_kinks \
@@ -111,17 +110,4 @@ def verdict(analytic, numeric, steps, *, atol: float, rtol: float, noise: float,
         max_rel_err=max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else float("inf")),
         worst=worst, worst_ratio=float(ratio[worst]), analytic=float(analytic[worst]),
         numeric=float(numeric[worst]), tolerance=float(tol[worst]),
-    )
-
-
-def merge(a: Verdict, b: Verdict) -> Verdict:
-    """Combine the verdicts of two sets of perturbations of one tensor (the worst wins)."""
-    first = a if (a.n_failed, a.worst_ratio) >= (b.n_failed, b.worst_ratio) else b
-    return Verdict(
-        checked=a.checked + b.checked, n_failed=a.n_failed + b.n_failed,
-        n_nondifferentiable=a.n_nondifferentiable + b.n_nondifferentiable,
-        max_abs_err=max(a.max_abs_err, b.max_abs_err),
-        max_rel_err=max(a.max_rel_err, b.max_rel_err), worst=first.worst,
-        worst_ratio=first.worst_ratio, analytic=first.analytic, numeric=first.numeric,
-        tolerance=first.tolerance, worst_label=first.worst_label,
     )

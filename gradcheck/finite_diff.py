@@ -97,7 +97,7 @@ def derivative(deltas: np.ndarray, steps: np.ndarray, method: str) -> np.ndarray
     ndarray, shape (m,), float64
     """
     st = stencil(method)
-    total = np.tensordot(np.asarray(st.coefs), deltas, axes=1)
+    total = np.asarray(st.coefs) @ deltas
     return (total.imag if st.complex else total.real) / steps
 
 

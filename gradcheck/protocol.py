@@ -77,7 +77,7 @@ def _grad_problems(name: str, layer, grads: dict) -> list[dict]:
 
 
 def probe_layer(name: str, layer, x: np.ndarray, G_of, rtol: float,
-                y_before: np.ndarray | None = None) -> LayerProbe:
+                seen: tuple[np.ndarray, bool] | None = None) -> LayerProbe:
     """Run the protocol checks and compute the analytic gradients.
 
     Parameters
@@ -91,23 +91,25 @@ def probe_layer(name: str, layer, x: np.ndarray, G_of, rtol: float,
         ``G_of(y0) -> G``, the upstream gradient for the output ``y0``.
     rtol : float
         Relative tolerance for comparing repeated calls (dtype dependent).
-    y_before : ndarray, optional
-        An earlier output at ``x`` (saves a forward); compared for determinism.
+    seen : (ndarray, bool), optional
+        ``(y0, mutated)`` from the caller's own forward at ``x``, whose state the layer
+        still holds and whose determinism the caller established; saves two forwards.
     """
-    x_in = x.copy()
-    y0 = np.array(layer.forward(x_in), copy=True)
-    probe = LayerProbe(y0=y0)
-    if not np.array_equal(x_in, x, equal_nan=True):
-        probe.mutates_input = True
+    if seen is None:
+        x_in = x.copy()
+        y_first = np.array(layer.forward(x_in), copy=True)
+        mutated = not np.array_equal(x_in, x, equal_nan=True)
+        y0 = np.array(layer.forward(x.copy()), copy=True)   # leaves the layer's state at x
+        deterministic = np.array_equal(y0, y_first, equal_nan=True)
+    else:
+        (y0, mutated), deterministic = seen, True
+    probe = LayerProbe(y0=y0, deterministic=deterministic, mutates_input=mutated)
+    if mutated:
         probe.rows.append(problem_row(
             name, "input", x.shape, "mutation",
             "forward changed its input x in place; compute into a new array "
             "(y = x * a, not x *= a) so callers keep their data"))
-    if y_before is None:
-        y_before = y0
-        y0 = probe.y0 = np.array(layer.forward(x.copy()), copy=True)
-    if not np.array_equal(y0, y_before, equal_nan=True):
-        probe.deterministic = False
+    if not deterministic:
         probe.rows.append(problem_row(
             name, "output", y0.shape, "determinism",
             "two forward calls on the same input differ (the layer is random): seed your "

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gradcheck.compare import Verdict, merge, verdict
+from gradcheck.compare import Verdict, verdict
 from gradcheck.finite_diff import derivative, one_sided, stencil, step_sizes
 from gradcheck.perturb import Slot, detect_structure, expand, group_elements, region_sums, sweep
 from gradcheck.sampling import Selection
@@ -35,74 +35,59 @@ class Settings:
     seed: int
 
 
-@dataclass
-class Side:
-    """Objective changes of one objective: ``(n_offsets, m)`` for elements and directions."""
-
-    elements: np.ndarray
-    directions: np.ndarray
-
-
-def _side(n_offsets: int, sel: Selection, complex_step: bool) -> Side:
-    dtype = complex if complex_step else float
-    return Side(np.zeros((n_offsets, len(sel.elements)), dtype),
-                np.zeros((n_offsets, len(sel.directions)), dtype))
-
-
 def _measure(slot: Slot, y0, G, sel: Selection, s: Settings, rng, downstream, progress):
-    """Run every perturbation once; return local (and end-to-end) objective changes + steps."""
+    """Run every perturbation once.
+
+    Returns the local and end-to-end (None without ``downstream``) objective changes, each of
+    shape (n_offsets, m + d): the ``m`` checked elements, then the ``d`` directions; and the
+    step of each column.
+    """
     st = stencil(s.method)
+    m = len(sel.elements)
     elem_steps = step_sizes(slot.live.reshape(-1)[sel.elements], s.eps)
     magnitude = max(slot.live.real.max(), -slot.live.real.min()) if len(sel.directions) else 0.0
     dir_steps = np.full(len(sel.directions), step_sizes(np.asarray(magnitude), s.eps))
     structure = []
-    if len(sel.elements) >= STRUCTURE_MIN_ELEMENTS and not st.complex:
+    if m >= STRUCTURE_MIN_ELEMENTS and not st.complex:
         structure = detect_structure(slot, y0, step_sizes(slot.live, s.eps), rng)
     groups = group_elements(sel.elements, slot.live.shape, structure)
-    local = _side(len(st.offsets), sel, st.complex)
-    e2e = _side(len(st.offsets), sel, st.complex) if downstream is not None else None
+    shape = (len(st.offsets), m + len(sel.directions))
+    local = np.zeros(shape, complex if st.complex else float)
+    e2e = None if downstream is None else np.zeros(shape)
     for kind, j, k, y in sweep(slot, groups, sel, st.offsets, elem_steps, dir_steps,
                                progress):
         weighted = G * (y - y0)
         if kind == "direction":
-            local.directions[k, j] = weighted.sum()
+            local[k, m + j] = weighted.sum()
             if e2e is not None:
-                e2e.directions[k, j] = downstream(y[None])[0]
+                e2e[k, m + j] = downstream(y[None])[0]
             continue
         group = groups[j]
         where = np.searchsorted(sel.elements, group)
-        local.elements[k, where] = region_sums(weighted, group, slot.live.shape, structure)
+        local[k, where] = region_sums(weighted, group, slot.live.shape, structure)
         if e2e is not None:
             chunk = max(1, EXPAND_BUDGET // max(1, y0.size))
             for start in range(0, len(group), chunk):
                 part = group[start:start + chunk]
                 stack = expand(y, y0, part, slot.live.shape, structure)
-                e2e.elements[k, where[start:start + chunk]] = downstream(stack)
-    return local, e2e, elem_steps, dir_steps
+                e2e[k, where[start:start + chunk]] = downstream(stack)
+    return local, e2e, np.concatenate([elem_steps, dir_steps])
 
 
-def _judge(side: Side, analytic: np.ndarray, sel: Selection, elem_steps, dir_steps,
-           shape, s: Settings, noise: float) -> Verdict:
-    """Verdict over the elements and the directions of one tensor."""
+def _judge(deltas: np.ndarray, analytic: np.ndarray, sel: Selection, steps, shape,
+           s: Settings, noise: float) -> Verdict:
+    """One verdict over the elements and the directions of a tensor."""
     flat = np.asarray(analytic, float).reshape(-1)
-    parts = []
-    if len(sel.elements):
-        numeric = derivative(side.elements, elem_steps, s.method)
-        v = verdict(flat[sel.elements], numeric, elem_steps, atol=s.atol, rtol=s.rtol,
-                    noise=noise, sides=one_sided(side.elements, elem_steps, s.method))
+    m = len(sel.elements)
+    v = verdict(np.concatenate([flat[sel.elements], sel.directions @ flat]),
+                derivative(deltas, steps, s.method), steps, atol=s.atol, rtol=s.rtol,
+                noise=noise, sides=one_sided(deltas, steps, s.method),
+                between=np.arange(len(steps)) < m)
+    if v.worst < m:
         v.worst_label = str(tuple(int(i) for i in np.unravel_index(sel.elements[v.worst], shape)))
-        parts.append(v)
-    if len(sel.directions):
-        numeric = derivative(side.directions, dir_steps, s.method)
-        v = verdict(sel.directions @ flat, numeric, dir_steps, atol=s.atol, rtol=s.rtol,
-                    noise=noise, sides=one_sided(side.directions, dir_steps, s.method),
-                    between=False)
-        v.worst_label = f"direction {v.worst}"
-        parts.append(v)
-    result = parts[0]
-    for part in parts[1:]:
-        result = merge(result, part)
-    return result
+    else:
+        v.worst_label = f"direction {v.worst - m}"
+    return v
 
 
 def check_tensor(slot: Slot, y0: np.ndarray, G: np.ndarray, analytic: np.ndarray,
@@ -133,13 +118,12 @@ def check_tensor(slot: Slot, y0: np.ndarray, G: np.ndarray, analytic: np.ndarray
     -------
     (Verdict, Verdict or None)
     """
-    local, e2e, elem_steps, dir_steps = _measure(slot, y0, G, sel, s, rng, downstream, progress)
+    local, e2e, steps = _measure(slot, y0, G, sel, s, rng, downstream, progress)
     eps_mach = float(np.finfo(np.result_type(y0.dtype, np.float32)).eps)
     # the complex step subtracts nothing, so it has no cancellation to allow for
     noise = 0.0 if stencil(s.method).complex else eps_mach * float(np.sum(np.abs(G * y0.real)))
-    shape = slot.live.shape
-    local_v = _judge(local, analytic, sel, elem_steps, dir_steps, shape, s, noise)
+    local_v = _judge(local, analytic, sel, steps, slot.live.shape, s, noise)
     e2e_v = None
     if e2e is not None:
-        e2e_v = _judge(e2e, e2e_analytic, sel, elem_steps, dir_steps, shape, s, e2e_noise)
+        e2e_v = _judge(e2e, e2e_analytic, sel, steps, slot.live.shape, s, e2e_noise)
     return local_v, e2e_v
