@@ -7,14 +7,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["MODES", "Selection", "rng_for", "select"]
+__all__ = ["MODES", "Selection", "rng_for", "select", "with_samples"]
 
 MODES = ("auto", "full", "sample", "directional")
 AUTO_FULL_LIMIT = 8     # "auto" checks tensors up to this size element by element
 N_SAMPLES = 8           # elements drawn per tensor by "sample"
 N_DIRECTIONS = 2        # random unit directions per tensor in "directional" mode
-AUTO_SAMPLES = 1        # elements drawn by "auto" on larger tensors (they name the worst element)
-AUTO_DIRECTIONS = 1     # directions added by "auto" on larger tensors (they see every element)
+AUTO_DIRECTIONS = 1     # directions of "auto" on larger tensors (they see every element)
+AUTO_SAMPLES = 4        # elements "auto" adds when a direction does not pass (to name one)
 
 
 @dataclass
@@ -45,19 +45,26 @@ def select(mode: str, size: int, rng: np.random.Generator) -> Selection:
 
     ``"full"``: every element. ``"sample"``: ``N_SAMPLES`` random elements.
     ``"directional"``: ``N_DIRECTIONS`` random unit directions. ``"auto"``: full up to
-    ``AUTO_FULL_LIMIT`` elements, else ``AUTO_SAMPLES`` elements plus ``AUTO_DIRECTIONS``
-    directions (the elements localise a bug, the direction sees every element at once).
+    ``AUTO_FULL_LIMIT`` elements, else ``AUTO_DIRECTIONS`` random directions, which see every
+    element at once; the caller adds sampled elements (:func:`with_samples`) to a tensor whose
+    direction does not pass, so that the report names a failing element.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
-    full = mode == "full" or (mode == "auto" and size <= AUTO_FULL_LIMIT)
-    if full:
+    if mode == "full" or (mode == "auto" and size <= AUTO_FULL_LIMIT):
         return Selection(np.arange(size), np.empty((0, size)))
-    n_elements = {"directional": 0, "auto": AUTO_SAMPLES}.get(mode, N_SAMPLES)
-    n_elements = min(n_elements, size)
-    n_directions = {"directional": N_DIRECTIONS, "auto": AUTO_DIRECTIONS}.get(mode, 0)
-    elements = np.sort(rng.choice(size, n_elements, replace=False))
-    return Selection(elements, _random_signs(rng, n_directions, size))
+    if mode == "sample":
+        return with_samples(Selection(np.arange(0), np.empty((0, size))), size, rng, N_SAMPLES)
+    n_directions = N_DIRECTIONS if mode == "directional" else AUTO_DIRECTIONS
+    return Selection(np.arange(0), _random_signs(rng, n_directions, size))
+
+
+def with_samples(sel: Selection, size: int, rng: np.random.Generator,
+                 n: int = AUTO_SAMPLES) -> Selection:
+    """``sel`` plus ``n`` random elements (sorted, without repeats) when it has none."""
+    if len(sel.elements):
+        return sel
+    return Selection(np.sort(rng.choice(size, min(n, size), replace=False)), sel.directions)
 
 
 def _random_signs(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
