@@ -8,24 +8,23 @@ The tolerance rule is documented in :mod:`gradcheck.compare`:
 
 from __future__ import annotations
 
-import sys
 import time
-from contextlib import contextmanager
 
 import numpy as np
 
+from gradcheck.chain import activations, layer_name, model_grads, probe_chain
+from gradcheck.compare import machine_eps
 from gradcheck.downstream import Downstream
 from gradcheck.function_layer import FunctionLayer
-from gradcheck.options import options_dict, require_array, require_layer, resolve
+from gradcheck.guards import kept_state, progress_bar
+from gradcheck.options import options_dict, require_array, require_layer, require_model, resolve
 from gradcheck.perturb import Slot
-from gradcheck.protocol import probe_layer
+from gradcheck.protocol import probe_layer, repeat_rtol
 from gradcheck.report import GradcheckReport, verdict_row
 from gradcheck.sampling import rng_for, select, with_samples
 from gradcheck.tensorcheck import Settings, check_tensor
 
 __all__ = ["check_function", "check_layer", "check_model"]
-
-PROGRESS_MIN_ELEMENTS = 20_000   # exhaustive checks at least this large show a progress bar
 
 
 def check_layer(layer, x, *, mode: str = "auto", method: str = "central", eps=None, atol=None,
@@ -63,7 +62,7 @@ def check_layer(layer, x, *, mode: str = "auto", method: str = "central", eps=No
     x = require_array(x, "x", "check_layer")
     s, dtype = resolve([x, *layer.params.values()], mode=mode, method=method, eps=eps,
                        atol=atol, rtol=rtol, seed=seed, where="check_layer")
-    with _kept_state([layer]), _progress([x, *layer.params.values()], s) as bar:
+    with kept_state([layer]), progress_bar([x, *layer.params.values()], s.mode) as bar:
         rows = _check_one(type(layer).__name__, layer, x, _random_upstream(s.seed), s, bar)
     return GradcheckReport(rows, options_dict(s, dtype), time.perf_counter() - start)
 
@@ -93,27 +92,27 @@ def check_model(model, loss, x, y, *, mode: str = "auto", method: str = "central
     GradcheckReport
     """
     start = time.perf_counter()
-    layers = _require_model(model, loss, method)
+    layers = require_model(model, loss, method)
     x = require_array(x, "x", "check_model")
     params = [p for layer in layers for p in layer.params.values()]
     s, dtype = resolve([x, *params], mode=mode, method=method, eps=eps, atol=atol, rtol=rtol,
                        seed=seed, where="check_model")
-    with _kept_state(layers), _progress([x, *params], s) as bar:
+    with kept_state(layers), progress_bar([x, *params], s.mode) as bar:
         pred = np.array(model.forward(x.copy()), copy=True)
-        acts, mutated, loss0, dpred = _activations(layers, loss, x, y)
+        acts, mutated, loss0, dpred = activations(layers, loss, x, y)
         chained = pred.shape == acts[-1].shape and np.array_equal(pred, acts[-1], equal_nan=True)
-        probes = _probe_chain(layers, acts, mutated if chained else None, dpred, s)
+        probes = probe_chain(layers, acts, mutated if chained else None, dpred)
         random = not all(p.deterministic for p in probes)
         if not (chained or random):
             raise ValueError("check_model: model.forward(x) differs from running x through "
                              "model.layers in order; check_model needs a sequential model")
-        e2e = [{}] * len(layers) if random else _model_grads(model, layers, dpred)
-        noise = _eps_of(acts[-1]) * (abs(loss0) + float(np.sum(np.abs(dpred * acts[-1]))))
+        e2e = [{}] * len(layers) if random else model_grads(model, layers, dpred)
+        noise = machine_eps(acts[-1]) * (abs(loss0) + float(np.sum(np.abs(dpred * acts[-1]))))
         rows = [row for p in probes for row in p.rows]
         for i, layer in enumerate(layers):
             down = None if random else Downstream(layers[i + 1:], acts[i + 1:], loss, y, loss0,
                                                   s.eps, rng_for(s.seed, "downstream", str(i)))
-            rows += _numeric_rows(_name(i, layer), layer, acts[i], probes[i], s, bar,
+            rows += _numeric_rows(layer_name(i, layer), layer, acts[i], probes[i], s, bar,
                                   e2e=(down, e2e[i], noise))
     return GradcheckReport(rows, options_dict(s, dtype), time.perf_counter() - start)
 
@@ -150,7 +149,7 @@ def check_function(f, vjp, inputs, *, mode: str = "auto", method: str = "central
     s, dtype = resolve(arrays, mode=mode, method=method, eps=eps, atol=atol, rtol=rtol,
                        seed=seed, where="check_function")
     adapter = FunctionLayer(f, vjp, arrays, single)
-    with _progress(arrays, s) as bar:
+    with progress_bar(arrays, s.mode) as bar:
         rows = _check_one(getattr(f, "__name__", type(f).__name__), adapter, np.zeros(1),
                           _random_upstream(s.seed), s, bar, check_input=False)
     rows += adapter.problem_rows(getattr(f, "__name__", type(f).__name__))
@@ -160,7 +159,7 @@ def check_function(f, vjp, inputs, *, mode: str = "auto", method: str = "central
 def _check_one(name: str, layer, x, G_of, s: Settings, bar, *,
                check_input: bool = True) -> list[dict]:
     """Protocol rows, then a verdict row per tensor of one lone layer."""
-    probe = probe_layer(name, layer, x, G_of, rtol=_repeat_rtol(x, layer))
+    probe = probe_layer(name, layer, x, G_of, rtol=repeat_rtol(x, layer))
     return probe.rows + _numeric_rows(name, layer, x, probe, s, bar, check_input=check_input)
 
 
@@ -193,29 +192,6 @@ def _numeric_rows(name: str, layer, x, probe, s: Settings, bar, *, e2e=None,
     return rows
 
 
-def _probe_chain(layers, acts, mutated, dpred, s: Settings) -> list:
-    """Probe the layers from last to first; each gets the dL/dx of the probe after it as G.
-
-    ``mutated`` (per layer, from the caller's forward pass, whose state the layers hold)
-    lets the probes skip their own forwards; None makes each probe run and compare two.
-    """
-    probes = [None] * len(layers)
-    g = dpred
-    for i in range(len(layers) - 1, -1, -1):
-        seen = None if mutated is None else (acts[i + 1], mutated[i])
-        probes[i] = probe_layer(_name(i, layers[i]), layers[i], acts[i], lambda _y, g=g: g,
-                                rtol=_repeat_rtol(acts[i], layers[i]), seen=seen)
-        g = probes[i].dx
-        if np.shape(g) != np.shape(acts[i]):
-            raise ValueError(f"check_model: layer {_name(i, layers[i])} returned dx of shape "
-                             f"{np.shape(g)} for an input of shape {np.shape(acts[i])}")
-    return probes
-
-
-def _name(i: int, layer) -> str:
-    return f"{i}:{type(layer).__name__}"
-
-
 def _slots(layer, x, mutates: bool, check_input: bool) -> list[Slot]:
     """The input (a private copy) and every parameter (live, restored exactly) of a layer."""
     def fresh(a):
@@ -245,114 +221,3 @@ def _slots(layer, x, mutates: bool, check_input: bool) -> list[Slot]:
 def _random_upstream(seed: int):
     """``G_of(y0)``: a standard normal upstream gradient, the same for the same seed and shape."""
     return lambda y0: rng_for(seed, "upstream").standard_normal(np.shape(y0))
-
-
-def _eps_of(*arrays) -> float:
-    """Machine epsilon of the widest float dtype among ``arrays`` (float32 at least)."""
-    return float(np.finfo(np.result_type(*(a.dtype for a in arrays), np.float32)).eps)
-
-
-def _repeat_rtol(x, layer) -> float:
-    """Tolerance for comparing repeated backward calls of a layer."""
-    return max(1e3 * _eps_of(x, *layer.params.values()), 1e-10)
-
-
-def _require_model(model, loss, method: str) -> list:
-    """Validated list of layers; clear errors for a non-model or non-loss."""
-    layers = getattr(model, "layers", None)
-    if layers is None or not callable(getattr(model, "backward", None)):
-        raise TypeError("check_model: model must offer .layers (a list of layers), forward and "
-                        f"backward; got {type(model).__name__}")
-    layers = list(layers)
-    if not layers:
-        raise ValueError("check_model: model has no layers")
-    for i, layer in enumerate(layers):
-        require_layer(layer, f"model.layers[{i}]", "check_model")
-    if not (callable(getattr(loss, "forward", None)) and callable(getattr(loss, "backward", None))):
-        raise TypeError("check_model: loss must offer forward(pred, target) and backward(); got "
-                        f"{type(loss).__name__}")
-    if method == "complex_step":
-        raise ValueError("check_model: method='complex_step' needs complex predictions, which "
-                         "losses do not take; use check_layer or check_function for it")
-    return layers
-
-
-def _loss_value(loss, pred, y) -> float:
-    """``loss.forward(pred, y)``, turning a rejection of ``y`` into a clear ``ValueError``."""
-    n_y = len(y) if hasattr(y, "__len__") else None
-    if n_y is not None and n_y != len(pred):
-        raise ValueError(f"check_model: y has {n_y} rows but x has {len(pred)} samples")
-    try:
-        value = float(loss.forward(pred, y))
-    except (TypeError, ValueError, IndexError) as exc:
-        raise ValueError(f"check_model: {type(loss).__name__} rejected the targets y for "
-                         f"predictions of shape {np.shape(pred)}: {exc}") from None
-    if not np.isfinite(value):
-        raise ValueError(f"check_model: the loss at x is not finite ({value})")
-    return value
-
-
-def _activations(layers, loss, x, y):
-    """Inputs of every layer (and the prediction), which layers mutate their input, the loss
-    and dL/dpred. Each layer keeps the state of this forward for its probe."""
-    acts, mutated = [x.copy()], []
-    for layer in layers:
-        given = acts[-1].copy()
-        acts.append(np.array(layer.forward(given), copy=True))
-        mutated.append(not np.array_equal(given, acts[-2], equal_nan=True))
-    loss0 = _loss_value(loss, acts[-1], y)
-    return acts, mutated, loss0, np.array(loss.backward(), copy=True)
-
-
-def _model_grads(model, layers, dpred) -> list[dict]:
-    """Per layer, copies of the grads ``model.backward(dL/dpred)`` leaves (end-to-end)."""
-    model.backward(dpred.copy())
-    return [{k: np.array(g, copy=True) for k, g in layer.grads.items()} for layer in layers]
-
-
-@contextmanager
-def _kept_state(layers):
-    """Restore each layer's grads, array attributes (running statistics...) and random
-    generators to their state before the check: the check's forward calls leave no trace."""
-    saved = [_state_of(layer) for layer in layers]
-    try:
-        yield
-    finally:
-        for layer, (grads, arrays, generators) in zip(layers, saved, strict=True):
-            for key, value in grads.items():
-                current = layer.grads.get(key)
-                if current is not None and current.shape == value.shape:
-                    np.copyto(current, value)
-            for name, value in arrays.items():
-                current = getattr(layer, name, None)
-                if isinstance(current, np.ndarray) and current.shape == value.shape \
-                        and current.dtype == value.dtype and current.flags.writeable:
-                    np.copyto(current, value)
-                else:
-                    setattr(layer, name, value)
-            for name, state in generators.items():
-                getattr(layer, name).bit_generator.state = state
-
-
-def _state_of(layer):
-    """Copies of grads, of ndarray attributes that are not parameters, and generator states."""
-    params = {id(p) for p in layer.params.values()}
-    attrs = vars(layer) if hasattr(layer, "__dict__") else {}
-    arrays = {k: v.copy() for k, v in attrs.items()
-              if isinstance(v, np.ndarray) and id(v) not in params}
-    generators = {k: v.bit_generator.state for k, v in attrs.items()
-                  if isinstance(v, np.random.Generator)}
-    return {k: np.array(g, copy=True) for k, g in layer.grads.items()}, arrays, generators
-
-
-@contextmanager
-def _progress(arrays, s: Settings):
-    """A tqdm bar for long exhaustive checks on a terminal; None otherwise."""
-    total = sum(a.size for a in arrays)
-    if s.mode != "full" or total < PROGRESS_MIN_ELEMENTS or not sys.stderr.isatty():
-        yield None
-        return
-    from tqdm import tqdm
-
-    with tqdm(total=total, desc="gradcheck", unit="elem", disable=not sys.stderr.isatty()) as bar:
-        yield bar

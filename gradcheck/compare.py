@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["TOLERANCES", "Verdict", "resolve_tolerances", "verdict"]
+__all__ = ["TOLERANCES", "Verdict", "machine_eps", "resolve_tolerances", "verdict"]
 
 # Defaults per dtype: float64 catches a 1e-3 relative error; float32 passes correct layers.
 TOLERANCES = {
@@ -31,6 +31,11 @@ TOLERANCES = {
     "float32": {"atol": 1e-6, "rtol": 1e-2},
 }
 _NOISE_FACTOR = 8.0
+
+
+def machine_eps(*arrays) -> float:
+    """Machine epsilon of the widest float dtype among ``arrays`` (float32 at least)."""
+    return float(np.finfo(np.result_type(*(a.dtype for a in arrays), np.float32)).eps)
 
 
 def resolve_tolerances(dtype, atol: float | None, rtol: float | None) -> tuple[float, float]:

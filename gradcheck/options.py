@@ -13,7 +13,8 @@ from gradcheck.finite_diff import default_eps, stencil
 from gradcheck.sampling import MODES
 from gradcheck.tensorcheck import Settings
 
-__all__ = ["options_dict", "require_array", "require_layer", "resolve"]
+__all__ = ["loss_value", "options_dict", "require_array", "require_layer", "require_model",
+           "resolve"]
 
 
 def require_layer(obj, name: str, where: str) -> None:
@@ -76,3 +77,38 @@ def options_dict(s: Settings, dtype) -> dict:
     """The report's ``options``: ``mode, method, eps, atol, rtol, dtype, seed``."""
     return {"mode": s.mode, "method": s.method, "eps": s.eps, "atol": s.atol, "rtol": s.rtol,
             "dtype": str(np.dtype(dtype)), "seed": s.seed}
+
+
+def require_model(model, loss, method: str) -> list:
+    """Validated list of layers; clear errors for a non-model or non-loss."""
+    layers = getattr(model, "layers", None)
+    if layers is None or not callable(getattr(model, "backward", None)):
+        raise TypeError("check_model: model must offer .layers (a list of layers), forward and "
+                        f"backward; got {type(model).__name__}")
+    layers = list(layers)
+    if not layers:
+        raise ValueError("check_model: model has no layers")
+    for i, layer in enumerate(layers):
+        require_layer(layer, f"model.layers[{i}]", "check_model")
+    if not (callable(getattr(loss, "forward", None)) and callable(getattr(loss, "backward", None))):
+        raise TypeError("check_model: loss must offer forward(pred, target) and backward(); got "
+                        f"{type(loss).__name__}")
+    if method == "complex_step":
+        raise ValueError("check_model: method='complex_step' needs complex predictions, which "
+                         "losses do not take; use check_layer or check_function for it")
+    return layers
+
+
+def loss_value(loss, pred, y) -> float:
+    """``loss.forward(pred, y)``, turning a rejection of ``y`` into a clear ``ValueError``."""
+    n_y = len(y) if hasattr(y, "__len__") else None
+    if n_y is not None and n_y != len(pred):
+        raise ValueError(f"check_model: y has {n_y} rows but x has {len(pred)} samples")
+    try:
+        value = float(loss.forward(pred, y))
+    except (TypeError, ValueError, IndexError) as exc:
+        raise ValueError(f"check_model: {type(loss).__name__} rejected the targets y for "
+                         f"predictions of shape {np.shape(pred)}: {exc}") from None
+    if not np.isfinite(value):
+        raise ValueError(f"check_model: the loss at x is not finite ({value})")
+    return value

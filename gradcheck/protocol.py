@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gradcheck.compare import machine_eps
 from gradcheck.report import problem_row
 
-__all__ = ["LayerProbe", "probe_layer"]
+__all__ = ["LayerProbe", "probe_layer", "repeat_rtol"]
 
 
 @dataclass
@@ -43,6 +44,11 @@ class LayerProbe:
     rows: list = field(default_factory=list)
     deterministic: bool = True
     mutates_input: bool = False
+
+
+def repeat_rtol(x, layer) -> float:
+    """Tolerance for comparing repeated backward calls of a layer (its dtype's precision)."""
+    return max(1e3 * machine_eps(x, *layer.params.values()), 1e-10)
 
 
 def _same(a, b, rtol: float) -> bool:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gradcheck.compare import Verdict, verdict
+from gradcheck.compare import Verdict, machine_eps, verdict
 from gradcheck.finite_diff import derivative, one_sided, stencil, step_sizes
 from gradcheck.perturb import Slot, detect_structure, expand, group_elements, region_sums, sweep
 from gradcheck.sampling import Selection
@@ -119,9 +119,9 @@ def check_tensor(slot: Slot, y0: np.ndarray, G: np.ndarray, analytic: np.ndarray
     (Verdict, Verdict or None)
     """
     local, e2e, steps = _measure(slot, y0, G, sel, s, rng, downstream, progress)
-    eps_mach = float(np.finfo(np.result_type(y0.dtype, np.float32)).eps)
     # the complex step subtracts nothing, so it has no cancellation to allow for
-    noise = 0.0 if stencil(s.method).complex else eps_mach * float(np.sum(np.abs(G * y0.real)))
+    noise = 0.0 if stencil(s.method).complex else (
+        machine_eps(y0.real) * float(np.sum(np.abs(G * y0.real))))
     local_v = _judge(local, analytic, sel, steps, slot.live.shape, s, noise)
     e2e_v = None
     if e2e is not None:
