@@ -78,6 +78,7 @@ def findings(frame: pd.DataFrame, meta: dict, *, vanishing_ratio=1e-3, exploding
 
 
 def _non_finite(rows):
+    """One critical finding per first NaN/Inf (rows of metric ``non_finite``)."""
     for r in rows.itertuples():
         what = "loss" if r.tensor == "loss" else (
             f"gradient {r.tensor[:-5]}" if r.tensor.endswith(".grad") else f"weight {r.tensor}")
@@ -88,6 +89,7 @@ def _non_finite(rows):
 
 
 def _divergence(loss, factor, alpha):
+    """The first step where the loss is non-finite or its moving average ran away."""
     loss = loss.sort_values("step", kind="stable")
     values, steps = loss["value"].to_numpy(), loss["step"].to_numpy()
     if len(values) < 2:
@@ -128,6 +130,7 @@ def _layer_rms(grads, meta) -> pd.Series:
 
 
 def _vanishing(grads, meta, ratio):
+    """Some layer's RMS gradient orders of magnitude below the last layer's."""
     rms = _layer_rms(grads, meta)
     if len(rms) < 2 or not rms.iloc[-1] > 0:
         return
@@ -143,6 +146,7 @@ def _vanishing(grads, meta, ratio):
 
 
 def _exploding(grads, growth, spike):
+    """Global gradient norm growing over the run, or spiking above its recent median."""
     norms = grads[(grads["layer"] == "model") & (grads["tensor"] == "global")]
     values, steps = norms["value"].to_numpy(), norms["step"].to_numpy()
     finite = np.isfinite(values)
@@ -169,6 +173,7 @@ def _exploding(grads, growth, spike):
 
 
 def _dead(dead, meta, threshold, critical):
+    """Dead-unit share of the last window, per ReLU-like layer."""
     window = meta.get("dead_window")
     for layer, group in dead.groupby("layer", sort=False):
         fraction = group.sort_values("step", kind="stable")["value"].iloc[-1]
@@ -186,6 +191,7 @@ def _dead(dead, meta, threshold, critical):
 
 
 def _saturation(saturated, threshold):
+    """Median saturated share over the last quarter of the run, per saturating layer."""
     for layer, group in saturated.groupby("layer", sort=False):
         values = group.sort_values("step", kind="stable")["value"].to_numpy()
         share = float(np.median(values[-max(1, len(values) // 4):]))
@@ -198,6 +204,7 @@ def _saturation(saturated, threshold):
 
 
 def _update_ratio(ratios, meta, low, high):
+    """Median update/weight ratio of each weight tensor outside ``[low, high]``."""
     shapes = meta.get("shapes", {})
     for (layer, tensor), group in ratios.groupby(["layer", "tensor"], sort=False):
         if len(shapes.get(layer, {}).get(tensor, ())) < 2:
