@@ -50,6 +50,9 @@ def test_ten_layer_sigmoid_mlp_shows_vanishing_gradient(digits):
     medians = grads.groupby("layer")["value"].median()
     assert medians["0:Dense"] < 1e-3 * medians["20:Dense"]  # the run really vanishes
     assert "20:Dense" in vanishing.message.iloc[0]
+    slow = found[found.check == "update_ratio"]
+    assert "0:Dense" in set(slow.layer) and "20:Dense" not in set(slow.layer)
+    assert "barely move" in slow[slow.layer == "0:Dense"].message.iloc[0]
 
 
 def _dead_findings(monitor):
@@ -106,6 +109,21 @@ def test_overflowing_learning_rate_is_found_at_the_right_step(digits):
     assert diverged_at <= first_bad
     smoothed_rise = np.asarray(truth.values[:diverged_at + 1])
     assert smoothed_rise[-1] > 4 * smoothed_rise.min()  # the loss really had grown by then
+    assert "exploding_gradient" in set(found.check)
+
+
+def test_saturated_tanh_layer_is_found(digits):
+    model = mlp(activation="tanh")
+    model.layers[0].params["W"] *= 30.0  # pre-activations far beyond tanh's linear range
+    monitor = fit(model, digits, lr=0.01, epochs=2)
+    found = monitor.findings()
+    saturation = found[found.check == "saturation"]
+    assert saturation.layer.tolist() == ["1:Tanh"]
+    frame = monitor.frame
+    share = frame[frame.metric == "saturation_fraction"]["value"]
+    assert share.median() > 0.5
+    healthy = fit(mlp(activation="tanh"), digits, lr=0.01, epochs=1).findings()
+    assert "saturation" not in set(healthy.check)
 
 
 def test_check_names_are_the_documented_ones():
