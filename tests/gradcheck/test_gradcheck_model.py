@@ -1,0 +1,107 @@
+"""check_model specifics, grouped perturbations, auto mode naming an element, progress bar."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gradcheck.guards
+import gradcheck.tensorcheck
+from gradcheck import check_layer, check_model
+from reference_nets import Dropout
+from reference_nets.losses import SoftmaxCrossEntropy
+from reference_nets.zoo import mlp
+from tests.gradcheck import zoo_layers as z
+
+RNG = np.random.default_rng(11)
+
+
+class Counting(z.Linear):
+    calls = 0
+
+    def forward(self, x):
+        Counting.calls += 1
+        return super().forward(x)
+
+
+def test_grouped_and_single_perturbations_agree(monkeypatch):
+    layer, x = Counting(70, 6), RNG.normal(size=(6, 70))   # W: 420 elements, batch 6 == n_out
+    grouped = check_layer(layer, x, mode="full").table.set_index("tensor")
+    grouped_calls, Counting.calls = Counting.calls, 0
+    monkeypatch.setattr(gradcheck.tensorcheck, "STRUCTURE_MIN_ELEMENTS", 10**9)
+    single = check_layer(layer, x, mode="full").table.set_index("tensor")
+    # one forward per element and offset without groups; W's columns and x's rows share them
+    assert Counting.calls >= 2 * (420 + 420 + 6)
+    assert grouped_calls < Counting.calls / 4
+    assert (grouped.status == "pass").all()
+    assert np.allclose(grouped.numeric, single.numeric, rtol=1e-8)
+    assert np.allclose(grouped.max_abs_err, single.max_abs_err, atol=1e-9)
+
+
+def test_larger_model_full_check_uses_groups_and_still_localises():
+    model = z.Chain([z.Linear(30, 12, seed=1), z.Tanh(), z.OneWrongRow(12, 4, seed=2)])
+    x, y = RNG.normal(size=(9, 30)), RNG.normal(size=(9, 4))
+    report = check_model(model, z.MSE(), x, y, mode="full")
+    failed = report.table[report.table.status == "fail"]
+    assert set(zip(failed.layer, failed.tensor, failed.check, strict=True)) == {
+        ("2:OneWrongRow", "W", "gradient"), ("2:OneWrongRow", "W", "end_to_end")}
+    assert failed.worst_index.str.startswith("(2,").all()
+    w0 = report.table.query("layer == '0:Linear' and tensor == 'W'")
+    assert (w0.checked == 360).all() and (w0.status == "pass").all()
+
+
+def test_reference_mlp_full_check_matches_its_size():
+    model = mlp((20, 16, 5), activation="tanh")
+    x, y = RNG.normal(size=(12, 20)), RNG.integers(0, 5, 12)
+    report = check_model(model, SoftmaxCrossEntropy(), x, y, mode="full")
+    assert report.passed, str(report)
+    e2e = report.table[report.table.check == "end_to_end"]
+    assert e2e.checked.sum() == sum(p.size for p in model.params.values())
+
+
+def test_random_layer_in_a_model_is_named_and_end_to_end_is_skipped():
+    model = mlp((6, 8, 3))
+    model.layers.insert(2, Dropout(0.5))
+    x, y = RNG.normal(size=(5, 6)), RNG.integers(0, 3, 5)
+    report = check_model(model, SoftmaxCrossEntropy(), x, y)
+    failed = report.table[report.table.status == "fail"]
+    assert list(zip(failed.layer, failed.check, strict=True)) == [("2:Dropout", "determinism")]
+    assert "end_to_end" not in set(report.table.check)
+
+
+def test_accumulating_layer_in_a_model_is_named():
+    model = z.Chain([z.Linear(4, 3), z.Tanh(), z.Accumulating(3, 2, seed=5)])
+    x, y = RNG.normal(size=(5, 4)), RNG.normal(size=(5, 2))
+    report = check_model(model, z.MSE(), x, y)
+    rows = report.table.query("check == 'accumulation'")
+    assert list(zip(rows.layer, rows.tensor, strict=True)) == [("2:Accumulating", "W")]
+
+
+def test_a_model_whose_forward_is_not_its_layers_in_order_is_rejected():
+    class Shuffled(z.Chain):
+        def forward(self, x):
+            return super().forward(x) * 2
+
+    model = Shuffled([z.Linear(4, 2)])
+    with pytest.raises(ValueError, match="sequential model"):
+        check_model(model, z.MSE(), RNG.normal(size=(3, 4)), np.zeros((3, 2)))
+
+
+def test_auto_mode_names_an_element_of_a_large_wrong_tensor():
+    layer = z.MeanBias(40, 30)   # b has 30 elements: "auto" checks it along a direction
+    report = check_layer(layer, RNG.normal(size=(7, 40)))
+    row = report.table.query("tensor == 'b'").iloc[0]
+    assert row.status == "fail"
+    assert row.worst_index.startswith("(")   # an element, drawn once the direction failed
+    passing = report.table.query("tensor != 'b'")
+    assert (passing.status == "pass").all()
+    assert passing.worst_index.str.startswith("direction").all()
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch, capsys):
+    monkeypatch.setattr(gradcheck.guards, "PROGRESS_MIN_ELEMENTS", 10)
+    check_layer(z.Linear(), RNG.normal(size=(5, 4)), mode="full")
+    assert "gradcheck" not in capsys.readouterr().err
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True)
+    check_layer(z.Linear(), RNG.normal(size=(5, 4)), mode="full")
+    assert "gradcheck" in capsys.readouterr().err
