@@ -33,6 +33,8 @@ BUGS = [  # layer, input, expected failing (layer, tensor), protocol check or No
     (z.InPlaceReLU(), X4, {("InPlaceReLU", "input")}, "mutation"),
     (z.RandomDropout(), X4, {("RandomDropout", "output")}, "determinism"),
     (z.WrongShapeGrad(), X4, {("WrongShapeGrad", "b")}, "grad_shape"),
+    (z.MissingBiasGrad(), X4, {("MissingBiasGrad", "b")}, "missing_grad"),
+    (z.Float32Grads(), X4, {("Float32Grads", "W"), ("Float32Grads", "b")}, "grad_dtype"),
 ]
 
 
@@ -141,3 +143,11 @@ def test_correct_model_passes_in_every_mode():
         report = check_model(model, z.MSE(), x, y, mode=mode)
         assert report.passed, str(report)
         assert set(report.table.layer) == {"0:Linear", "1:Tanh", "2:BatchNorm", "3:Linear"}
+
+
+def test_nonlinear_backward_is_reported_with_its_own_message():
+    report = check_layer(z.SquaredUpstream(), X4)
+    rows = report.table.query("check == 'linearity'")
+    assert list(zip(rows.layer, rows.tensor, strict=True)) == [("SquaredUpstream", "input")]
+    assert "backward(2*dy)" in rows.message.iloc[0]
+    assert failing(report, "gradient") == {("SquaredUpstream", "input")}

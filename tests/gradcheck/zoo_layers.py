@@ -91,6 +91,33 @@ class WrongShapeGrad(Linear):
         return dx
 
 
+class MissingBiasGrad(Linear):
+    """Bug: grads has no entry for b."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        del self.grads["b"]
+
+    def backward(self, dy):
+        self.grads["W"][...] = self.weight_grad(dy)
+        return self.input_grad(dy)
+
+
+class Float32Grads(Linear):
+    """Bug: grads allocated as float32 for float64 parameters."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.grads = {k: np.zeros(v.shape, np.float32) for k, v in self.params.items()}
+
+
+class SquaredUpstream(Linear):
+    """Bug: dx uses dy * |dy| (not linear in the upstream gradient)."""
+
+    def input_grad(self, dy):
+        return (dy * np.abs(dy)) @ self.params["W"].T
+
+
 class Elementwise:
     """Parameterless elementwise layer ``y = f(x)``, ``dx = dy * f'(x)``."""
 
