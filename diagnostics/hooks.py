@@ -69,9 +69,6 @@ class Monitor:
         Extra class name -> kind entries on top of ``units.ACTIVATION_KINDS``
         (``"relu"`` or ``(low, high)``); other parameterless layers are classified by
         behaviour.
-    chunk_bytes : int
-        Memory for buffered activation outputs per layer (statistics are computed per
-        buffer; larger: less overhead per step).
 
     Attributes
     ----------
@@ -113,9 +110,8 @@ class Monitor:
     """
 
     def __init__(self, every=1, on_non_finite="record", *, path=None, dead_window=20,
-                 saturation_margin=0.02, activations=None, chunk_bytes=8 << 20):
-        for value, name in ((every, "every"), (dead_window, "dead_window"),
-                            (chunk_bytes, "chunk_bytes")):
+                 saturation_margin=0.02, activations=None):
+        for value, name in ((every, "every"), (dead_window, "dead_window")):
             if not isinstance(value, numbers.Integral) or value < 1:
                 raise ValueError(f"Monitor: {name} must be a positive int, got {value!r}")
         if not isinstance(saturation_margin, numbers.Real) or not 0 < saturation_margin < 0.5:
@@ -125,8 +121,7 @@ class Monitor:
         self.records = Records()
         self._nonfinite = NonFiniteTracker(self.records, on_non_finite)
         self._kinds = {**ACTIVATION_KINDS, **(activations or {})}
-        self._options = dict(chunk_bytes=int(chunk_bytes), window=int(dead_window),
-                             margin=float(saturation_margin))
+        self._options = dict(window=int(dead_window), margin=float(saturation_margin))
         self.meta = {"every": self.every, "on_non_finite": on_non_finite,
                      "dead_window": int(dead_window), "saturation_margin": saturation_margin,
                      "activations": {}, "units": {}}

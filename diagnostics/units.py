@@ -91,7 +91,7 @@ class ForwardTap:
 
 
 class UnitStats:
-    """Activation statistics of one layer, computed per window of recorded batches.
+    """Activation statistics of one layer, per recorded batch and per window of them.
 
     Parameters
     ----------
@@ -101,53 +101,69 @@ class UnitStats:
     kind : "relu" or (low, high)
     window : int
         Recorded batches per dead-unit window (``dead_fraction`` is written at the
-        last step of each window).
+        last step of each window); per-step values are written per window too.
     margin : float
         Saturation band as a fraction of the output range.
-    chunk_bytes : int
-        Memory for the buffered outputs (at least one batch is buffered).
 
     Notes
     -----
     A unit is one feature of the output with the batch axis removed (for an NCHW
     output, one channel at one position). Per recorded step: ``inactive_fraction``
-    (ReLU-like), ``saturation_fraction`` (saturating), ``act_mean``, ``act_std``.
+    (ReLU-like), ``saturation_fraction`` (saturating), ``act_mean``, ``act_std``
+    (from the sums of values and squares, so a std below about 1e-8 of the mean is
+    not resolved). A ReLU-like layer keeps one boolean activity mask per batch of the
+    window (1 byte per output value) and ORs them when the window closes.
     """
 
-    def __init__(self, records, layer, kind, window=20, margin=0.02, chunk_bytes=8 << 20):
+    def __init__(self, records, layer, kind, window=20, margin=0.02):
         self.records, self.layer, self.kind = records, layer, kind
-        self.window, self.margin, self.chunk_bytes = window, margin, chunk_bytes
+        self.window = window
         per_step = ["inactive_fraction" if kind == "relu" else "saturation_fraction",
                     "act_mean", "act_std"]
         self.columns = records.columns([(layer, "output", m) for m in per_step])
         self.dead_column = records.column(layer, "output", "dead_fraction") \
             if kind == "relu" else None
+        if kind != "relu":
+            low, high = kind
+            self._middle, self._reach = (low + high) / 2, (0.5 - margin) * (high - low)
         self.units = None
-        self._buffer = None
-        self._rows = np.empty(0, np.intp)
-        self._used = self._seen = self._windows = 0
-        self._alive = None
+        self._values = np.empty((window, 3))
+        self._rows = np.empty(window, np.intp)
+        self._used = self._windows = 0
+        self._masks = self._alive = None
 
     def observe(self, y, row: int) -> None:
-        """Buffer the output ``y`` (batch first) of the recorded step in ``row``."""
+        """Statistics of the output ``y`` (batch first) of the recorded step in ``row``."""
         y = np.asarray(y)
-        y = y.reshape(len(y), -1) if y.ndim > 1 else y.reshape(1, -1)
-        if self._buffer is None or self._buffer.shape[1:] != y.shape:
-            self.flush()
-            if self._buffer is not None:  # an odd-sized batch (e.g. the last one): alone
-                self._process(y[None], np.array([row]))
-                return
-            self._allocate(y.shape)
-        self._buffer[self._used], self._rows[self._used] = y, row
+        flat = y.reshape(len(y), -1) if y.ndim > 1 else y.reshape(1, -1)
+        k = self._used
+        if self.kind == "relu":
+            first = 1.0 - np.count_nonzero(self._activity(flat)) / flat.size
+        else:
+            first = np.count_nonzero(np.abs(flat - self._middle) >= self._reach) / flat.size
+        values = flat.reshape(-1)
+        mean = np.add.reduce(values) / values.size
+        spread = np.dot(values, values) / values.size - mean * mean
+        self._values[k] = first, mean, np.sqrt(max(spread, 0.0))
+        self._rows[k] = row
         self._used += 1
-        if self._used == len(self._buffer) or self._seen + self._used == self.window:
-            self.flush()
+        if self._used == self.window:
+            self.flush(close=True)
 
-    def flush(self) -> None:
-        """Compute and record the buffered batches."""
-        if self._used:
-            m, self._used = self._used, 0
-            self._process(self._buffer[:m], self._rows[:m].copy())
+    def flush(self, close: bool = False) -> None:
+        """Record the buffered per-step values; with ``close`` end the dead-unit window."""
+        m, self._used = self._used, 0
+        if m == 0:
+            return
+        rows = self._rows[:m].copy()
+        self.records.put(rows, self.columns, self._values[:m])
+        if self.kind == "relu":
+            self._alive |= self._masks[:m].any(axis=(0, 1))
+            self._masks[:m] = False
+            self._seen += m
+            self._last_row = rows[-1]
+            if close:
+                self._close_window(self._last_row)
 
     def finish(self) -> None:
         """Flush; record a final partial window if it is the only one or at least half."""
@@ -157,45 +173,19 @@ class UnitStats:
             # a new row: the last one may already have been appended to a file
             self._close_window(self.records.add_row(*self.records.step_epoch(self._last_row)))
 
-    def _allocate(self, shape) -> None:
-        self.units = shape[1]
-        rows = int(np.clip(self.chunk_bytes // max(1, 8 * shape[0] * shape[1]), 1, self.window))
-        self._buffer = np.empty((rows, *shape))
-        self._scratch = np.empty_like(self._buffer)
-        self._rows = np.empty(rows, np.intp)
-        self._alive = np.zeros(shape[1], bool)
-
-    def _process(self, block: np.ndarray, rows: np.ndarray) -> None:
-        """Per-step statistics of ``block`` (m, n, units); update the dead-unit window.
-
-        Indicators (active or saturated) are written as 0/1 floats so that every sum is
-        a BLAS matrix-vector product. The std comes from the sums of values and squares,
-        so a std below about 1e-8 of the mean is not resolved.
-        """
-        m, n, units = block.shape
-        flat = block.reshape(m, -1)
-        scratch = (self._scratch.reshape(-1)[:flat.size].reshape(flat.shape)
-                   if flat.size <= self._scratch.size else np.empty_like(flat))
-        ones = np.ones(n * units)
-        if self.kind == "relu":
-            np.greater(flat, 0.0, out=scratch, casting="unsafe")
-            self._alive |= ones[:m * n] @ scratch.reshape(m * n, units) > 0
-            first = 1.0 - scratch @ ones / ones.size
-        else:
-            low, high = self.kind
-            np.abs(np.subtract(flat, (low + high) / 2, out=scratch), out=scratch)
-            reach = (0.5 - self.margin) * (high - low)
-            first = np.greater_equal(scratch, reach, out=scratch, casting="unsafe") @ ones
-            first /= ones.size
-        mean = flat @ ones / ones.size
-        mean_square = np.square(flat, out=scratch) @ ones / ones.size
-        std = np.sqrt(np.maximum(mean_square - mean * mean, 0.0))
-        self.records.put(rows, self.columns, np.stack([first, mean, std], axis=1))
-        if self.kind == "relu":
-            self._last_row = rows[-1]
-            self._seen += m
-            if self._seen >= self.window:
-                self._close_window(self._last_row)
+    def _activity(self, flat: np.ndarray) -> np.ndarray:
+        """Boolean activity (output > 0) of ``flat`` (n, units), kept in the window's
+        masks; an odd-sized batch (e.g. the last one) is folded into the window at once."""
+        if self._masks is None:
+            self.units = flat.shape[1]
+            self._masks = np.zeros((self.window, *flat.shape), bool)
+            self._alive = np.zeros(flat.shape[1], bool)
+            self._seen = 0
+        if self._masks.shape[1:] == flat.shape:
+            return np.greater(flat, 0.0, out=self._masks[self._used])
+        mask = flat > 0.0
+        self._alive |= mask.any(axis=0)
+        return mask
 
     def _close_window(self, row: int) -> None:
         self.records.put(row, self.dead_column, 1.0 - self._alive.mean())
