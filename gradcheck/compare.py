@@ -73,7 +73,7 @@ class Verdict:
 
 
 def verdict(analytic, numeric, steps, *, atol: float, rtol: float, noise: float,
-            sides=None, between=True) -> Verdict:
+            sides=None, between=True, prefer=None) -> Verdict:
     """Judge ``m`` analytic values against their numeric estimates.
 
     Parameters
@@ -89,6 +89,8 @@ def verdict(analytic, numeric, steps, *, atol: float, rtol: float, noise: float,
     between : bool or ndarray of bool, shape (m,)
         Require the analytic value to lie between the one-sided differences for a kink
         (True for elements, False for directions).
+    prefer : ndarray of bool, shape (m,), optional
+        Values to name as the worst when any of them fails (elements, which have an index).
     """
     analytic, numeric = np.asarray(analytic, float), np.asarray(numeric, float)
     if len(numeric) == 0:
@@ -105,9 +107,11 @@ def verdict(analytic, numeric, steps, *, atol: float, rtol: float, noise: float,
         inside = (analytic >= lo - tol) & (analytic <= hi + tol)
         kink = bad & (hi - lo > tol) & (inside | ~np.asarray(between, bool))
     n_kinks = int(kink.sum())
-    # the worst is the largest error ratio among real failures, else among all elements
-    worst = int(np.argmax(np.where(bad & ~kink, ratio, -1.0))) if n_bad > n_kinks \
-        else int(np.argmax(ratio))
+    # the worst: the largest error ratio among failures (preferred ones first), else overall
+    failed = bad & ~kink
+    if prefer is not None and (failed & prefer).any():
+        failed &= prefer
+    worst = int(np.argmax(np.where(failed, ratio, -1.0) if failed.any() else ratio))
     max_abs = float(err.max())
     return Verdict(
         checked=len(err), n_failed=n_bad - n_kinks, n_nondifferentiable=n_kinks,

@@ -79,10 +79,11 @@ def _judge(deltas: np.ndarray, analytic: np.ndarray, sel: Selection, steps, shap
     """One verdict over the elements and the directions of a tensor."""
     flat = np.asarray(analytic, float).reshape(-1)
     m = len(sel.elements)
+    is_element = np.arange(len(steps)) < m
     v = verdict(np.concatenate([flat[sel.elements], sel.directions @ flat]),
                 derivative(deltas, steps, s.method), steps, atol=s.atol, rtol=s.rtol,
                 noise=noise, sides=one_sided(deltas, steps, s.method),
-                between=np.arange(len(steps)) < m)
+                between=is_element, prefer=is_element)
     if v.worst < m:
         v.worst_label = str(tuple(int(i) for i in np.unravel_index(sel.elements[v.worst], shape)))
     else:

@@ -8,6 +8,7 @@ import pytest
 import gradcheck.guards
 import gradcheck.tensorcheck
 from gradcheck import check_layer, check_model
+from gradcheck.sampling import AUTO_DIRECTIONS, AUTO_SAMPLES
 from reference_nets import Dropout
 from reference_nets.losses import SoftmaxCrossEntropy
 from reference_nets.zoo import mlp
@@ -93,6 +94,7 @@ def test_auto_mode_names_an_element_of_a_large_wrong_tensor():
     row = report.table.query("tensor == 'b'").iloc[0]
     assert row.status == "fail"
     assert row.worst_index.startswith("(")   # an element, drawn once the direction failed
+    assert row.checked == AUTO_DIRECTIONS + AUTO_SAMPLES
     passing = report.table.query("tensor != 'b'")
     assert (passing.status == "pass").all()
     assert passing.worst_index.str.startswith("direction").all()
