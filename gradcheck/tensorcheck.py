@@ -119,7 +119,14 @@ def check_tensor(slot: Slot, y0: np.ndarray, G: np.ndarray, analytic: np.ndarray
     -------
     (Verdict, Verdict or None)
     """
-    local, e2e, steps = _measure(slot, y0, G, sel, s, rng, downstream, progress)
+    try:
+        local, e2e, steps = _measure(slot, y0, G, sel, s, rng, downstream, progress)
+    except (TypeError, ValueError) as exc:
+        if not stencil(s.method).complex:
+            raise
+        raise TypeError("method='complex_step' needs a forward that accepts complex values; "
+                        f"perturbing {slot.name!r} by an imaginary step raised "
+                        f"{type(exc).__name__}: {exc}") from exc
     # the complex step subtracts nothing, so it has no cancellation to allow for
     noise = 0.0 if stencil(s.method).complex else (
         machine_eps(y0.real) * float(np.sum(np.abs(G * y0.real))))

@@ -133,3 +133,11 @@ def test_property_scaled_weight_gradient_fails_on_w(seed, factor):
     report = check_layer(Scaled(seed=seed), x, mode="full")
     failed = report.table[report.table.status == "fail"]
     assert failed.tensor.tolist() == ["W"]
+
+
+def test_complex_step_on_a_real_only_layer_says_so():
+    from reference_nets import Dense
+
+    with pytest.raises(TypeError, match="complex_step' needs a forward that accepts complex"):
+        check_layer(Dense(3, 2), np.ones((2, 3)), method="complex_step")
+    assert check_layer(z.Linear(), np.ones((2, 4)), method="complex_step", mode="full").passed
