@@ -58,7 +58,6 @@ class Verdict:
     max_abs_err: float
     max_rel_err: float
     worst: int          # position of the worst perturbation in the checked list
-    worst_ratio: float  # err / tol at the worst perturbation
     analytic: float
     numeric: float
     tolerance: float
@@ -94,7 +93,7 @@ def verdict(analytic, numeric, steps, *, atol: float, rtol: float, noise: float,
     """
     analytic, numeric = np.asarray(analytic, float), np.asarray(numeric, float)
     if len(numeric) == 0:
-        return Verdict(0, 0, 0, 0.0, 0.0, 0, 0.0, 0.0, 0.0, 0.0)
+        return Verdict(0, 0, 0, 0.0, 0.0, 0, 0.0, 0.0, 0.0)
     err = np.abs(analytic - numeric)
     scale = float(np.abs(numeric).max())
     tol = atol + rtol * scale + _NOISE_FACTOR * noise / np.asarray(steps, float)
@@ -117,6 +116,6 @@ def verdict(analytic, numeric, steps, *, atol: float, rtol: float, noise: float,
         checked=len(err), n_failed=n_bad - n_kinks, n_nondifferentiable=n_kinks,
         max_abs_err=max_abs,
         max_rel_err=max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else float("inf")),
-        worst=worst, worst_ratio=float(ratio[worst]), analytic=float(analytic[worst]),
+        worst=worst, analytic=float(analytic[worst]),
         numeric=float(numeric[worst]), tolerance=float(tol[worst]),
     )
