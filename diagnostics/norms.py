@@ -1,22 +1,23 @@
 """Gradient norms, weight norms, distance from initialisation and update-to-weight ratios.
 
 A recorded step reads the gradients in place (one BLAS ``np.dot`` per tensor) and
-copies the parameters once, after the optimizer step, into one flat float64 vector
-(``np.concatenate(..., axis=None, out=row)``). One BLAS matrix-vector product per
-tensor then gives the inner products of the new parameters with themselves, with
-the parameters before the step and with the initial ones, from which
+copies each parameter once, after the optimizer step, into a preallocated
+(3, size) block per tensor whose rows are: the parameters before the step, after
+it (the two rows take turns) and at initialisation. One BLAS matrix-vector
+product per tensor, ``block @ p``, gives the inner products of the new parameters
+``p`` with the old ones ``q``, with themselves and with the initial ones ``p0``, so
 
-    ||update||^2 = p.p - 2 p.q + q.q,    ||p - p_init||^2 = p.p - 2 p.p0 + p0.p0
+    ||update||^2 = p.p - 2 p.q + q.q,    ||p - p0||^2 = p.p - 2 p.p0 + p0.p0
 
-(no difference vectors are formed). In float64 this resolves update and distance
+without forming difference vectors. In float64 this resolves update and distance
 norms down to about 1e-7 of the weight norm (smaller values read as about that
 size or 0). The sums go into a small preallocated chunk; norms and ratios are
 derived and recorded per chunk.
 
 The update of a step is the change of the parameters between ``before_step`` (after
 backward, before the optimizer) and ``after_step``. When the previous step was also
-recorded, the parameters copied after it serve as this step's "before" (two
-parameter buffers take turns), so recording every step copies the parameters once.
+recorded, the parameters copied after it serve as this step's "before", so
+recording every step copies the parameters once per step.
 """
 
 from __future__ import annotations
@@ -56,12 +57,9 @@ class ParamStats:
                                         for m in TENSOR_METRICS]
                                        + [("model", "global", "grad_norm")])
         self.records = records
-        init = self.flat_params(np.empty(int(sum(sizes))))
-        self._flat = np.stack([init, init, init])  # before/after in turn, initial
-        ends = np.cumsum(sizes)
-        self._views = [self._flat[:, end - size:end] for end, size in zip(ends, sizes,
-                                                                         strict=True)]
-        self._init_sq = np.array([np.dot(v[2], v[2]) for v in self._views])
+        self._blocks = [np.stack([layer.params[key].reshape(-1)] * 3).astype(np.float64, copy=False)
+                        for key, layer in self.tensors]  # rows: before/after in turn, initial
+        self._init_sq = np.array([np.dot(block[2], block[2]) for block in self._blocks])
         self._before = 0
         # per step and tensor: g.g, row0.p, row1.p, init.p, q.q (q: before)
         self._sums = np.empty((chunk_rows, len(sizes), 5))
@@ -71,10 +69,10 @@ class ParamStats:
         self._last_param_sq = self._init_sq.copy()
         self._used = 0
 
-    def flat_params(self, out: np.ndarray) -> np.ndarray:
-        """Copy every tracked parameter into the flat vector ``out``."""
-        return np.concatenate([layer.params[key] for key, layer in self.tensors], axis=None,
-                              out=out)
+    def _copy_params(self, row: int) -> None:
+        """Copy every tracked parameter into row ``row`` of its block."""
+        for (key, layer), block in zip(self.tensors, self._blocks, strict=True):
+            np.copyto(block[row], layer.params[key].reshape(-1))
 
     def before_step(self, row: int, consecutive: bool) -> np.ndarray:
         """Sum the squared gradients (and copy the parameters unless ``consecutive``).
@@ -86,9 +84,9 @@ class ParamStats:
         self._rows[k], self._consecutive[k] = row, consecutive
         sums = self._sums[k]
         if not consecutive:
-            self.flat_params(self._flat[self._before])
-            for i, view in enumerate(self._views):
-                q = view[self._before]
+            self._copy_params(self._before)
+            for i, block in enumerate(self._blocks):
+                q = block[self._before]
                 sums[i, 4] = np.dot(q, q)
         for i, (key, layer) in enumerate(self.tensors):
             g = layer.grads[key].reshape(-1)
@@ -99,11 +97,13 @@ class ParamStats:
         """Copy the updated parameters and take the inner products; return the sums."""
         self._before ^= 1
         now = self._before
-        self.flat_params(self._flat[now])
         k = self._used
         sums = self._sums[k]
-        for i, view in enumerate(self._views):
-            np.dot(view, view[now], out=sums[i, 1:4])
+        for i, ((key, layer), block) in enumerate(zip(self.tensors, self._blocks,
+                                                      strict=True)):
+            row = block[now]
+            np.copyto(row, layer.params[key].reshape(-1))
+            np.dot(block, row, out=sums[i, 1:4])
         self._after_row[k] = now
         self._used += 1
         if self._used == len(self._rows):

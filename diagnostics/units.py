@@ -2,8 +2,8 @@
 
 Outputs are observed by tapping ``layer.forward`` on the instance for one call
 (:class:`ForwardTap`), only on recorded steps; user code is unchanged and the
-class method is restored right after the call. A recorded batch costs one copy
-into a preallocated window buffer; the statistics are computed per window.
+class method is restored right after the call. A recorded batch costs a few
+whole-array reductions; dead units come from a window of boolean activity masks.
 
 Which layers are activations: :data:`ACTIVATION_KINDS` maps class names to a kind
 (extend it, or pass ``activations=`` to ``Monitor``); other parameterless layers are
