@@ -9,7 +9,7 @@ import gradcheck.guards
 import gradcheck.tensorcheck
 from gradcheck import check_layer, check_model
 from gradcheck.sampling import AUTO_DIRECTIONS, AUTO_SAMPLES
-from reference_nets import Dropout
+from reference_nets import Dropout, Sequential
 from reference_nets.losses import SoftmaxCrossEntropy
 from reference_nets.zoo import mlp
 from tests.gradcheck import zoo_layers as z
@@ -40,7 +40,7 @@ def test_grouped_and_single_perturbations_agree(monkeypatch):
 
 
 def test_larger_model_full_check_uses_groups_and_still_localises():
-    model = z.Chain([z.Linear(30, 12, seed=1), z.Tanh(), z.OneWrongRow(12, 4, seed=2)])
+    model = Sequential([z.Linear(30, 12, seed=1), z.Tanh(), z.OneWrongRow(12, 4, seed=2)])
     x, y = RNG.normal(size=(9, 30)), RNG.normal(size=(9, 4))
     report = check_model(model, z.MSE(), x, y, mode="full")
     failed = report.table[report.table.status == "fail"]
@@ -71,7 +71,7 @@ def test_random_layer_in_a_model_is_named_and_end_to_end_is_skipped():
 
 
 def test_accumulating_layer_in_a_model_is_named():
-    model = z.Chain([z.Linear(4, 3), z.Tanh(), z.Accumulating(3, 2, seed=5)])
+    model = Sequential([z.Linear(4, 3), z.Tanh(), z.Accumulating(3, 2, seed=5)])
     x, y = RNG.normal(size=(5, 4)), RNG.normal(size=(5, 2))
     report = check_model(model, z.MSE(), x, y)
     rows = report.table.query("check == 'accumulation'")
@@ -79,11 +79,11 @@ def test_accumulating_layer_in_a_model_is_named():
 
 
 def test_a_model_whose_forward_is_not_its_layers_in_order_is_rejected():
-    class Shuffled(z.Chain):
+    class Doubled(Sequential):
         def forward(self, x):
             return super().forward(x) * 2
 
-    model = Shuffled([z.Linear(4, 2)])
+    model = Doubled([z.Linear(4, 2)])
     with pytest.raises(ValueError, match="sequential model"):
         check_model(model, z.MSE(), RNG.normal(size=(3, 4)), np.zeros((3, 2)))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -10,6 +11,7 @@ import pytest
 
 from gradcheck import GradcheckError, GradcheckReport, check_layer, check_model
 from gradcheck.report import COLUMNS
+from reference_nets import Sequential
 from tests.gradcheck import zoo_layers as z
 
 X = np.random.default_rng(4).normal(size=(5, 4))
@@ -99,7 +101,7 @@ def test_bad_options_are_named(option, value, match):
 
 
 def test_bad_model_and_loss_input_is_named():
-    model = z.Chain([z.Linear(4, 2)])
+    model = Sequential([z.Linear(4, 2)])
     with pytest.raises(TypeError, match=r"model must offer \.layers"):
         check_model(z.Linear(), z.MSE(), X, np.zeros((5, 2)))
     with pytest.raises(TypeError, match="loss must offer"):
@@ -109,4 +111,5 @@ def test_bad_model_and_loss_input_is_named():
     with pytest.raises(ValueError, match="rejected the targets"):
         check_model(model, z.MSE(), X, np.zeros((5, 3)))
     with pytest.raises(TypeError, match=r"model.layers\[0\]"):
-        check_model(z.Chain([NotALayer()]), z.MSE(), X, np.zeros((5, 4)))
+        not_a_model = SimpleNamespace(layers=[NotALayer()], forward=None, backward=print)
+        check_model(not_a_model, z.MSE(), X, np.zeros((5, 4)))

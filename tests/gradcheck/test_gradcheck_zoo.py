@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from gradcheck import check_layer, check_model
+from reference_nets import Sequential
 from tests.gradcheck import zoo_layers as z
 
 RNG = np.random.default_rng(1)
@@ -127,7 +128,7 @@ def test_relu_near_zero_inside_the_step_is_a_kink_not_a_failure():
 
 
 def test_model_names_the_wrong_layer_even_when_later_layers_are_right():
-    model = z.Chain([z.Linear(4, 5, seed=1), z.DiagonalSoftmax(), z.Linear(5, 2, seed=2)])
+    model = Sequential([z.Linear(4, 5, seed=1), z.DiagonalSoftmax(), z.Linear(5, 2, seed=2)])
     x, y = RNG.normal(size=(6, 4)), RNG.normal(size=(6, 2))
     report = check_model(model, z.MSE(), x, y, mode="full")
     assert failing(report, "gradient") == {("1:DiagonalSoftmax", "input")}
@@ -137,7 +138,7 @@ def test_model_names_the_wrong_layer_even_when_later_layers_are_right():
 
 
 def test_correct_model_passes_in_every_mode():
-    model = z.Chain([z.Linear(4, 6), z.Tanh(), z.BatchNorm(6), z.Linear(6, 2, seed=3)])
+    model = Sequential([z.Linear(4, 6), z.Tanh(), z.BatchNorm(6), z.Linear(6, 2, seed=3)])
     x, y = RNG.normal(size=(8, 4)), RNG.normal(size=(8, 2))
     for mode in ("full", "auto", "sample", "directional"):
         report = check_model(model, z.MSE(), x, y, mode=mode)

@@ -275,23 +275,6 @@ class FlippedConv1D(Conv1D):
         return super().kernel_grad(dy)[::-1]
 
 
-class Chain:
-    """A minimal model: ``.layers``, forward and backward through them."""
-
-    def __init__(self, layers):
-        self.layers = list(layers)
-
-    def forward(self, x):
-        for layer in self.layers:
-            x = layer.forward(x)
-        return x
-
-    def backward(self, dy):
-        for layer in reversed(self.layers):
-            dy = layer.backward(dy)
-        return dy
-
-
 class MSE:
     """Mean squared error loss (mean over all elements)."""
 
