@@ -27,6 +27,10 @@ def require_layer(obj, name: str, where: str) -> None:
         raise TypeError(f"{where}: {name} must follow the layer protocol (params and grads dicts, "
                         f"forward, backward); got {type(obj).__name__} without "
                         f"{', '.join(missing)}")
+    for key, value in obj.params.items():
+        if not (isinstance(value, np.ndarray) and value.dtype.kind == "f"):
+            raise TypeError(f"{where}: {name}.params[{key!r}] must be a float ndarray, got "
+                            f"{type(value).__name__} {getattr(value, 'dtype', '')}".rstrip())
 
 
 def require_array(x, name: str, where: str, *, batch: bool = True) -> np.ndarray:

@@ -75,9 +75,16 @@ class NotALayer:
         return x
 
 
+class ListParams(z.Linear):
+    def __init__(self):
+        super().__init__()
+        self.params["b"] = [0.0, 0.0, 0.0]
+
+
 @pytest.mark.parametrize(("layer", "x", "error", "match"), [
     (NotALayer(), X, TypeError, "layer protocol.*params"),
     (42, X, TypeError, "layer protocol"),
+    (ListParams(), X, TypeError, r"layer.params\['b'\] must be a float ndarray, got list"),
     (z.Linear(), np.where(X > 1, np.nan, X), ValueError, "NaN"),
     (z.Linear(), np.where(X > 1, np.inf, X), ValueError, "Inf"),
     (z.Linear(), np.ones((5, 4), dtype=int), TypeError, "float array.*int"),
