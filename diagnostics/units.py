@@ -129,14 +129,14 @@ class UnitStats:
         self.units = None
         self._values = np.empty((window, 3))
         self._rows = np.empty(window, np.intp)
-        self._used = self._windows = 0
+        self._used = self._seen = self._windows = 0
         self._masks = self._alive = None
 
     def observe(self, y, row: int) -> None:
         """Statistics of the output ``y`` (batch first) of the recorded step in ``row``."""
         y = np.asarray(y)
         flat = y.reshape(len(y), -1) if y.ndim > 1 else y.reshape(1, -1)
-        k = self._used
+        k, self.units = self._used, flat.shape[1]
         if self.kind == "relu":
             first = 1.0 - np.count_nonzero(self._activity(flat)) / flat.size
         else:
@@ -147,23 +147,23 @@ class UnitStats:
         self._values[k] = first, mean, np.sqrt(max(spread, 0.0))
         self._rows[k] = row
         self._used += 1
-        if self._used == self.window:
-            self.flush(close=True)
+        if self._seen + self._used == self.window:
+            self.flush()
 
-    def flush(self, close: bool = False) -> None:
-        """Record the buffered per-step values; with ``close`` end the dead-unit window."""
+    def flush(self) -> None:
+        """Record the buffered per-step values; close the dead-unit window when full."""
         m, self._used = self._used, 0
         if m == 0:
             return
         rows = self._rows[:m].copy()
         self.records.put(rows, self.columns, self._values[:m])
+        self._seen += m
+        self._last_row = rows[-1]
         if self.kind == "relu":
             self._alive |= self._masks[:m].any(axis=(0, 1))
             self._masks[:m] = False
-            self._seen += m
-            self._last_row = rows[-1]
-            if close:
-                self._close_window(self._last_row)
+        if self._seen == self.window:
+            self._close_window(self._last_row)
 
     def finish(self) -> None:
         """Flush; record a final partial window if it is the only one or at least half."""
@@ -177,10 +177,8 @@ class UnitStats:
         """Boolean activity (output > 0) of ``flat`` (n, units), kept in the window's
         masks; an odd-sized batch (e.g. the last one) is folded into the window at once."""
         if self._masks is None:
-            self.units = flat.shape[1]
             self._masks = np.zeros((self.window, *flat.shape), bool)
             self._alive = np.zeros(flat.shape[1], bool)
-            self._seen = 0
         if self._masks.shape[1:] == flat.shape:
             return np.greater(flat, 0.0, out=self._masks[self._used])
         mask = flat > 0.0
@@ -188,7 +186,9 @@ class UnitStats:
         return mask
 
     def _close_window(self, row: int) -> None:
-        self.records.put(row, self.dead_column, 1.0 - self._alive.mean())
-        self._alive[:] = False
+        """Record the dead share of the window (ReLU-like) at ``row``; start a new one."""
+        if self.kind == "relu":
+            self.records.put(row, self.dead_column, 1.0 - self._alive.mean())
+            self._alive[:] = False
         self._seen = 0
         self._windows += 1

@@ -192,3 +192,21 @@ def test_a_monitor_reused_for_a_second_run_records_it_once():
     frame = monitor.frame
     relu = frame[(frame.layer == "1:ReLU") & (frame.metric == "act_mean")]
     assert relu.groupby("step").size().tolist() == [2, 2]  # one value per step and run
+
+
+def test_dead_windows_close_every_window_batches_even_if_read_midway():
+    class ReadFrame:
+        def __init__(self, monitor):
+            self.monitor = monitor
+
+        def on_step_end(self, step, model):
+            if step == 2:
+                assert not self.monitor.frame.empty
+
+    X, y = t.blobs(320, 8, 3)  # 10 steps of 32
+    monitor = Monitor(dead_window=4)
+    t.fit(t.mlp((8, 16, 3)), t.CrossEntropy(), t.SGD(0.1), X, y, epochs=1,
+          hooks=[monitor, ReadFrame(monitor)])
+    frame = monitor.frame
+    dead_steps = frame[frame.metric == "dead_fraction"].step.tolist()
+    assert dead_steps == [3, 7, 9]  # two full windows, then the half window of steps 8-9
