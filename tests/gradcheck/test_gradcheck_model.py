@@ -107,3 +107,20 @@ def test_progress_bar_only_on_a_terminal(monkeypatch, capsys):
     monkeypatch.setattr("sys.stderr.isatty", lambda: True)
     check_layer(z.Linear(), RNG.normal(size=(5, 4)), mode="full")
     assert "gradcheck" in capsys.readouterr().err
+
+
+def test_parameters_are_restored_even_when_a_forward_raises():
+    class Fragile(z.Linear):
+        def forward(self, x):
+            if not np.array_equal(self.params["W"], self.original):
+                raise FloatingPointError("boom")   # fails while W is perturbed
+            return super().forward(x)
+
+    layer = Fragile(70, 6)
+    layer.original = layer.params["W"].copy()
+    before = {k: v.copy() for k, v in layer.params.items()}
+    for mode in ("full", "auto"):
+        with pytest.raises(FloatingPointError):
+            check_layer(layer, RNG.normal(size=(6, 70)), mode=mode)
+        for key, value in before.items():
+            assert np.array_equal(layer.params[key], value)
