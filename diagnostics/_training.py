@@ -9,7 +9,7 @@ import numbers
 import numpy as np
 
 __all__ = ["build_model", "check_data", "full_loss", "optimizer_factory", "positive",
-           "set_training", "train_step"]
+           "positive_int", "set_training", "train_step"]
 
 
 class _PlainSGD:
@@ -59,6 +59,13 @@ def positive(value, name):
     if not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
     return float(value)
+
+
+def positive_int(value, name):
+    """``value`` as an int if it is an integer >= 1; ValueError naming ``name`` otherwise."""
+    if not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
 
 
 def set_training(model, flag):

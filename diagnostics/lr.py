@@ -25,6 +25,7 @@ from diagnostics._training import (
     full_loss,
     optimizer_factory,
     positive,
+    positive_int,
     set_training,
     train_step,
 )
@@ -116,7 +117,8 @@ def lr_range_test(make_model, loss, X, y, *, optimizer="sgd", lr_min=1e-6, lr_ma
     """
     X, y = check_data(X, y)
     lr_min, lr_max = positive(lr_min, "lr_min"), positive(lr_max, "lr_max")
-    if lr_min >= lr_max or int(steps) < 5 or not 0 < smooth <= 1 or diverge <= 1:
+    batch_size, steps = positive_int(batch_size, "batch_size"), positive_int(steps, "steps")
+    if lr_min >= lr_max or steps < 5 or not 0 < smooth <= 1 or diverge <= 1:
         raise ValueError("need lr_min < lr_max, steps >= 5, 0 < smooth <= 1, diverge > 1; got "
                          f"{lr_min}, {lr_max}, {steps}, {smooth}, {diverge}")
     model = build_model(make_model, seed)
@@ -125,10 +127,10 @@ def lr_range_test(make_model, loss, X, y, *, optimizer="sgd", lr_min=1e-6, lr_ma
     set_training(model, True)
     rng = np.random.default_rng(seed)
     order = np.concatenate([rng.permutation(len(X))
-                            for _ in range(-(-int(steps) * batch_size // len(X)))])
+                            for _ in range(-(-steps * batch_size // len(X)))])
     rows, average, best, diverged_at = [], 0.0, math.inf, None
-    with _bar(int(steps), "lr range test") as bar, np.errstate(all="ignore"):
-        for i, lr in enumerate(np.geomspace(lr_min, lr_max, int(steps))):
+    with _bar(steps, "lr range test") as bar, np.errstate(all="ignore"):
+        for i, lr in enumerate(np.geomspace(lr_min, lr_max, steps)):
             opt.lr = float(lr)
             idx = order[i * batch_size:(i + 1) * batch_size]
             value = train_step(model, loss, opt, X[idx], y[idx])
@@ -209,12 +211,12 @@ def lr_sensitivity(make_model, loss, X, y, *, lrs, epochs, seeds=(0, 1, 2), opti
     """
     X, y = check_data(X, y)
     lrs = sorted({positive(lr, "lrs[i]") for lr in lrs})
-    if not lrs or not seeds or int(epochs) < 1:
-        raise ValueError(f"need non-empty lrs and seeds and epochs >= 1, got {lrs}, {seeds}, "
-                         f"{epochs}")
+    epochs, batch_size = positive_int(epochs, "epochs"), positive_int(batch_size, "batch_size")
+    if not lrs or not seeds:
+        raise ValueError(f"need non-empty lrs and seeds, got {lrs}, {seeds}")
     tasks = [(lr, int(seed)) for lr in lrs for seed in seeds]
     jobs = Parallel(n_jobs=n_jobs, return_as="generator")(
-        delayed(_sensitivity_run)(make_model, loss, X, y, lr, seed, int(epochs), optimizer,
+        delayed(_sensitivity_run)(make_model, loss, X, y, lr, seed, epochs, optimizer,
                                   batch_size, diverge) for lr, seed in tasks)
     rows = []
     with _bar(len(tasks), "lr sensitivity") as bar:

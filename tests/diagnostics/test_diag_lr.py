@@ -81,6 +81,8 @@ def test_range_test_leaves_given_objects_alone(digits):
     ({"lr_min": 1.0, "lr_max": 0.1}, "lr_min < lr_max"),
     ({"lr_min": -1.0}, "lr_min must be a positive"),
     ({"optimizer": "adamw"}, "optimizer must be 'sgd' or a callable"),
+    ({"batch_size": 0}, "batch_size must be an integer >= 1"),
+    ({"steps": 2.5}, "steps must be an integer >= 1"),
 ])
 def test_range_test_bad_arguments(digits, kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -91,6 +93,9 @@ def test_sensitivity_bad_arguments(digits):
     with pytest.raises(ValueError, match="lrs"):
         lr_sensitivity(MAKE, SoftmaxCrossEntropy(), digits.X_train, digits.y_train,
                        lrs=[0.1, 0.0], epochs=1)
+    with pytest.raises(ValueError, match="epochs must be an integer >= 1"):
+        lr_sensitivity(MAKE, SoftmaxCrossEntropy(), digits.X_train, digits.y_train,
+                       lrs=[0.1], epochs=0)
     with pytest.raises(ValueError, match="X must have shape"):
         lr_sensitivity(MAKE, SoftmaxCrossEntropy(), digits.X_train[:5], digits.y_train,
                        lrs=[0.1], epochs=1)
