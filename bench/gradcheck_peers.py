@@ -6,7 +6,9 @@ Rows (all in one process, on the same number of threads, best of ``--repeat`` ru
 - ``check_model(mode="full")`` (every parameter element, layer by layer and end to end) vs
   ``torch.autograd.gradcheck`` slow mode (full numerical Jacobian of every parameter);
 - ``check_model(mode="auto")`` (the default) vs ``torch.autograd.gradcheck(fast_mode=True)``
-  and ``jax.test_util.check_grads(order=1)``.
+  and ``jax.test_util.check_grads(order=1)``;
+- then whether each checker, with its default tolerances, notices a hand-written backward
+  whose first-layer weight gradient is 0.1 % too large.
 
 Run: ``.venv/bin/python bench/gradcheck_peers.py [--threads 1] [--repeat 3]``
 """
@@ -36,6 +38,7 @@ os.environ["XLA_FLAGS"] = (f"--xla_cpu_multi_thread_eigen={'true' if ARGS.thread
 import numpy as np  # noqa: E402  (thread settings must precede the imports)
 
 from gradcheck import check_model  # noqa: E402
+from reference_nets import Dense, Sequential  # noqa: E402
 from reference_nets.losses import SoftmaxCrossEntropy  # noqa: E402
 from reference_nets.zoo import mlp  # noqa: E402
 
@@ -60,8 +63,30 @@ def problem(seed: int = 0):
     return model, rng.normal(size=(64, 784)), rng.integers(0, 10, 64)
 
 
-def torch_checker(model, x, y):
-    """``run(fast) -> bool``: torch.autograd.gradcheck on the same network, data and weights."""
+BUG = 1e-3   # relative error of the deliberately wrong first-layer weight gradient
+
+
+class OffDense(Dense):
+    """A Dense layer whose weight gradient is ``1 + BUG`` times too large."""
+
+    def backward(self, dy):
+        dx = super().backward(dy)
+        self.grads["W"] *= 1 + BUG
+        return dx
+
+
+def with_bug(model) -> Sequential:
+    """The model with its first layer replaced by an :class:`OffDense` of the same weights."""
+    first = model.layers[0]
+    off = OffDense(first.n_in, first.n_out)
+    for key, value in first.params.items():
+        off.params[key][...] = value
+    return Sequential([off, *model.layers[1:]])
+
+
+def torch_checker(model, x, y, bug: float = 0.0):
+    """``run(fast) -> bool``: torch.autograd.gradcheck on the same network, data and weights
+    (the first matmul's weight gradient scaled by ``1 + bug``)."""
     import torch
 
     torch.set_num_threads(ARGS.threads)
@@ -69,15 +94,30 @@ def torch_checker(model, x, y):
     params = tuple(torch.from_numpy(model.layers[i].params[k].copy()).requires_grad_()
                    for i in (0, 2) for k in ("W", "b"))
 
+    class MatMul(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, a, w):
+            ctx.save_for_backward(a, w)
+            return a @ w
+
+        @staticmethod
+        def backward(ctx, g):
+            a, w = ctx.saved_tensors
+            return g @ w.T, (a.T @ g) * (1 + bug)
+
+    matmul = MatMul.apply if bug else torch.matmul   # a hand-written backward only for the bug
+
     def f(W1, b1, W2, b2):
-        return torch.nn.functional.cross_entropy(torch.tanh(xt @ W1 + b1) @ W2 + b2, yt)
+        hidden = torch.tanh(matmul(xt, W1) + b1)
+        return torch.nn.functional.cross_entropy(hidden @ W2 + b2, yt)
 
     return lambda fast: torch.autograd.gradcheck(f, params, fast_mode=fast,
                                                  raise_exception=False)
 
 
-def jax_checker(model, x, y):
-    """``run() -> True``: jax.test_util.check_grads (order 1, both modes) on the same problem."""
+def jax_checker(model, x, y, bug: float = 0.0):
+    """``run() -> bool``: jax.test_util.check_grads (order 1, forward and reverse mode) on the
+    same problem (the first matmul's weight cotangent scaled by ``1 + bug``)."""
     import jax
 
     jax.config.update("jax_enable_x64", True)
@@ -87,12 +127,22 @@ def jax_checker(model, x, y):
     xj, onehot = jnp.asarray(x), jax.nn.one_hot(jnp.asarray(y), 10, dtype=jnp.float64)
     params = tuple(jnp.asarray(model.layers[i].params[k]) for i in (0, 2) for k in ("W", "b"))
 
+    def matmul(w):
+        return xj @ w
+
+    if bug:   # a hand-written VJP (reverse mode only: forward mode cannot use it)
+        matmul = jax.custom_vjp(matmul)
+        matmul.defvjp(lambda w: (xj @ w, None), lambda _, g: ((xj.T @ g) * (1 + bug),))
+
     def f(W1, b1, W2, b2):
-        logits = jnp.tanh(xj @ W1 + b1) @ W2 + b2
+        logits = jnp.tanh(matmul(W1) + b1) @ W2 + b2
         return -jnp.mean(jnp.sum(onehot * jax.nn.log_softmax(logits), axis=1))
 
     def run():
-        check_grads(f, params, order=1)   # raises on a mismatch
+        try:
+            check_grads(f, params, order=1, modes=("rev",) if bug else ("fwd", "rev"))
+        except AssertionError:
+            return False
         return True
 
     return run
@@ -112,6 +162,11 @@ def main() -> int:
         ours.format("full"): lambda: check_model(model, loss, x, y, mode="full").passed,
         "torch.autograd.gradcheck (slow mode)": lambda: torch_run(False),
     }, 1)
+    caught = {
+        ours.format("auto"): not check_model(with_bug(model), loss, x, y).passed,
+        "torch.autograd.gradcheck(fast_mode=True)": not torch_checker(model, x, y, BUG)(True),
+        "jax.test_util.check_grads(order=1)": not jax_checker(model, x, y, BUG)(),
+    }
     print(f"784-64-10 tanh MLP, batch 64, float64, {ARGS.threads} thread(s), best of "
           f"{ARGS.repeat} interleaved runs (exhaustive rows: 1 run)")
     print(f"{'checker':<44} {'seconds':>9} {'passed':>7} {'peer / ours':>12}")
@@ -120,6 +175,9 @@ def main() -> int:
         for name, (seconds, ok) in table.items():
             ratio = "" if name.startswith("gradcheck") else f"{seconds / mine:.1f}"
             print(f"{name:<44} {seconds:9.4f} {ok!s:>7} {ratio:>12}")
+    print(f"\ndefault settings, dW1 off by {BUG:.1%}:")
+    for name, found in caught.items():
+        print(f"{name:<44} {'caught' if found else 'missed':>9}")
     return 0
 
 
