@@ -34,7 +34,8 @@ def check_layer(layer, x, *, mode: str = "auto", method: str = "central", eps=No
     The objective is ``L = <G, layer.forward(x)>`` with a random upstream gradient ``G``
     (standard normal, fixed by ``seed``); ``layer.backward(G)`` must return dL/dx and write
     dL/dparam into ``layer.grads``. Parameters are perturbed in place and restored bit for bit;
-    ``x`` is copied; ``layer.grads`` is restored at the end.
+    ``x`` is copied; the layer's grads, other array attributes (running statistics, caches)
+    and random generators are restored at the end.
 
     Parameters
     ----------
@@ -42,7 +43,10 @@ def check_layer(layer, x, *, mode: str = "auto", method: str = "central", eps=No
     x : ndarray of float, shape (n, ...)
         A non-empty, finite input batch.
     mode : {"auto", "full", "sample", "directional"}
-        Which perturbations (see :func:`gradcheck.sampling.select`).
+        Which perturbations (see :func:`gradcheck.sampling.select`): every element, a few
+        random elements, or random directions; ``"auto"`` checks tensors of up to 8 elements
+        element by element and larger ones along a random direction, adding sampled elements
+        when the direction does not pass so that a failing element is named.
     method : {"central", "forward", "richardson", "complex_step"}
     eps : float, optional
         Relative step; default per dtype and method (:func:`gradcheck.finite_diff.default_eps`).
@@ -77,6 +81,8 @@ def check_model(model, loss, x, y, *, mode: str = "auto", method: str = "central
     ``check="gradient"``). The same perturbed outputs of layer ``i`` are pushed through the
     later layers (cached inputs, recomputing only what follows) and the loss, which checks the
     gradients ``model.backward`` leaves in each layer's ``grads`` (``check="end_to_end"``).
+    A random layer (dropout in training mode) gets a ``"determinism"`` failure and the
+    end-to-end rows are skipped, since the loss is then not a function of the parameters.
 
     Parameters
     ----------
