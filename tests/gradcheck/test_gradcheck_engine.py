@@ -141,3 +141,14 @@ def test_complex_step_on_a_real_only_layer_says_so():
     with pytest.raises(TypeError, match="complex_step' needs a forward that accepts complex"):
         check_layer(Dense(3, 2), np.ones((2, 3)), method="complex_step")
     assert check_layer(z.Linear(), np.ones((2, 4)), method="complex_step", mode="full").passed
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**16), rows=st.integers(1, 4), pairs=st.integers(1, 4),
+       mode=st.sampled_from(["full", "auto", "directional"]))
+def test_property_kinks_never_fail(seed, rows, pairs, mode):
+    # small integers: many exact zeros (ReLU kinks) and many ties (max-pool kinks)
+    x = np.random.default_rng(seed).integers(-2, 3, (rows, 2 * pairs)).astype(float)
+    for layer in (z.ReLU(), z.PairMax(), z.Abs()):
+        report = check_layer(layer, x, mode=mode, seed=seed)
+        assert report.passed, str(report)
