@@ -14,19 +14,34 @@ checks), ``tensorcheck`` (one tensor), ``chain``/``downstream`` (models), ``chec
 public entry points), ``report``.
 """
 
-from gradcheck.assertions import assert_gradients
-from gradcheck.checks import check_function, check_layer, check_model
-from gradcheck.compare import TOLERANCES
-from gradcheck.finite_diff import numerical_gradient
-from gradcheck.report import GradcheckError, GradcheckReport
+import importlib
 
-__all__ = [
-    "TOLERANCES",
-    "GradcheckError",
-    "GradcheckReport",
-    "assert_gradients",
-    "check_function",
-    "check_layer",
-    "check_model",
-    "numerical_gradient",
-]
+# Names load on first use, so that the pytest plugin (``gradcheck.pytest_plugin``, loaded in
+# every pytest session through the pytest11 entry point) does not import numpy and the
+# checking engine just because ``gradcheck`` is its parent package.
+_EXPORTS = {
+    "TOLERANCES": "gradcheck.compare",
+    "GradcheckError": "gradcheck.report",
+    "GradcheckReport": "gradcheck.report",
+    "assert_gradients": "gradcheck.assertions",
+    "check_function": "gradcheck.checks",
+    "check_layer": "gradcheck.checks",
+    "check_model": "gradcheck.checks",
+    "numerical_gradient": "gradcheck.finite_diff",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    """Import an exported name from its module the first time it is asked for."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gradcheck' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))
