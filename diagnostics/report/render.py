@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-import tempfile
-from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from ..atomic import write_atomically
 from . import meta
 from .inputs import checks_from, lr_results_from, runs_from
 from .sections import build_sections, check_anchor
@@ -64,18 +63,5 @@ def write_report(path, *, monitor=None, gradcheck=None, lr=None, title=None):
         check_rows=meta.check_rows(checks),
         lr_rows=meta.lr_rows(ranges, sensitivities),
     )
-    return _write_atomically(Path(path), html)
+    return write_atomically(path, html)
 
-
-def _write_atomically(path, text):
-    """Write ``text`` to a temporary file next to ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

@@ -28,10 +28,10 @@ def write_session_report(html: Path, records: list[CheckRecord]) -> Path:
         The JSON path.
     """
     from diagnostics import write_report
-    from diagnostics.report.render import _write_atomically
+    from diagnostics.atomic import write_atomically
 
     document = {"totals": totals(records), "checks": [r.to_dict() for r in records]}
-    data = _write_atomically(html.with_suffix(".json"), json.dumps(document, indent=1))
+    data = write_atomically(html.with_suffix(".json"), json.dumps(document, indent=1))
     write_report(
         html,
         gradcheck={r.name: r.report for r in records},
