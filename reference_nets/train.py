@@ -166,37 +166,17 @@ def train(model, loss, optimizer, X, y, *, epochs, batch_size, hooks=(), clip_no
     _set_mode(model, True)
     optimizer.bind(model)
     rng = np.random.default_rng(seed)
-    count_correct = getattr(loss, "count_correct", None)
     call("on_train_begin", model, optimizer)
-    rows, step = [], 0
+    rows = []
     bar = tqdm(range(1, epochs + 1), desc="train", unit="epoch", file=sys.stderr,
                disable=not _show_progress(progress), leave=False)
     for epoch in bar:
         start = time.perf_counter()
         order = rng.permutation(len(X)) if shuffle else np.arange(len(X))
-        loss_sum, correct, total = 0.0, 0, 0
-        for first in range(0, len(X), batch_size):
-            idx = order[first:first + batch_size]
-            xb, yb = X[idx], y[idx]
-            call("on_batch_begin", step, xb, yb)
-            pred = model.forward(xb)
-            value = loss.forward(pred, yb)
-            model.backward(loss.backward())
-            if clip_norm is not None:
-                clip_grad_norm(model.grads, clip_norm)
-            if clip_value is not None:
-                clip_grad_value(model.grads, clip_value)
-            call("on_backward_end", step, model, value)
-            optimizer.step()
-            call("on_step_end", step, model)
-            loss_sum += value * len(idx)
-            if count_correct is not None:
-                c, t = count_correct(pred, yb)
-                correct, total = correct + c, total + t
-            step += 1
-        row = {"epoch": epoch, "train_loss": loss_sum / len(X)}
-        if count_correct is not None:
-            row["train_accuracy"] = correct / total
+        batches = (order[i:i + batch_size] for i in range(0, len(X), batch_size))
+        first_step = (epoch - 1) * -(-len(X) // batch_size)
+        row = {"epoch": epoch, **_train_epoch(model, loss, optimizer, X, y, batches,
+                                              first_step, call, (clip_norm, clip_value))}
         if validation is not None:
             row.update(_evaluate(model, loss, *validation))
         row.update(lr=float(optimizer.lr), seconds=time.perf_counter() - start)
@@ -208,3 +188,36 @@ def train(model, loss, optimizer, X, y, *, epochs, batch_size, hooks=(), clip_no
     bar.close()
     call("on_train_end", model)
     return pd.DataFrame(rows)
+
+
+def _train_epoch(model, loss, optimizer, X, y, batches, step, call, clip) -> dict[str, float]:
+    """One pass over ``batches`` (index arrays); return ``train_loss`` (and ``train_accuracy``).
+
+    ``step`` is the global index of the first mini-batch; ``clip`` is
+    ``(clip_norm, clip_value)``, either ``None`` to skip it.
+    """
+    clip_norm, clip_value = clip
+    count_correct = getattr(loss, "count_correct", None)
+    loss_sum, correct, total = 0.0, 0, 0
+    for idx in batches:
+        xb, yb = X[idx], y[idx]
+        call("on_batch_begin", step, xb, yb)
+        pred = model.forward(xb)
+        value = loss.forward(pred, yb)
+        model.backward(loss.backward())
+        if clip_norm is not None:
+            clip_grad_norm(model.grads, clip_norm)
+        if clip_value is not None:
+            clip_grad_value(model.grads, clip_value)
+        call("on_backward_end", step, model, value)
+        optimizer.step()
+        call("on_step_end", step, model)
+        loss_sum += value * len(idx)
+        if count_correct is not None:
+            c, t = count_correct(pred, yb)
+            correct, total = correct + c, total + t
+        step += 1
+    row = {"train_loss": loss_sum / len(X)}
+    if count_correct is not None:
+        row["train_accuracy"] = correct / total
+    return row
