@@ -59,6 +59,10 @@ class ParamStats:
         self.records = records
         self._blocks = [np.stack([layer.params[key].reshape(-1)] * 3).astype(np.float64, copy=False)
                         for key, layer in self.tensors]  # rows: before/after in turn, initial
+        # per tensor: (layer, key, block, row views shaped like the parameter)
+        self._slots = [(layer, key, block, [block[r].reshape(layer.params[key].shape)
+                                            for r in range(2)])
+                       for (key, layer), block in zip(self.tensors, self._blocks, strict=True)]
         self._init_sq = np.array([np.dot(block[2], block[2]) for block in self._blocks])
         self._before = 0
         # per step and tensor: g.g, row0.p, row1.p, init.p, q.q (q: before)
@@ -69,41 +73,31 @@ class ParamStats:
         self._last_param_sq = self._init_sq.copy()
         self._used = 0
 
-    def _copy_params(self, row: int) -> None:
-        """Copy every tracked parameter into row ``row`` of its block."""
-        for (key, layer), block in zip(self.tensors, self._blocks, strict=True):
-            np.copyto(block[row], layer.params[key].reshape(-1))
-
     def before_step(self, row: int, consecutive: bool) -> np.ndarray:
         """Sum the squared gradients (and copy the parameters unless ``consecutive``).
 
         Returns the step's sums, shape (n_tensors, 5); column 0 holds the squared
         gradient norms, column 1 + (0 or 1) the squared parameter norms after the step.
         """
-        k = self._used
+        k, before = self._used, self._before
         self._rows[k], self._consecutive[k] = row, consecutive
         sums = self._sums[k]
-        if not consecutive:
-            self._copy_params(self._before)
-            for i, block in enumerate(self._blocks):
-                q = block[self._before]
-                sums[i, 4] = np.dot(q, q)
-        for i, (key, layer) in enumerate(self.tensors):
-            g = layer.grads[key].reshape(-1)
-            sums[i, 0] = np.dot(g, g)
+        for i, (layer, key, block, shaped) in enumerate(self._slots):
+            g = layer.grads[key]
+            sums[i, 0] = np.vdot(g, g)
+            if not consecutive:
+                shaped[before][...] = layer.params[key]
+                sums[i, 4] = np.dot(block[before], block[before])
         return sums
 
     def after_step(self) -> np.ndarray:
         """Copy the updated parameters and take the inner products; return the sums."""
-        self._before ^= 1
-        now = self._before
+        self._before = now = self._before ^ 1
         k = self._used
         sums = self._sums[k]
-        for i, ((key, layer), block) in enumerate(zip(self.tensors, self._blocks,
-                                                      strict=True)):
-            row = block[now]
-            np.copyto(row, layer.params[key].reshape(-1))
-            np.dot(block, row, out=sums[i, 1:4])
+        for i, (layer, key, block, shaped) in enumerate(self._slots):
+            shaped[now][...] = layer.params[key]
+            np.dot(block, block[now], out=sums[i, 1:4])
         self._after_row[k] = now
         self._used += 1
         if self._used == len(self._rows):

@@ -2,8 +2,8 @@
 
 Outputs are observed by tapping ``layer.forward`` on the instance for one call
 (:class:`ForwardTap`), only on recorded steps; user code is unchanged and the
-class method is restored right after the call. A recorded batch costs a few
-whole-array reductions; dead units come from a window of boolean activity masks.
+class method is restored right after the call. A recorded batch is copied into a
+buffer; its statistics are computed with those of other buffered batches at once.
 
 Which layers are activations: :data:`ACTIVATION_KINDS` maps class names to a kind
 (extend it, or pass ``activations=`` to ``Monitor``); other parameterless layers are
@@ -90,6 +90,13 @@ class ForwardTap:
                 self.layer.forward = self._own
 
 
+def _count_true(mask: np.ndarray) -> np.ndarray:
+    """True values per row of a C-contiguous boolean (m, n) array, shape (m,)."""
+    if mask.shape[1] % 8 or not hasattr(np, "bitwise_count"):
+        return np.count_nonzero(mask, axis=1)
+    return np.bitwise_count(mask.view(np.uint64)).sum(axis=1)  # 8 booleans per word
+
+
 class UnitStats:
     """Activation statistics of one layer, per recorded batch and per window of them.
 
@@ -101,9 +108,11 @@ class UnitStats:
     kind : "relu" or (low, high)
     window : int
         Recorded batches per dead-unit window (``dead_fraction`` is written at the
-        last step of each window); per-step values are written per window too.
+        last step of each window).
     margin : float
         Saturation band as a fraction of the output range.
+    chunk_bytes : int
+        Bound of the buffer of outputs (at least one batch is kept).
 
     Notes
     -----
@@ -111,13 +120,15 @@ class UnitStats:
     output, one channel at one position). Per recorded step: ``inactive_fraction``
     (ReLU-like), ``saturation_fraction`` (saturating), ``act_mean``, ``act_std``
     (from the sums of values and squares, so a std below about 1e-8 of the mean is
-    not resolved). A ReLU-like layer keeps one boolean activity mask per batch of the
-    window (1 byte per output value) and ORs them when the window closes.
+    not resolved). A recorded step only copies the output into a preallocated buffer;
+    the statistics of all buffered steps are computed at once when the buffer is full,
+    a window closes or the records are read. A batch of another shape (e.g. the last
+    of an epoch) is computed at once.
     """
 
-    def __init__(self, records, layer, kind, window=20, margin=0.02):
+    def __init__(self, records, layer, kind, window=20, margin=0.02, chunk_bytes=1 << 22):
         self.records, self.layer, self.kind = records, layer, kind
-        self.window = window
+        self.window, self._chunk_bytes = window, chunk_bytes
         per_step = ["inactive_fraction" if kind == "relu" else "saturation_fraction",
                     "act_mean", "act_std"]
         self.columns = records.columns([(layer, "output", m) for m in per_step])
@@ -127,43 +138,30 @@ class UnitStats:
             low, high = kind
             self._middle, self._reach = (low + high) / 2, (0.5 - margin) * (high - low)
         self.units = None
-        self._values = np.empty((window, 3))
-        self._rows = np.empty(window, np.intp)
+        self._outputs = self._rows = self._alive = None
         self._used = self._seen = self._windows = 0
-        self._masks = self._alive = None
 
     def observe(self, y, row: int) -> None:
-        """Statistics of the output ``y`` (batch first) of the recorded step in ``row``."""
+        """Buffer the output ``y`` (batch first) of the recorded step in record ``row``."""
         y = np.asarray(y)
-        flat = y.reshape(len(y), -1) if y.ndim > 1 else y.reshape(1, -1)
-        k, self.units = self._used, flat.shape[1]
-        if self.kind == "relu":
-            first = 1.0 - np.count_nonzero(self._activity(flat)) / flat.size
-        else:
-            first = np.count_nonzero(np.abs(flat - self._middle) >= self._reach) / flat.size
-        values = flat.reshape(-1)
-        mean = np.add.reduce(values) / values.size
-        spread = np.dot(values, values) / values.size - mean * mean
-        self._values[k] = first, mean, np.sqrt(max(spread, 0.0))
+        if self._outputs is None:
+            self._allocate(y)
+        if y.shape != self._outputs.shape[1:]:
+            self.flush()
+            self._record(y[None], np.array([row]))
+            return
+        k = self._used
+        self._outputs[k] = y
         self._rows[k] = row
-        self._used += 1
-        if self._seen + self._used == self.window:
+        self._used = k + 1
+        if self._used == len(self._rows) or self._seen + self._used == self.window:
             self.flush()
 
     def flush(self) -> None:
-        """Record the buffered per-step values; close the dead-unit window when full."""
+        """Compute and record the buffered steps; close the dead-unit window when full."""
         m, self._used = self._used, 0
-        if m == 0:
-            return
-        rows = self._rows[:m].copy()
-        self.records.put(rows, self.columns, self._values[:m])
-        self._seen += m
-        self._last_row = rows[-1]
-        if self.kind == "relu":
-            self._alive |= self._masks[:m].any(axis=(0, 1))
-            self._masks[:m] = False
-        if self._seen == self.window:
-            self._close_window(self._last_row)
+        if m:
+            self._record(self._outputs[:m], self._rows[:m].copy())
 
     def finish(self) -> None:
         """Flush; record a final partial window if it is the only one or at least half."""
@@ -173,17 +171,32 @@ class UnitStats:
             # a new row: the last one may already have been appended to a file
             self._close_window(self.records.add_row(*self.records.step_epoch(self._last_row)))
 
-    def _activity(self, flat: np.ndarray) -> np.ndarray:
-        """Boolean activity (output > 0) of ``flat`` (n, units), kept in the window's
-        masks; an odd-sized batch (e.g. the last one) is folded into the window at once."""
-        if self._masks is None:
-            self._masks = np.zeros((self.window, *flat.shape), bool)
-            self._alive = np.zeros(flat.shape[1], bool)
-        if self._masks.shape[1:] == flat.shape:
-            return np.greater(flat, 0.0, out=self._masks[self._used])
-        mask = flat > 0.0
-        self._alive |= mask.any(axis=0)
-        return mask
+    def _allocate(self, y: np.ndarray) -> None:
+        """Buffers for outputs shaped like ``y`` and the per-unit activity of a window."""
+        self.units = int(np.prod(y.shape[1:])) if y.ndim > 1 else y.size
+        steps = int(np.clip(self._chunk_bytes // max(8 * y.size, 1), 1, self.window))
+        self._outputs = np.empty((steps, *y.shape))
+        self._rows = np.empty(steps, np.intp)
+        self._alive = np.zeros(self.units, bool)
+
+    def _record(self, outputs: np.ndarray, rows: np.ndarray) -> None:
+        """Record the statistics of ``outputs`` (m, *output shape) at ``rows`` (m,)."""
+        m = len(outputs)
+        flat = outputs.reshape(m, -1)
+        if self.kind == "relu":
+            active = flat > 0.0
+            self._alive |= active.reshape(-1, self.units).any(axis=0)
+            first = 1.0 - _count_true(active) / flat.shape[1]
+        else:
+            first = _count_true(np.abs(flat - self._middle) >= self._reach) / flat.shape[1]
+        mean = flat.sum(axis=1) / flat.shape[1]
+        squares = np.matmul(flat[:, None, :], flat[:, :, None]).reshape(-1) / flat.shape[1]
+        std = np.sqrt(np.maximum(squares - mean * mean, 0.0))
+        self.records.put(rows, self.columns, np.stack([first, mean, std], axis=1))
+        self._seen += m
+        self._last_row = rows[-1]
+        if self._seen == self.window:
+            self._close_window(self._last_row)
 
     def _close_window(self, row: int) -> None:
         """Record the dead share of the window (ReLU-like) at ``row``; start a new one."""
