@@ -59,10 +59,14 @@ class ParamStats:
         self.records = records
         self._blocks = [np.stack([layer.params[key].reshape(-1)] * 3).astype(np.float64, copy=False)
                         for key, layer in self.tensors]  # rows: before/after in turn, initial
-        # per tensor: (layer, key, block, row views shaped like the parameter)
-        self._slots = [(layer, key, block, [block[r].reshape(layer.params[key].shape)
-                                            for r in range(2)])
-                       for (key, layer), block in zip(self.tensors, self._blocks, strict=True)]
+        self._step = np.empty((len(self.tensors), 5))  # sums of the current step
+        # per block row r in (0, 1) and tensor: layer, key, row r shaped like the parameter,
+        # block, row r, where block @ row goes
+        self._slots = [[(layer, key, block[r].reshape(layer.params[key].shape), block, block[r],
+                         self._step[i, 1:4])
+                        for i, ((key, layer), block) in enumerate(zip(self.tensors, self._blocks,
+                                                                      strict=True))]
+                       for r in range(2)]
         self._init_sq = np.array([np.dot(block[2], block[2]) for block in self._blocks])
         self._before = 0
         # per step and tensor: g.g, row0.p, row1.p, init.p, q.q (q: before)
@@ -79,30 +83,30 @@ class ParamStats:
         Returns the step's sums, shape (n_tensors, 5); column 0 holds the squared
         gradient norms, column 1 + (0 or 1) the squared parameter norms after the step.
         """
-        k, before = self._used, self._before
+        k, step = self._used, self._step
         self._rows[k], self._consecutive[k] = row, consecutive
-        sums = self._sums[k]
-        for i, (layer, key, block, shaped) in enumerate(self._slots):
+        for i, (layer, key, *_) in enumerate(self._slots[0]):
             g = layer.grads[key]
-            sums[i, 0] = np.vdot(g, g)
-            if not consecutive:
-                shaped[before][...] = layer.params[key]
-                sums[i, 4] = np.dot(block[before], block[before])
-        return sums
+            step[i, 0] = np.vdot(g, g)
+        if not consecutive:
+            for i, (layer, key, shaped, _, flat, _) in enumerate(self._slots[self._before]):
+                shaped[...] = layer.params[key]
+                step[i, 4] = np.dot(flat, flat)
+        return step
 
     def after_step(self) -> np.ndarray:
         """Copy the updated parameters and take the inner products; return the sums."""
         self._before = now = self._before ^ 1
+        for layer, key, shaped, block, flat, out in self._slots[now]:
+            shaped[...] = layer.params[key]
+            np.dot(block, flat, out=out)
         k = self._used
-        sums = self._sums[k]
-        for i, (layer, key, block, shaped) in enumerate(self._slots):
-            shaped[now][...] = layer.params[key]
-            np.dot(block, block[now], out=sums[i, 1:4])
+        self._sums[k] = self._step
         self._after_row[k] = now
         self._used += 1
         if self._used == len(self._rows):
             self.flush()
-        return sums
+        return self._step
 
     def flush(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """Derive and record the norms of the buffered steps.
