@@ -24,7 +24,8 @@ from diagnostics import health
 from diagnostics.model_info import named_layers, param_tensors, summary
 from diagnostics.nonfinite import NonFiniteTracker
 from diagnostics.norms import ParamStats
-from diagnostics.records import Records, append_jsonl, read_jsonl, tidy_frame, write_jsonl
+from diagnostics.record_files import append_records, check_path, read_records, write_records
+from diagnostics.records import Records, tidy_frame
 from diagnostics.units import ACTIVATION_KINDS, ForwardTap, UnitStats, classify
 
 __all__ = ["HOOK_METHODS", "Monitor", "call_hooks"]
@@ -58,8 +59,9 @@ class Monitor:
         recorded step (every step with ``every=1``); a non-finite loss also triggers an
         immediate check of all gradients and weights.
     path : str or Path, optional
-        JSON-lines file the records are appended to at each epoch end (a crash loses
-        at most the current epoch); read it back with :meth:`Monitor.load`.
+        File the records are appended to at each epoch end (a crash loses at most the
+        current epoch): JSON lines if it ends in ``.jsonl``, CSV if in ``.csv``; read it
+        back with :meth:`Monitor.load`.
     dead_window : int
         Recorded batches over which a ReLU unit must be inactive for every example to
         count as dead (default 20).
@@ -119,7 +121,8 @@ class Monitor:
         if not isinstance(saturation_margin, numbers.Real) or not 0 < saturation_margin < 0.5:
             raise ValueError("Monitor: saturation_margin must be in (0, 0.5), "
                              f"got {saturation_margin!r}")
-        self.every, self.path = int(every), path
+        self.every = int(every)
+        self.path = None if path is None else check_path(path)
         self.records = Records()
         self._nonfinite = NonFiniteTracker(self.records, on_non_finite)
         self._kinds = {**ACTIVATION_KINDS, **(activations or {})}
@@ -150,7 +153,7 @@ class Monitor:
             if hasattr(layer, "__dict__") and (kind is not None or not layer.params):
                 self._taps.append(ForwardTap(layer, self._observer(name, kind)))
         if self.path is not None:
-            write_jsonl(self.path, [self._meta_line()])
+            write_records(self.path, self.meta)
 
     def on_batch_begin(self, step, x=None, y=None) -> None:
         """Start a recorded step: tap the activation layers for this forward."""
@@ -219,23 +222,19 @@ class Monitor:
         return health.findings(self.frame, self.meta, **thresholds)
 
     def save(self, path):
-        """Write meta, records and history to a JSON-lines file atomically; return the path."""
+        """Write meta, records and history atomically to ``path``, JSON lines (``.jsonl``)
+        or CSV (``.csv``, see :mod:`diagnostics.record_files`); return the path."""
         self._flush()
-        return write_jsonl(path, [self._meta_line(), *self._chunks(),
-                                  *self._history_lines(0)])
+        return write_records(path, self.meta, [*self._loaded, *self._chunks()],
+                             self._rows_history)
 
     @classmethod
     def load(cls, path) -> Monitor:
         """A Monitor holding the records of a file written by ``save`` or ``path=``."""
-        objects = read_jsonl(path)
-        meta = {}
-        for obj in objects:
-            if obj["kind"] == "meta":
-                meta.update(obj["meta"])
+        meta, chunks, history = read_records(path)
         monitor = cls(every=meta.get("every", 1))
         monitor.meta.update(meta)
-        monitor._loaded = [obj for obj in objects if obj["kind"] == "records"]
-        monitor._rows_history = [obj["row"] for obj in objects if obj["kind"] == "history"]
+        monitor._loaded, monitor._rows_history = chunks, history
         return monitor
 
     # ---- internals ----------------------------------------------------------------
@@ -283,15 +282,9 @@ class Monitor:
                 "code": [0] * (len(values) - first), "value": values[first:]}
         return [loss, self.records.chunk(start[0])]  # loss first: same order as the file
 
-    def _history_lines(self, start) -> list[dict]:
-        return [{"kind": "history", "row": row} for row in self._rows_history[start:]]
-
-    def _meta_line(self) -> dict:
-        return {"kind": "meta", "meta": self.meta}
-
     def _append(self) -> None:
         self._flush()
         rows, losses, history = self._written
-        append_jsonl(self.path, [*self._chunks((rows, losses)), *self._history_lines(history),
-                                 self._meta_line()])
+        append_records(self.path, self.meta, self._chunks((rows, losses)),
+                       self._rows_history[history:], history)
         self._written = [self.records.n_rows, len(self._loss[0]), len(self._rows_history)]

@@ -1,4 +1,4 @@
-"""Compact in-memory storage of recorded metrics, and its JSON-lines persistence.
+"""Compact in-memory storage of recorded metrics and their tidy DataFrame view.
 
 Recording must cost next to nothing per training step, so values go into
 preallocated numpy arrays that grow by doubling: one row per recorded step, one
@@ -6,25 +6,15 @@ column per series ``(layer, tensor, metric)``. A separate boolean mask says whic
 cells hold a value (a recorded ``NaN`` is a value: a norm of non-finite gradients).
 The tidy pandas view is only built on demand.
 
-File format (``.jsonl``): one JSON object per line. The first line is
-``{"kind": "meta", ...}``; then ``{"kind": "records", ...}`` chunks (columnar:
-``series`` table, ``step``, ``epoch``, ``code``, ``value``) and ``{"kind":
-"history", "row": {...}}`` lines, appended once per epoch while training. Non-finite
-values are written as the ``NaN``/``Infinity`` tokens Python's ``json`` reads back.
+Files: :mod:`diagnostics.record_files` writes and reads the columnar ``chunk`` dicts.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
-__all__ = ["FRAME_COLUMNS", "Records", "append_jsonl", "read_jsonl", "tidy_frame",
-           "write_jsonl"]
+__all__ = ["FRAME_COLUMNS", "Records", "tidy_frame"]
 
 FRAME_COLUMNS = ["step", "epoch", "layer", "tensor", "metric", "value"]
 
@@ -132,50 +122,3 @@ def tidy_frame(chunks) -> pd.DataFrame:
                              for name in FRAME_COLUMNS})
     frame = pd.concat(parts, ignore_index=True)
     return frame.sort_values("step", kind="stable", ignore_index=True)
-
-
-def _line(obj: dict) -> str:
-    return json.dumps(obj, default=_json_default) + "\n"
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"cannot write {type(value).__name__} to a records file")
-
-
-def write_jsonl(path, objects) -> Path:
-    """Write ``objects`` as JSON lines atomically (temporary file, then ``os.replace``)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.writelines(_line(obj) for obj in objects)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def append_jsonl(path, objects) -> None:
-    """Append JSON lines and flush them to disk (one call per epoch while training)."""
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.writelines(_line(obj) for obj in objects)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def read_jsonl(path) -> list[dict]:
-    """Read JSON lines; a torn last line (a crash while appending) is ignored."""
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
-    objects = []
-    for number, line in enumerate(lines, 1):
-        try:
-            objects.append(json.loads(line))
-        except json.JSONDecodeError:
-            if number < len(lines):
-                raise ValueError(f"{path}: line {number} is not valid JSON") from None
-    if not objects or objects[0].get("kind") != "meta":
-        raise ValueError(f"{path}: not a diagnostics records file (no meta line first)")
-    return objects
