@@ -17,6 +17,7 @@ from gradcheck.compare import machine_eps
 from gradcheck.downstream import Downstream
 from gradcheck.function_layer import FunctionLayer
 from gradcheck.guards import kept_state, progress_bar
+from gradcheck.joint import joint_rows
 from gradcheck.options import options_dict, require_array, require_layer, require_model, resolve
 from gradcheck.perturb import Slot
 from gradcheck.protocol import probe_layer, repeat_rtol
@@ -45,8 +46,9 @@ def check_layer(layer, x, *, mode: str = "auto", method: str = "central", eps=No
     mode : {"auto", "full", "sample", "directional"}
         Which perturbations (see :func:`gradcheck.sampling.select`): every element, a few
         random elements, or random directions; ``"auto"`` checks tensors of up to 8 elements
-        element by element and larger ones along a random direction, adding sampled elements
-        when the direction does not pass so that a failing element is named.
+        element by element and the larger ones together along one joint random direction
+        (:mod:`gradcheck.joint`); when that does not pass, each along its own direction,
+        adding sampled elements to a tensor whose direction fails so that an element is named.
     method : {"central", "forward", "richardson", "complex_step"}
     eps : float, optional
         Relative step; default per dtype and method (:func:`gradcheck.finite_diff.default_eps`).
@@ -171,30 +173,43 @@ def _check_one(name: str, layer, x, G_of, s: Settings, bar, *,
 
 def _numeric_rows(name: str, layer, x, probe, s: Settings, bar, *, e2e=None,
                   check_input: bool = True) -> list[dict]:
-    """A local (and end-to-end) verdict row per tensor of a layer that passed its probe."""
+    """A local (and end-to-end) verdict row per tensor of a layer that passed its probe.
+
+    In ``"auto"`` mode the large tensors are first checked together along one joint direction
+    (:mod:`gradcheck.joint`); each tensor gets its own check only when that does not pass.
+    """
     if not probe.deterministic:
         return []
-    down, e2e_grads, e2e_noise = e2e if e2e is not None else (None, {}, 0.0)
+    e2e = e2e if e2e is not None else (None, {}, 0.0)
+    items = [(slot, probe.dx if slot.is_input else probe.grads.get(slot.name))
+             for slot in _slots(layer, x, probe.mutates_input, check_input)]
+    # a missing or mis-shaped gradient is already reported as a protocol problem
+    items = [(slot, a) for slot, a in items if a is not None and np.shape(a) == slot.live.shape]
+    joint = joint_rows(name, items, probe, s, e2e) if s.mode == "auto" else {}
     rows = []
-    for slot in _slots(layer, x, probe.mutates_input, check_input):
-        analytic = probe.dx if slot.is_input else probe.grads.get(slot.name)
-        if analytic is None or np.shape(analytic) != slot.live.shape:
-            continue   # already reported as a protocol problem
-        rng = rng_for(s.seed, name, slot.name)
-        sel = select(s.mode, slot.live.size, rng)
-        use_down = down if slot.name in e2e_grads else None
+    for slot, analytic in items:
+        rows += joint.get(slot.name) or _tensor_rows(name, slot, analytic, probe, s, bar, e2e)
+    return rows
 
-        def run(sel, slot=slot, analytic=analytic, rng=rng, use_down=use_down):
-            return check_tensor(slot, probe.y0, probe.G, analytic, sel, s, rng,
-                                downstream=use_down, e2e_analytic=e2e_grads.get(slot.name),
-                                e2e_noise=e2e_noise, progress=bar)
 
-        local, end = run(sel)
-        if s.mode == "auto" and {local.status, getattr(end, "status", "pass")} != {"pass"}:
-            local, end = run(with_samples(sel, slot.live.size, rng))   # name an element
-        rows.append(verdict_row(name, slot.name, slot.live.shape, "gradient", local))
-        if end is not None:
-            rows.append(verdict_row(name, slot.name, slot.live.shape, "end_to_end", end))
+def _tensor_rows(name: str, slot: Slot, analytic, probe, s: Settings, bar, e2e) -> list[dict]:
+    """The local (and end-to-end) rows of one tensor checked on its own."""
+    down, e2e_grads, e2e_noise = e2e
+    rng = rng_for(s.seed, name, slot.name)
+    sel = select(s.mode, slot.live.size, rng)
+    use_down = down if slot.name in e2e_grads else None
+
+    def run(sel):
+        return check_tensor(slot, probe.y0, probe.G, analytic, sel, s, rng, downstream=use_down,
+                            e2e_analytic=e2e_grads.get(slot.name), e2e_noise=e2e_noise,
+                            progress=bar)
+
+    local, end = run(sel)
+    if s.mode == "auto" and {local.status, getattr(end, "status", "pass")} != {"pass"}:
+        local, end = run(with_samples(sel, slot.live.size, rng))   # name an element
+    rows = [verdict_row(name, slot.name, slot.live.shape, "gradient", local)]
+    if end is not None:
+        rows.append(verdict_row(name, slot.name, slot.live.shape, "end_to_end", end))
     return rows
 
 

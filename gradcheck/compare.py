@@ -23,14 +23,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["TOLERANCES", "Verdict", "machine_eps", "resolve_tolerances", "verdict"]
+__all__ = ["NOISE_FACTOR", "TOLERANCES", "Verdict", "machine_eps", "resolve_tolerances",
+           "verdict"]
 
 # Defaults per dtype: float64 catches a 1e-3 relative error; float32 passes correct layers.
 TOLERANCES = {
     "float64": {"atol": 1e-12, "rtol": 1e-5},
     "float32": {"atol": 1e-6, "rtol": 1e-2},
 }
-_NOISE_FACTOR = 8.0
+NOISE_FACTOR = 8.0
 
 
 def machine_eps(*arrays) -> float:
@@ -72,7 +73,7 @@ class Verdict:
 
 
 def verdict(analytic, numeric, steps, *, atol: float, rtol: float, noise: float,
-            sides=None, between=True, prefer=None) -> Verdict:
+            sides=None, between=True, prefer=None, min_scale: float = 0.0) -> Verdict:
     """Judge ``m`` analytic values against their numeric estimates.
 
     Parameters
@@ -90,13 +91,15 @@ def verdict(analytic, numeric, steps, *, atol: float, rtol: float, noise: float,
         (True for elements, False for directions).
     prefer : ndarray of bool, shape (m,), optional
         Values to name as the worst when any of them fails (elements, which have an index).
+    min_scale : float
+        Lower bound of ``scale`` (a joint direction's sum of per-tensor contributions).
     """
     analytic, numeric = np.asarray(analytic, float), np.asarray(numeric, float)
     if len(numeric) == 0:
         return Verdict(0, 0, 0, 0.0, 0.0, 0, 0.0, 0.0, 0.0)
     err = np.abs(analytic - numeric)
-    scale = float(np.abs(numeric).max())
-    tol = atol + rtol * scale + _NOISE_FACTOR * noise / np.asarray(steps, float)
+    scale = max(float(np.abs(numeric).max()), min_scale)
+    tol = atol + rtol * scale + NOISE_FACTOR * noise / np.asarray(steps, float)
     ratio = err / np.maximum(tol, np.finfo(float).tiny)
     bad = ~(err <= tol)
     n_bad = int(bad.sum())

@@ -71,4 +71,6 @@ def _random_signs(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
     """``n`` unit vectors of ``size`` random signs ``+-1/sqrt(size)``, shape (n, size)."""
     bits = np.unpackbits(np.frombuffer(rng.bytes(n * size // 8 + 1), np.uint8))[:n * size]
     scale = 1.0 / np.sqrt(size)
-    return bits.reshape(n, size) * (2 * scale) - scale
+    out = np.multiply(bits.reshape(n, size), 2 * scale, dtype=float)   # one allocation
+    out -= scale
+    return out

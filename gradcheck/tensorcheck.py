@@ -17,7 +17,7 @@ from gradcheck.finite_diff import derivative, one_sided, stencil, step_sizes
 from gradcheck.perturb import Slot, detect_structure, expand, group_elements, region_sums, sweep
 from gradcheck.sampling import Selection
 
-__all__ = ["Settings", "check_tensor"]
+__all__ = ["Settings", "check_tensor", "local_noise"]
 
 STRUCTURE_MIN_ELEMENTS = 64   # below this, probing for structure costs more than it saves
 EXPAND_BUDGET = 1 << 21       # values per stacked batch sent downstream
@@ -33,6 +33,11 @@ class Settings:
     atol: float
     rtol: float
     seed: int
+
+
+def local_noise(y0: np.ndarray, G: np.ndarray) -> float:
+    """Round-off ``eps_mach * sum|G * y0|`` of one evaluation of the local objective ``<G, y>``."""
+    return machine_eps(y0.real) * float(np.sum(np.abs(G * y0.real)))
 
 
 def _measure(slot: Slot, y0, G, sel: Selection, s: Settings, rng, downstream, progress):
@@ -128,8 +133,7 @@ def check_tensor(slot: Slot, y0: np.ndarray, G: np.ndarray, analytic: np.ndarray
                         f"perturbing {slot.name!r} by an imaginary step raised "
                         f"{type(exc).__name__}: {exc}") from exc
     # the complex step subtracts nothing, so it has no cancellation to allow for
-    noise = 0.0 if stencil(s.method).complex else (
-        machine_eps(y0.real) * float(np.sum(np.abs(G * y0.real))))
+    noise = 0.0 if stencil(s.method).complex else local_noise(y0, G)
     local_v = _judge(local, analytic, sel, steps, slot.live.shape, s, noise)
     e2e_v = None
     if e2e is not None:

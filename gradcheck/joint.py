@@ -1,0 +1,194 @@
+"""One random direction over all of a layer's large tensors at once (``mode="auto"``).
+
+In ``"auto"`` mode every tensor of more than ``AUTO_FULL_LIMIT`` elements is checked along one
+random unit direction ``v_t``. Instead of two perturbed forwards per tensor, the tensors move
+together, ``t -> t + s * w_t * v_t`` (``s`` the stencil offset), so a layer costs two perturbed
+forwards (central differences) however many tensors it has. The joint derivative is
+``D = sum_t w_t <v_t, a_t>`` (``a_t`` the analytic gradient).
+
+Weights. Tensor ``t``'s own step ``h_t`` (:func:`gradcheck.finite_diff.step_sizes` of its
+largest value) gives it the contribution ``c_t = h_t |<v_t, a_t>|``. Left like that, a tensor
+with a small contribution (a bias next to a 50k-element weight) would be drowned: its error
+would be judged against the others' size. So the contributions are balanced to a common level
+``L``: ``w_t = h_t * 2**floor(log2(L / c_t))``, and every tensor contributes between ``L / 2``
+and ``L``. A tensor may grow until each of its elements moves by its own step ``h_t`` (a factor
+up to ``sqrt(size_t)``, the accuracy of an element-wise check) and shrink by at most
+``SHRINK_LIMIT`` (below that, round-off would swamp it); ``L`` is the largest contribution,
+lowered to what the smallest tensor can reach. A tensor that cannot reach
+``max_t c_t * SHRINK_LIMIT``, or the objective's round-off ``8 eps_mach F / rtol``, or whose
+contribution is exactly zero, keeps its own direction and its own forwards.
+
+Tolerance (the rule of :mod:`gradcheck.compare`, summed over the tensors):
+``|D_analytic - D_numeric| <= sum_t w_t atol + rtol * S + 8 eps_mach F`` with
+``S = max(sum_t w_t |<v_t, a_t>|, |D_numeric|)``. A relative error ``rho`` in one tensor's
+directional derivative shifts ``D`` by more than ``rho * L / 2``, while the tolerance is at most
+about ``rtol (k + 1) L`` for ``k`` tensors (the floor keeps the round-off term below ``rtol L``):
+errors above ``2 (k + 1) rtol`` (8e-5 for three tensors in float64) are caught, whatever the
+tensors' sizes. When the joint check does not pass (a failure or a
+kink), the caller checks each tensor on its own, which names the wrong tensor and element.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gradcheck.compare import NOISE_FACTOR, Verdict, verdict
+from gradcheck.finite_diff import derivative, one_sided, stencil, step_sizes
+from gradcheck.perturb import Slot
+from gradcheck.report import verdict_row
+from gradcheck.sampling import rng_for, select
+from gradcheck.tensorcheck import Settings, local_noise
+
+__all__ = ["SHRINK_LIMIT", "Joint", "joint_rows", "plan_joint"]
+
+SHRINK_LIMIT = 2.0**-10   # smallest factor a tensor's own step is scaled by
+
+
+@dataclass
+class Joint:
+    """Tensors perturbed together along one direction.
+
+    Attributes
+    ----------
+    slots : list of Slot
+        The tensors (they feed the same computation).
+    vectors : list of ndarray, shape (size_t,)
+        Random unit direction of each tensor.
+    weights : ndarray, shape (k,)
+        Step of each tensor along its direction (a power of two).
+    """
+
+    slots: list[Slot]
+    vectors: list[np.ndarray]
+    weights: np.ndarray
+
+    def measure(self, offsets, consume) -> list:
+        """``consume(output)`` at each stencil offset; the tensors are restored exactly after."""
+        saved = [slot.live.copy() for slot in self.slots]
+        results = []
+        try:
+            for offset in offsets:
+                for slot, v, w, original in zip(self.slots, self.vectors, self.weights, saved,
+                                                strict=True):
+                    np.multiply(v.reshape(slot.live.shape), offset * w, out=slot.live)
+                    slot.live += original
+                results.append(consume(self.slots[0].output()))
+        finally:
+            for slot, original in zip(self.slots, saved, strict=True):
+                np.copyto(slot.live, original)
+        return results
+
+    def judge(self, deltas, grads: list[np.ndarray], s: Settings, noise: float) -> Verdict:
+        """Verdict on the joint derivative.
+
+        Parameters
+        ----------
+        deltas : array_like, shape (n_offsets,)
+            Objective changes at the stencil offsets.
+        grads : list of ndarray
+            One analytic gradient per tensor (shapes of the tensors).
+        s : Settings
+        noise : float
+            Round-off ``eps_mach * F`` of one evaluation of the objective.
+        """
+        terms = self.weights * np.array([v @ np.ravel(g) for v, g in
+                                         zip(self.vectors, grads, strict=True)])
+        deltas, one = np.asarray(deltas, float)[:, None], np.ones(1)
+        v = verdict([terms.sum()], derivative(deltas, one, s.method), one,
+                    atol=s.atol * float(self.weights.sum()), rtol=s.rtol, noise=noise,
+                    sides=one_sided(deltas, one, s.method), between=False,
+                    min_scale=float(np.abs(terms).sum()))
+        v.worst_label = f"joint direction ({', '.join(slot.name for slot in self.slots)})"
+        return v
+
+
+def plan_joint(items, rngs, s: Settings, noise: float) -> Joint | None:
+    """The tensors of a layer to check jointly (weights as in the module docstring).
+
+    Parameters
+    ----------
+    items : list of (Slot, ndarray)
+        Each tensor with its analytic gradient (same shape).
+    rngs : list of numpy Generator
+        Per tensor, the generator its own check draws its direction from (the same direction
+        is used here, so a fallback re-checks the same direction).
+    s : Settings
+    noise : float
+        Round-off of one evaluation of the objective.
+
+    Returns
+    -------
+    Joint, or None when fewer than two tensors qualify (or for complex steps).
+    """
+    if stencil(s.method).complex:
+        return None
+    chosen = []
+    for (slot, analytic), rng in zip(items, rngs, strict=True):
+        sel = select("auto", slot.live.size, rng)
+        if len(sel.elements) == 0:
+            h = float(step_sizes(np.asarray(max(slot.live.max(), -slot.live.min())), s.eps))
+            chosen.append((slot, sel.directions[0], h,
+                           h * abs(sel.directions[0] @ np.ravel(analytic))))
+    c = np.array([entry[3] for entry in chosen])
+    # the most a tensor can grow: until each element moves by its own step h_t
+    reach = c * np.array([2.0 ** np.floor(np.log2(np.sqrt(e[0].live.size))) for e in chosen])
+    # below the floor: too small next to the largest, or the round-off would outweigh rtol
+    floor = max(SHRINK_LIMIT * c.max(initial=0.0),
+                NOISE_FACTOR * noise / s.rtol if s.rtol > 0 else np.inf)
+    keep = (c > 0) & (reach >= floor)
+    if keep.sum() < 2:
+        return None
+    level = min(c[keep].max(), reach[keep].min())
+    kept = [entry for entry, k in zip(chosen, keep, strict=True) if k]
+    scale = np.floor(np.log2(level / c[keep])).astype(np.int64)
+    return Joint([e[0] for e in kept], [e[1] for e in kept],
+                 np.ldexp(np.array([e[2] for e in kept]), scale))
+
+
+def joint_rows(name: str, items, probe, s: Settings, e2e) -> dict[str, list[dict]]:
+    """Rows of the tensors checked along one joint direction, when that check passes.
+
+    Parameters
+    ----------
+    name : str
+        Layer label of the rows.
+    items : list of (Slot, ndarray)
+        The layer's tensors with their analytic gradients.
+    probe : LayerProbe
+        ``y0`` and ``G`` of the local objective.
+    s : Settings
+    e2e : (Downstream or None, dict, float)
+        The rest of the model, the end-to-end grads by tensor name, and the loss round-off.
+
+    Returns
+    -------
+    dict of str to list of dict
+        Tensor name -> its rows (``"gradient"``, and ``"end_to_end"`` for tensors with
+        end-to-end grads); empty when no joint check applies or it does not pass, so that
+        every tensor gets its own check.
+    """
+    down, e2e_grads, e2e_noise = e2e
+    noise = local_noise(probe.y0, probe.G)
+    joint = plan_joint(items, [rng_for(s.seed, name, slot.name) for slot, _ in items], s, noise)
+    if joint is None:
+        return {}
+    analytic = {slot.name: grad for slot, grad in items}
+    local = [analytic[slot.name] for slot in joint.slots]
+    ends = down is not None and any(slot.name in e2e_grads for slot in joint.slots)
+
+    def consume(y):
+        return (np.sum(probe.G * (y - probe.y0)), down(y[None])[0] if ends else 0.0)
+
+    deltas = np.array(joint.measure(stencil(s.method).offsets, consume))
+    verdicts = {"gradient": joint.judge(deltas[:, 0], local, s, noise)}
+    if ends:
+        grads = [e2e_grads.get(slot.name, g) for slot, g in zip(joint.slots, local, strict=True)]
+        verdicts["end_to_end"] = joint.judge(deltas[:, 1], grads, s, e2e_noise)
+    if any(v.status != "pass" for v in verdicts.values()):
+        return {}
+    return {slot.name: [verdict_row(name, slot.name, slot.live.shape, check, v)
+                        for check, v in verdicts.items()
+                        if check == "gradient" or slot.name in e2e_grads]
+            for slot in joint.slots}

@@ -1,0 +1,108 @@
+""""auto" mode checks a layer's large tensors along one joint direction without losing power."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gradcheck import check_layer, check_model
+from gradcheck.finite_diff import default_eps, step_sizes
+from gradcheck.sampling import rng_for
+from reference_nets import Sequential
+from reference_nets.losses import SoftmaxCrossEntropy
+from reference_nets.zoo import mlp
+from tests.gradcheck import zoo_layers as z
+
+RNG = np.random.default_rng(5)
+X_BIG = RNG.normal(size=(4, 5000)) * 300   # large inputs, small weights: dW dwarfs db
+
+
+class Counted(z.Linear):
+    """Correct affine layer that counts its forwards; ``off`` scales one gradient by 1 + 1e-3."""
+
+    def __init__(self, *args, off=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.off, self.calls = off, 0
+
+    def forward(self, x):
+        self.calls += 1
+        return super().forward(x)
+
+    def backward(self, dy):
+        dx = super().backward(dy)
+        if self.off in self.grads:
+            self.grads[self.off] *= 1 + 1e-3
+        return dx * (1 + 1e-3) if self.off == "input" else dx
+
+
+def _naive_share_of_b(layer, x) -> float:
+    """b's share of the joint derivative if every tensor moved by its own step (no balancing)."""
+    G = rng_for(0, "upstream").standard_normal((len(x), layer.params["b"].size))
+    grads = {"input": G @ layer.params["W"].T, "W": x.T @ G, "b": G.sum(axis=0)}
+    values = {"input": x, **layer.params}
+    size = {k: float(step_sizes(np.abs(values[k]).max(), default_eps(np.float64))
+                     * np.sqrt(np.mean(g**2))) for k, g in grads.items()}
+    return size["b"] / sum(size.values())
+
+
+def test_a_correct_layer_costs_two_perturbed_forwards_in_auto_mode():
+    layer = Counted(5000, 10, scale=0.01)
+    report = check_layer(layer, X_BIG)
+    assert report.passed, str(report)
+    assert layer.calls == 2 + 2   # the protocol probe's two, then one joint pair
+    assert report.table.worst_index.str.startswith("joint direction").all()
+
+
+@pytest.mark.parametrize("tensor", ["input", "W", "b"])
+def test_a_small_error_in_any_one_tensor_is_caught_jointly(tensor):
+    # premise: unbalanced, b's 1e-3 error would be judged against a scale > 100x its own
+    assert _naive_share_of_b(z.Linear(5000, 10, scale=0.01), X_BIG) < 1e-2
+    report = check_layer(Counted(5000, 10, off=tensor, scale=0.01), X_BIG)
+    failed = report.table[report.table.status == "fail"]
+    assert list(failed.tensor) == [tensor]
+    assert failed.max_rel_err.iloc[0] == pytest.approx(1e-3, rel=0.05)
+
+
+def test_a_wrong_end_to_end_bias_gradient_is_caught_next_to_a_large_weight():
+    class OffBackward(Sequential):
+        def backward(self, dy):
+            dx = super().backward(dy)
+            self.layers[0].grads["b"] *= 1 + 1e-3   # model.backward leaves a wrong db
+            return dx
+
+    model = OffBackward([Counted(5000, 10, scale=0.01), z.Tanh(), z.Linear(10, 3, seed=2)])
+    report = check_model(model, z.MSE(), X_BIG / 300, RNG.normal(size=(4, 3)))
+    failed = report.table[report.table.status == "fail"]
+    assert list(zip(failed.layer, failed.tensor, failed.check, strict=True)) == [
+        ("0:Counted", "b", "end_to_end")]
+
+
+def test_check_model_costs_two_perturbed_forwards_per_layer_plus_the_downstream():
+    model = mlp((100, 32, 10), activation="tanh", init="xavier")
+    calls = [0] * len(model.layers)
+    for i, layer in enumerate(model.layers):
+        def counting(x, forward=layer.forward, i=i):
+            calls[i] += 1
+            return forward(x)
+        layer.forward = counting
+    x, y = RNG.normal(size=(16, 100)), RNG.integers(0, 10, 16)
+    assert check_model(model, SoftmaxCrossEntropy(), x, y).passed
+    # two unperturbed (model.forward and the per-layer pass), one joint pair per layer, and
+    # one pair for each earlier layer with parameters whose perturbed output runs through it
+    assert calls == [2 + 2, 2 + 2 + 2, 2 + 2 + 2]
+
+
+def test_a_kink_on_the_joint_direction_falls_back_to_each_tensor():
+    class LinearReLU(z.Linear):
+        def forward(self, x):
+            self.pre = super().forward(x)
+            return np.maximum(self.pre, 0)
+
+        def backward(self, dy):
+            return super().backward(dy * (self.pre > 0))
+
+    layer, x = LinearReLU(12, 6, seed=3), RNG.normal(size=(5, 12))
+    layer.params["b"][2] = -(x @ layer.params["W"])[0, 2]   # unit 2 of sample 0: on its kink
+    report = check_layer(layer, x)
+    assert report.passed, str(report)
+    assert not report.table.worst_index.str.startswith("joint").any()
