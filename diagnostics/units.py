@@ -132,7 +132,7 @@ class UnitStats:
         per_step = ["inactive_fraction" if kind == "relu" else "saturation_fraction",
                     "act_mean", "act_std"]
         self.columns = records.columns([(layer, "output", m) for m in per_step])
-        self.dead_column = records.column(layer, "output", "dead_fraction") \
+        self.dead_column = records.columns([(layer, "output", "dead_fraction")]) \
             if kind == "relu" else None
         if kind != "relu":
             low, high = kind
@@ -178,6 +178,7 @@ class UnitStats:
         self._outputs = np.empty((steps, *y.shape))
         self._rows = np.empty(steps, np.intp)
         self._alive = np.zeros(self.units, bool)
+        self._ones = np.ones(y.size)  # a row of the buffer, flattened
 
     def _record(self, outputs: np.ndarray, rows: np.ndarray) -> None:
         """Record the statistics of ``outputs`` (m, *output shape) at ``rows`` (m,)."""
@@ -189,7 +190,8 @@ class UnitStats:
             first = 1.0 - _count_true(active) / flat.shape[1]
         else:
             first = _count_true(np.abs(flat - self._middle) >= self._reach) / flat.shape[1]
-        mean = flat.sum(axis=1) / flat.shape[1]
+        ones = self._ones if len(self._ones) == flat.shape[1] else np.ones(flat.shape[1])
+        mean = flat @ ones / flat.shape[1]
         squares = np.matmul(flat[:, None, :], flat[:, :, None]).reshape(-1) / flat.shape[1]
         std = np.sqrt(np.maximum(squares - mean * mean, 0.0))
         self.records.put(rows, self.columns, np.stack([first, mean, std], axis=1))
@@ -201,7 +203,8 @@ class UnitStats:
     def _close_window(self, row: int) -> None:
         """Record the dead share of the window (ReLU-like) at ``row``; start a new one."""
         if self.kind == "relu":
-            self.records.put(row, self.dead_column, 1.0 - self._alive.mean())
+            self.records.put(row, self.dead_column,
+                             1.0 - np.count_nonzero(self._alive) / self.units)
             self._alive[:] = False
         self._seen = 0
         self._windows += 1
