@@ -38,12 +38,17 @@ from gradcheck.compare import NOISE_FACTOR, Verdict, verdict
 from gradcheck.finite_diff import derivative, one_sided, stencil, step_sizes
 from gradcheck.perturb import Slot
 from gradcheck.report import verdict_row
-from gradcheck.sampling import rng_for, select
+from gradcheck.sampling import AUTO_DIRECTIONS, AUTO_FULL_LIMIT, random_signs, rng_for
 from gradcheck.tensorcheck import Settings, local_noise
 
 __all__ = ["SHRINK_LIMIT", "Joint", "joint_rows", "plan_joint"]
 
 SHRINK_LIMIT = 2.0**-10   # smallest factor a tensor's own step is scaled by
+
+
+def _project(signs: np.ndarray, g: np.ndarray) -> float:
+    """``<v, g>`` for the unit direction ``v = signs / sqrt(size)``."""
+    return float(np.dot(np.ravel(g), signs)) / np.sqrt(signs.size)
 
 
 @dataclass
@@ -54,14 +59,15 @@ class Joint:
     ----------
     slots : list of Slot
         The tensors (they feed the same computation).
-    vectors : list of ndarray, shape (size_t,)
-        Random unit direction of each tensor.
+    signs : list of ndarray of int8, shape (size_t,)
+        Each tensor's random unit direction ``signs / sqrt(size_t)`` (signs +-1; one byte
+        per element, where a float copy would cost memory and page faults).
     weights : ndarray, shape (k,)
         Step of each tensor along its direction (a power of two).
     """
 
     slots: list[Slot]
-    vectors: list[np.ndarray]
+    signs: list[np.ndarray]
     weights: np.ndarray
 
     def measure(self, offsets, consume) -> list:
@@ -70,10 +76,11 @@ class Joint:
         results = []
         try:
             for offset in offsets:
-                for slot, v, w, original in zip(self.slots, self.vectors, self.weights, saved,
-                                                strict=True):
-                    np.multiply(v.reshape(slot.live.shape), offset * w, out=slot.live)
-                    slot.live += original
+                for slot, signs, w, original in zip(self.slots, self.signs, self.weights, saved,
+                                                    strict=True):
+                    live = slot.live.reshape(-1)
+                    np.multiply(signs, offset * w / np.sqrt(signs.size), out=live)
+                    live += original.reshape(-1)
                 results.append(consume(self.slots[0].output()))
         finally:
             for slot, original in zip(self.slots, saved, strict=True):
@@ -93,8 +100,8 @@ class Joint:
         noise : float
             Round-off ``eps_mach * F`` of one evaluation of the objective.
         """
-        terms = self.weights * np.array([v @ np.ravel(g) for v, g in
-                                         zip(self.vectors, grads, strict=True)])
+        terms = self.weights * np.array([_project(signs, g) for signs, g in
+                                         zip(self.signs, grads, strict=True)])
         deltas, one = np.asarray(deltas, float)[:, None], np.ones(1)
         v = verdict([terms.sum()], derivative(deltas, one, s.method), one,
                     atol=s.atol * float(self.weights.sum()), rtol=s.rtol, noise=noise,
@@ -104,16 +111,16 @@ class Joint:
         return v
 
 
-def plan_joint(items, rngs, s: Settings, noise: float) -> Joint | None:
+def plan_joint(items, rng_of, s: Settings, noise: float) -> Joint | None:
     """The tensors of a layer to check jointly (weights as in the module docstring).
 
     Parameters
     ----------
     items : list of (Slot, ndarray)
         Each tensor with its analytic gradient (same shape).
-    rngs : list of numpy Generator
-        Per tensor, the generator its own check draws its direction from (the same direction
-        is used here, so a fallback re-checks the same direction).
+    rng_of : callable
+        ``rng_of(name)``: the generator a tensor's own check draws its direction from (the
+        same direction is used here, so a fallback re-checks it).
     s : Settings
     noise : float
         Round-off of one evaluation of the objective.
@@ -122,29 +129,26 @@ def plan_joint(items, rngs, s: Settings, noise: float) -> Joint | None:
     -------
     Joint, or None when fewer than two tensors qualify (or for complex steps).
     """
-    if stencil(s.method).complex:
+    large = [(slot, g) for slot, g in items if slot.live.size > AUTO_FULL_LIMIT]
+    if len(large) < 2 or stencil(s.method).complex:
         return None
-    chosen = []
-    for (slot, analytic), rng in zip(items, rngs, strict=True):
-        sel = select("auto", slot.live.size, rng)
-        if len(sel.elements) == 0:
-            h = float(step_sizes(np.asarray(max(slot.live.max(), -slot.live.min())), s.eps))
-            chosen.append((slot, sel.directions[0], h,
-                           h * abs(sel.directions[0] @ np.ravel(analytic))))
-    c = np.array([entry[3] for entry in chosen])
+    signs = [random_signs(rng_of(slot.name), AUTO_DIRECTIONS, slot.live.size)[0]
+             for slot, _ in large]
+    h = np.array([float(step_sizes(np.asarray(max(slot.live.max(), -slot.live.min())), s.eps))
+                  for slot, _ in large])
+    c = h * np.abs([_project(sg, g) for sg, (_, g) in zip(signs, large, strict=True)])
     # the most a tensor can grow: until each element moves by its own step h_t
-    reach = c * np.array([2.0 ** np.floor(np.log2(np.sqrt(e[0].live.size))) for e in chosen])
+    reach = c * np.array([2.0 ** np.floor(np.log2(np.sqrt(slot.live.size))) for slot, _ in large])
     # below the floor: too small next to the largest, or the round-off would outweigh rtol
-    floor = max(SHRINK_LIMIT * c.max(initial=0.0),
-                NOISE_FACTOR * noise / s.rtol if s.rtol > 0 else np.inf)
+    floor = max(SHRINK_LIMIT * c.max(), NOISE_FACTOR * noise / s.rtol if s.rtol > 0 else np.inf)
     keep = (c > 0) & (reach >= floor)
     if keep.sum() < 2:
         return None
     level = min(c[keep].max(), reach[keep].min())
-    kept = [entry for entry, k in zip(chosen, keep, strict=True) if k]
     scale = np.floor(np.log2(level / c[keep])).astype(np.int64)
-    return Joint([e[0] for e in kept], [e[1] for e in kept],
-                 np.ldexp(np.array([e[2] for e in kept]), scale))
+    return Joint([slot for (slot, _), k in zip(large, keep, strict=True) if k],
+                 [sg for sg, k in zip(signs, keep, strict=True) if k],
+                 np.ldexp(h[keep], scale))
 
 
 def joint_rows(name: str, items, probe, s: Settings, e2e) -> dict[str, list[dict]]:
@@ -171,7 +175,7 @@ def joint_rows(name: str, items, probe, s: Settings, e2e) -> dict[str, list[dict
     """
     down, e2e_grads, e2e_noise = e2e
     noise = local_noise(probe.y0, probe.G)
-    joint = plan_joint(items, [rng_for(s.seed, name, slot.name) for slot, _ in items], s, noise)
+    joint = plan_joint(items, lambda tensor: rng_for(s.seed, name, tensor), s, noise)
     if joint is None:
         return {}
     analytic = {slot.name: grad for slot, grad in items}

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["MODES", "Selection", "rng_for", "select", "with_samples"]
+__all__ = ["AUTO_FULL_LIMIT", "MODES", "Selection", "random_signs", "rng_for", "select",
+           "with_samples"]
 
 MODES = ("auto", "full", "sample", "directional")
 AUTO_FULL_LIMIT = 8     # "auto" checks tensors up to this size element by element
@@ -67,10 +68,14 @@ def with_samples(sel: Selection, size: int, rng: np.random.Generator,
     return Selection(np.sort(rng.choice(size, min(n, size), replace=False)), sel.directions)
 
 
+def random_signs(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
+    """``n`` rows of ``size`` random signs ``+-1`` (int8, 1 byte each), shape (n, size)."""
+    signs = np.unpackbits(np.frombuffer(rng.bytes(n * size // 8 + 1), np.uint8)).view(np.int8)
+    signs *= 2
+    signs -= 1
+    return signs[:n * size].reshape(n, size)
+
+
 def _random_signs(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
     """``n`` unit vectors of ``size`` random signs ``+-1/sqrt(size)``, shape (n, size)."""
-    bits = np.unpackbits(np.frombuffer(rng.bytes(n * size // 8 + 1), np.uint8))[:n * size]
-    scale = 1.0 / np.sqrt(size)
-    out = np.multiply(bits.reshape(n, size), 2 * scale, dtype=float)   # one allocation
-    out -= scale
-    return out
+    return np.multiply(random_signs(rng, n, size), 1.0 / np.sqrt(size), dtype=float)
