@@ -4,6 +4,7 @@ Trains ``reference_nets.zoo.mlp()`` (64-64-10, ReLU) on the digits training spli
 with SGD (lr 0.05, momentum 0.9), batch 32, in one process:
 
 * no hooks (the baseline),
+* no hooks again (its ratios to the baseline show the noise of the measurement),
 * ``Monitor()`` recording every step,
 * ``Monitor(every=10)``.
 
@@ -36,6 +37,7 @@ from reference_nets.zoo import mlp
 
 CONFIGS = {
     "no hooks": lambda: (),
+    "no hooks (noise)": lambda: (),
     "Monitor() every step": lambda: (Monitor(),),
     "Monitor(every=10)": lambda: (Monitor(every=10),),
 }
