@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from gradcheck.options import loss_value
-from gradcheck.protocol import probe_layer, repeat_rtol
+from gradcheck.protocol import first_backward, probe_layer, repeat_rtol
 
-__all__ = ["activations", "layer_name", "model_grads", "probe_chain"]
+__all__ = ["activations", "layer_name", "model_grads", "probe_chain", "recorded_backward"]
 
 
 def layer_name(i: int, layer) -> str:
@@ -31,11 +31,13 @@ def activations(layers, loss, x, y):
     return acts, mutated, loss0, np.array(loss.backward(), copy=True)
 
 
-def probe_chain(layers, acts, mutated, dpred) -> list:
+def probe_chain(layers, acts, mutated, dpred, firsts=None) -> list:
     """Probe the layers from last to first; each gets the dL/dx of the probe after it as G.
 
     ``mutated`` (per layer, from :func:`activations`, whose state the layers still hold)
     lets the probes skip their own forwards; None makes each probe run and compare two.
+    ``firsts`` (from :func:`recorded_backward`) are the layers' backwards inside
+    ``model.backward``, used as the probes' first backwards (their ``dy`` as G).
     """
     probes = [None] * len(layers)
     g = dpred
@@ -43,7 +45,7 @@ def probe_chain(layers, acts, mutated, dpred) -> list:
         seen = None if mutated is None else (acts[i + 1], mutated[i])
         probes[i] = probe_layer(layer_name(i, layers[i]), layers[i], acts[i],
                                 lambda _y, g=g: g, rtol=repeat_rtol(acts[i], layers[i]),
-                                seen=seen)
+                                seen=seen, first=None if firsts is None else firsts[i])
         g = probes[i].dx
         if np.shape(g) != np.shape(acts[i]):
             raise ValueError(f"check_model: layer {layer_name(i, layers[i])} returned dx of "
@@ -55,3 +57,59 @@ def model_grads(model, layers, dpred) -> list[dict]:
     """Per layer, copies of the grads ``model.backward(dL/dpred)`` leaves (end-to-end)."""
     model.backward(dpred.copy())
     return [{k: np.array(g, copy=True) for k, g in layer.grads.items()} for layer in layers]
+
+
+def recorded_backward(model, layers, dpred):
+    """``model.backward(dL/dpred)``, recording each layer's backward inside it.
+
+    Each layer's ``backward`` is shadowed by an instance attribute for the call (removed
+    after), which records :func:`gradcheck.protocol.first_backward` of what the model passed.
+
+    Returns
+    -------
+    (firsts, grads) or None
+        Per layer, the record and the grads ``model.backward`` leaves (for the end-to-end
+        check); None when a layer cannot be wrapped, appears twice, or was not called exactly
+        once (then the caller runs the probes' own backwards).
+    """
+    if len({id(layer) for layer in layers}) != len(layers):
+        return None
+    records: list[list] = [[] for _ in layers]
+    wrapped = []
+    try:
+        for i, layer in enumerate(layers):
+            own = vars(layer).get("backward") if hasattr(layer, "__dict__") else None
+            try:
+                layer.backward = _recorder(layer_name(i, layer), layer, records[i])
+            except (AttributeError, TypeError):
+                return None
+            wrapped.append((layer, own))
+        model.backward(dpred.copy())
+    finally:
+        for layer, own in wrapped:
+            if own is None:
+                del layer.backward
+            else:
+                layer.backward = own
+    if any(len(r) != 1 for r in records):
+        return None
+    firsts = [r[0] for r in records]
+    return firsts, [_left_grads(layer, first[2]) for layer, first in zip(layers, firsts,
+                                                                          strict=True)]
+
+
+def _recorder(name: str, layer, record: list):
+    """A stand-in for ``layer.backward`` that records the call (the layer's own method runs)."""
+    backward = layer.backward
+
+    def recording(dy):
+        first = first_backward(name, layer, dy, np.array(dy, copy=True), backward)
+        record.append(first)
+        return first[1]
+    return recording
+
+
+def _left_grads(layer, snapshot: dict) -> dict:
+    """The layer's grads now: the snapshot's arrays where unchanged, else copies."""
+    return {k: snapshot[k] if k in snapshot and np.array_equal(g, snapshot[k])
+            else np.array(g, copy=True) for k, g in layer.grads.items()}

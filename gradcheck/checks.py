@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from gradcheck.chain import activations, layer_name, model_grads, probe_chain
+from gradcheck.chain import activations, layer_name, model_grads, probe_chain, recorded_backward
 from gradcheck.compare import machine_eps
 from gradcheck.downstream import Downstream
 from gradcheck.function_layer import FunctionLayer
@@ -109,12 +109,15 @@ def check_model(model, loss, x, y, *, mode: str = "auto", method: str = "central
         pred = np.array(model.forward(x.copy()), copy=True)
         acts, mutated, loss0, dpred = activations(layers, loss, x, y)
         chained = pred.shape == acts[-1].shape and np.array_equal(pred, acts[-1], equal_nan=True)
-        probes = probe_chain(layers, acts, mutated if chained else None, dpred)
+        recorded = recorded_backward(model, layers, dpred) if chained else None
+        firsts, e2e = recorded or (None, None)
+        probes = probe_chain(layers, acts, mutated if chained else None, dpred, firsts)
         random = not all(p.deterministic for p in probes)
         if not (chained or random):
             raise ValueError("check_model: model.forward(x) differs from running x through "
                              "model.layers in order; check_model needs a sequential model")
-        e2e = [{}] * len(layers) if random else model_grads(model, layers, dpred)
+        if e2e is None:
+            e2e = [{}] * len(layers) if random else model_grads(model, layers, dpred)
         noise = machine_eps(acts[-1]) * (abs(loss0) + float(np.sum(np.abs(dpred * acts[-1]))))
         rows = [row for p in probes for row in p.rows]
         for i, layer in enumerate(layers):

@@ -15,7 +15,7 @@ import numpy as np
 from gradcheck.compare import machine_eps
 from gradcheck.report import problem_row
 
-__all__ = ["LayerProbe", "probe_layer", "repeat_rtol"]
+__all__ = ["LayerProbe", "first_backward", "probe_layer", "repeat_rtol"]
 
 
 @dataclass
@@ -92,7 +92,7 @@ def _grad_problems(name: str, layer, grads: dict) -> list[dict]:
 
 
 def probe_layer(name: str, layer, x: np.ndarray, G_of, rtol: float,
-                seen: tuple[np.ndarray, bool] | None = None) -> LayerProbe:
+                seen: tuple[np.ndarray, bool] | None = None, first=None) -> LayerProbe:
     """Run the protocol checks and compute the analytic gradients.
 
     Parameters
@@ -109,6 +109,9 @@ def probe_layer(name: str, layer, x: np.ndarray, G_of, rtol: float,
     seen : (ndarray, bool), optional
         ``(y0, mutated)`` from the caller's own forward at ``x``, whose state the layer
         still holds and whose determinism the caller established; saves two forwards.
+    first : tuple, optional
+        :func:`first_backward` of a backward the caller already ran at ``x`` (``G_of`` is
+        then unused); saves one backward.
     """
     if seen is None:
         x_in = x.copy()
@@ -129,8 +132,11 @@ def probe_layer(name: str, layer, x: np.ndarray, G_of, rtol: float,
             name, "output", y0.shape, "determinism",
             "two forward calls on the same input differ (the layer is random): seed your "
             "dropout or use eval mode (layer.eval()) before checking gradients"))
-    G = probe.G = G_of(y0)
-    probe.dx, probe.grads, problems = _first_backward(name, layer, G)
+    if first is None:
+        G = G_of(y0)
+        first = first_backward(name, layer, G.copy(), G)
+    probe.G, dx, probe.grads, problems = first
+    probe.dx = np.array(dx, copy=True)
     probe.rows += problems
     if np.shape(probe.dx) != x.shape:
         probe.rows.append(problem_row(
@@ -138,19 +144,23 @@ def probe_layer(name: str, layer, x: np.ndarray, G_of, rtol: float,
             f"backward returned dx of shape {np.shape(probe.dx)}, expected the input shape "
             f"{x.shape}"))
     probe.rows += _grad_problems(name, layer, probe.grads)
-    probe.rows += _second_backward(name, layer, x, G, probe, rtol)
+    probe.rows += _second_backward(name, layer, x, probe.G, probe, rtol)
     return probe
 
 
-def _first_backward(name: str, layer, G):
-    """``(dx, grads, rows)``: one backward, and a problem row if it changed ``dy``."""
-    G_in = G.copy()
-    dx = np.array(layer.backward(G_in), copy=True)
+def first_backward(name: str, layer, dy, G, backward=None):
+    """One backward on ``dy`` (``G``: a copy of ``dy`` as given).
+
+    Returns ``(G, dx, grads, rows)``: ``dx`` as returned (not copied), copies of the grads it
+    left, and a problem row if it changed ``dy`` in place. ``backward`` defaults to
+    ``layer.backward``.
+    """
+    dx = (backward or layer.backward)(dy)
     rows = []
-    if not np.array_equal(G_in, G):
+    if not np.array_equal(dy, G):
         rows.append(problem_row(name, "input", G.shape, "mutation",
                                 "backward changed its argument dy in place; copy it first"))
-    return dx, _snapshot(layer), rows
+    return G, dx, _snapshot(layer), rows
 
 
 def _second_backward(name: str, layer, x, G, probe: LayerProbe, rtol: float) -> list[dict]:

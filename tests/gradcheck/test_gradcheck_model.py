@@ -124,3 +124,32 @@ def test_parameters_are_restored_even_when_a_forward_raises():
             check_layer(layer, RNG.normal(size=(6, 70)), mode=mode)
         for key, value in before.items():
             assert np.array_equal(layer.params[key], value)
+
+
+def test_model_backward_doubles_as_each_layers_first_backward():
+    class CountingBackward(z.Linear):
+        def backward(self, dy):
+            self.backwards = getattr(self, "backwards", 0) + 1
+            return super().backward(dy)
+
+    layers = [CountingBackward(4, 3, seed=1), z.Tanh(), CountingBackward(3, 2, seed=2)]
+    report = check_model(Sequential(layers), z.MSE(), RNG.normal(size=(5, 4)),
+                         RNG.normal(size=(5, 2)))
+    assert report.passed, str(report)
+    # one call inside model.backward (recorded), one for the accumulation/linearity check
+    assert [layers[0].backwards, layers[2].backwards] == [2, 2]
+    assert not any("backward" in vars(layer) for layer in layers)   # the recorder is gone
+
+
+def test_a_model_backward_that_bypasses_the_layer_attribute_still_gets_probes():
+    class ClassCalls(Sequential):
+        def backward(self, dy):
+            for layer in reversed(self.layers):
+                dy = type(layer).backward(layer, dy)   # the recorder never sees these calls
+            return dy
+
+    model = ClassCalls([z.Linear(4, 3, seed=1), z.Tanh(), z.OneWrongRow(3, 2, seed=2)])
+    report = check_model(model, z.MSE(), RNG.normal(size=(5, 4)), RNG.normal(size=(5, 2)))
+    failed = report.table[report.table.status == "fail"]
+    assert set(zip(failed.layer, failed.tensor, failed.check, strict=True)) == {
+        ("2:OneWrongRow", "W", "gradient"), ("2:OneWrongRow", "W", "end_to_end")}
