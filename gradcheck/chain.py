@@ -103,9 +103,9 @@ def _recorder(name: str, layer, record: list):
     backward = layer.backward
 
     def recording(dy):
-        first = first_backward(name, layer, dy, np.array(dy, copy=True), backward)
+        first, raw = first_backward(name, layer, dy, np.array(dy, copy=True), backward)
         record.append(first)
-        return first[1]
+        return raw   # the model's chain goes on with the layer's own array, not our copy
     return recording
 
 

@@ -229,7 +229,7 @@ def _slots(layer, x, mutates: bool, check_input: bool) -> list[Slot]:
             box[0] = array
             return lambda: box.__setitem__(0, slots[0].live)
         slots.append(Slot("input", box[0], lambda: layer.forward(fresh(box[0])), install_input,
-                          is_input=True))
+                          is_input=True, pristine=x))
     for key, value in layer.params.items():
         if not value.flags.writeable:
             raise ValueError(f"parameter {key!r} of {type(layer).__name__} is read-only; "

@@ -64,15 +64,22 @@ class Joint:
         per element, where a float copy would cost memory and page faults).
     weights : ndarray, shape (k,)
         Step of each tensor along its direction (a power of two).
+    grads : list of ndarray
+        The local analytic gradient of each tensor.
+    projections : ndarray, shape (k,)
+        ``<v_t, grads[t]>``.
     """
 
     slots: list[Slot]
     signs: list[np.ndarray]
     weights: np.ndarray
+    grads: list[np.ndarray]
+    projections: np.ndarray
 
     def measure(self, offsets, consume) -> list:
         """``consume(output)`` at each stencil offset; the tensors are restored exactly after."""
-        saved = [slot.live.copy() for slot in self.slots]
+        saved = [slot.live.copy() if slot.pristine is None else slot.pristine
+                 for slot in self.slots]
         results = []
         try:
             for offset in offsets:
@@ -100,8 +107,10 @@ class Joint:
         noise : float
             Round-off ``eps_mach * F`` of one evaluation of the objective.
         """
-        terms = self.weights * np.array([_project(signs, g) for signs, g in
-                                         zip(self.signs, grads, strict=True)])
+        terms = self.weights * np.array([
+            p if g is mine else _project(signs, g)
+            for signs, g, mine, p in zip(self.signs, grads, self.grads, self.projections,
+                                         strict=True)])
         deltas, one = np.asarray(deltas, float)[:, None], np.ones(1)
         v = verdict([terms.sum()], derivative(deltas, one, s.method), one,
                     atol=s.atol * float(self.weights.sum()), rtol=s.rtol, noise=noise,
@@ -136,7 +145,8 @@ def plan_joint(items, rng_of, s: Settings, noise: float) -> Joint | None:
              for slot, _ in large]
     h = np.array([float(step_sizes(np.asarray(max(slot.live.max(), -slot.live.min())), s.eps))
                   for slot, _ in large])
-    c = h * np.abs([_project(sg, g) for sg, (_, g) in zip(signs, large, strict=True)])
+    projections = np.array([_project(sg, g) for sg, (_, g) in zip(signs, large, strict=True)])
+    c = h * np.abs(projections)
     # the most a tensor can grow: until each element moves by its own step h_t
     reach = c * np.array([2.0 ** np.floor(np.log2(np.sqrt(slot.live.size))) for slot, _ in large])
     # below the floor: too small next to the largest, or the round-off would outweigh rtol
@@ -148,7 +158,8 @@ def plan_joint(items, rng_of, s: Settings, noise: float) -> Joint | None:
     scale = np.floor(np.log2(level / c[keep])).astype(np.int64)
     return Joint([slot for (slot, _), k in zip(large, keep, strict=True) if k],
                  [sg for sg, k in zip(signs, keep, strict=True) if k],
-                 np.ldexp(h[keep], scale))
+                 np.ldexp(h[keep], scale), [g for (_, g), k in zip(large, keep, strict=True) if k],
+                 projections[keep])
 
 
 def joint_rows(name: str, items, probe, s: Settings, e2e) -> dict[str, list[dict]]:
@@ -178,17 +189,16 @@ def joint_rows(name: str, items, probe, s: Settings, e2e) -> dict[str, list[dict
     joint = plan_joint(items, lambda tensor: rng_for(s.seed, name, tensor), s, noise)
     if joint is None:
         return {}
-    analytic = {slot.name: grad for slot, grad in items}
-    local = [analytic[slot.name] for slot in joint.slots]
     ends = down is not None and any(slot.name in e2e_grads for slot in joint.slots)
 
     def consume(y):
         return (np.sum(probe.G * (y - probe.y0)), down(y[None])[0] if ends else 0.0)
 
     deltas = np.array(joint.measure(stencil(s.method).offsets, consume))
-    verdicts = {"gradient": joint.judge(deltas[:, 0], local, s, noise)}
+    verdicts = {"gradient": joint.judge(deltas[:, 0], joint.grads, s, noise)}
     if ends:
-        grads = [e2e_grads.get(slot.name, g) for slot, g in zip(joint.slots, local, strict=True)]
+        grads = [e2e_grads.get(slot.name, g) for slot, g in zip(joint.slots, joint.grads,
+                                                                 strict=True)]
         verdicts["end_to_end"] = joint.judge(deltas[:, 1], grads, s, e2e_noise)
     if any(v.status != "pass" for v in verdicts.values()):
         return {}

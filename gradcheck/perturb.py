@@ -39,6 +39,8 @@ class Slot:
         ``install(array) -> undo``: make ``run`` read ``array`` instead (complex step).
     is_input : bool
         The tensor is the layer's input (its gradient is what ``backward`` returns).
+    pristine : ndarray or None
+        An array equal to ``live`` that nothing changes (restores ``live`` without a copy).
     """
 
     name: str
@@ -46,6 +48,7 @@ class Slot:
     run: Callable[[], np.ndarray]
     install: Callable[[np.ndarray], Callable[[], None]]
     is_input: bool = False
+    pristine: np.ndarray | None = None
 
     def output(self) -> np.ndarray:
         """``run()`` as a private float/complex array (the layer may reuse its buffer)."""

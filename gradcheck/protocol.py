@@ -51,7 +51,7 @@ def repeat_rtol(x, layer) -> float:
     return max(1e3 * machine_eps(x, *layer.params.values()), 1e-10)
 
 
-_CHUNK = 8192   # elements compared at a time: no large temporaries (they cost page faults)
+_CHUNK = 1 << 15   # elements compared at a time: no large temporaries (they cost page faults)
 
 
 def _same(a, b, factor: float, rtol: float) -> bool:
@@ -134,9 +134,8 @@ def probe_layer(name: str, layer, x: np.ndarray, G_of, rtol: float,
             "dropout or use eval mode (layer.eval()) before checking gradients"))
     if first is None:
         G = G_of(y0)
-        first = first_backward(name, layer, G.copy(), G)
-    probe.G, dx, probe.grads, problems = first
-    probe.dx = np.array(dx, copy=True)
+        first = first_backward(name, layer, G.copy(), G)[0]
+    probe.G, probe.dx, probe.grads, problems = first
     probe.rows += problems
     if np.shape(probe.dx) != x.shape:
         probe.rows.append(problem_row(
@@ -151,16 +150,16 @@ def probe_layer(name: str, layer, x: np.ndarray, G_of, rtol: float,
 def first_backward(name: str, layer, dy, G, backward=None):
     """One backward on ``dy`` (``G``: a copy of ``dy`` as given).
 
-    Returns ``(G, dx, grads, rows)``: ``dx`` as returned (not copied), copies of the grads it
-    left, and a problem row if it changed ``dy`` in place. ``backward`` defaults to
-    ``layer.backward``.
+    Returns ``((G, dx, grads, rows), raw)``: copies of the ``dx`` returned and of the grads
+    left, a problem row if backward changed ``dy`` in place, and the ``dx`` as returned.
+    ``backward`` defaults to ``layer.backward``.
     """
-    dx = (backward or layer.backward)(dy)
+    raw = (backward or layer.backward)(dy)
     rows = []
     if not np.array_equal(dy, G):
         rows.append(problem_row(name, "input", G.shape, "mutation",
                                 "backward changed its argument dy in place; copy it first"))
-    return G, dx, _snapshot(layer), rows
+    return (G, np.array(raw, copy=True), _snapshot(layer), rows), raw
 
 
 def _second_backward(name: str, layer, x, G, probe: LayerProbe, rtol: float) -> list[dict]:
