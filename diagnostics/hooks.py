@@ -152,7 +152,8 @@ class Monitor:
         self._params = ParamStats(self.records, param_tensors(layers))
         for name, layer in layers:
             kind = self._kinds.get(type(layer).__name__)
-            if hasattr(layer, "__dict__") and (kind is not None or not layer.params):
+            # instances accept attributes (not hasattr(layer, "__dict__"): see ForwardTap)
+            if type(layer).__dictoffset__ and (kind is not None or not layer.params):
                 self._taps.append(ForwardTap(layer, self._observer(name, kind)))
         if self.path is not None:
             write_records(self.path, self.meta)

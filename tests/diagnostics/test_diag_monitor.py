@@ -210,3 +210,26 @@ def test_dead_windows_close_every_window_batches_even_if_read_midway():
     frame = monitor.frame
     dead_steps = frame[frame.metric == "dead_fraction"].step.tolist()
     assert dead_steps == [3, 7, 9]  # two full windows, then the half window of steps 8-9
+
+
+def test_a_forward_set_on_the_instance_is_observed_and_restored():
+    class Wrapped(t.ReLU):  # the user replaced forward on the instance (e.g. to log)
+        def __init__(self):
+            super().__init__()
+            self.calls = 0
+            self.forward = self.counting
+
+        def counting(self, x):
+            self.calls += 1
+            return t.ReLU.forward(self, x)
+
+    X, y = t.blobs(64, 8, 3)
+    relu = Wrapped()
+    own = relu.forward
+    model = t.Net([t.Dense(8, 16, np.random.default_rng(0)), relu,
+                   t.Dense(16, 3, np.random.default_rng(1))])
+    monitor = Monitor()
+    t.fit(model, t.CrossEntropy(), t.SGD(0.1), X, y, epochs=1, hooks=[monitor])
+    assert vars(relu)["forward"] == own and relu.calls == 2  # 2 batches, each seen once
+    frame = monitor.frame
+    assert len(frame[(frame.layer == "1:Wrapped") & (frame.metric == "act_mean")]) == 2
