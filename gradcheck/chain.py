@@ -102,7 +102,9 @@ def _recorder(name: str, layer, record: list):
     """A stand-in for ``layer.backward`` that records the call (the layer's own method runs)."""
     backward = layer.backward
 
-    def recording(dy):
+    def recording(dy, *args, **kwargs):
+        if args or kwargs:   # not the protocol's call: pass it on unrecorded
+            return backward(dy, *args, **kwargs)
         first, raw = first_backward(name, layer, dy, np.array(dy, copy=True), backward)
         record.append(first)
         return raw   # the model's chain goes on with the layer's own array, not our copy

@@ -85,9 +85,9 @@ class Joint:
             for offset in offsets:
                 for slot, signs, w, original in zip(self.slots, self.signs, self.weights, saved,
                                                     strict=True):
-                    live = slot.live.reshape(-1)
-                    np.multiply(signs, offset * w / np.sqrt(signs.size), out=live)
-                    live += original.reshape(-1)
+                    step = offset * w / np.sqrt(signs.size)
+                    np.multiply(signs.reshape(slot.live.shape), step, out=slot.live)
+                    slot.live += original
                 results.append(consume(self.slots[0].output()))
         finally:
             for slot, original in zip(self.slots, saved, strict=True):

@@ -106,3 +106,15 @@ def test_a_kink_on_the_joint_direction_falls_back_to_each_tensor():
     report = check_layer(layer, x)
     assert report.passed, str(report)
     assert not report.table.worst_index.str.startswith("joint").any()
+
+
+def test_non_contiguous_parameters_are_perturbed_and_restored_jointly():
+    layer = Counted(30, 20, seed=4)
+    layer.params["W"] = np.asfortranarray(layer.params["W"])   # column-major
+    layer.params["b"] = np.repeat(layer.params["b"], 2)[::2]   # a strided view
+    assert not (layer.params["W"].flags.c_contiguous or layer.params["b"].flags.c_contiguous)
+    before = {k: v.copy() for k, v in layer.params.items()}
+    report = check_layer(layer, RNG.normal(size=(6, 30)))
+    assert report.passed, str(report)
+    assert layer.calls == 2 + 2   # the joint perturbation reached both (else: a fallback)
+    assert all(np.array_equal(layer.params[k], v) for k, v in before.items())
