@@ -92,7 +92,7 @@ class Monitor:
     ``dead_fraction``. Activation outputs are observed during the forward that
     follows ``on_batch_begin`` of a recorded step (call it in your own loop too).
     Recording every step of a very small model (the digits MLP, ~70 us per step)
-    costs about 33% more time, every 10 steps about 8% (``bench/diagnostics_overhead.py``):
+    costs about 32% more time, every 10 steps about 7% (``bench/diagnostics_overhead.py``):
     per recorded step about 13 us for the norms (9 us on their own: BLAS products
     over every weight and gradient, and a few numpy calls per tensor), 7 us for the
     activation statistics (3.5 us on their own) and 2 us of bookkeeping; inside the
