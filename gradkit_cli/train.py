@@ -26,7 +26,8 @@ def add_parser(commands):
                         help="record diagnostics every N steps (default 1)")
     parser.add_argument("--report", metavar="PATH", help="write an HTML report to PATH")
     parser.add_argument("--records", metavar="PATH",
-                        help="save the monitor records (JSON lines) for `gradkit report`")
+                        help="save the monitor records for `gradkit report` (PATH ends in .jsonl "
+                             "for JSON lines or .csv for CSV)")
     parser.set_defaults(run=run)
     return parser
 
