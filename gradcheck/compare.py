@@ -73,7 +73,7 @@ class Verdict:
 
 
 def verdict(analytic, numeric, steps, *, atol: float, rtol: float, noise: float,
-            sides=None, between=True, prefer=None, min_scale: float = 0.0) -> Verdict:
+            sides=None, between=True, prefer=None, scale: float | None = None) -> Verdict:
     """Judge ``m`` analytic values against their numeric estimates.
 
     Parameters
@@ -91,14 +91,15 @@ def verdict(analytic, numeric, steps, *, atol: float, rtol: float, noise: float,
         (True for elements, False for directions).
     prefer : ndarray of bool, shape (m,), optional
         Values to name as the worst when any of them fails (elements, which have an index).
-    min_scale : float
-        Lower bound of ``scale`` (a joint direction's sum of per-tensor contributions).
+    scale : float, optional
+        The ``scale`` of the rule; default ``max|numeric|`` (a joint direction passes its
+        smallest per-tensor contribution, see :mod:`gradcheck.joint`).
     """
     analytic, numeric = np.asarray(analytic, float), np.asarray(numeric, float)
     if len(numeric) == 0:
         return Verdict(0, 0, 0, 0.0, 0.0, 0, 0.0, 0.0, 0.0)
     err = np.abs(analytic - numeric)
-    scale = max(float(np.abs(numeric).max()), min_scale)
+    scale = float(np.abs(numeric).max()) if scale is None else float(scale)
     tol = atol + rtol * scale + NOISE_FACTOR * noise / np.asarray(steps, float)
     ratio = err / np.maximum(tol, np.finfo(float).tiny)
     bad = ~(err <= tol)

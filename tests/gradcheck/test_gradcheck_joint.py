@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gradcheck import check_layer, check_model
+from gradcheck import TOLERANCES, check_layer, check_model
 from gradcheck.finite_diff import default_eps, step_sizes
 from gradcheck.sampling import rng_for
 from reference_nets import Sequential
@@ -18,11 +18,11 @@ X_BIG = RNG.normal(size=(4, 5000)) * 300   # large inputs, small weights: dW dwa
 
 
 class Counted(z.Linear):
-    """Correct affine layer that counts its forwards; ``off`` scales one gradient by 1 + 1e-3."""
+    """Affine layer that counts its forwards; ``off`` scales one gradient by ``1 + error``."""
 
-    def __init__(self, *args, off=None, **kwargs):
+    def __init__(self, *args, off=None, error=1e-3, **kwargs):
         super().__init__(*args, **kwargs)
-        self.off, self.calls = off, 0
+        self.off, self.error, self.calls = off, error, 0
 
     def forward(self, x):
         self.calls += 1
@@ -31,8 +31,8 @@ class Counted(z.Linear):
     def backward(self, dy):
         dx = super().backward(dy)
         if self.off in self.grads:
-            self.grads[self.off] *= 1 + 1e-3
-        return dx * (1 + 1e-3) if self.off == "input" else dx
+            self.grads[self.off] *= 1 + self.error
+        return dx * (1 + self.error) if self.off == "input" else dx
 
 
 def _naive_share_of_b(layer, x) -> float:
@@ -61,6 +61,14 @@ def test_a_small_error_in_any_one_tensor_is_caught_jointly(tensor):
     failed = report.table[report.table.status == "fail"]
     assert list(failed.tensor) == [tensor]
     assert failed.max_rel_err.iloc[0] == pytest.approx(1e-3, rel=0.05)
+
+
+@pytest.mark.parametrize("tensor", ["input", "W", "b"])
+def test_the_joint_check_is_as_strict_as_a_direction_per_tensor(tensor):
+    # an error of 2 rtol: a tensor's own direction catches it, so the joint one must too
+    layer = Counted(5000, 10, off=tensor, error=2 * TOLERANCES["float64"]["rtol"], scale=0.01)
+    report = check_layer(layer, X_BIG)
+    assert list(report.table[report.table.status == "fail"].tensor) == [tensor]
 
 
 def test_a_wrong_end_to_end_bias_gradient_is_caught_next_to_a_large_weight():
