@@ -156,15 +156,13 @@ def plan_joint(items, rng_of, s: Settings, noise: float) -> Joint | None:
     # below the floor: too small next to the largest, or the round-off would outweigh rtol
     floor = max(SHRINK_LIMIT * c.max(),
                 NOISE_MARGIN * NOISE_FACTOR * noise / s.rtol if s.rtol > 0 else np.inf)
-    keep = (c > 0) & (reach >= floor)
-    if keep.sum() < 2:
+    kept = np.flatnonzero((c > 0) & (reach >= floor))
+    if len(kept) < 2:
         return None
-    level = min(c[keep].max(), reach[keep].min())
-    scale = np.floor(np.log2(level / c[keep])).astype(np.int64)
-    return Joint([slot for (slot, _), k in zip(large, keep, strict=True) if k],
-                 [sg for sg, k in zip(signs, keep, strict=True) if k],
-                 np.ldexp(h[keep], scale), [g for (_, g), k in zip(large, keep, strict=True) if k],
-                 projections[keep])
+    level = min(c[kept].max(), reach[kept].min())
+    weights = np.ldexp(h[kept], np.floor(np.log2(level / c[kept])).astype(np.int64))
+    return Joint([large[i][0] for i in kept], [signs[i] for i in kept], weights,
+                 [large[i][1] for i in kept], projections[kept])
 
 
 def joint_rows(name: str, items, probe, s: Settings, e2e) -> dict[str, list[dict]]:
