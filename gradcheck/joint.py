@@ -19,8 +19,8 @@ lowered to what the smallest tensor can reach. A tensor that cannot reach
 ``8 eps_mach F / rtol``, or whose contribution is exactly zero, keeps its own direction and
 its own forwards.
 
-Tolerance (the rule of :mod:`gradcheck.compare`, with the smallest contribution as scale):
-``|D_analytic - D_numeric| <= sum_t w_t atol + rtol * min_t w_t |<v_t, a_t>| + 8 eps_mach F``.
+Tolerance (the rule of :mod:`gradcheck.compare`, as strict as for the smallest tensor):
+``|D_analytic - D_numeric| <= min_t w_t atol + rtol * min_t w_t |<v_t, a_t>| + 8 eps_mach F``.
 A relative error ``rho`` in one tensor's directional derivative shifts ``D`` by
 ``rho * w_t |<v_t, a_t>|``, at least ``rho`` times the smallest contribution, while the floor
 keeps the round-off term below ``rtol * L / NOISE_MARGIN``: errors a little above ``rtol``
@@ -117,7 +117,7 @@ class Joint:
                                          strict=True)])
         deltas, one = np.asarray(deltas, float)[:, None], np.ones(1)
         v = verdict([terms.sum()], derivative(deltas, one, s.method), one,
-                    atol=s.atol * float(self.weights.sum()), rtol=s.rtol, noise=noise,
+                    atol=s.atol * float(self.weights.min()), rtol=s.rtol, noise=noise,
                     sides=one_sided(deltas, one, s.method), between=False,
                     scale=float(np.abs(terms).min()))
         v.worst_label = f"joint direction ({', '.join(slot.name for slot in self.slots)})"

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+import gradcheck.joint
 from gradcheck import TOLERANCES, check_layer, check_model
 from gradcheck.finite_diff import default_eps, step_sizes
 from gradcheck.sampling import rng_for
@@ -126,3 +129,32 @@ def test_non_contiguous_parameters_are_perturbed_and_restored_jointly():
     assert report.passed, str(report)
     assert layer.calls == 2 + 2   # the joint perturbation reached both (else: a fallback)
     assert all(np.array_equal(layer.params[k], v) for k, v in before.items())
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**16), n=st.integers(3, 8), n_in=st.integers(3, 40),
+       n_out=st.integers(9, 30), log_w=st.floats(-3, 3), log_x=st.floats(-3, 3),
+       off=st.sampled_from([None, "input", "W", "b"]), error=st.sampled_from([1e-3, -1e-3]))
+def test_property_auto_mode_finds_exactly_the_wrong_tensor(seed, n, n_in, n_out, log_w, log_x,
+                                                           off, error):
+    layer = Counted(n_in, n_out, seed=seed, scale=10.0**log_w, off=off, error=error)
+    x = np.random.default_rng(seed).normal(size=(n, n_in)) * 10.0**log_x
+    report = check_layer(layer, x, seed=seed)
+    assert report.table[report.table.status == "fail"].tensor.tolist() == ([off] if off else [])
+
+
+def test_an_error_near_atol_is_caught_as_each_tensors_own_direction_catches_it(monkeypatch):
+    # a saturated tanh leaves every gradient of the first layer tiny: W's 0.1 % error is then
+    # an absolute error a little above atol (judged against the smallest weight's atol)
+    def failing_rows():
+        rng = np.random.default_rng(122)
+        model = Sequential([Counted(50, 22, seed=122, scale=3.0, off="W"), z.Tanh(),
+                            z.Linear(22, 17, seed=123, scale=0.6)])
+        report = check_model(model, z.MSE(), rng.normal(size=(3, 50)) * 30,
+                             rng.normal(size=(3, 17)))
+        failed = report.table[report.table.status == "fail"]
+        return list(zip(failed.layer, failed.tensor, failed.check, strict=True))
+
+    joint = failing_rows()
+    monkeypatch.setattr(gradcheck.joint, "plan_joint", lambda *args: None)
+    assert joint == failing_rows() == [("0:Counted", "W", "gradient")]
