@@ -11,7 +11,9 @@ largest value) gives it the contribution ``c_t = h_t |<v_t, a_t>|``. Left like t
 with a small contribution (a bias next to a 50k-element weight) would be drowned: its error
 would be judged against the others' size. So the contributions are balanced to a common level
 ``L``: ``w_t = h_t * 2**floor(log2(L / c_t))``, and every tensor contributes between ``L / 2``
-and ``L``. A tensor may grow until each of its elements moves by its own step ``h_t`` (a factor
+and ``L``; each steps the way that makes its contribution positive, so that contributions
+(and errors proportional to them, such as a wrongly scaled ``dy``) add up instead of
+cancelling. A tensor may grow until each of its elements moves by its own step ``h_t`` (a factor
 up to ``sqrt(size_t)``, the accuracy of an element-wise check) and shrink by at most
 ``SHRINK_LIMIT`` (below that, round-off would swamp it); ``L`` is the largest contribution,
 lowered to what the smallest tensor can reach. A tensor that cannot reach
@@ -20,7 +22,7 @@ lowered to what the smallest tensor can reach. A tensor that cannot reach
 its own forwards.
 
 Tolerance (the rule of :mod:`gradcheck.compare`, as strict as for the smallest tensor):
-``|D_analytic - D_numeric| <= min_t w_t atol + rtol * min_t w_t |<v_t, a_t>| + 8 eps_mach F``.
+``|D_analytic - D_numeric| <= min_t |w_t| atol + rtol * min_t w_t <v_t, a_t> + 8 eps_mach F``.
 A relative error ``rho`` in one tensor's directional derivative shifts ``D`` by
 ``rho * w_t |<v_t, a_t>|``, at least ``rho`` times the smallest contribution, while the floor
 keeps the round-off term below ``rtol * L / NOISE_MARGIN``: errors a little above ``rtol``
@@ -67,7 +69,7 @@ class Joint:
         Each tensor's random unit direction ``signs / sqrt(size_t)`` (signs +-1; one byte
         per element, where a float copy would cost memory and page faults).
     weights : ndarray, shape (k,)
-        Step of each tensor along its direction (a power of two).
+        Step of each tensor along its direction (a signed power of two).
     grads : list of ndarray
         The local analytic gradient of each tensor.
     projections : ndarray, shape (k,)
@@ -117,7 +119,7 @@ class Joint:
                                          strict=True)])
         deltas, one = np.asarray(deltas, float)[:, None], np.ones(1)
         v = verdict([terms.sum()], derivative(deltas, one, s.method), one,
-                    atol=s.atol * float(self.weights.min()), rtol=s.rtol, noise=noise,
+                    atol=s.atol * float(np.abs(self.weights).min()), rtol=s.rtol, noise=noise,
                     sides=one_sided(deltas, one, s.method), between=False,
                     scale=float(np.abs(terms).min()))
         v.worst_label = f"joint direction ({', '.join(slot.name for slot in self.slots)})"
@@ -136,7 +138,7 @@ def plan_joint(items, rng_of, s: Settings, noise: float) -> Joint | None:
         same direction is used here, so a fallback re-checks it).
     s : Settings
     noise : float
-        Round-off of one evaluation of the objective.
+        Round-off of one evaluation of the objectives (local and, if judged, end-to-end).
 
     Returns
     -------
@@ -160,7 +162,9 @@ def plan_joint(items, rng_of, s: Settings, noise: float) -> Joint | None:
     if len(kept) < 2:
         return None
     level = min(c[kept].max(), reach[kept].min())
+    # each tensor steps the way that raises D: the contributions add up, never cancel
     weights = np.ldexp(h[kept], np.floor(np.log2(level / c[kept])).astype(np.int64))
+    weights *= np.sign(projections[kept])
     return Joint([large[i][0] for i in kept], [signs[i] for i in kept], weights,
                  [large[i][1] for i in kept], projections[kept])
 
@@ -189,10 +193,11 @@ def joint_rows(name: str, items, probe, s: Settings, e2e) -> dict[str, list[dict
     """
     down, e2e_grads, e2e_noise = e2e
     noise = local_noise(probe.y0, probe.G)
-    joint = plan_joint(items, lambda tensor: rng_for(s.seed, name, tensor), s, noise)
+    ends = down is not None and any(slot.name in e2e_grads for slot, _ in items)
+    joint = plan_joint(items, lambda tensor: rng_for(s.seed, name, tensor), s,
+                       max(noise, e2e_noise) if ends else noise)
     if joint is None:
         return {}
-    ends = down is not None and any(slot.name in e2e_grads for slot in joint.slots)
 
     def consume(y):
         return (np.sum(probe.G * (y - probe.y0)), down(y[None])[0] if ends else 0.0)
