@@ -174,3 +174,22 @@ def test_the_same_small_error_in_every_tensor_does_not_cancel_out(seed):
     layer = ScaledUpstream(40, 30, seed=seed, error=3 * TOLERANCES["float64"]["rtol"])
     report = check_layer(layer, np.random.default_rng(seed).normal(size=(5, 40)), seed=seed)
     assert set(report.table[report.table.status == "fail"].tensor) == {"input", "W", "b"}
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**16), n=st.integers(2, 8), n_in=st.integers(2, 60),
+       n_out=st.integers(2, 30), log_w=st.floats(-4, 4), log_x=st.floats(-4, 4),
+       off=st.sampled_from([None, "input", "W", "b"]), log_error=st.floats(-4.7, -3))
+def test_property_the_joint_check_never_changes_a_verdict(seed, n, n_in, n_out, log_w, log_x,
+                                                          off, log_error):
+    def failing():
+        layer = Counted(n_in, n_out, seed=seed, scale=10.0**log_w, off=off,
+                        error=10.0**log_error)
+        x = np.random.default_rng(seed).normal(size=(n, n_in)) * 10.0**log_x
+        report = check_layer(layer, x, seed=seed)
+        return report.table[report.table.status == "fail"].tensor.tolist()
+
+    joint = failing()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(gradcheck.joint, "plan_joint", lambda *args: None)
+        assert joint == failing()   # each tensor on its own direction: the same verdicts
