@@ -8,7 +8,9 @@ Rows (all in one process, on the same number of threads, best of ``--repeat`` ru
 - ``check_model(mode="auto")`` (the default) vs ``torch.autograd.gradcheck(fast_mode=True)``
   and ``jax.test_util.check_grads(order=1)``;
 - then whether each checker, with its default tolerances, notices a hand-written backward
-  whose first-layer weight gradient is 0.1 % too large.
+  whose first-layer weight gradient is 0.1 % too large;
+- and how often one default check calls each layer's forward and backward (the first layer's
+  64x784 @ 784x64 products dominate its cost).
 
 Run: ``.venv/bin/python bench/gradcheck_peers.py [--threads 1] [--repeat 3]``
 """
@@ -148,6 +150,28 @@ def jax_checker(model, x, y, bug: float = 0.0):
     return run
 
 
+def layer_calls(model, loss, x, y) -> list[str]:
+    """``"<i>:<Class> forward F, backward B"`` per layer for one default ``check_model``."""
+    counts = [[0, 0] for _ in model.layers]
+
+    def counting(method, count, j):
+        def call(*args, **kwargs):
+            count[j] += 1
+            return method(*args, **kwargs)
+        return call
+
+    for layer, count in zip(model.layers, counts, strict=True):
+        layer.forward = counting(layer.forward, count, 0)
+        layer.backward = counting(layer.backward, count, 1)
+    try:
+        check_model(model, loss, x, y)
+    finally:
+        for layer in model.layers:
+            del layer.forward, layer.backward
+    return [f"{i}:{type(layer).__name__} forward {f}, backward {b}"
+            for i, (layer, (f, b)) in enumerate(zip(model.layers, counts, strict=True))]
+
+
 def main() -> int:
     model, x, y = problem()
     loss = SoftmaxCrossEntropy()
@@ -178,6 +202,8 @@ def main() -> int:
     print(f"\ndefault settings, dW1 off by {BUG:.1%}:")
     for name, found in caught.items():
         print(f"{name:<44} {'caught' if found else 'missed':>9}")
+    print("\nlayer calls in one default check_model:")
+    print("\n".join(layer_calls(model, loss, x, y)))
     return 0
 
 
