@@ -121,8 +121,9 @@ def check_model(model, loss, x, y, *, mode: str = "auto", method: str = "central
         noise = machine_eps(acts[-1]) * (abs(loss0) + float(np.sum(np.abs(dpred * acts[-1]))))
         rows = [row for p in probes for row in p.rows]
         for i, layer in enumerate(layers):
-            down = None if random else Downstream(layers[i + 1:], acts[i + 1:], loss, y, loss0,
-                                                  s.eps, rng_for(s.seed, "downstream", str(i)))
+            down = None if random else Downstream(
+                layers[i + 1:], acts[i + 1:], loss, y, loss0, s.eps,
+                lambda i=i: rng_for(s.seed, "downstream", str(i)))
             rows += _numeric_rows(layer_name(i, layer), layer, acts[i], probes[i], s, bar,
                                   e2e=(down, e2e[i], noise))
     return GradcheckReport(rows, options_dict(s, dtype), time.perf_counter() - start)

@@ -43,18 +43,20 @@ class Downstream:
         Loss at the unperturbed point.
     eps : float
         Step used for the structure probes.
-    rng : numpy Generator
+    rng_of : callable
+        ``rng_of() -> numpy Generator`` for the structure probes (called only if they run).
     """
 
-    def __init__(self, layers, inputs, loss, target, loss0: float, eps: float, rng):
+    def __init__(self, layers, inputs, loss, target, loss0: float, eps: float, rng_of):
         self.layers, self.loss, self.target, self.loss0 = list(layers), loss, target, loss0
-        self._inputs, self._eps, self._rng = inputs, eps, rng
+        self._inputs, self._eps, self._rng_of = inputs, eps, rng_of
         self._fold: bool | None = None
 
     def _can_fold(self) -> bool:
         """Probe lazily (only checks that send many outputs pay for the probes)."""
         if self._fold is None:
-            self._fold = all(_batch_independent(layer, x, self._eps, self._rng)
+            rng = self._rng_of()
+            self._fold = all(_batch_independent(layer, x, self._eps, rng)
                              for layer, x in zip(self.layers, self._inputs, strict=False))
         return self._fold
 
