@@ -82,7 +82,11 @@ def check_session_files(html_path):
 
 def test_report_writes_valid_html_and_json(layer_project):
     layer_project.makepyfile(test_session=SESSION)
-    result = layer_project.runpytest("--gradcheck-report", "out/session.html")
+    # In a subprocess: an in-process run would drop the modules the renderer imports
+    # (matplotlib, scipy, ...) from sys.modules afterwards, and numpy refuses to load
+    # its extension modules a second time in later tests.
+    result = layer_project.runpytest_subprocess("--gradcheck-report", "out/session.html",
+                                                "-p", "no:cacheprovider")
     result.assert_outcomes(passed=3, failed=1)
     html_path = layer_project.path / "out" / "session.html"
     check_session_files(html_path)
