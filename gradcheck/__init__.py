@@ -10,8 +10,8 @@ differences, tensor by tensor, and return a :class:`GradcheckReport` (``.passed`
 
 Modules: ``finite_diff`` (stencils, steps), ``perturb`` (exact in-place perturbation, grouped
 evaluation), ``sampling`` (modes), ``compare`` (tolerances, verdicts), ``protocol`` (protocol
-checks), ``tensorcheck`` (one tensor), ``chain``/``downstream`` (models), ``checks`` (the
-public entry points), ``report``.
+checks), ``tensorcheck`` (one tensor), ``joint`` (one balanced direction over a layer's
+tensors), ``chain``/``downstream`` (models), ``checks`` (the public entry points), ``report``.
 """
 
 import importlib
