@@ -180,8 +180,10 @@ def test_demo_writes_a_sick_vs_healthy_report(tmp_path):
     done = gradkit("demo", "--quick", "--out", tmp_path / "demo.html")
     assert done.returncode == 0, done.stderr
     assert f"report: {tmp_path / 'demo.html'}" in done.stdout
+    lines = done.stdout.splitlines()
     for run in ("healthy mlp", "deep sigmoid", "aggressive relu"):
-        assert run in done.stdout
+        row = next(line for line in lines if line.startswith(run))
+        assert row.endswith("passed"), f"every demo model passes check_model: {row!r}"
     html = (tmp_path / "demo.html").read_text()
     assert 'class="banner sick"' in html
     assert "dead ReLU units (aggressive relu)" in html
