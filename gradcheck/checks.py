@@ -22,7 +22,7 @@ from gradcheck.options import options_dict, require_array, require_layer, requir
 from gradcheck.perturb import Slot
 from gradcheck.protocol import probe_layer, repeat_rtol
 from gradcheck.report import GradcheckReport, verdict_row
-from gradcheck.sampling import rng_for, select, with_samples
+from gradcheck.sampling import locating, rng_for, select
 from gradcheck.tensorcheck import Settings, check_tensor
 
 __all__ = ["check_function", "check_layer", "check_model"]
@@ -47,8 +47,9 @@ def check_layer(layer, x, *, mode: str = "auto", method: str = "central", eps=No
         Which perturbations (see :func:`gradcheck.sampling.select`): every element, a few
         random elements, or random directions; ``"auto"`` checks tensors of up to 8 elements
         element by element and the larger ones together along one joint random direction
-        (:mod:`gradcheck.joint`); when that does not pass, each along its own direction,
-        adding sampled elements to a tensor whose direction fails so that an element is named.
+        (:mod:`gradcheck.joint`); when that does not pass, each along its own direction, and
+        a tensor whose direction fails element by element (up to 100,000 elements, else 64
+        sampled ones), so that the report names its worst element.
     method : {"central", "forward", "richardson", "complex_step"}
     eps : float, optional
         Relative step; default per dtype and method (:func:`gradcheck.finite_diff.default_eps`).
@@ -210,7 +211,7 @@ def _tensor_rows(name: str, slot: Slot, analytic, probe, s: Settings, bar, e2e) 
 
     local, end = run(sel)
     if s.mode == "auto" and {local.status, getattr(end, "status", "pass")} != {"pass"}:
-        local, end = run(with_samples(sel, slot.live.size, rng))   # name an element
+        local, end = run(locating(sel, slot.live.size, rng))   # name the worst element
     rows = [verdict_row(name, slot.name, slot.live.shape, "gradient", local)]
     if end is not None:
         rows.append(verdict_row(name, slot.name, slot.live.shape, "end_to_end", end))

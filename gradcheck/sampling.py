@@ -7,15 +7,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["AUTO_FULL_LIMIT", "MODES", "Selection", "random_signs", "rng_for", "select",
-           "with_samples"]
+__all__ = [
+    "AUTO_FULL_LIMIT",
+    "MODES",
+    "Selection",
+    "locating",
+    "random_signs",
+    "rng_for",
+    "select",
+]
 
 MODES = ("auto", "full", "sample", "directional")
 AUTO_FULL_LIMIT = 8     # "auto" checks tensors up to this size element by element
 N_SAMPLES = 8           # elements drawn per tensor by "sample"
 N_DIRECTIONS = 2        # random unit directions per tensor in "directional" mode
 AUTO_DIRECTIONS = 1     # directions of "auto" on larger tensors (they see every element)
-AUTO_SAMPLES = 4        # elements "auto" adds when a direction does not pass (to name one)
+AUTO_LOCATE_LIMIT = 100_000   # "auto" re-checks a failing tensor up to this size element by
+                              # element, so the report names its worst element
+AUTO_SAMPLES = 64       # elements "auto" draws from a larger failing tensor instead
 
 
 @dataclass
@@ -47,8 +56,8 @@ def select(mode: str, size: int, rng: np.random.Generator) -> Selection:
     ``"full"``: every element. ``"sample"``: ``N_SAMPLES`` random elements.
     ``"directional"``: ``N_DIRECTIONS`` random unit directions. ``"auto"``: full up to
     ``AUTO_FULL_LIMIT`` elements, else ``AUTO_DIRECTIONS`` random directions, which see every
-    element at once; the caller adds sampled elements (:func:`with_samples`) to a tensor whose
-    direction does not pass, so that the report names a failing element.
+    element at once; the caller re-checks a tensor whose direction does not pass element by
+    element (:func:`locating`), so that the report names the worst element.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
@@ -60,12 +69,22 @@ def select(mode: str, size: int, rng: np.random.Generator) -> Selection:
     return Selection(np.arange(0), _random_signs(rng, n_directions, size))
 
 
-def with_samples(sel: Selection, size: int, rng: np.random.Generator,
-                 n: int = AUTO_SAMPLES) -> Selection:
+def with_samples(sel: Selection, size: int, rng: np.random.Generator, n: int) -> Selection:
     """``sel`` plus ``n`` random elements (sorted, without repeats) when it has none."""
     if len(sel.elements):
         return sel
     return Selection(np.sort(rng.choice(size, min(n, size), replace=False)), sel.directions)
+
+
+def locating(sel: Selection, size: int, rng: np.random.Generator) -> Selection:
+    """``sel`` plus the elements that locate a wrong gradient found along its directions.
+
+    Every element up to ``AUTO_LOCATE_LIMIT`` (cheap: independent elements are perturbed
+    together), so the worst one is named; ``AUTO_SAMPLES`` random elements above that.
+    """
+    if size <= AUTO_LOCATE_LIMIT and not len(sel.elements):
+        return Selection(np.arange(size), sel.directions)
+    return with_samples(sel, size, rng, AUTO_SAMPLES)
 
 
 def random_signs(rng: np.random.Generator, n: int, size: int) -> np.ndarray:

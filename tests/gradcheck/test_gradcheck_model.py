@@ -8,7 +8,7 @@ import pytest
 import gradcheck.guards
 import gradcheck.tensorcheck
 from gradcheck import check_layer, check_model
-from gradcheck.sampling import AUTO_DIRECTIONS, AUTO_SAMPLES
+from gradcheck.sampling import AUTO_DIRECTIONS, AUTO_LOCATE_LIMIT, AUTO_SAMPLES, locating, select
 from reference_nets import Dropout, Sequential
 from reference_nets.losses import SoftmaxCrossEntropy
 from reference_nets.zoo import mlp
@@ -93,8 +93,8 @@ def test_auto_mode_names_an_element_of_a_large_wrong_tensor():
     report = check_layer(layer, RNG.normal(size=(7, 40)))
     row = report.table.query("tensor == 'b'").iloc[0]
     assert row.status == "fail"
-    assert row.worst_index.startswith("(")   # an element, drawn once the direction failed
-    assert row.checked == AUTO_DIRECTIONS + AUTO_SAMPLES
+    assert row.worst_index.startswith("(")   # an element, checked once the direction failed
+    assert row.checked == AUTO_DIRECTIONS + 30   # every element of the failing tensor
     passing = report.table.query("tensor != 'b'")
     assert (passing.status == "pass").all()
     assert passing.worst_index.str.startswith("direction").all()
@@ -153,3 +153,32 @@ def test_a_model_backward_that_bypasses_the_layer_attribute_still_gets_probes():
     failed = report.table[report.table.status == "fail"]
     assert set(zip(failed.layer, failed.tensor, failed.check, strict=True)) == {
         ("2:OneWrongRow", "W", "gradient"), ("2:OneWrongRow", "W", "end_to_end")}
+
+
+class OneRowSlightlyOff(z.Linear):
+    """Bug: row 5 of dW is 0.1 % too large, every other row right."""
+
+    def weight_grad(self, dy):
+        g = self.x.T @ dy
+        g[5] *= 1 + 1e-3
+        return g
+
+
+def test_auto_mode_names_the_worst_element_of_one_slightly_wrong_row():
+    layer = OneRowSlightlyOff(60, 40, seed=3)   # W: 2,400 elements, checked along a direction
+    x = RNG.normal(size=(16, 60))
+    full = check_layer(layer, x, mode="full").table.query("tensor == 'W'").iloc[0]
+    auto = check_layer(layer, x).table.query("tensor == 'W'").iloc[0]
+    assert auto.status == full.status == "fail"
+    assert auto.worst_index == full.worst_index
+    assert auto.worst_index.startswith("(5, ")
+
+
+def test_locating_checks_every_element_up_to_the_limit_then_samples():
+    rng = np.random.default_rng(0)
+    small = locating(select("auto", 500, rng), 500, rng)
+    assert np.array_equal(small.elements, np.arange(500))
+    assert len(small.directions) == AUTO_DIRECTIONS
+    big = locating(select("auto", AUTO_LOCATE_LIMIT + 1, rng), AUTO_LOCATE_LIMIT + 1, rng)
+    assert len(big.elements) == AUTO_SAMPLES
+    assert len(np.unique(big.elements)) == AUTO_SAMPLES
