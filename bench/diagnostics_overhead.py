@@ -6,7 +6,11 @@ with SGD (lr 0.05, momentum 0.9), batch 32, in one process:
 * no hooks (the baseline),
 * no hooks again (its ratios to the baseline show the noise of the measurement),
 * ``Monitor()`` recording every step,
-* ``Monitor(every=10)``.
+* ``Monitor(every=10)``,
+* ``NormFloor``: a hook doing only the arithmetic that the per-tensor norms of one
+  recorded step cannot avoid (one gradient inner product, one parameter snapshot and
+  three parameter inner products per tensor; no activations, no bookkeeping): the
+  floor of any numpy recorder of these metrics.
 
 Configurations are interleaved, each run from the same fresh model, ``--repeats``
 times after one warm-up round. BLAS is limited to one thread (threadpoolctl; the
@@ -35,11 +39,33 @@ from reference_nets.losses import SoftmaxCrossEntropy
 from reference_nets.optim import SGD
 from reference_nets.zoo import mlp
 
+
+class NormFloor:
+    """Per step and parameter tensor: g.g, then p.p, p.prev, p.init and prev <- p."""
+
+    def on_train_begin(self, model, optimizer):
+        self.params = [p.ravel() for p in model.params.values()]
+        self.grads = [g.ravel() for g in model.grads.values()]
+        self.prev = [p.copy() for p in self.params]
+        self.init = [p.copy() for p in self.params]
+        self.out = np.empty((len(self.params), 4))
+
+    def on_backward_end(self, step, model, loss_value):
+        for k, g in enumerate(self.grads):
+            self.out[k, 0] = g @ g
+
+    def on_step_end(self, step, model):
+        for k, (p, q, p0) in enumerate(zip(self.params, self.prev, self.init, strict=True)):
+            self.out[k, 1:] = p @ p, p @ q, p @ p0
+            np.copyto(q, p)
+
+
 CONFIGS = {
     "no hooks": lambda: (),
     "no hooks (noise)": lambda: (),
     "Monitor() every step": lambda: (Monitor(),),
     "Monitor(every=10)": lambda: (Monitor(every=10),),
+    "NormFloor (norm arithmetic only)": lambda: (NormFloor(),),
 }
 
 
