@@ -204,19 +204,32 @@ def _saturation(saturated, threshold):
 
 
 def _update_ratio(ratios, meta, low, high):
-    """Median update/weight ratio of each weight tensor outside ``[low, high]``."""
+    """One finding per direction (too small, too large) over the weight tensors whose median
+    update/weight ratio is outside ``[low, high]``; ``layer`` is the most extreme one and the
+    message lists every affected tensor."""
+    outside = [(layer, tensor, median) for layer, tensor, median in _median_ratios(ratios, meta)
+               if median < low or median > high]
+    for too_small in (True, False):
+        group = sorted(((m, layer, t) for layer, t, m in outside if (m < low) == too_small),
+                       reverse=not too_small)
+        if not group:
+            continue
+        bound, advice = ((f"below {low:g}", "the weights barely move: try a larger learning rate")
+                         if too_small else (f"above {high:g}", "each step changes the weights "
+                                            "a lot: try a smaller learning rate"))
+        listed = ", ".join(f"{layer} {t} {m:.2e}" for m, layer, t in group)
+        yield ("warning", "update_ratio", group[0][1],
+               f"median update/weight ratio {bound} in {len(group)} weight tensor(s) (rule of "
+               f"thumb about 1e-3): {listed}; {advice}.")
+
+
+def _median_ratios(ratios, meta):
+    """(layer, tensor, median ratio) of every weight tensor (2 or more dimensions)."""
     shapes = meta.get("shapes", {})
     for (layer, tensor), group in ratios.groupby(["layer", "tensor"], sort=False):
         if len(shapes.get(layer, {}).get(tensor, ())) < 2:
             continue
         values = group["value"].to_numpy()
         values = values[np.isfinite(values)]
-        if not len(values):
-            continue
-        median = float(np.median(values))
-        if median < low or median > high:
-            advice = ("the weights barely move: try a larger learning rate" if median < low
-                      else "each step changes the weights a lot: try a smaller learning rate")
-            yield ("warning", "update_ratio", layer,
-                   f"median update/weight ratio of {tensor} is {median:.2e} (rule of thumb "
-                   f"about 1e-3; allowed {low:g}..{high:g}): {advice}.")
+        if len(values):
+            yield layer, tensor, float(np.median(values))
