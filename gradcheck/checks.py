@@ -204,14 +204,16 @@ def _tensor_rows(name: str, slot: Slot, analytic, probe, s: Settings, bar, e2e) 
     sel = select(s.mode, slot.live.size, rng)
     use_down = down if slot.name in e2e_grads else None
 
-    def run(sel):
+    def run(sel, progress):
         return check_tensor(slot, probe.y0, probe.G, analytic, sel, s, rng, downstream=use_down,
                             e2e_analytic=e2e_grads.get(slot.name), e2e_noise=e2e_noise,
-                            progress=bar)
+                            progress=progress)
 
-    local, end = run(sel)
+    local, end = run(sel, bar)
     if s.mode == "auto" and {local.status, getattr(end, "status", "pass")} != {"pass"}:
-        local, end = run(locating(sel, slot.live.size, rng))   # name the worst element
+        # name the worst element; element by element, so a large tensor gets its own bar
+        with progress_bar([slot.live], "full") as locate_bar:
+            local, end = run(locating(sel, slot.live.size, rng), locate_bar)
     rows = [verdict_row(name, slot.name, slot.live.shape, "gradient", local)]
     if end is not None:
         rows.append(verdict_row(name, slot.name, slot.live.shape, "end_to_end", end))
