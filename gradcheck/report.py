@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -99,7 +100,8 @@ class GradcheckReport:
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable form; :meth:`from_dict` rebuilds an equal report."""
+        """Strict-JSON form (NaN as null, infinities as "inf"/"-inf"); :meth:`from_dict`
+        rebuilds an equal report."""
         rows = [{key: _plain(value) for key, value in row.items()} for row in self.rows]
         return {"rows": rows, "options": {k: _plain(v) for k, v in self.options.items()},
                 "seconds": self.seconds}
@@ -107,7 +109,9 @@ class GradcheckReport:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GradcheckReport:
         """Rebuild a report written by :meth:`to_dict`."""
-        rows = [{**row, "shape": tuple(row["shape"])} for row in data["rows"]]
+        rows = [{**row, "shape": tuple(row["shape"]),
+                 **{key: _number(row[key]) for key in _NUMBERS if key in row}}
+                for row in data["rows"]]
         return cls(rows, data["options"], data.get("seconds", 0.0))
 
     def __repr__(self) -> str:
@@ -148,10 +152,20 @@ def _format_rows(rows: list[dict]) -> list[str]:
             for line in (head, *body)]
 
 
+_NUMBERS = ("max_abs_err", "max_rel_err", "analytic", "numeric", "tolerance")
+
+
 def _plain(value):
-    """numpy scalars and tuples as JSON-friendly Python values."""
+    """numpy scalars, tuples and non-finite floats as strict-JSON Python values."""
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else str(value)
     return value
+
+
+def _number(value) -> float:
+    """Inverse of :func:`_plain` for a float column: null is NaN, "inf"/"-inf" infinities."""
+    return math.nan if value is None else float(value)

@@ -120,3 +120,14 @@ def test_bad_model_and_loss_input_is_named():
     with pytest.raises(TypeError, match=r"model.layers\[0\]"):
         not_a_model = SimpleNamespace(layers=[NotALayer()], forward=None, backward=print)
         check_model(not_a_model, z.MSE(), X, np.zeros((5, 4)))
+
+
+def test_to_dict_is_strict_json_even_with_protocol_rows_and_infinities():
+    checked = check_layer(z.Accumulating(), X)
+    assert checked.table["max_abs_err"].isna().any()   # the accumulation row has no numbers
+    rows = [dict(row) for row in checked.rows]
+    rows[-1]["analytic"] = -np.inf
+    report = GradcheckReport(rows, checked.options, checked.seconds)
+    text = json.dumps(report.to_dict(), allow_nan=False)   # raises on NaN/Infinity
+    again = GradcheckReport.from_dict(json.loads(text))
+    pd.testing.assert_frame_equal(again.table, report.table)
