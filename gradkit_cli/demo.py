@@ -30,17 +30,28 @@ RUNS = (DemoRun("healthy mlp", "mlp", 0.05),
 
 
 class Settings(NamedTuple):
-    """How much work the demo does (``QUICK`` is for tests and impatient people)."""
+    """How much work the demo does (``QUICK`` is for tests and impatient people).
 
-    epochs: int
+    Training lengths are in mini-batch steps (batch ``BATCH``), so the small spirals
+    fallback trains for as many steps as the digits do, over more epochs.
+    """
+
+    train_steps: int
     range_steps: int
     sensitivity_lrs: tuple
     sensitivity_seeds: tuple
-    sensitivity_epochs: int
+    sensitivity_steps: int
 
 
-FULL = Settings(8, 100, (0.003, 0.01, 0.03, 0.1, 0.3, 1.0), (0, 1, 2), 3)
-QUICK = Settings(2, 30, (0.01, 0.1, 1.0), (0, 1), 1)
+BATCH = 32
+FULL = Settings(340, 100, (0.003, 0.01, 0.03, 0.1, 0.3, 1.0), (0, 1, 2), 129)
+QUICK = Settings(85, 30, (0.01, 0.1, 1.0), (0, 1), 43)
+
+
+def epochs_for(problem, steps):
+    """Whole epochs of ``problem`` (batch ``BATCH``) covering at least ``steps`` steps."""
+    per_epoch = -(-len(problem.X_train) // BATCH)
+    return max(1, -(-steps // per_epoch))
 
 
 def add_parser(commands):
@@ -79,7 +90,8 @@ def train_and_check(problem, settings, seed):
     for run in RUNS:
         model = build_net(run.net, problem, seed=seed)
         histories[run.name], monitors[run.name] = train_monitored(
-            model, problem, lr=run.lr, epochs=settings.epochs, batch_size=32, seed=seed)
+            model, problem, lr=run.lr, epochs=epochs_for(problem, settings.train_steps),
+            batch_size=BATCH, seed=seed)
         checks[run.name] = check_model(model, SoftmaxCrossEntropy(), problem.X_test[:8],
                                        problem.y_test[:8], seed=seed)
     return monitors, checks, histories
@@ -113,10 +125,10 @@ def build_demo(out, *, quick=False, seed=0):
     problem = demo_problem()
     monitors, checks, histories = train_and_check(problem, settings, seed)
     lr_results = lr_experiments(problem, "mlp", momentum=0.9, lr_min=1e-4, lr_max=10.0,
-                                steps=settings.range_steps, batch_size=32, seed=seed,
+                                steps=settings.range_steps, batch_size=BATCH, seed=seed,
                                 sensitivity_lrs=settings.sensitivity_lrs,
                                 seeds=settings.sensitivity_seeds,
-                                epochs=settings.sensitivity_epochs)
+                                epochs=epochs_for(problem, settings.sensitivity_steps))
     path = write_report(out, monitor=monitors, gradcheck=checks, lr=lr_results,
                         title="gradkit demo: healthy vs sick training")
     return path, summary(problem, monitors, checks, histories, lr_results)

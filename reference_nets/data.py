@@ -115,7 +115,7 @@ def load_digits(test_fraction: float = 0.25, seed: int | None = 0,
         from sklearn.model_selection import train_test_split
     except ImportError as exc:
         raise ImportError('load_digits needs scikit-learn, which ships the digits data: '
-                          'pip install "gradkit[test]" (or pip install scikit-learn)') from exc
+                          'pip install "gradkit[data]" (or pip install scikit-learn)') from exc
     bunch = sk_load_digits()
     X = bunch.data.astype(np.float64) / 16.0
     if images:

@@ -198,3 +198,14 @@ def test_demo_falls_back_to_spirals_without_scikit_learn(tmp_path):
     assert "using two spirals instead of the digits" in done.stdout
     assert "scikit-learn" in done.stdout
     assert (tmp_path / "d.html").exists()
+
+
+def test_demo_budget_is_in_steps_so_the_small_spirals_train_as_long_as_the_digits():
+    from gradkit_cli.common import load_problem
+    from gradkit_cli.demo import BATCH, FULL, epochs_for
+
+    for dataset in ("digits", "spirals"):
+        problem = load_problem(dataset)
+        epochs = epochs_for(problem, FULL.train_steps)
+        per_epoch = -(-len(problem.X_train) // BATCH)
+        assert (epochs - 1) * per_epoch < FULL.train_steps <= epochs * per_epoch

@@ -41,7 +41,7 @@ def test_load_digits_split_scaling_and_images():
 
 def test_load_digits_names_the_extra_when_scikit_learn_is_missing(monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
-    with pytest.raises(ImportError, match=r'pip install "gradkit\[test\]"'):
+    with pytest.raises(ImportError, match=r'pip install "gradkit\[data\]"'):
         data.load_digits()
 
 
