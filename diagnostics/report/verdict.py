@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
@@ -45,14 +46,28 @@ def gradcheck_findings(check, anchor):
         Columns run, severity, check, layer, message, anchor.
     """
     failed = check.table[check.table["status"] == "fail"]
-    messages = [
-        f"{row.tensor}: max relative error {row.max_rel_err:.2e} at index {row.worst_index}"
-        + (f" ({row.message})" if isinstance(row.message, str) and row.message else "")
-        for row in failed.itertuples()
-    ]
+    groups = list(failed.groupby(["layer", "tensor"], sort=False))
     return pd.DataFrame({"run": check.name, "severity": "critical", "check": "gradient_check",
-                         "layer": failed["layer"].astype(str).to_numpy(), "message": messages,
+                         "layer": [str(layer) for (layer, _), _ in groups],
+                         "message": [_tensor_finding(tensor, rows)
+                                     for (_, tensor), rows in groups],
                          "anchor": anchor})
+
+
+def _tensor_finding(tensor, rows):
+    """One message for the failing rows of one tensor: the checks that failed (local,
+    end-to-end, protocol), the worst element of the numeric ones, every protocol message."""
+    checks = ", ".join(dict.fromkeys(rows["check"].astype(str))) if "check" in rows else ""
+    parts = [f"{tensor} ({checks})" if checks else str(tensor)]
+    numeric = rows[np.isfinite(rows["max_rel_err"].astype(float))]
+    if len(numeric):
+        worst = numeric.loc[numeric["max_rel_err"].astype(float).idxmax()]
+        parts.append(f"max relative error {worst['max_rel_err']:.2e} at index "
+                     f"{worst['worst_index']}")
+    notes = [worst["message"]] if len(numeric) else []
+    notes += list(rows.loc[~rows.index.isin(numeric.index), "message"])
+    notes = dict.fromkeys(n for n in notes if isinstance(n, str) and n)
+    return "; ".join([": ".join(parts), *notes])
 
 
 def collect_findings(runs, checks, present):

@@ -181,3 +181,46 @@ def test_non_finite_values_render_and_are_flagged(tmp_path):
     assert "non-finite values (NaN/Inf)" in banner_text(html)
     assert {"grad-norms", "update-ratio", "loss"} <= page.ids
     assert '<a href="#grad-norms">show&nbsp;plot</a>' in html
+
+
+def test_gradcheck_findings_are_one_per_failing_tensor_with_every_check_named():
+    from diagnostics.report.inputs import checks_from
+    from diagnostics.report.verdict import gradcheck_findings
+    from gradcheck import check_layer, check_model
+    from reference_nets import Dense, Sequential, Tanh
+    from reference_nets.losses import SoftmaxCrossEntropy
+
+    class RowOff(Dense):
+        def backward(self, dy):
+            dx = super().backward(dy)
+            self.grads["W"][3] *= 1.01
+            return dx
+
+    class Accumulating(Dense):
+        def backward(self, dy):
+            before = self.grads["W"].copy()
+            dx = super().backward(dy)
+            self.grads["W"] += before
+            return dx
+
+    rng = np.random.default_rng(0)
+    model = Sequential([Dense(6, 5, seed=1), Tanh(), RowOff(5, 4, seed=2)])
+    report = check_model(model, SoftmaxCrossEntropy(), rng.normal(size=(8, 6)),
+                         rng.integers(0, 4, 8))
+    [check] = checks_from({"model": report})
+    found = gradcheck_findings(check, "gc-0")
+    assert list(found["layer"]) == ["2:RowOff"]
+    message = found["message"].iloc[0]
+    assert message.startswith("W (gradient, end_to_end): max relative error")
+    assert "at index (3, " in message
+    from diagnostics.report.sections import check_table
+
+    columns, rows = check_table(check)
+    statuses = [row["status"] for row in rows]
+    assert statuses[:2] == ["fail", "fail"] and set(statuses[2:]) == {"pass"}   # failures first
+
+    accumulating = check_layer(Accumulating(6, 5), rng.normal(size=(8, 6)))
+    [check] = checks_from({"layer": accumulating})
+    message = gradcheck_findings(check, "gc-1")["message"].iloc[0]
+    assert message.startswith("W (accumulation")
+    assert "do not accumulate" in message
