@@ -185,6 +185,7 @@ def test_non_finite_values_render_and_are_flagged(tmp_path):
 
 def test_gradcheck_findings_are_one_per_failing_tensor_with_every_check_named():
     from diagnostics.report.inputs import checks_from
+    from diagnostics.report.sections import check_table
     from diagnostics.report.verdict import gradcheck_findings
     from gradcheck import check_layer, check_model
     from reference_nets import Dense, Sequential, Tanh
@@ -213,9 +214,7 @@ def test_gradcheck_findings_are_one_per_failing_tensor_with_every_check_named():
     message = found["message"].iloc[0]
     assert message.startswith("W (gradient, end_to_end): max relative error")
     assert "at index (3, " in message
-    from diagnostics.report.sections import check_table
-
-    columns, rows = check_table(check)
+    _, rows = check_table(check)
     statuses = [row["status"] for row in rows]
     assert statuses[:2] == ["fail", "fail"] and set(statuses[2:]) == {"pass"}   # failures first
 
