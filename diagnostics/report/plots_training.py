@@ -97,12 +97,15 @@ def grad_norm_figure(runs):
 
 
 def _layer_update_ratios(run):
-    """Layer update/weight ratio ‖Δθ‖/‖θ‖ over all its tensors, per step.
+    """Layer update/weight ratio ‖Δθ‖/‖θ‖ of its weight tensors, per step.
 
-    Tensor ratios are combined as ``sqrt(sum((r_t * |θ_t|)^2) / sum(|θ_t|^2))`` using
-    the recorded weight norms (equal weights when those are missing).
+    Weight tensors are those with 2 or more dimensions (``meta["shapes"]``), as in the
+    ``update_ratio`` finding: biases start at zero, so their ratios say little. A layer
+    without such a tensor (or a run without shapes) uses all its tensors. Tensor ratios
+    are combined as ``sqrt(sum((r_t * |θ_t|)^2) / sum(|θ_t|^2))`` using the recorded
+    weight norms (equal weights when those are missing).
     """
-    ratios = run.metrics["update_ratio"]
+    ratios = _weight_tensors(run.metrics["update_ratio"], run.meta.get("shapes", {}))
     keys = ["layer", "tensor", "step"]
     weights = run.metrics.get("weight_norm")
     if weights is None:
@@ -120,6 +123,15 @@ def _layer_update_ratios(run):
 def _healthy_band(ax, _run):
     ax.axhspan(1e-4, 1e-2, color="seagreen", alpha=0.12, lw=0, label="1e-4..1e-2")
     ax.axhline(1e-3, color="seagreen", ls="--", lw=1.0, label="1e-3")
+
+
+def _weight_tensors(frame, shapes):
+    """Rows of ``frame`` on tensors of 2+ dimensions, for the layers that have any."""
+    pairs = [(layer, tensor) for layer, tensors in shapes.items()
+             for tensor, shape in tensors.items() if len(shape) >= 2]
+    is_weight = pd.MultiIndex.from_frame(frame[["layer", "tensor"]]).isin(pairs)
+    has_weight = frame["layer"].isin({layer for layer, _ in pairs}).to_numpy()
+    return frame[is_weight | ~has_weight]
 
 
 def update_ratio_figure(runs):

@@ -223,3 +223,18 @@ def test_gradcheck_findings_are_one_per_failing_tensor_with_every_check_named():
     message = gradcheck_findings(check, "gc-1")["message"].iloc[0]
     assert message.startswith("W (accumulation")
     assert "do not accumulate" in message
+
+
+def test_update_ratio_plot_follows_the_weight_tensors_like_the_finding():
+    from diagnostics.report.inputs import Run
+    from diagnostics.report.plots_training import _layer_update_ratios
+
+    rows = [{"step": step, "epoch": 1, "layer": layer, "tensor": tensor, "value": value}
+            for step in range(3)
+            for layer, tensor, value in (("0:Dense", "W", 1e-7), ("0:Dense", "b", 0.3),
+                                         ("1:Scale", "s", 2e-3))]
+    meta = {"shapes": {"0:Dense": {"W": (4, 3), "b": (3,)}, "1:Scale": {"s": (3,)}}}
+    run = Run("r", {"update_ratio": pd.DataFrame(rows)}, pd.DataFrame(), meta, pd.DataFrame())
+    plotted = _layer_update_ratios(run).groupby("layer")["value"].max()
+    assert plotted["0:Dense"] == pytest.approx(1e-7)   # the bias's 0.3 is left out
+    assert plotted["1:Scale"] == pytest.approx(2e-3)   # no weight tensor: all tensors
