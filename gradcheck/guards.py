@@ -57,5 +57,5 @@ def progress_bar(arrays, mode: str):
         return
     from tqdm import tqdm
 
-    with tqdm(total=total, desc="gradcheck", unit="elem", disable=not sys.stderr.isatty()) as bar:
+    with tqdm(total=total, desc="gradcheck", unit="elem") as bar:
         yield bar
