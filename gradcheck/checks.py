@@ -67,9 +67,10 @@ def check_layer(layer, x, *, mode: str = "auto", method: str = "central", eps=No
     start = time.perf_counter()
     require_layer(layer, "layer", "check_layer")
     x = require_array(x, "x", "check_layer")
-    s, dtype = resolve([x, *layer.params.values()], mode=mode, method=method, eps=eps,
-                       atol=atol, rtol=rtol, seed=seed, where="check_layer")
-    with kept_state([layer]), progress_bar([x, *layer.params.values()], s.mode) as bar:
+    arrays = [x, *layer.params.values()]
+    s, dtype = resolve(arrays, mode=mode, method=method, eps=eps, atol=atol, rtol=rtol,
+                       seed=seed, where="check_layer")
+    with kept_state([layer]), progress_bar(arrays, s.mode) as bar:
         rows = _check_one(type(layer).__name__, layer, x, _random_upstream(s.seed), s, bar)
     return GradcheckReport(rows, options_dict(s, dtype), time.perf_counter() - start)
 
@@ -161,11 +162,12 @@ def check_function(f, vjp, inputs, *, mode: str = "auto", method: str = "central
               for i, a in enumerate([inputs] if single else inputs)]
     s, dtype = resolve(arrays, mode=mode, method=method, eps=eps, atol=atol, rtol=rtol,
                        seed=seed, where="check_function")
+    name = getattr(f, "__name__", type(f).__name__)
     adapter = FunctionLayer(f, vjp, arrays, single)
     with progress_bar(arrays, s.mode) as bar:
-        rows = _check_one(getattr(f, "__name__", type(f).__name__), adapter, np.zeros(1),
-                          _random_upstream(s.seed), s, bar, check_input=False)
-    rows += adapter.problem_rows(getattr(f, "__name__", type(f).__name__))
+        rows = _check_one(name, adapter, np.zeros(1), _random_upstream(s.seed), s, bar,
+                          check_input=False)
+    rows += adapter.problem_rows(name)
     return GradcheckReport(rows, options_dict(s, dtype), time.perf_counter() - start)
 
 
