@@ -9,7 +9,7 @@ import sys
 from gradcheck.finite_diff import METHODS
 from gradcheck.sampling import MODES
 
-from .common import UsageError
+from .common import UsageError, positive_int
 
 HELP = "check a layer's (or model's) backward pass against finite differences"
 DTYPES = ("float64", "float32", "float16")
@@ -41,10 +41,7 @@ def add_parser(commands):
 
 def shape(text):
     """argparse type: ``"8,16"`` -> ``(8, 16)`` (positive integers)."""
-    dims = tuple(int(part) for part in text.split(","))
-    if not dims or min(dims) < 1:
-        raise ValueError(text)
-    return dims
+    return tuple(positive_int(part) for part in text.split(","))
 
 
 def load_factory(target):
