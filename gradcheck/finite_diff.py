@@ -22,6 +22,7 @@ __all__ = [
     "Stencil",
     "default_eps",
     "derivative",
+    "direction_step",
     "numerical_gradient",
     "one_sided",
     "stencil",
@@ -78,6 +79,13 @@ def step_sizes(values: np.ndarray, eps: float) -> np.ndarray:
     mantissa, exponent = np.frexp(np.maximum(1.0, np.abs(values.real)).astype(np.float64))
     exponent = exponent - (mantissa == 0.5)
     return np.ldexp(float(eps), exponent.astype(np.int64))
+
+
+def direction_step(values: np.ndarray, eps: float) -> float:
+    """Step along a random direction over all of ``values``: :func:`step_sizes` of their
+    largest magnitude (the one step a tensor's own direction and a joint direction use)."""
+    values = values.real
+    return float(step_sizes(np.asarray(max(values.max(), -values.min())), eps))
 
 
 def derivative(deltas: np.ndarray, steps: np.ndarray, method: str) -> np.ndarray:

@@ -6,8 +6,9 @@ together, ``t -> t + s * w_t * v_t`` (``s`` the stencil offset), so a layer cost
 forwards (central differences) however many tensors it has. The joint derivative is
 ``D = sum_t w_t <v_t, a_t>`` (``a_t`` the analytic gradient).
 
-Weights. Tensor ``t``'s own step ``h_t`` (:func:`gradcheck.finite_diff.step_sizes` of its
-largest value) gives it the contribution ``c_t = h_t |<v_t, a_t>|``. Left like that, a tensor
+Weights. Tensor ``t``'s own step ``h_t`` (:func:`gradcheck.finite_diff.direction_step`, the
+step of its largest value, also taken by its own direction) gives it the contribution
+``c_t = h_t |<v_t, a_t>|``. Left like that, a tensor
 with a small contribution (a bias next to a 50k-element weight) would be drowned: its error
 would be judged against the others' size. So the contributions are balanced to a common level
 ``L``: ``w_t = h_t * 2**floor(log2(L / c_t))``, and every tensor contributes between ``L / 2``
@@ -40,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gradcheck.compare import NOISE_FACTOR, Verdict, verdict
-from gradcheck.finite_diff import derivative, one_sided, stencil, step_sizes
+from gradcheck.finite_diff import derivative, direction_step, one_sided, stencil
 from gradcheck.perturb import Slot
 from gradcheck.report import verdict_row
 from gradcheck.sampling import AUTO_DIRECTIONS, AUTO_FULL_LIMIT, random_signs, rng_for
@@ -149,8 +150,7 @@ def plan_joint(items, rng_of, s: Settings, noise: float) -> Joint | None:
         return None
     signs = [random_signs(rng_of(slot.name), AUTO_DIRECTIONS, slot.live.size)[0]
              for slot, _ in large]
-    h = np.array([float(step_sizes(np.asarray(max(slot.live.max(), -slot.live.min())), s.eps))
-                  for slot, _ in large])
+    h = np.array([direction_step(slot.live, s.eps) for slot, _ in large])
     projections = np.array([_project(sg, g) for sg, (_, g) in zip(signs, large, strict=True)])
     c = h * np.abs(projections)
     # the most a tensor can grow: until each element moves by its own step h_t

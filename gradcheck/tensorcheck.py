@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gradcheck.compare import Verdict, machine_eps, verdict
-from gradcheck.finite_diff import derivative, one_sided, stencil, step_sizes
+from gradcheck.finite_diff import derivative, direction_step, one_sided, stencil, step_sizes
 from gradcheck.perturb import Slot, detect_structure, expand, group_elements, region_sums, sweep
 from gradcheck.sampling import Selection
 
@@ -50,13 +50,13 @@ def _measure(slot: Slot, y0, G, sel: Selection, s: Settings, rng, downstream, pr
     st = stencil(s.method)
     m = len(sel.elements)
     elem_steps = step_sizes(slot.live.reshape(-1)[sel.elements], s.eps)
-    magnitude = max(slot.live.real.max(), -slot.live.real.min()) if len(sel.directions) else 0.0
-    dir_steps = np.full(len(sel.directions), step_sizes(np.asarray(magnitude), s.eps))
+    n_dir = len(sel.directions)
+    dir_steps = np.full(n_dir, direction_step(slot.live, s.eps)) if n_dir else np.empty(0)
     structure = []
     if m >= STRUCTURE_MIN_ELEMENTS and not st.complex:
         structure = detect_structure(slot, y0, step_sizes(slot.live, s.eps), rng)
     groups = group_elements(sel.elements, slot.live.shape, structure)
-    shape = (len(st.offsets), m + len(sel.directions))
+    shape = (len(st.offsets), m + n_dir)
     local = np.zeros(shape, complex if st.complex else float)
     e2e = None if downstream is None else np.zeros(shape)
     for kind, j, k, y in sweep(slot, groups, sel, st.offsets, elem_steps, dir_steps,
