@@ -149,23 +149,23 @@ def expand(y: np.ndarray, y0: np.ndarray, elements: np.ndarray, shape: tuple,
     return np.moveaxis(stacked, lead, [o + 1 for o in out_axes])
 
 
-def sweep(slot: Slot, groups: list[np.ndarray], sel, offsets, elem_steps: np.ndarray,
-          dir_steps: np.ndarray, progress=None) -> Iterator[tuple[str, int, int, np.ndarray]]:
+def sweep(slot: Slot, groups: list[np.ndarray], group_steps: list[np.ndarray],
+          directions: np.ndarray, dir_steps: np.ndarray, offsets,
+          progress=None) -> Iterator[tuple[str, int, int, np.ndarray]]:
     """Yield ``(kind, j, k, output)`` for group/direction ``j`` at stencil offset ``k``.
 
-    ``groups`` partition ``sel.elements`` (whose steps are ``elem_steps``); the directions
-    are ``sel.directions`` (steps ``dir_steps``). ``kind`` is ``"group"`` or ``"direction"``.
-    ``live`` is restored exactly after each evaluation (also when the consumer stops early or
-    the computation raises).
+    ``groups`` are flat element indices perturbed together, ``group_steps[j]`` the steps of
+    ``groups[j]``; ``directions`` are unit vectors (rows), ``dir_steps`` their steps.
+    ``kind`` is ``"group"`` or ``"direction"``. ``live`` is restored exactly after each
+    evaluation (also when the consumer stops early or the computation raises).
     """
     complex_step = any(isinstance(s, complex) for s in offsets)
     live = slot.live.astype(complex) if complex_step else slot.live
     undo = slot.install(live) if complex_step else (lambda: None)
     try:
-        for j, group in enumerate(groups):
+        for j, (group, steps) in enumerate(zip(groups, group_steps, strict=True)):
             where = np.unravel_index(group, live.shape)
             saved = live[where].copy()
-            steps = elem_steps[np.searchsorted(sel.elements, group)]
             for k, offset in enumerate(offsets):
                 live[where] = saved + offset * steps
                 try:
@@ -174,8 +174,8 @@ def sweep(slot: Slot, groups: list[np.ndarray], sel, offsets, elem_steps: np.nda
                     live[where] = saved
             if progress is not None:
                 progress.update(len(group))
-        saved = live.copy() if len(sel.directions) else None
-        for j, direction in enumerate(sel.directions):
+        saved = live.copy() if len(directions) else None
+        for j, direction in enumerate(directions):
             for k, offset in enumerate(offsets):
                 np.multiply(direction.reshape(live.shape), offset * dir_steps[j], out=live)
                 live += saved

@@ -56,22 +56,23 @@ def _measure(slot: Slot, y0, G, sel: Selection, s: Settings, rng, downstream, pr
     if m >= STRUCTURE_MIN_ELEMENTS and not st.complex:
         structure = detect_structure(slot, y0, step_sizes(slot.live, s.eps), rng)
     groups = group_elements(sel.elements, slot.live.shape, structure)
+    # each group's columns (sel.elements is sorted), found once for all its offsets
+    columns = [np.searchsorted(sel.elements, group) for group in groups]
     shape = (len(st.offsets), m + n_dir)
     local = np.zeros(shape, complex if st.complex else float)
     e2e = None if downstream is None else np.zeros(shape)
-    for kind, j, k, y in sweep(slot, groups, sel, st.offsets, elem_steps, dir_steps,
-                               progress):
+    chunk = max(1, EXPAND_BUDGET // max(1, y0.size))
+    for kind, j, k, y in sweep(slot, groups, [elem_steps[c] for c in columns], sel.directions,
+                               dir_steps, st.offsets, progress):
         weighted = G * (y - y0)
         if kind == "direction":
             local[k, m + j] = weighted.sum()
             if e2e is not None:
                 e2e[k, m + j] = downstream(y[None])[0]
             continue
-        group = groups[j]
-        where = np.searchsorted(sel.elements, group)
+        group, where = groups[j], columns[j]
         local[k, where] = region_sums(weighted, group, slot.live.shape, structure)
         if e2e is not None:
-            chunk = max(1, EXPAND_BUDGET // max(1, y0.size))
             for start in range(0, len(group), chunk):
                 part = group[start:start + chunk]
                 stack = expand(y, y0, part, slot.live.shape, structure)
