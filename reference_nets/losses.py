@@ -147,12 +147,13 @@ class BinaryCrossEntropy(Loss):
     def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
         z = self._pred(pred, None, "")
         t = self.check_target(target, z.shape)
-        self._z, self._t = z, t
-        losses = np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))
+        e = np.exp(-np.abs(z))                               # shared with backward's sigmoid
+        self._z, self._t, self._e = z, t, e
+        losses = np.maximum(z, 0) - z * t + np.log1p(e)
         return float(losses.mean())
 
     def backward(self) -> np.ndarray:
-        return (sigmoid(self._z) - self._t) / self._z.size
+        return (sigmoid(self._z, self._e) - self._t) / self._z.size
 
     def count_correct(self, pred: np.ndarray, target: np.ndarray) -> tuple[int, int]:
         """(elements where ``pred > 0`` agrees with ``target > 0.5``, elements)."""

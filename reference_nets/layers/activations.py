@@ -9,9 +9,13 @@ from reference_nets.layers.base import Layer
 __all__ = ["LeakyReLU", "ReLU", "Sigmoid", "Softmax", "Tanh", "sigmoid"]
 
 
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    """Logistic function without overflow for large |x| (exp of a non-positive number only)."""
-    e = np.exp(-np.abs(x))
+def sigmoid(x: np.ndarray, e: np.ndarray | None = None) -> np.ndarray:
+    """Logistic function without overflow for large |x| (exp of a non-positive number only).
+
+    ``e`` is ``exp(-|x|)`` when the caller has already computed it.
+    """
+    if e is None:
+        e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1.0, e) / (1.0 + e)
 
 
