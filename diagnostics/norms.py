@@ -50,9 +50,9 @@ class ParamStats:
     """
 
     def __init__(self, records, tensors, chunk_rows: int = 128):
-        self.tensors = [(key, layer) for _, key, layer in tensors if layer.params[key].size]
-        self.names = [(name, key) for name, key, layer in tensors if layer.params[key].size]
-        sizes = [layer.params[key].size for key, layer in self.tensors]
+        tensors = [(name, key, layer) for name, key, layer in tensors if layer.params[key].size]
+        self.tensors = [(key, layer) for _, key, layer in tensors]
+        self.names = [(name, key) for name, key, _ in tensors]
         self.columns = records.columns([(layer, key, m) for layer, key in self.names
                                         for m in TENSOR_METRICS]
                                        + [("model", "global", "grad_norm")])
@@ -70,7 +70,7 @@ class ParamStats:
         self._init_sq = np.array([np.dot(block[2], block[2]) for block in self._blocks])
         self._before = 0
         # per step and tensor: g.g, row0.p, row1.p, init.p, q.q (q: before)
-        self._sums = np.empty((chunk_rows, len(sizes), 5))
+        self._sums = np.empty((chunk_rows, len(tensors), 5))
         self._rows = np.empty(chunk_rows, np.intp)
         self._after_row = np.empty(chunk_rows, np.intp)
         self._consecutive = np.empty(chunk_rows, bool)
