@@ -143,7 +143,7 @@ def probe_layer(name: str, layer, x: np.ndarray, G_of, rtol: float,
             f"backward returned dx of shape {np.shape(probe.dx)}, expected the input shape "
             f"{x.shape}"))
     probe.rows += _grad_problems(name, layer, probe.grads)
-    probe.rows += _second_backward(name, layer, x, probe.G, probe, rtol)
+    probe.rows += _second_backward(name, layer, x, probe, rtol)
     return probe
 
 
@@ -162,16 +162,16 @@ def first_backward(name: str, layer, dy, G, backward=None):
     return (G, np.array(raw, copy=True), _snapshot(layer), rows), raw
 
 
-def _second_backward(name: str, layer, x, G, probe: LayerProbe, rtol: float) -> list[dict]:
-    """Accumulation and linearity: a second ``backward(2 dy)`` must give exactly twice the first.
+def _second_backward(name: str, layer, x, probe: LayerProbe, rtol: float) -> list[dict]:
+    """Accumulation and linearity: a second ``backward(2 G)`` must give exactly twice the first.
 
     Grads that come out three times the first were added to the previous call's (``+=``).
     """
     try:
-        dx = layer.backward(2 * G)
+        dx = layer.backward(2 * probe.G)
     except Exception:  # a layer may free its cache after backward: give it a fresh forward
         layer.forward(x.copy())
-        dx = layer.backward(2 * G)
+        dx = layer.backward(2 * probe.G)
     # compared right away, before anything else runs: no copies needed
     pairs = [("input", probe.dx, dx, False)]
     pairs += [(k, probe.grads[k], g, True) for k, g in layer.grads.items() if k in probe.grads]
