@@ -67,9 +67,8 @@ def _probe_pair(slot: Slot, y0: np.ndarray, axis: int, out_axis: int,
             for chosen in ((index >> bit) & 1 == 1, (index >> bit) & 1 == 0):
                 mask = np.zeros(slot.live.shape, bool)
                 np.moveaxis(mask, axis, 0)[chosen] = True
-                np.copyto(slot.live, saved + jitter * mask)
+                np.copyto(slot.live, saved + jitter * mask)   # overwrites the previous probe
                 y = slot.output()
-                np.copyto(slot.live, saved)
                 if y.shape != y0.shape or not np.array_equal(
                         np.take(y, np.flatnonzero(~chosen), axis=out_axis),
                         np.take(y0, np.flatnonzero(~chosen), axis=out_axis)):
