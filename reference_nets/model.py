@@ -8,9 +8,18 @@ import numpy as np
 
 from reference_nets.layers.base import Layer
 
-__all__ = ["Sequential"]
+__all__ = ["Sequential", "set_mode"]
 
 _PROTOCOL = ("forward", "backward", "params", "grads")
+
+
+def set_mode(obj, training: bool) -> None:
+    """Switch a layer or model to training/evaluation mode when it supports modes
+    (its ``train`` method, else its ``training`` attribute)."""
+    if callable(getattr(obj, "train", None)):
+        obj.train(training)
+    elif hasattr(obj, "training"):
+        obj.training = bool(training)
 
 
 class Sequential(Layer):
@@ -66,10 +75,7 @@ class Sequential(Layer):
         """Set the mode of this model and of every layer that has one; return ``self``."""
         self.training = bool(mode)
         for layer in self.layers:
-            if callable(getattr(layer, "train", None)):
-                layer.train(mode)
-            elif hasattr(layer, "training"):
-                layer.training = bool(mode)
+            set_mode(layer, mode)
         return self
 
     def __len__(self) -> int:

@@ -15,6 +15,7 @@ from reference_nets._validate import (
     check_positive_int,
     check_positive_number,
 )
+from reference_nets.model import set_mode
 from reference_nets.optim import clip_grad_norm, clip_grad_value
 
 __all__ = ["HOOK_METHODS", "HookError", "train"]
@@ -45,14 +46,6 @@ class _Hooks:
                                 f"{type(exc).__name__}: {exc}") from exc
 
 
-def _set_mode(model, training: bool) -> None:
-    """Switch ``model`` to training/evaluation mode when it supports modes."""
-    if callable(getattr(model, "train", None)):
-        model.train(training)
-    elif hasattr(model, "training"):
-        model.training = training
-
-
 def _check_data(model, loss, X, y, name_x: str, name_y: str):
     """Validate one (inputs, targets) pair; return them as arrays."""
     X = as_numeric(X, name_x, "train")
@@ -65,9 +58,9 @@ def _check_data(model, loss, X, y, name_x: str, name_y: str):
                          f"got shape {np.shape(y)}")
     if not callable(getattr(loss, "check_target", None)):
         return X, np.asarray(y)
-    _set_mode(model, False)
+    set_mode(model, False)
     out_shape = np.shape(model.forward(X[:1]))
-    _set_mode(model, True)
+    set_mode(model, True)
     return X, loss.check_target(y, (len(X), *out_shape[1:]), name=name_y)
 
 
@@ -86,9 +79,9 @@ def _check_options(n: int, epochs, batch_size, clip_norm, clip_value):
 
 def _evaluate(model, loss, X, y) -> dict[str, float]:
     """Loss (and accuracy) of ``model`` on (X, y) in evaluation mode, in one forward."""
-    _set_mode(model, False)
+    set_mode(model, False)
     pred = model.forward(X)
-    _set_mode(model, True)
+    set_mode(model, True)
     row = {"val_loss": float(loss.forward(pred, y))}
     if callable(getattr(loss, "count_correct", None)):
         correct, total = loss.count_correct(pred, y)
@@ -163,7 +156,7 @@ def train(model, loss, optimizer, X, y, *, epochs, batch_size, hooks=(), clip_no
             raise TypeError("train: validation must be a tuple (X_val, y_val)")
         validation = _check_data(model, loss, *validation, "validation[0]", "validation[1]")
     call = _Hooks(hooks)
-    _set_mode(model, True)
+    set_mode(model, True)
     optimizer.bind(model)
     rng = np.random.default_rng(seed)
     call("on_train_begin", model, optimizer)
