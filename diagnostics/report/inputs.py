@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-_FRAME_COLUMNS = ("step", "epoch", "layer", "tensor", "metric", "value")
+from ..records import FRAME_COLUMNS
 
 
 @dataclass
@@ -79,7 +79,7 @@ def runs_from(monitor):
     for name, mon in _named(monitor, "monitor", "run"):
         _require(mon, "monitor", expected, "frame")
         frame = mon.frame
-        missing = [c for c in _FRAME_COLUMNS if c not in frame.columns]
+        missing = [c for c in FRAME_COLUMNS if c not in frame.columns]
         if missing:
             raise ValueError(f"monitor {name!r}: frame lacks columns {missing}")
         metrics = {m: part.drop(columns="metric")
