@@ -10,12 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["CHECKS", "findings"]
+__all__ = ["CHECKS", "SEVERITY_ORDER", "findings"]
 
 CHECKS = ("vanishing_gradient", "exploding_gradient", "dead_relu", "saturation",
           "update_ratio", "non_finite", "loss_divergence")
 COLUMNS = ["severity", "check", "layer", "message"]
-_ORDER = {"critical": 0, "warning": 1, "info": 2}
+#: Severities, most severe first.
+SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 
 
 def findings(frame: pd.DataFrame, meta: dict, *, vanishing_ratio=1e-3, exploding_growth=100.0,
@@ -73,7 +74,7 @@ def findings(frame: pd.DataFrame, meta: dict, *, vanishing_ratio=1e-3, exploding
             *_saturation(get("saturation_fraction"), saturation_fraction),
             *_update_ratio(get("update_ratio"), meta, update_low, update_high)]
     result = pd.DataFrame(rows, columns=COLUMNS)
-    order = result["severity"].map(_ORDER)
+    order = result["severity"].map(SEVERITY_ORDER)
     return result.iloc[np.argsort(order.to_numpy(), kind="stable")].reset_index(drop=True)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
+from ..health import SEVERITY_ORDER
 
 #: Human wording of each check, as the banner names it.
 CHECK_LABELS = {
