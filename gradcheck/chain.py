@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from gradcheck.options import loss_value
-from gradcheck.protocol import first_backward, probe_layer, repeat_rtol
+from gradcheck.protocol import first_backward, probe_layer
 
 __all__ = ["activations", "layer_name", "model_grads", "probe_chain", "recorded_backward"]
 
@@ -44,8 +44,8 @@ def probe_chain(layers, acts, mutated, dpred, firsts=None) -> list:
     for i in range(len(layers) - 1, -1, -1):
         seen = None if mutated is None else (acts[i + 1], mutated[i])
         probes[i] = probe_layer(layer_name(i, layers[i]), layers[i], acts[i],
-                                lambda _y, g=g: g, rtol=repeat_rtol(acts[i], layers[i]),
-                                seen=seen, first=None if firsts is None else firsts[i])
+                                lambda _y, g=g: g, seen=seen,
+                                first=None if firsts is None else firsts[i])
         g = probes[i].dx
         if np.shape(g) != np.shape(acts[i]):
             raise ValueError(f"check_model: layer {layer_name(i, layers[i])} returned dx of "

@@ -20,7 +20,7 @@ from gradcheck.guards import kept_state, progress_bar
 from gradcheck.joint import joint_rows
 from gradcheck.options import options_dict, require_array, require_layer, require_model, resolve
 from gradcheck.perturb import Slot
-from gradcheck.protocol import probe_layer, repeat_rtol
+from gradcheck.protocol import probe_layer
 from gradcheck.report import GradcheckReport, verdict_row
 from gradcheck.sampling import locating, rng_for, select
 from gradcheck.tensorcheck import Settings, check_tensor
@@ -174,7 +174,7 @@ def check_function(f, vjp, inputs, *, mode: str = "auto", method: str = "central
 def _check_one(name: str, layer, x, G_of, s: Settings, bar, *,
                check_input: bool = True) -> list[dict]:
     """Protocol rows, then a verdict row per tensor of one lone layer."""
-    probe = probe_layer(name, layer, x, G_of, rtol=repeat_rtol(x, layer))
+    probe = probe_layer(name, layer, x, G_of)
     return probe.rows + _numeric_rows(name, layer, x, probe, s, bar, check_input=check_input)
 
 

@@ -91,7 +91,7 @@ def _grad_problems(name: str, layer, grads: dict) -> list[dict]:
     return rows
 
 
-def probe_layer(name: str, layer, x: np.ndarray, G_of, rtol: float,
+def probe_layer(name: str, layer, x: np.ndarray, G_of,
                 seen: tuple[np.ndarray, bool] | None = None, first=None) -> LayerProbe:
     """Run the protocol checks and compute the analytic gradients.
 
@@ -104,8 +104,6 @@ def probe_layer(name: str, layer, x: np.ndarray, G_of, rtol: float,
         The point (never modified: every call gets a private copy).
     G_of : callable
         ``G_of(y0) -> G``, the upstream gradient for the output ``y0``.
-    rtol : float
-        Relative tolerance for comparing repeated calls (dtype dependent).
     seen : (ndarray, bool), optional
         ``(y0, mutated)`` from the caller's own forward at ``x``, whose state the layer
         still holds and whose determinism the caller established; saves two forwards.
@@ -143,7 +141,7 @@ def probe_layer(name: str, layer, x: np.ndarray, G_of, rtol: float,
             f"backward returned dx of shape {np.shape(probe.dx)}, expected the input shape "
             f"{x.shape}"))
     probe.rows += _grad_problems(name, layer, probe.grads)
-    probe.rows += _second_backward(name, layer, x, probe, rtol)
+    probe.rows += _second_backward(name, layer, x, probe)
     return probe
 
 
@@ -162,11 +160,13 @@ def first_backward(name: str, layer, dy, G, backward=None):
     return (G, np.array(raw, copy=True), _snapshot(layer), rows), raw
 
 
-def _second_backward(name: str, layer, x, probe: LayerProbe, rtol: float) -> list[dict]:
-    """Accumulation and linearity: a second ``backward(2 G)`` must give exactly twice the first.
+def _second_backward(name: str, layer, x, probe: LayerProbe) -> list[dict]:
+    """Accumulation and linearity: a second ``backward(2 G)`` must give twice the first (up to
+    :func:`repeat_rtol`).
 
     Grads that come out three times the first were added to the previous call's (``+=``).
     """
+    rtol = repeat_rtol(x, layer)
     try:
         dx = layer.backward(2 * probe.G)
     except Exception:  # a layer may free its cache after backward: give it a fresh forward
