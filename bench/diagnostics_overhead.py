@@ -39,6 +39,8 @@ from reference_nets.losses import SoftmaxCrossEntropy
 from reference_nets.optim import SGD
 from reference_nets.zoo import mlp
 
+BATCH = 32
+
 
 class NormFloor:
     """Per step and parameter tensor: g.g, then p.p, p.prev, p.init and prev <- p."""
@@ -74,7 +76,7 @@ def run(split, hooks, epochs: int) -> tuple[float, float]:
     model = mlp(seed=0)
     cpu, wall = time.process_time(), time.perf_counter()
     train(model, SoftmaxCrossEntropy(), SGD(0.05, momentum=0.9), split.X_train, split.y_train,
-          epochs=epochs, batch_size=32, hooks=hooks, progress=False)
+          epochs=epochs, batch_size=BATCH, hooks=hooks, progress=False)
     return time.process_time() - cpu, time.perf_counter() - wall
 
 
@@ -91,7 +93,7 @@ def main(argv=None) -> pd.DataFrame:
         for _ in range(args.repeats):
             for name, make in CONFIGS.items():
                 times[name].append(run(split, make(), args.epochs))
-    steps = args.epochs * -(-len(split.X_train) // 32)
+    steps = args.epochs * -(-len(split.X_train) // BATCH)
     cpu = {name: np.array(t)[:, 0] for name, t in times.items()}
     wall = {name: np.array(t)[:, 1] for name, t in times.items()}
     base = "no hooks"
@@ -103,7 +105,7 @@ def main(argv=None) -> pd.DataFrame:
         "wall ratio (best)": wall[name].min() / wall[base].min(),
         "wall ratio (median)": np.median(wall[name]) / np.median(wall[base])}
         for name in CONFIGS])
-    print(f"digits MLP 64-64-10, batch 32, {args.epochs} epochs ({steps} steps), "
+    print(f"digits MLP 64-64-10, batch {BATCH}, {args.epochs} epochs ({steps} steps), "
           f"{args.repeats} interleaved repeats, 1 BLAS thread")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     return table
