@@ -100,11 +100,11 @@ def _divergence(loss, factor, alpha):
     smooth = pd.Series(finite).ffill().ewm(alpha=alpha, adjust=False).mean().to_numpy()
     best = np.fmin.accumulate(smooth)
     rising = np.flatnonzero((smooth > factor * best) & (smooth > smooth[0]))
-    candidates = [i for i in (bad[:1].tolist() + rising[:1].tolist())]
+    candidates = bad[:1].tolist() + rising[:1].tolist()
     if not candidates:
         return
     i = min(candidates)
-    if np.isfinite(values[i]) and i not in bad[:1]:
+    if np.isfinite(values[i]):  # found by the moving average, not as a NaN/Inf
         seen = (f"the smoothed loss {smooth[i]:.4g} is {smooth[i] / best[i]:.1f}x its minimum "
                 f"{best[i]:.4g} and above its start {smooth[0]:.4g}")
     else:
