@@ -8,8 +8,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["build_model", "check_data", "full_loss", "optimizer_factory", "positive",
-           "positive_int", "set_training", "train_step"]
+__all__ = ["check_data", "fresh_run", "full_loss", "positive", "positive_int", "train_step"]
 
 
 class _PlainSGD:
@@ -43,6 +42,16 @@ def build_model(make_model, seed):
     params = inspect.signature(make_model).parameters.values()
     takes_seed = any(p.name == "seed" or p.kind is p.VAR_KEYWORD for p in params)
     return make_model(seed=seed) if takes_seed else make_model()
+
+
+def fresh_run(make_model, optimizer, lr, seed):
+    """``(model, optimizer, rng)`` of a new run: a fresh model (seeded when it takes a seed)
+    in training mode, its optimizer at ``lr``, the generator of its mini-batch order."""
+    model = build_model(make_model, seed)
+    opt = optimizer_factory(optimizer)(lr)
+    opt.bind(model)
+    set_training(model, True)
+    return model, opt, np.random.default_rng(seed)
 
 
 def check_data(X, y):

@@ -20,13 +20,11 @@ from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
 from diagnostics._training import (
-    build_model,
     check_data,
+    fresh_run,
     full_loss,
-    optimizer_factory,
     positive,
     positive_int,
-    set_training,
     train_step,
 )
 
@@ -121,11 +119,7 @@ def lr_range_test(make_model, loss, X, y, *, optimizer="sgd", lr_min=1e-6, lr_ma
     if lr_min >= lr_max or steps < 5 or not 0 < smooth <= 1 or diverge <= 1:
         raise ValueError("need lr_min < lr_max, steps >= 5, 0 < smooth <= 1, diverge > 1; got "
                          f"{lr_min}, {lr_max}, {steps}, {smooth}, {diverge}")
-    model = build_model(make_model, seed)
-    opt = optimizer_factory(optimizer)(lr_min)
-    opt.bind(model)
-    set_training(model, True)
-    rng = np.random.default_rng(seed)
+    model, opt, rng = fresh_run(make_model, optimizer, lr_min, seed)
     order = np.concatenate([rng.permutation(len(X))
                             for _ in range(-(-steps * batch_size // len(X)))])
     rows, average, best, diverged_at = [], 0.0, math.inf, None
@@ -158,11 +152,7 @@ def _suggest(curve: pd.DataFrame) -> dict:
 
 def _sensitivity_run(make_model, loss, X, y, lr, seed, epochs, optimizer, batch_size, diverge):
     """Losses after each epoch of one (lr, seed) run; NaN once diverged."""
-    model = build_model(make_model, seed)
-    opt = optimizer_factory(optimizer)(lr)
-    opt.bind(model)
-    set_training(model, True)
-    rng = np.random.default_rng(seed)
+    model, opt, rng = fresh_run(make_model, optimizer, lr, seed)
     losses = [full_loss(model, loss, X, y)]
     with np.errstate(all="ignore"):
         for _ in range(epochs):
