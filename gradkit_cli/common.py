@@ -87,6 +87,14 @@ def add_training_args(parser, *, epochs=10):
     parser.add_argument("--seed", type=int, default=0, help="seed of weights and shuffling")
 
 
+def load_training_problem(args):
+    """The data set picked by :func:`add_training_args`' options (images for the cnn);
+    prints ``<net> on <data set note>``."""
+    problem = load_problem(args.dataset, images=args.net == "cnn", seed=args.seed)
+    print(f"{args.net} on {problem.note}")
+    return problem
+
+
 def positive_int(text):
     """argparse type: an integer >= 1."""
     value = int(text)

@@ -6,7 +6,7 @@ from .common import (
     UsageError,
     add_training_args,
     build_net,
-    load_problem,
+    load_training_problem,
     positive_float,
     positive_int,
 )
@@ -91,8 +91,7 @@ def describe(results):
 
 def run(args):
     """Run the experiments, print what they suggest, write the report when asked."""
-    problem = load_problem(args.dataset, images=args.net == "cnn", seed=args.seed)
-    print(f"{args.net} on {problem.note}")
+    problem = load_training_problem(args)
     results = lr_experiments(problem, args.net, momentum=args.momentum, lr_min=args.lr_min,
                              lr_max=args.lr_max, steps=args.steps, batch_size=args.batch_size,
                              seed=args.seed, sensitivity_lrs=args.sensitivity,

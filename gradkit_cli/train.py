@@ -7,7 +7,7 @@ from .common import (
     build_net,
     format_findings,
     format_history,
-    load_problem,
+    load_training_problem,
     positive_float,
     positive_int,
     train_monitored,
@@ -34,9 +34,8 @@ def add_parser(commands):
 
 def run(args):
     """Train, print history and findings, write the report/records when asked."""
-    problem = load_problem(args.dataset, images=args.net == "cnn", seed=args.seed)
+    problem = load_training_problem(args)
     model = build_net(args.net, problem, seed=args.seed)
-    print(f"{args.net} on {problem.note}")
     history, monitor = train_monitored(model, problem, lr=args.lr, momentum=args.momentum,
                                        epochs=args.epochs, batch_size=args.batch_size,
                                        seed=args.seed, every=args.every)
