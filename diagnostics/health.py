@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["CHECKS", "SEVERITY_ORDER", "findings"]
+__all__ = ["CHECKS", "SEVERITY_ORDER", "findings", "weight_tensors"]
 
 CHECKS = ("vanishing_gradient", "exploding_gradient", "dead_relu", "saturation",
           "update_ratio", "non_finite", "loss_divergence")
@@ -224,11 +224,18 @@ def _update_ratio(ratios, meta, low, high):
                f"thumb about 1e-3): {listed}; {advice}.")
 
 
+def weight_tensors(shapes) -> set[tuple[str, str]]:
+    """``(layer, tensor)`` pairs of the weight tensors (2 or more dimensions) in
+    ``meta["shapes"]``; biases start at zero, so their update ratios say little."""
+    return {(layer, tensor) for layer, tensors in shapes.items()
+            for tensor, shape in tensors.items() if len(shape) >= 2}
+
+
 def _median_ratios(ratios, meta):
-    """(layer, tensor, median ratio) of every weight tensor (2 or more dimensions)."""
-    shapes = meta.get("shapes", {})
+    """(layer, tensor, median ratio) of every weight tensor (see :func:`weight_tensors`)."""
+    weights = weight_tensors(meta.get("shapes", {}))
     for (layer, tensor), group in ratios.groupby(["layer", "tensor"], sort=False):
-        if len(shapes.get(layer, {}).get(tensor, ())) < 2:
+        if (layer, tensor) not in weights:
             continue
         values = group["value"].to_numpy()
         values = values[np.isfinite(values)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..health import weight_tensors
 from .figures import (
     downsample,
     empty_panel,
@@ -126,9 +127,9 @@ def _healthy_band(ax, _run):
 
 
 def _weight_tensors(frame, shapes):
-    """Rows of ``frame`` on tensors of 2+ dimensions, for the layers that have any."""
-    pairs = [(layer, tensor) for layer, tensors in shapes.items()
-             for tensor, shape in tensors.items() if len(shape) >= 2]
+    """Rows of ``frame`` on weight tensors (``health.weight_tensors``), for the layers
+    that have any."""
+    pairs = weight_tensors(shapes)
     is_weight = pd.MultiIndex.from_frame(frame[["layer", "tensor"]]).isin(pairs)
     has_weight = frame["layer"].isin({layer for layer, _ in pairs}).to_numpy()
     return frame[is_weight | ~has_weight]
