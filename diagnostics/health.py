@@ -118,13 +118,11 @@ def _divergence(loss, factor, alpha):
 def _layer_rms(grads, meta) -> pd.Series:
     """Median over steps of each layer's RMS gradient (norm / sqrt(parameter count))."""
     grads = grads[(grads["layer"] != "model") & np.isfinite(grads["value"])]
-    sizes = {(layer, key): float(np.prod(shape))
-             for layer, shapes in meta.get("shapes", {}).items()
-             for key, shape in shapes.items()}
+    sizes = {layer: sum(float(np.prod(shape)) for shape in shapes.values())
+             for layer, shapes in meta.get("shapes", {}).items()}
     squares = grads.assign(sq=grads["value"] ** 2)
     per_step = squares.groupby(["layer", "step"])["sq"].sum().reset_index()
-    counts = {layer: sum(v for (name, _), v in sizes.items() if name == layer)
-              for layer in per_step["layer"].unique()}
+    counts = {layer: sizes.get(layer, 0) for layer in per_step["layer"].unique()}
     per_step["rms"] = np.sqrt(per_step["sq"] / per_step["layer"].map(counts))
     order = [name for name in meta.get("layers", []) if name in counts]
     return per_step.groupby("layer")["rms"].median().reindex(order)
