@@ -102,7 +102,8 @@ def collect_findings(runs, checks, present):
 
 
 def _problems(findings, severity):
-    """``"label (run, run)"`` phrases for the findings of one severity, most frequent first."""
+    """``"label (run, run)"`` phrases for the findings of one severity, in order of first
+    appearance in ``findings``."""
     hits = findings[findings["severity"] == severity]
     grouped = hits.groupby("label", sort=False)["run"].unique()
     return [f"{label} ({', '.join(runs)})" for label, runs in grouped.items()]
