@@ -145,11 +145,12 @@ class Monitor:
     def on_train_begin(self, model, optimizer=None) -> None:
         """Inspect the model, snapshot the initial parameters, tap activation layers."""
         layers = named_layers(model)
-        self._layers, self._taps, self._last_done = layers, [], None
+        self._taps, self._last_done = [], None
         text, n_params, shapes = summary(layers)
         self.meta.update(model=text, n_params=n_params, layers=[n for n, _ in layers],
                          shapes=shapes)
-        self._params = ParamStats(self.records, param_tensors(layers))
+        self._tensors = param_tensors(layers)
+        self._params = ParamStats(self.records, self._tensors)
         for name, layer in layers:
             kind = self._kinds.get(type(layer).__name__)
             # instances accept attributes (not hasattr(layer, "__dict__"): see ForwardTap)
@@ -261,7 +262,7 @@ class Monitor:
         return observe
 
     def _all_tensors(self, params=True, grads=True):
-        for name, key, layer in param_tensors(self._layers):
+        for name, key, layer in self._tensors:
             if grads:
                 yield name, key + ".grad", layer.grads[key]
             if params:
