@@ -33,11 +33,11 @@ def range_test_figure(result):
     -------
     figures.Plot
     """
-    curve = result.curve
+    curve, suggestions = result.curve, result.suggestions or {}
     with themed_figure(1, width=7.5, height=3.8) as (fig, (ax,)):
         ax.plot(curve["lr"], curve["loss"], color="0.7", lw=1.0, label="loss")
         ax.plot(curve["lr"], curve["smoothed_loss"], color="tab:purple", lw=2.0, label="smoothed")
-        for name, lr in (getattr(result, "suggestions", None) or {}).items():
+        for name, lr in suggestions.items():
             color, style = _SUGGESTION_STYLES.get(name, ("tab:gray", ":"))
             ax.axvline(lr, color=color, ls=style, lw=1.5, label=f"{name}: {lr:.2g}")
         diverged = getattr(result, "diverged_at", None)
@@ -49,7 +49,7 @@ def range_test_figure(result):
         ax.set_xscale("log")
         ax.set(title="learning-rate range test", xlabel="learning rate (log scale)",
                ylabel="training loss")
-        legend_below(ax, 2 + len(result.suggestions or {}) + (diverged is not None))
+        legend_below(ax, 2 + len(suggestions) + (diverged is not None))
         return to_data_uri(fig)
 
 
@@ -75,7 +75,7 @@ def sensitivity_figure(result):
         left.plot(summary["lr"], mean, "o-", color="tab:blue", label="mean final loss")
         final = runs.loc[runs.groupby(["lr", "seed"])["epoch"].idxmax()]
         left.scatter(final["lr"], final["loss"], s=12, color="0.3", zorder=3, label="one seed")
-        stable = getattr(result, "stable_range", None)
+        stable = result.stable_range
         if stable is not None:
             left.axvspan(*stable, color="seagreen", alpha=0.12, label="stable range")
         left.axvline(result.best_lr, color="tab:green", ls="--",
