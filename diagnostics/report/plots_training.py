@@ -165,9 +165,9 @@ def units_figure(runs):
         return to_data_uri(fig)
 
 
-def _epoch_curves(ax, runs, columns, ylabel):
-    """Per-epoch curves from ``run.history``: train solid, validation dashed."""
-    colors = run_colors([run.name for run in runs])
+def _epoch_curves(ax, runs, columns, ylabel, colors):
+    """Per-epoch curves from ``run.history``: train solid, validation dashed; ``colors``
+    maps every run of the figure to its colour, so a run keeps it across panels."""
     drawn = 0
     for run in runs:
         for column, style in zip(columns, ("-", "--"), strict=True):
@@ -210,11 +210,11 @@ def loss_figure(runs):
             legend_below(ax, len(stepped), max_cols=3)
         if with_history:
             ax = next(axes)
-            _epoch_curves(ax, with_history, ("train_loss", "val_loss"), "loss")
+            _epoch_curves(ax, with_history, ("train_loss", "val_loss"), "loss", colors)
             ax.set_title("loss per epoch")
         if has_accuracy:
             ax = next(axes)
             _epoch_curves(ax, with_history, ("train_accuracy", "val_accuracy"),
-                          "accuracy (fraction correct)")
+                          "accuracy (fraction correct)", colors)
             ax.set_title("accuracy per epoch")
         return to_data_uri(fig)
