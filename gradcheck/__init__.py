@@ -2,16 +2,18 @@
 
 ``check_layer``, ``check_model`` and ``check_function`` compare analytic gradients with finite
 differences, tensor by tensor, and return a :class:`GradcheckReport` (``.passed``, ``.table``,
-``str()``, ``.raise_for_failure()``). An element passes when
-``|analytic - numeric| <= atol + rtol * max|numeric over the tensor| + round-off``
-(:mod:`gradcheck.compare`); kinks get the status ``"nondifferentiable"``, protocol problems
-(mutated input, randomness, missing/mis-shaped grads, accumulation, non-linear backward) are
-``"fail"`` rows with a message. ``numerical_gradient`` gives the raw finite differences.
+``str()``, ``.raise_for_failure()``). A value passes when its error is within the tolerance
+floor plus round-off plus the estimated error of its own finite difference
+(:mod:`gradcheck.judge`); kinks get the status ``"nondifferentiable"``, all-zero checks
+``"vacuous"``; protocol problems (mutated input, randomness or state, missing/mis-shaped grads,
+accumulation, non-linear backward) are ``"fail"`` rows with a message.
 
-Modules: ``finite_diff`` (stencils, steps), ``perturb`` (exact in-place perturbation, grouped
-evaluation), ``sampling`` (modes), ``compare`` (tolerances, verdicts), ``protocol`` (protocol
-checks), ``tensorcheck`` (one tensor), ``joint`` (one balanced direction over a layer's
-tensors), ``chain``/``downstream`` (models), ``checks`` (the public entry points), ``report``.
+The pipeline: a target at a point (``point``, ``layer_point``, ``function_check``,
+``model_check`` with ``model_walk`` and ``rest_of_model``), protocol ``probes``, a ``plan``
+of values per tensor (``selection``, ``value_sets``, ``joint_direction``), the one ``engine``
+(perturb, evaluate, restore; ``grouping`` of independent elements), ``measure`` (first
+offsets, then half steps where unsettled; ``finite_diff``), the ``judge``, then ``report``.
+``settings`` resolves options and dtype rules, ``restore`` leaves the user's objects as found.
 """
 
 import importlib
@@ -20,14 +22,14 @@ import importlib
 # every pytest session through the pytest11 entry point) does not import numpy and the
 # checking engine just because ``gradcheck`` is its parent package.
 _EXPORTS = {
-    "TOLERANCES": "gradcheck.compare",
+    "TOLERANCES": "gradcheck.settings",
     "GradcheckError": "gradcheck.report",
     "GradcheckReport": "gradcheck.report",
     "assert_gradients": "gradcheck.assertions",
     "check_function": "gradcheck.checks",
     "check_layer": "gradcheck.checks",
     "check_model": "gradcheck.checks",
-    "numerical_gradient": "gradcheck.finite_diff",
+    "numerical_gradient": "gradcheck.engine",
 }
 
 __all__ = sorted(_EXPORTS)

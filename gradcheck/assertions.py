@@ -20,6 +20,10 @@ def _failure_reasons(report: GradcheckReport, strict: bool) -> list[str]:
     kinks = nondifferentiable_points(report)
     if strict and kinks:
         reasons.append(f"{kinks} nondifferentiable points (strict mode counts them as failures)")
+    vacuous = tensors(report, "vacuous")
+    if strict and vacuous:
+        reasons.append(f"{len(vacuous)} vacuous tensors, whose checks saw only zeros (strict "
+                       "mode counts them as failures)")
     return reasons
 
 
@@ -50,7 +54,7 @@ def assert_gradients(
     y : numpy.ndarray, optional
         Targets for ``loss``; required exactly when ``loss`` is given.
     strict : bool, default False
-        Count nondifferentiable points (kinks) as failures.
+        Count nondifferentiable points (kinks) and vacuous tensors (all zeros) as failures.
     label : str, optional
         Names the check in the failure message (the pytest plugin passes the node id).
     **options

@@ -1,49 +1,54 @@
-"""The numeric engine: finite-difference stencils, step sizes and the raw numerical gradient.
+"""Finite-difference stencils, step sizes, and derivative estimates with their own error.
 
 Everything here is pure numpy and knows nothing about layers. A derivative along a
 perturbation ``p`` (an element or a direction) is assembled from objective changes
-``delta_k = f(x + s_k h p) - f(x)`` at the stencil offsets ``s_k``:
+``delta(s) = f(x + s h p) - f(x)`` at stencil offsets ``s``. Each method has *first* offsets
+(what every check evaluates) and *refining* offsets at half the step, evaluated only for the
+values the first estimate does not settle. With both, a central estimate becomes
 
-``D = sum_k c_k delta_k / h`` (the imaginary part of it for ``"complex_step"``).
+    D(h) = (delta(1) - delta(-1)) / 2h,   D(h/2) = (delta(1/2) - delta(-1/2)) / h,
+    value = D(h/2) + (D(h/2) - D(h)) / 3          (Richardson: O(h^4))
+    error = |D(h) - D(h/2)|                        (an upper estimate of the value's error)
 
-Steps are powers of two scaled to the magnitude of the perturbed values, so ``x + s_k h``
-is exact in floating point and the divisor is the step really taken.
+and the one-sided slopes at both steps tell a kink from curvature: near a smooth point
+their gap halves with the step, at a kink (ReLU at 0, a max-pool tie, of any multiplicity)
+it does not.
+
+Steps are powers of two scaled to the magnitude of the perturbed values, so ``x + s h`` is
+exact in floating point and the divisor is the step really taken.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
-__all__ = [
-    "METHODS",
-    "Stencil",
-    "default_eps",
-    "derivative",
-    "direction_step",
-    "numerical_gradient",
-    "one_sided",
-    "stencil",
-    "step_sizes",
-]
+__all__ = ["KINK_RATIO", "METHODS", "Estimate", "Stencil", "default_eps", "direction_step",
+           "estimate", "stencil", "step_sizes"]
+
+KINK_RATIO = 0.7   # one-sided gap at h/2 over the gap at h above this: a kink (smooth: 0.5)
 
 
 class Stencil(NamedTuple):
-    """Offsets ``s_k`` (in units of the step) and coefficients ``c_k`` of one method."""
+    """Offsets (in units of the step) of one method: always evaluated, and on demand."""
 
-    offsets: tuple
-    coefs: tuple
+    first: tuple
+    refine: tuple = ()
     complex: bool = False
+
+    @property
+    def offsets(self) -> tuple:
+        """Every offset, first then refining."""
+        return self.first + self.refine
 
 
 _STENCILS = {
     "central": Stencil((1.0, -1.0), (0.5, -0.5)),
-    "forward": Stencil((1.0,), (1.0,)),
-    # Richardson extrapolation of two central differences, steps h and h/2: O(h^4) error.
-    "richardson": Stencil((1.0, -1.0, 0.5, -0.5), (-1 / 6, 1 / 6, 4 / 3, -4 / 3)),
-    "complex_step": Stencil((1j,), (1.0,), complex=True),
+    "forward": Stencil((1.0,), (0.5,)),
+    "richardson": Stencil((1.0, -1.0, 0.5, -0.5)),
+    "complex_step": Stencil((1j,), (), complex=True),
 }
 METHODS = tuple(_STENCILS)
 
@@ -76,7 +81,7 @@ def step_sizes(values: np.ndarray, eps: float) -> np.ndarray:
     A power-of-two multiple of ``eps`` no smaller than ``eps * max(1, |v|)``, so tiny
     values get the absolute step ``eps`` and huge ones a step relative to their size.
     """
-    mantissa, exponent = np.frexp(np.maximum(1.0, np.abs(values.real)).astype(np.float64))
+    mantissa, exponent = np.frexp(np.maximum(1.0, np.abs(np.real(values))).astype(np.float64))
     exponent = exponent - (mantissa == 0.5)
     return np.ldexp(float(eps), exponent.astype(np.int64))
 
@@ -84,76 +89,58 @@ def step_sizes(values: np.ndarray, eps: float) -> np.ndarray:
 def direction_step(values: np.ndarray, eps: float) -> float:
     """Step along a random direction over all of ``values``: :func:`step_sizes` of their
     largest magnitude (the one step a tensor's own direction and a joint direction use)."""
-    values = values.real
+    values = np.real(values)
     return float(step_sizes(np.asarray(max(values.max(), -values.min())), eps))
 
 
-def derivative(deltas: np.ndarray, steps: np.ndarray, method: str) -> np.ndarray:
-    """Combine objective changes into derivatives.
+@dataclass(frozen=True)
+class Estimate:
+    """Finite-difference derivatives of ``m`` perturbations.
+
+    Attributes
+    ----------
+    value : ndarray, shape (m,)
+        The best estimate the evaluated offsets give.
+    error : ndarray, shape (m,), or None
+        Estimated error of ``value`` (None: only the first offsets were evaluated).
+    kink : ndarray of bool, shape (m,), or None
+        The one-sided slopes keep their gap when the step is halved.
+    gap : ndarray, shape (m,), or None
+        That gap at half the step (how far apart the one-sided slopes are).
+    """
+
+    value: np.ndarray
+    error: np.ndarray | None = None
+    kink: np.ndarray | None = None
+    gap: np.ndarray | None = None
+
+
+def estimate(deltas: np.ndarray, offsets: tuple, steps: np.ndarray) -> Estimate:
+    """Combine objective changes into derivative estimates.
 
     Parameters
     ----------
-    deltas : ndarray, shape (n_offsets, m)
-        ``f(x + s_k h p) - f(x)`` for every stencil offset ``k`` and perturbation.
+    deltas : ndarray, shape (len(offsets), m)
+        ``f(x + s h p) - f(x)`` for each offset ``s`` and perturbation (complex for the
+        complex step).
+    offsets : tuple
+        The offsets evaluated: one method's first offsets, or first and refining ones.
     steps : ndarray, shape (m,)
         The step ``h`` of each perturbation.
-    method : str
-        Stencil name.
-
-    Returns
-    -------
-    ndarray, shape (m,), float64
     """
-    st = stencil(method)
-    total = np.asarray(st.coefs) @ deltas
-    return (total.imag if st.complex else total.real) / steps
-
-
-def one_sided(deltas: np.ndarray, steps: np.ndarray, method: str):
-    """Forward and backward one-sided differences ``(d_plus, d_minus)``, or None.
-
-    Only stencils that evaluate both ``x + h`` and ``x - h`` can expose a kink.
-    """
-    offsets = stencil(method).offsets
-    if 1.0 not in offsets or -1.0 not in offsets:
-        return None
-    plus, minus = deltas[offsets.index(1.0)], deltas[offsets.index(-1.0)]
-    return plus.real / steps, -minus.real / steps
-
-
-def numerical_gradient(f: Callable[[np.ndarray], float], x, method: str = "central",
-                       eps: float | None = None) -> np.ndarray:
-    """Finite-difference gradient of a scalar function, one element at a time.
-
-    Parameters
-    ----------
-    f : callable
-        ``f(x) -> float`` (complex for ``method="complex_step"``).
-    x : array_like of float, any shape
-        Point of evaluation; never modified (``f`` receives a private copy).
-    method : {"central", "forward", "richardson", "complex_step"}
-    eps : float, optional
-        Relative step; default :func:`default_eps` of ``x``'s dtype.
-
-    Returns
-    -------
-    ndarray, shape of ``x``, float64
-        ``df/dx`` at ``x``.
-    """
-    x = np.asarray(x)
-    if x.dtype.kind != "f":
-        raise TypeError(f"numerical_gradient: x must be a float array, got dtype {x.dtype}")
-    st = stencil(method)
-    eps = default_eps(x.dtype, method) if eps is None else float(eps)
-    work = x.astype(np.complex128 if st.complex else x.dtype, copy=True)
-    flat = work.reshape(-1)
-    steps = step_sizes(x.reshape(-1), eps)
-    f0 = 0.0 if st.complex else f(work)
-    deltas = np.empty((len(st.offsets), flat.size), dtype=np.complex128 if st.complex else float)
-    for i in range(flat.size):
-        original = flat[i]
-        for k, offset in enumerate(st.offsets):
-            flat[i] = original + offset * steps[i]
-            deltas[k, i] = f(work) - f0
-        flat[i] = original
-    return derivative(deltas, steps, method).reshape(x.shape)
+    d = {s: deltas[k] for k, s in enumerate(offsets)}
+    if 1j in d:
+        return Estimate(np.imag(d[1j]) / steps, np.zeros(len(steps)))
+    d = {s: np.real(v) / steps for s, v in d.items()}   # in units of the step
+    if -1.0 not in d:   # forward differences
+        d1 = d[1.0]
+        if 0.5 not in d:
+            return Estimate(d1)
+        d2 = 2 * d[0.5]
+        return Estimate(2 * d2 - d1, np.abs(d1 - d2))
+    d1 = (d[1.0] - d[-1.0]) / 2
+    if 0.5 not in d:
+        return Estimate(d1)
+    d2 = d[0.5] - d[-0.5]
+    gap1, gap2 = np.abs(d[1.0] + d[-1.0]), 2 * np.abs(d[0.5] + d[-0.5])
+    return Estimate(d2 + (d2 - d1) / 3, np.abs(d1 - d2), gap2 > KINK_RATIO * gap1, gap2)

@@ -7,25 +7,35 @@ from typing import Any
 
 import numpy as np
 
+from gradcheck.judge import SAFETY
+
 __all__ = ["COLUMNS", "GradcheckError", "GradcheckReport", "problem_row", "verdict_row"]
 
 COLUMNS = ("layer", "tensor", "shape", "checked", "max_abs_err", "max_rel_err", "worst_index",
            "analytic", "numeric", "status", "message",
            # extra columns, after the contract's
            "check", "tolerance", "n_nondifferentiable")
-_STATUS_ORDER = {"fail": 0, "nondifferentiable": 1, "pass": 2}
+_STATUS_ORDER = {"fail": 0, "nondifferentiable": 1, "vacuous": 2, "pass": 3}
+_VACUOUS = ("every checked analytic and numeric value is exactly 0: the check proved nothing "
+            "(dead ReLUs, a zero upstream gradient or a constant input block the gradient); "
+            "check at an input that exercises the layer")
 
 
-def verdict_row(layer: str, tensor: str, shape: tuple, check: str, v) -> dict[str, Any]:
-    """Table row for a numeric comparison (``v`` is a :class:`gradcheck.compare.Verdict`)."""
+def verdict_row(layer: str, tensor: str, shape: tuple, check: str, v,
+                note: str = "") -> dict[str, Any]:
+    """Table row for a numeric comparison (``v`` is a :class:`gradcheck.judge.Verdict`);
+    ``note`` is appended to the message."""
     if v.status == "fail":
         message = (f"{v.n_failed} of {v.checked} checked values disagree; worst at "
                    f"{v.worst_label}: analytic {v.analytic:.6g} vs numeric {v.numeric:.6g}")
     elif v.status == "nondifferentiable":
-        message = (f"{v.n_nondifferentiable} of {v.checked} values sit on a kink (one-sided "
-                   "differences disagree, the analytic value lies between them)")
+        message = (f"{v.n_nondifferentiable} of {v.checked} values sit on a kink (the "
+                   "one-sided slopes keep their gap when the step is halved)")
+    elif v.status == "vacuous":
+        message = _VACUOUS
     else:
         message = ""
+    message = f"{message}; {note}" if message and note else message or note
     return {"layer": layer, "tensor": tensor, "shape": tuple(shape), "checked": v.checked,
             "max_abs_err": v.max_abs_err, "max_rel_err": v.max_rel_err,
             "worst_index": v.worst_label, "analytic": v.analytic, "numeric": v.numeric,
@@ -93,6 +103,11 @@ class GradcheckReport:
         """Number of rows with status ``"nondifferentiable"`` (kinks; not failures)."""
         return sum(row["status"] == "nondifferentiable" for row in self.rows)
 
+    @property
+    def n_vacuous(self) -> int:
+        """Number of rows with status ``"vacuous"`` (all zeros: proved nothing; not failures)."""
+        return sum(row["status"] == "vacuous" for row in self.rows)
+
     def raise_for_failure(self) -> GradcheckReport:
         """Raise :class:`GradcheckError` (an ``AssertionError``) on failure; else return self."""
         if not self.passed:
@@ -116,7 +131,8 @@ class GradcheckReport:
 
     def __repr__(self) -> str:
         return (f"GradcheckReport(passed={self.passed}, rows={len(self.rows)}, "
-                f"n_failed={self.n_failed}, n_nondifferentiable={self.n_nondifferentiable})")
+                f"n_failed={self.n_failed}, n_nondifferentiable={self.n_nondifferentiable}, "
+                f"n_vacuous={self.n_vacuous})")
 
     def __str__(self) -> str:
         return "\n".join([self._headline(), *_format_rows(self.rows), *self._messages()])
@@ -125,9 +141,11 @@ class GradcheckReport:
         o = self.options
         verdict = "PASSED" if self.passed else "FAILED"
         return (f"gradcheck {verdict}: {self.n_failed} of {len(self.rows)} rows fail, "
-                f"{self.n_nondifferentiable} nondifferentiable (mode={o.get('mode')}, "
-                f"method={o.get('method')}, dtype={o.get('dtype')}, atol={o.get('atol')}, "
-                f"rtol={o.get('rtol')}, {self.seconds:.3f} s)")
+                f"{self.n_nondifferentiable} nondifferentiable, {self.n_vacuous} vacuous "
+                f"(mode={o.get('mode')}, method={o.get('method')}, rules of "
+                f"{o.get('dtype')}: tolerance = atol {o.get('atol'):g} + rtol "
+                f"{o.get('rtol'):g} x scale + round-off + {SAFETY:g} x estimated "
+                f"finite-difference error, shown per row; {self.seconds:.3f} s)")
 
     def _messages(self) -> list[str]:
         notes = [f"  {r['layer']} {r['tensor']} [{r['check']}]: {r['message']}"

@@ -7,7 +7,7 @@ import os
 import sys
 
 from gradcheck.finite_diff import METHODS
-from gradcheck.sampling import MODES
+from gradcheck.settings import MODES
 
 from .common import UsageError, positive_int
 
@@ -94,5 +94,6 @@ def run(args):
     print(report)
     if report.options.get("dtype") != args.dtype:
         print(f"note: the check ran in {report.options.get('dtype')}, not {args.dtype}: "
-              "the factory's parameters have that dtype")
+              "a check follows the rules of its lowest-precision float, and the factory's "
+              "parameters have that dtype")
     return 0 if report.passed else 1

@@ -8,9 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gradcheck import check_function, check_layer, numerical_gradient
-from gradcheck.compare import verdict
-from gradcheck.finite_diff import METHODS, default_eps, step_sizes
-from gradcheck.perturb import Slot, detect_structure, expand, group_elements
+from gradcheck.engine import Tensor
+from gradcheck.finite_diff import METHODS, Estimate, default_eps, step_sizes
+from gradcheck.grouping import detect_structure, expand, group_elements
+from gradcheck.judge import Rule, judge
 from tests.gradcheck import zoo_layers as z
 
 
@@ -41,11 +42,12 @@ def test_steps_are_powers_of_two_scaled_to_the_value():
 
 
 def test_tolerance_scale_comes_from_the_tensor():
-    numeric = np.array([1000.0, 1e-3])
+    numeric = Estimate(np.array([1000.0, 1e-3]))
+    base = Rule(atol=0, rtol=1e-5, noise=0).base(np.ones(2), 1000.0)
     # an absolute error of 1e-6 on the small element is tiny next to the tensor's scale
-    ok = verdict(numeric + np.array([0, 1e-6]), numeric, np.ones(2), atol=0, rtol=1e-5, noise=0)
+    ok = judge(numeric.value + np.array([0, 1e-6]), numeric, base, 1000.0, str)
     assert ok.status == "pass"
-    bad = verdict(numeric * (1 + 1e-3), numeric, np.ones(2), atol=0, rtol=1e-5, noise=0)
+    bad = judge(numeric.value * (1 + 1e-3), numeric, base, 1000.0, str)
     assert bad.status == "fail" and bad.worst == 0
     assert bad.max_rel_err == pytest.approx(1e-3)
 
@@ -61,10 +63,11 @@ def test_grouping_puts_elements_of_different_slices_together():
 def test_structure_of_a_dense_weight_is_its_output_column():
     layer = z.Linear(5, 3)
     x = np.random.default_rng(0).normal(size=(3, 5))   # batch 3 == n_out: a decoy axis pair
-    slot = Slot("W", layer.params["W"], lambda: layer.forward(x), lambda a: None)
+    tensor = Tensor("W", layer.params["W"])
     y0 = layer.forward(x)
     before = layer.params["W"].copy()
-    found = detect_structure(slot, y0, step_sizes(slot.live, 1e-3), np.random.default_rng(0))
+    found = detect_structure(tensor, lambda: layer.forward(x), y0, step_sizes(tensor.live, 1e-3),
+                             np.random.default_rng(0))
     assert found == [(1, 1)]
     assert np.array_equal(layer.params["W"], before)
     # a group's output equals, slice by slice, the outputs of its single perturbations

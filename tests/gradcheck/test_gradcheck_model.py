@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import gradcheck.guards
-import gradcheck.tensorcheck
+import gradcheck.progress
+import gradcheck.value_sets
 from gradcheck import check_layer, check_model
-from gradcheck.sampling import AUTO_DIRECTIONS, AUTO_LOCATE_LIMIT, AUTO_SAMPLES, locating, select
 from reference_nets import Dropout, Sequential
 from reference_nets.losses import SoftmaxCrossEntropy
 from reference_nets.zoo import mlp
@@ -29,7 +28,7 @@ def test_grouped_and_single_perturbations_agree(monkeypatch):
     layer, x = Counting(70, 6), RNG.normal(size=(6, 70))   # W: 420 elements, batch 6 == n_out
     grouped = check_layer(layer, x, mode="full").table.set_index("tensor")
     grouped_calls, Counting.calls = Counting.calls, 0
-    monkeypatch.setattr(gradcheck.tensorcheck, "STRUCTURE_MIN_ELEMENTS", 10**9)
+    monkeypatch.setattr(gradcheck.value_sets, "STRUCTURE_MIN_ELEMENTS", 10**9)
     single = check_layer(layer, x, mode="full").table.set_index("tensor")
     # one forward per element and offset without groups; W's columns and x's rows share them
     assert Counting.calls >= 2 * (420 + 420 + 6)
@@ -94,14 +93,14 @@ def test_auto_mode_names_an_element_of_a_large_wrong_tensor():
     row = report.table.query("tensor == 'b'").iloc[0]
     assert row.status == "fail"
     assert row.worst_index.startswith("(")   # an element, checked once the direction failed
-    assert row.checked == AUTO_DIRECTIONS + 30   # every element of the failing tensor
+    assert row.checked == 30   # every element of the failing tensor
     passing = report.table.query("tensor != 'b'")
     assert (passing.status == "pass").all()
-    assert passing.worst_index.str.startswith("direction").all()
+    assert passing.worst_index.str.contains("direction").all()
 
 
 def test_progress_bar_only_on_a_terminal(monkeypatch, capsys):
-    monkeypatch.setattr(gradcheck.guards, "PROGRESS_MIN_ELEMENTS", 10)
+    monkeypatch.setattr(gradcheck.progress, "PROGRESS_MIN_ELEMENTS", 10)
     check_layer(z.Linear(), RNG.normal(size=(5, 4)), mode="full")
     assert "gradcheck" not in capsys.readouterr().err
     monkeypatch.setattr("sys.stderr.isatty", lambda: True)
@@ -134,7 +133,7 @@ def test_model_backward_doubles_as_each_layers_first_backward():
 
     layers = [CountingBackward(4, 3, seed=1), z.Tanh(), CountingBackward(3, 2, seed=2)]
     report = check_model(Sequential(layers), z.MSE(), RNG.normal(size=(5, 4)),
-                         RNG.normal(size=(5, 2)))
+                         RNG.normal(size=(5, 2)), second_point=False)
     assert report.passed, str(report)
     # one call inside model.backward (recorded), one for the accumulation/linearity check
     assert [layers[0].backwards, layers[2].backwards] == [2, 2]
@@ -172,13 +171,3 @@ def test_auto_mode_names_the_worst_element_of_one_slightly_wrong_row():
     assert auto.status == full.status == "fail"
     assert auto.worst_index == full.worst_index
     assert auto.worst_index.startswith("(5, ")
-
-
-def test_locating_checks_every_element_up_to_the_limit_then_samples():
-    rng = np.random.default_rng(0)
-    small = locating(select("auto", 500, rng), 500, rng)
-    assert np.array_equal(small.elements, np.arange(500))
-    assert len(small.directions) == AUTO_DIRECTIONS
-    big = locating(select("auto", AUTO_LOCATE_LIMIT + 1, rng), AUTO_LOCATE_LIMIT + 1, rng)
-    assert len(big.elements) == AUTO_SAMPLES
-    assert len(np.unique(big.elements)) == AUTO_SAMPLES

@@ -27,7 +27,8 @@ def test_table_has_the_contract_columns_first(failed):
                 "worst_index", "analytic", "numeric", "status", "message"]
     assert list(failed.table.columns[:len(contract)]) == contract
     assert list(failed.table.columns) == list(COLUMNS)
-    assert set(failed.options) == {"mode", "method", "eps", "atol", "rtol", "dtype", "seed"}
+    assert set(failed.options) == {"mode", "method", "eps", "atol", "rtol", "dtype", "seed",
+                                   "second_point"}
     assert failed.seconds > 0
     assert (failed.n_failed, failed.n_nondifferentiable) == (1, 0)
 
@@ -100,7 +101,7 @@ def test_bad_input_is_named(layer, x, error, match):
     ("mode", "everything", "mode must be one of"),
     ("method", "backward", "method must be one of"),
     ("eps", -1.0, "eps must be a positive"),
-    ("rtol", -1.0, "atol and rtol"),
+    ("rtol", -1.0, "rtol must be a number >= 0"),
 ])
 def test_bad_options_are_named(option, value, match):
     with pytest.raises(ValueError, match=match):

@@ -1,20 +1,12 @@
-"""Argument validation and option resolution for the public checks (clear errors up front)."""
+"""Argument validation for the public checks: clear errors up front, naming the argument."""
 
 from __future__ import annotations
 
-import numbers
-import warnings
 from collections.abc import Mapping
 
 import numpy as np
 
-from gradcheck.compare import resolve_tolerances
-from gradcheck.finite_diff import default_eps, stencil
-from gradcheck.sampling import MODES
-from gradcheck.tensorcheck import Settings
-
-__all__ = ["loss_value", "options_dict", "require_array", "require_layer", "require_model",
-           "resolve"]
+__all__ = ["loss_value", "require_array", "require_layer", "require_model"]
 
 
 def require_layer(obj, name: str, where: str) -> None:
@@ -52,35 +44,6 @@ def require_array(x, name: str, where: str, *, batch: bool = True) -> np.ndarray
         raise ValueError(f"{where}: {name} must be finite, found {int(np.isnan(x).sum())} NaN "
                          f"and {int(np.isinf(x).sum())} Inf values")
     return x
-
-
-def resolve(arrays, *, mode, method, eps, atol, rtol, seed, where: str):
-    """Validate options; per-dtype defaults; warn once when the check runs in float32.
-
-    Returns ``(Settings, dtype)``; the dtype is float32 when every float array is float32.
-    """
-    if mode not in MODES:
-        raise ValueError(f"{where}: mode must be one of {', '.join(MODES)}; got {mode!r}")
-    stencil(method)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"{where}: seed must be an int, got {seed!r}")
-    dtype = np.result_type(*[a.dtype for a in arrays if a.dtype.kind == "f"], np.float32)
-    if eps is not None and not (isinstance(eps, numbers.Real) and eps > 0):
-        raise ValueError(f"{where}: eps must be a positive number, got {eps!r}")
-    atol, rtol = resolve_tolerances(dtype, atol, rtol)
-    if dtype == np.float32:
-        warnings.warn(f"{where}: checking in float32: finite differences are only accurate to "
-                      f"about 1e-3, so rtol={rtol:g} is used; prefer float64 to catch small "
-                      "errors", stacklevel=3)
-    eps = default_eps(dtype, method) if eps is None else float(eps)
-    return Settings(mode=mode, method=method, eps=eps, atol=atol, rtol=rtol,
-                    seed=int(seed)), dtype
-
-
-def options_dict(s: Settings, dtype) -> dict:
-    """The report's ``options``: ``mode, method, eps, atol, rtol, dtype, seed``."""
-    return {"mode": s.mode, "method": s.method, "eps": s.eps, "atol": s.atol, "rtol": s.rtol,
-            "dtype": str(np.dtype(dtype)), "seed": s.seed}
 
 
 def require_model(model, loss, method: str) -> list:

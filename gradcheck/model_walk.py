@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradcheck.options import loss_value
-from gradcheck.protocol import first_backward, probe_layer
+from gradcheck.probes import first_backward, probe_layer
+from gradcheck.validation import loss_value
 
 __all__ = ["activations", "layer_name", "model_grads", "probe_chain", "recorded_backward"]
 
@@ -47,6 +47,9 @@ def probe_chain(layers, acts, mutated, dpred, firsts=None) -> list:
                                 lambda _y, g=g: g, seen=seen,
                                 first=None if firsts is None else firsts[i])
         g = probes[i].dx
+        if g is None:
+            raise ValueError(f"check_model: layer {layer_name(i, layers[i])}'s backward returned "
+                             "None; it must return dL/dx so the layers before it get their dy")
         if np.shape(g) != np.shape(acts[i]):
             raise ValueError(f"check_model: layer {layer_name(i, layers[i])} returned dx of "
                              f"shape {np.shape(g)} for an input of shape {np.shape(acts[i])}")
@@ -63,7 +66,7 @@ def recorded_backward(model, layers, dpred):
     """``model.backward(dL/dpred)``, recording each layer's backward inside it.
 
     Each layer's ``backward`` is shadowed by an instance attribute for the call (removed
-    after), which records :func:`gradcheck.protocol.first_backward` of what the model passed.
+    after), which records :func:`gradcheck.probes.first_backward` of what the model passed.
 
     Returns
     -------

@@ -2,7 +2,7 @@
 
 Only the layers after the perturbed one are recomputed (their inputs are cached activations).
 When every later layer treats the samples of a batch independently (checked with the same
-exact probes as :mod:`gradcheck.perturb`), ``K`` perturbed outputs are folded into one batch of
+exact probes as :mod:`gradcheck.grouping`), ``K`` perturbed outputs are folded into one batch of
 ``K * n`` samples and pushed through in a single call per layer; otherwise one call each.
 """
 
@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from gradcheck.engine import Tensor
 from gradcheck.finite_diff import step_sizes
-from gradcheck.perturb import Slot, detect_structure
+from gradcheck.grouping import detect_structure
 
 __all__ = ["Downstream"]
 
@@ -21,11 +22,11 @@ def _batch_independent(layer, x: np.ndarray, eps: float, rng) -> bool:
     if x.ndim == 0 or x.shape[0] < 2:
         return False
     live = x.copy()
-    slot = Slot("input", live, lambda: layer.forward(live), lambda array: (lambda: None))
     y0 = np.array(layer.forward(x.copy()), copy=True)
     if y0.ndim == 0 or y0.shape[0] != x.shape[0]:
         return False
-    return detect_structure(slot, y0, step_sizes(x, eps), rng, axes=[(0, 0)]) == [(0, 0)]
+    return detect_structure(Tensor("input", live), lambda: layer.forward(live), y0,
+                            step_sizes(x, eps), rng, axes=[(0, 0)]) == [(0, 0)]
 
 
 class Downstream:

@@ -1,0 +1,92 @@
+"""Default ``check_model`` against ``torch.autograd.gradcheck(fast_mode=True)`` over model sizes.
+
+Tanh MLPs from about 700 to 50,000 parameters (reference_nets, float64, batch 64, softmax
+cross-entropy). For each size both checkers run on the same weights and data, interleaved,
+``--repeat`` times each, on one thread; the table gives the medians and torch / ours.
+
+Run: ``.venv/bin/python bench/gradcheck_sweep.py [--repeat 15] [--threads 1]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+
+def _parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1, help="threads for every library")
+    parser.add_argument("--repeat", type=int, default=15, help="interleaved runs per checker")
+    return parser.parse_args()
+
+
+ARGS = _parse()
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = str(ARGS.threads)
+
+import numpy as np  # noqa: E402  (thread settings must precede the imports)
+
+from gradcheck import check_model  # noqa: E402
+from reference_nets.losses import SoftmaxCrossEntropy  # noqa: E402
+from reference_nets.zoo import mlp  # noqa: E402
+
+SIZES = [(10, 32, 10), (32, 64, 10), (64, 128, 10), (128, 160, 64, 10), (784, 64, 10)]
+BATCH = 64
+
+
+def torch_fast(model, x, y):
+    """``run() -> bool``: torch fast-mode gradcheck of the same network, weights and data."""
+    import torch
+
+    torch.set_num_threads(ARGS.threads)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    dense = [layer for layer in model.layers if "W" in layer.params]
+    params = tuple(torch.from_numpy(layer.params[k].copy()).requires_grad_()
+                   for layer in dense for k in ("W", "b"))
+
+    def f(*flat):
+        h = xt
+        for i in range(0, len(flat), 2):
+            h = h @ flat[i] + flat[i + 1]
+            if i + 2 < len(flat):
+                h = torch.tanh(h)
+        return torch.nn.functional.cross_entropy(h, yt)
+
+    return lambda: torch.autograd.gradcheck(f, params, fast_mode=True, raise_exception=False)
+
+
+def medians(runs: dict, repeat: int) -> dict:
+    """``{name: median seconds}`` over ``repeat`` interleaved calls of each callable."""
+    times = {name: [] for name in runs}
+    for _ in range(repeat):
+        for name, fn in runs.items():
+            start = time.perf_counter()
+            ok = fn()
+            times[name].append(time.perf_counter() - start)
+            if not ok:
+                raise SystemExit(f"{name} failed a correct model")
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def main() -> int:
+    loss = SoftmaxCrossEntropy()
+    print(f"tanh MLPs, float64, batch {BATCH}, {ARGS.threads} thread(s), medians of "
+          f"{ARGS.repeat} interleaved runs")
+    print(f"{'sizes':<20} {'params':>7} {'ours ms':>9} {'torch fast ms':>14} {'torch / ours':>13}")
+    for sizes in SIZES:
+        rng = np.random.default_rng(0)
+        model = mlp(sizes, activation="tanh", init="xavier", seed=0)
+        x, y = rng.normal(size=(BATCH, sizes[0])), rng.integers(0, sizes[-1], BATCH)
+        n = sum(p.size for layer in model.layers for p in layer.params.values())
+        m = medians({"ours": lambda m=model, x=x, y=y: check_model(m, loss, x, y).passed,
+                     "torch": torch_fast(model, x, y)}, ARGS.repeat)
+        print(f"{'-'.join(map(str, sizes)):<20} {n:>7} {1e3 * m['ours']:>9.2f} "
+              f"{1e3 * m['torch']:>14.2f} {m['torch'] / m['ours']:>13.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

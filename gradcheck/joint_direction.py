@@ -1,0 +1,138 @@
+"""One random direction over all of a layer's large tensors at once (``mode="auto"``).
+
+In ``"auto"`` mode every tensor of more than ``AUTO_FULL_LIMIT`` elements is checked along one
+random unit direction ``v_t``. Instead of two perturbed forwards per tensor, the tensors move
+together, ``t -> t + s * w_t * v_t`` (``s`` the stencil offset), so a layer costs two perturbed
+forwards (central differences) however many tensors it has. The joint derivative is
+``D = sum_t w_t <v_t, a_t>`` (``a_t`` the analytic gradient).
+
+Weights. Tensor ``t``'s own step ``h_t`` (:func:`gradcheck.finite_diff.direction_step`, the
+step of its largest value, also taken by its own direction) gives it the contribution
+``c_t = h_t |<v_t, a_t>|``. Left like that, a tensor
+with a small contribution (a bias next to a 50k-element weight) would be drowned: its error
+would be judged against the others' size. So the contributions are balanced to a common level
+``L``: ``w_t = h_t * 2**floor(log2(L / c_t))``, and every tensor contributes between ``L / 2``
+and ``L``; each steps the way that makes its contribution positive, so that contributions
+(and errors proportional to them, such as a wrongly scaled ``dy``) add up instead of
+cancelling. A tensor may grow until each of its elements moves by its own step ``h_t`` (a factor
+up to ``sqrt(size_t)``, the accuracy of an element-wise check) and shrink by at most
+``SHRINK_LIMIT`` (below that, round-off would swamp it); ``L`` is the largest contribution,
+lowered to what the smallest tensor can reach. A tensor that cannot reach
+``max_t c_t * SHRINK_LIMIT``, or ``NOISE_MARGIN`` times the objective's round-off
+``8 eps_mach F / resolution``, or whose contribution is exactly zero, keeps its own direction and
+its own forwards.
+
+Tolerance (the rule of :mod:`gradcheck.judge`, as strict as for the smallest tensor):
+``|D_analytic - D_numeric| <= min_t |w_t| atol + rtol * min_t w_t <v_t, a_t> + 8 eps_mach F``
+plus the estimated error of the finite difference.
+A relative error ``rho`` in one tensor's directional derivative shifts ``D`` by
+``rho * w_t |<v_t, a_t>|``, at least ``rho`` times the smallest contribution, while the floor
+keeps the round-off term below ``resolution * L / NOISE_MARGIN``: errors a little above
+the resolution (:data:`gradcheck.settings.TOLERANCES`) are caught in any tensor, as its own
+direction would catch them, whatever the tensors' sizes. Sums of several tensors'
+truncation errors are far below that in float64; in float32
+they can exceed it, and then the joint check does not pass and costs a fallback, not a false
+failure: when the joint check does not pass (a failure or a kink), the caller checks
+each tensor on its own, which names the wrong tensor and element.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gradcheck.engine import Move, Part
+from gradcheck.finite_diff import direction_step, stencil
+from gradcheck.judge import NOISE_FACTOR, Rule, Verdict
+from gradcheck.measure import ValueSet, check_values
+from gradcheck.point import Point
+from gradcheck.selection import AUTO_FULL_LIMIT, random_signs, rng_for
+from gradcheck.settings import Settings
+
+__all__ = ["NOISE_MARGIN", "SHRINK_LIMIT", "Joint", "check_jointly", "plan_joint"]
+
+SHRINK_LIMIT = 2.0**-10   # smallest factor a tensor's own step is scaled by
+NOISE_MARGIN = 10.0       # the round-off term stays below resolution * level / NOISE_MARGIN
+
+
+def _project(signs: np.ndarray, g: np.ndarray) -> float:
+    """``<v, g>`` for the unit direction ``v = signs / sqrt(size)``."""
+    return float(np.dot(np.ravel(g), signs)) / np.sqrt(signs.size)
+
+
+@dataclass(frozen=True)
+class Joint:
+    """Tensors perturbed together along one direction.
+
+    Attributes
+    ----------
+    names : list of str
+        The tensors (of one point).
+    signs : list of ndarray of int8, shape (size_t,)
+        Each tensor's random unit direction ``signs / sqrt(size_t)`` (signs +-1; one byte
+        per element, where a float copy would cost memory and page faults).
+    weights : ndarray, shape (k,)
+        Step of each tensor along its direction (a signed power of two).
+    """
+
+    names: list[str]
+    signs: list[np.ndarray]
+    weights: np.ndarray
+
+    def values(self, point: Point) -> tuple[ValueSet, list[np.ndarray], list[float]]:
+        """The one joint value, its analytic value per objective and the scale of each."""
+        parts = tuple(Part(point.index(n), None, sg, w / np.sqrt(sg.size))
+                      for n, sg, w in zip(self.names, self.signs, self.weights, strict=True))
+        label = f"joint direction ({', '.join(self.names)})"
+        values = ValueSet((Move(parts, size=0),), (np.array([0]),), (None,), np.ones(1),
+                          lambda _i: label)
+        # a tensor without end-to-end grads (a layer's input) takes its local gradient: with
+        # the true upstream gradient as G the two are the same derivative
+        grads = [[point.analytic[n], point.e2e.get(n, point.analytic[n])] for n in self.names]
+        terms = [self.weights * np.array([_project(sg, g[o]) for sg, g in zip(
+            self.signs, grads, strict=True)]) for o in range(2 if point.has_e2e(self.names) else 1)]
+        return values, [np.array([t.sum()]) for t in terms], [float(np.abs(t).min())
+                                                              for t in terms]
+
+
+def plan_joint(point: Point, names: list[str], s: Settings) -> Joint | None:
+    """The tensors of ``names`` to check jointly (weights as in the module docstring).
+
+    Each tensor's direction is the one its own check draws (``rng_for(seed, label, name)``),
+    so a fallback re-checks the same direction. None when fewer than two tensors qualify
+    (or for complex steps).
+    """
+    large = [n for n in names if point.tensors[point.index(n)].live.size > AUTO_FULL_LIMIT]
+    if len(large) < 2 or stencil(s.method).complex:
+        return None
+    lives = [point.tensors[point.index(n)].live for n in large]
+    signs = [random_signs(rng_for(s.seed, point.label, n), 1, a.size)[0]
+             for n, a in zip(large, lives, strict=True)]
+    h = np.array([direction_step(a, s.step) for a in lives])
+    projections = np.array([_project(sg, point.analytic[n])
+                            for sg, n in zip(signs, large, strict=True)])
+    c = h * np.abs(projections)
+    # the most a tensor can grow: until each element moves by its own step h_t
+    reach = c * np.array([2.0 ** np.floor(np.log2(np.sqrt(a.size))) for a in lives])
+    # below the floor: too small next to the largest, or the round-off would outweigh it
+    noise = max(point.noise, point.e2e_noise if point.has_e2e(large) else 0.0)
+    floor = max(SHRINK_LIMIT * c.max(), NOISE_MARGIN * NOISE_FACTOR * noise / s.resolution)
+    kept = np.flatnonzero((c > 0) & (reach >= floor))
+    if len(kept) < 2:
+        return None
+    level = min(c[kept].max(), reach[kept].min())
+    # each tensor steps the way that raises D: the contributions add up, never cancel
+    weights = np.ldexp(h[kept], np.floor(np.log2(level / c[kept])).astype(np.int64))
+    weights *= np.sign(projections[kept])
+    return Joint([large[i] for i in kept], [signs[i] for i in kept], weights)
+
+
+def check_jointly(point: Point, joint: Joint, s: Settings) -> list[Verdict]:
+    """Verdicts of the joint direction: local, and end-to-end when the point judges it."""
+    values, analytic, scales = joint.values(point)
+    atol, rtol = s.tolerances
+    low = float(np.abs(joint.weights).min())
+    rules = [Rule(atol * low, rtol, point.noise), Rule(atol * low, rtol, point.e2e_noise)]
+    return check_values(point, values, analytic, rules[:len(analytic)], s.method,
+                        scales=scales)

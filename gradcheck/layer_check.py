@@ -1,0 +1,80 @@
+"""One layer's rows: its probes, its tensors at the given point, and at a second point."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from gradcheck.layer_point import layer_point, moved_parameters, moved_value
+from gradcheck.plan import check_point
+from gradcheck.point import Point
+from gradcheck.probes import LayerProbe, during, first_backward, upstream_like
+from gradcheck.report import verdict_row
+from gradcheck.selection import rng_for
+from gradcheck.settings import Settings
+
+__all__ = ["SECOND_POINT_NOTES", "point_rows", "second_point_rows", "second_point_verdict_rows"]
+
+SECOND_POINT_NOTES = {
+    "stale": "passes at the given point but fails at a second point (input and parameters "
+             "moved by about 1%) after a forward there: backward may use a value cached by an "
+             "earlier call (the first input, a transposed weight) instead of the current one",
+    "kink": "the given point sits on kinks; at a second point nearby, without them, the "
+            "gradient is wrong",
+    "smooth": "at a second point nearby (no kinks there) it passes",
+}
+_CHECKS = ("gradient", "end_to_end")
+
+
+def point_rows(point: Point, s: Settings, progress=None) -> tuple[list[dict], dict]:
+    """Verdict rows of every tensor of ``point`` that has an analytic gradient.
+
+    Returns the rows and the verdicts by tensor name (for the second point's notes).
+    """
+    names = [t.name for t in point.tensors if t.name in point.analytic]
+    results = check_point(point, names, s, progress)
+    rows = [verdict_row(point.label, n, point.tensors[point.index(n)].live.shape, check, v)
+            for n in names for check, v in zip(_CHECKS, results[n], strict=False)]
+    return rows, results
+
+
+def second_point_rows(label: str, layer, x: np.ndarray, probe: LayerProbe, s: Settings,
+                      first: dict, rows: list[dict], *, check_input=True) -> list[dict]:
+    """Check ``layer`` again at a second point; rows for tensors wrong there.
+
+    ``first`` holds the verdicts at the given point; the given point's ``rows`` of tensors
+    that sit on kinks there get a note on how they fare at the second point.
+    """
+    rng = rng_for(s.seed, label, "second point")
+    x2 = moved_value(x, rng) if check_input else x
+    with moved_parameters([layer], rng):
+        with during(f"the forward of {label} at the second point"):
+            y2 = np.array(layer.forward(x2.copy()), copy=True)
+        if not np.isfinite(y2).all():
+            return []
+        G2 = upstream_like(y2, rng)
+        (_, dx, grads, _), _ = first_backward(label, layer, G2.copy(), G2)
+        probe2 = LayerProbe(y0=y2, G=G2, dx=dx, grads=grads, mutates_input=probe.mutates_input)
+        point = layer_point(label, layer, x2, probe2, s.dtype, check_input=check_input)
+        names = [n for n in first if n in point.analytic and first[n][0].status != "fail"]
+        again = check_point(point, names, replace(s, mode="auto"), elements_first=False)
+    return second_point_verdict_rows(point, first, again, rows)
+
+
+def second_point_verdict_rows(point: Point, first: dict, again: dict,
+                              rows: list[dict]) -> list[dict]:
+    """Rows for tensors wrong at the second point (verdicts ``again``), and notes on the
+    given point's ``rows`` of tensors that sat on kinks there but pass at the second."""
+    extra = []
+    for name, verdicts in again.items():
+        before = first[name][0].status
+        if verdicts[0].status == "fail":
+            note = SECOND_POINT_NOTES["kink" if before == "nondifferentiable" else "stale"]
+            extra.append(verdict_row(point.label, name, point.tensors[point.index(name)].live.shape,
+                                     "second_point", verdicts[0], note))
+        elif before == "nondifferentiable":
+            for row in rows:
+                if row["tensor"] == name and row["status"] == "nondifferentiable":
+                    row["message"] += f"; {SECOND_POINT_NOTES['smooth']}"
+    return extra

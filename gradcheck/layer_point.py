@@ -1,0 +1,80 @@
+"""A layer as a check target: its input and parameters at a point, and a second point.
+
+The second point moves the input and every parameter a little (multiplicatively, plus a
+tiny absolute jitter that breaks ties and exact zeros), runs a forward there and checks
+again: a backward that keeps using a cache from an earlier call (the first batch's input, a
+transposed weight cached before an optimizer step) is wrong there, and a kink at the given
+point (ReLU at 0, max-pool ties) is usually gone, so a bug hidden behind it shows.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import numpy as np
+
+from gradcheck.engine import Tensor
+from gradcheck.point import Point, machine_eps
+from gradcheck.probes import during
+
+__all__ = ["SECOND_POINT_MOVE", "layer_point", "moved_parameters", "moved_value"]
+
+SECOND_POINT_MOVE = 1e-2   # relative move of every value to the second point
+
+
+def layer_point(label: str, layer, x: np.ndarray, probe, dtype: str, *, check_input=True,
+                downstream=None, e2e=None, e2e_noise: float = 0.0) -> Point:
+    """The :class:`Point` of a layer whose probe (forward + backward at ``x``) passed.
+
+    ``x`` is copied once; the input tensor is that copy (restored exactly after each use),
+    and a forward that mutates its input gets a fresh copy on every call.
+    """
+    box = [x.copy()]
+    fresh = (lambda a: a.copy()) if probe.mutates_input else (lambda a: a)
+
+    def evaluate():
+        with during(f"a perturbed forward of {label}"):
+            return layer.forward(fresh(box[0]))
+
+    tensors = []
+    if check_input:
+        def install_input(array):
+            box[0] = array
+            return lambda: box.__setitem__(0, tensors[0].live)
+        tensors.append(Tensor("input", box[0], install_input))
+    for key, value in layer.params.items():
+        if not value.flags.writeable:
+            raise ValueError(f"parameter {key!r} of {label} is read-only; gradcheck perturbs "
+                             "parameters in place and restores them exactly")
+
+        def install(array, key=key, original=value):
+            layer.params[key] = array
+            return lambda: layer.params.__setitem__(key, original)
+        tensors.append(Tensor(key, value, install))
+    analytic = {"input": probe.dx, **probe.grads}
+    analytic = {t.name: analytic[t.name] for t in tensors
+                if analytic.get(t.name) is not None
+                and np.shape(analytic[t.name]) == t.live.shape}
+    noise = machine_eps(np.zeros(1, dtype)) * float(np.sum(np.abs(probe.G * np.real(probe.y0))))
+    return Point(label, tuple(tensors), evaluate, probe.y0, probe.G, analytic, noise,
+                 downstream, e2e or {}, e2e_noise)
+
+
+def moved_value(a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``a`` moved to the second point (same dtype): ``a (1 + m z1) + m^2 rms(a) z2``."""
+    rms = float(np.sqrt(np.mean(np.square(a, dtype=float)))) or 1.0
+    z1, z2 = rng.standard_normal((2, *a.shape))
+    return (a * (1 + SECOND_POINT_MOVE * z1) + SECOND_POINT_MOVE**2 * rms * z2).astype(a.dtype)
+
+
+@contextmanager
+def moved_parameters(layers, rng: np.random.Generator):
+    """Move every parameter of ``layers`` in place; restore them exactly after the block."""
+    saved = [(p, p.copy()) for layer in layers for p in layer.params.values()]
+    try:
+        for p, original in saved:
+            p[...] = moved_value(original, rng)
+        yield
+    finally:
+        for p, original in saved:
+            np.copyto(p, original)

@@ -1,0 +1,115 @@
+"""Measure a set of values at a point through the engine, refine what is unsettled, judge.
+
+Every value is first measured with its method's first offsets (two evaluations for central
+differences). Values the judge's fixed tolerance already passes are settled; the moves that
+hold any other value are evaluated again at half the step, which gives those values a
+Richardson estimate, an error estimate and a kink test (:mod:`gradcheck.finite_diff`). So a
+correct, well-conditioned check costs the first offsets only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from gradcheck.engine import Move, perturbed_outputs
+from gradcheck.finite_diff import Estimate, estimate, stencil
+from gradcheck.judge import Rule, Verdict, judge, settled
+from gradcheck.point import Point
+
+__all__ = ["ValueSet", "check_values"]
+
+
+@dataclass(frozen=True)
+class ValueSet:
+    """``m`` values to check and the moves that produce them.
+
+    Attributes
+    ----------
+    moves : tuple of Move
+    columns : tuple of ndarray of int
+        Per move, the positions of its values among the ``m``.
+    regions : tuple
+        Per move, the output region of its values (see :meth:`Point.changes`).
+    steps : ndarray, shape (m,)
+        The step of each value (1 for joint directions, whose moves carry the steps).
+    label : callable
+        ``label(i) -> str``: how the report names value ``i``.
+    prefer : ndarray of bool, shape (m,), optional
+        Values to name first when they fail (elements).
+    """
+
+    moves: tuple[Move, ...]
+    columns: tuple[np.ndarray, ...]
+    regions: tuple
+    steps: np.ndarray
+    label: Callable[[int], str]
+    prefer: np.ndarray | None = None
+
+
+def _deltas(point: Point, values: ValueSet, offsets, which, ends: bool, progress) -> np.ndarray:
+    """Objective changes, shape (len(offsets), m, n_objectives); zero outside ``which``."""
+    complex_step = any(isinstance(s, complex) for s in offsets)
+    out = np.zeros((len(offsets), len(values.steps), 2 if ends else 1),
+                   complex if complex_step else float)
+    moves = [values.moves[j] for j in which]
+    for jj, k, y in perturbed_outputs(point.tensors, moves, offsets, point.evaluate, progress):
+        j = which[jj]
+        out[k, values.columns[j]] = point.changes(y, values.regions[j], ends)
+    return out
+
+
+def _merge(first: Estimate, refined: Estimate, redone: np.ndarray) -> Estimate:
+    """The refined estimate where ``redone``, the first elsewhere."""
+    m = len(first.value)
+    error, kink, gap = np.zeros(m), np.zeros(m, bool), np.zeros(m)
+    value = first.value.copy()
+    value[redone] = refined.value[redone]
+    if refined.error is not None:
+        error[redone] = refined.error[redone]
+    if refined.kink is not None:
+        kink[redone], gap[redone] = refined.kink[redone], refined.gap[redone]
+    return Estimate(value, error, kink, gap)
+
+
+def check_values(point: Point, values: ValueSet, analytic: list[np.ndarray], rules: list[Rule],
+                 method: str, progress=None, scales=None) -> list[Verdict]:
+    """Verdicts of the values, one per objective (local, then end-to-end when two are given).
+
+    Parameters
+    ----------
+    point : Point
+    values : ValueSet
+    analytic : list of ndarray, shape (m,)
+        The analytic value of each value, per objective.
+    rules : list of Rule
+        The tolerance rule of each objective.
+    method : str
+    scales : list of float, optional
+        The ``scale`` of each objective's rule; default the largest magnitude among its
+        analytic and first numeric values.
+    """
+    st = stencil(method)
+    ends = len(analytic) == 2
+    all_moves = list(range(len(values.moves)))
+    first = _deltas(point, values, st.first, all_moves, ends, progress)
+    estimates = [estimate(first[..., o], st.first, values.steps) for o in range(len(analytic))]
+    if scales is None:
+        scales = [max(float(np.abs(e.value).max(initial=0)), float(np.abs(a).max(initial=0)))
+                  for e, a in zip(estimates, analytic, strict=True)]
+    base = [r.base(values.steps, s) for r, s in zip(rules, scales, strict=True)]
+    if st.refine:
+        ok = np.logical_and.reduce([settled(a, e.value, b) for a, e, b in
+                                    zip(analytic, estimates, base, strict=True)])
+        redo = [j for j in all_moves if not ok[values.columns[j]].all()]
+        if redo:
+            more = _deltas(point, values, st.refine, redo, ends, None)
+            redone = np.zeros(len(ok), bool)
+            redone[np.concatenate([values.columns[j] for j in redo])] = True
+            both = np.concatenate([first, more])
+            estimates = [_merge(e, estimate(both[..., o], st.offsets, values.steps), redone)
+                         for o, e in enumerate(estimates)]
+    return [judge(a, e, b, s, values.label, values.prefer)
+            for a, e, b, s in zip(analytic, estimates, base, scales, strict=True)]

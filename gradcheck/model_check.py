@@ -1,0 +1,100 @@
+"""The rows of :func:`gradcheck.check_model`: each layer at its real input, end to end, and
+again at a second point of the whole model."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from gradcheck.layer_check import point_rows, second_point_verdict_rows
+from gradcheck.layer_point import layer_point, moved_parameters, moved_value
+from gradcheck.model_walk import (
+    activations,
+    layer_name,
+    model_grads,
+    probe_chain,
+    recorded_backward,
+)
+from gradcheck.plan import check_point
+from gradcheck.point import machine_eps
+from gradcheck.probes import LayerProbe
+from gradcheck.progress import progress_bar
+from gradcheck.rest_of_model import Downstream
+from gradcheck.selection import rng_for
+from gradcheck.settings import Settings
+
+__all__ = ["model_rows"]
+
+
+def _walk(model, layers, loss, x, y):
+    """Forward through the layers and the recorded ``model.backward``; whether it chains."""
+    pred = np.array(model.forward(x.copy()), copy=True)
+    acts, mutated, loss0, dpred = activations(layers, loss, x, y)
+    chained = pred.shape == acts[-1].shape and np.array_equal(pred, acts[-1], equal_nan=True)
+    recorded = recorded_backward(model, layers, dpred) if chained else None
+    return acts, mutated, loss0, dpred, chained, recorded
+
+
+def model_rows(model, layers, loss, x, y, s: Settings) -> tuple[list[dict], Settings]:
+    """Probe rows, then local and end-to-end verdict rows per layer, then second-point rows."""
+    acts, mutated, loss0, dpred, chained, recorded = _walk(model, layers, loss, x, y)
+    firsts, e2e = recorded or (None, None)
+    probes = probe_chain(layers, acts, mutated if chained else None, dpred, firsts)
+    random = not all(p.deterministic for p in probes)
+    if not (chained or random):
+        raise ValueError("check_model: model.forward(x) differs from running x through "
+                         "model.layers in order; check_model needs a sequential model")
+    s = s.for_arrays({"x": x, **{f"{layer_name(i, layer)}.{k}": v for i, layer in
+                                 enumerate(layers) for k, v in layer.params.items()},
+                      **{f"the output of {layer_name(i, layer)}": a for i, (layer, a) in
+                         enumerate(zip(layers, acts[1:], strict=True))}}, "check_model")
+    if e2e is None:
+        e2e = [{}] * len(layers) if random else model_grads(model, layers, dpred)
+    eps_mach = machine_eps(np.zeros(1, s.dtype))
+    noise = eps_mach * (abs(loss0) + float(np.sum(np.abs(dpred * acts[-1]))))
+    rows = [row for p in probes for row in p.rows]
+    total = sum(p.size for layer in layers for p in layer.params.values()) + x.size
+    firsts_by_layer = []
+    with progress_bar(total if s.mode == "full" else 0) as bar:
+        for i, layer in enumerate(layers):
+            if not probes[i].deterministic:
+                firsts_by_layer.append({})
+                continue
+            down = None if random else Downstream(
+                layers[i + 1:], acts[i + 1:], loss, y, loss0, s.step,
+                lambda i=i: rng_for(s.seed, "downstream", str(i)))
+            point = layer_point(layer_name(i, layer), layer, acts[i], probes[i], s.dtype,
+                                downstream=down, e2e=e2e[i], e2e_noise=noise)
+            found, first = point_rows(point, s, bar)
+            rows += found
+            firsts_by_layer.append(first)
+    if s.second_point and chained and not random:
+        rows += _second_point(model, layers, loss, x, y, s, firsts_by_layer, rows)
+    return rows, s
+
+
+def _second_point(model, layers, loss, x, y, s: Settings, firsts: list[dict],
+                  rows: list[dict]) -> list[dict]:
+    """Every layer again, at its input after a model forward at a moved input and weights."""
+    rng = rng_for(s.seed, "model", "second point")
+    x2 = moved_value(x, rng)
+    extra = []
+    with moved_parameters(layers, rng):
+        try:
+            acts, mutated, _, _, _, recorded = _walk(model, layers, loss, x2, y)
+        except ValueError:   # the loss is not finite there: no second point
+            return []
+        if recorded is None:
+            return []
+        for i, layer in enumerate(layers):
+            G, dx, grads, _ = recorded[0][i]
+            probe = LayerProbe(y0=acts[i + 1], G=G, dx=dx, grads=grads,
+                               mutates_input=mutated[i])
+            point = layer_point(layer_name(i, layer), layer, acts[i], probe, s.dtype)
+            names = [n for n in firsts[i]
+                     if n in point.analytic and firsts[i][n][0].status != "fail"]
+            again = check_point(point, names, replace(s, mode="auto"), elements_first=False)
+            own = [r for r in rows if r["layer"] == point.label and r["check"] == "gradient"]
+            extra += second_point_verdict_rows(point, firsts[i], again, own)
+    return extra

@@ -1,0 +1,129 @@
+"""Which values each tensor of a point gets, as a visible sequence of stages.
+
+``mode="auto"`` (:func:`check_point`):
+
+1. tensors of up to ``AUTO_FULL_LIMIT`` elements: every element;
+2. the larger tensors together, along one joint random direction (:mod:`.joint_direction`);
+3. each tensor the joint direction did not settle: along its own random direction;
+4. each tensor whose direction does not pass: locate the wrong element, by checking every
+   element (grouped where exact) up to ``AUTO_LOCATE_LIMIT`` elements, by bisection over
+   random directions on halves of the candidates above (about ``2 log2(size)`` evaluations).
+
+The other modes give every tensor its :func:`gradcheck.selection.select` values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from gradcheck.joint_direction import check_jointly, plan_joint
+from gradcheck.judge import Rule, Verdict
+from gradcheck.measure import check_values
+from gradcheck.point import Point
+from gradcheck.selection import (
+    AUTO_FULL_LIMIT,
+    AUTO_LOCATE_LIMIT,
+    Selection,
+    element_label,
+    rng_for,
+    select,
+)
+from gradcheck.settings import Settings
+from gradcheck.value_sets import direction_values, element_values
+
+__all__ = ["check_point", "passed"]
+
+_SETTLED = ("pass", "vacuous")
+
+
+def passed(verdicts: list[Verdict]) -> bool:
+    """True when every objective's verdict passes (or proves nothing)."""
+    return all(v.status in _SETTLED for v in verdicts)
+
+
+def check_point(point: Point, names: list[str], s: Settings, progress=None, *,
+                elements_first: bool = True) -> dict[str, list[Verdict]]:
+    """Verdicts (local, and end-to-end where judged) of each tensor in ``names``.
+
+    ``elements_first=False`` skips stage 1 (a second point checks directions only).
+    """
+    if s.mode != "auto":
+        return {n: _own(point, n, select(s.mode, _size(point, n), _rng(s, point, n)), s,
+                        progress) for n in names}
+    results = {}
+    if elements_first:   # stage 1
+        for n in names:
+            if _size(point, n) <= AUTO_FULL_LIMIT:
+                results[n] = _own(point, n, select("auto", _size(point, n), _rng(s, point, n)),
+                                  s, progress)
+    pending = [n for n in names if n not in results]
+    joint = plan_joint(point, pending, s)   # stage 2
+    if joint is not None:
+        verdicts = check_jointly(point, joint, s)
+        if all(v.status == "pass" for v in verdicts):
+            results.update({n: verdicts for n in joint.names})
+    for n in [n for n in names if n not in results]:   # stages 3 and 4
+        verdicts = _own(point, n, Selection(np.arange(0), 1), s, progress)
+        results[n] = verdicts if passed(verdicts) else _locate(point, n, s, progress)
+    return results
+
+
+def _size(point: Point, name: str) -> int:
+    return point.tensors[point.index(name)].live.size
+
+
+def _rng(s: Settings, point: Point, name: str) -> np.random.Generator:
+    return rng_for(s.seed, point.label, name)
+
+
+def _rules(point: Point, s: Settings, n: int) -> list[Rule]:
+    atol, rtol = s.tolerances
+    return [Rule(atol, rtol, point.noise), Rule(atol, rtol, point.e2e_noise)][:n]
+
+
+def _own(point: Point, name: str, sel: Selection, s: Settings, progress) -> list[Verdict]:
+    """One tensor's elements and directions (its own direction comes from its own rng)."""
+    rng = _rng(s, point, name)
+    verdicts = None
+    if sel.n_directions:
+        values, analytic = direction_values(point, name, sel.n_directions, s.step, rng)
+        verdicts = check_values(point, values, analytic, _rules(point, s, len(analytic)),
+                                s.method)
+    if len(sel.elements):
+        values, analytic = element_values(point, name, sel.elements, s.method, s.step, rng)
+        found = check_values(point, values, analytic, _rules(point, s, len(analytic)),
+                             s.method, progress)
+        verdicts = found if verdicts is None else _combine(found, verdicts)
+    return verdicts
+
+
+def _combine(elements: list[Verdict], directions: list[Verdict]) -> list[Verdict]:
+    """The element verdicts, unless a direction fails where every element passes."""
+    return [d if d.status == "fail" and e.status != "fail" else e
+            for e, d in zip(elements, directions, strict=True)]
+
+
+def _locate(point: Point, name: str, s: Settings, progress) -> list[Verdict]:
+    """Stage 4: verdicts that name the wrong element of a tensor whose direction failed."""
+    size = _size(point, name)
+    if size <= AUTO_LOCATE_LIMIT:
+        return _own(point, name, Selection(np.arange(size), 1), s, progress)
+    rng = _rng(s, point, name)
+    first = _own(point, name, Selection(np.arange(0), 1), s, None)
+    candidates = np.arange(size)
+    while len(candidates) > 1:   # keep the half whose direction fails
+        half = candidates[:len(candidates) // 2]
+        values, analytic = direction_values(point, name, 1, s.step, rng, half, "bisection")
+        found = check_values(point, values, analytic, _rules(point, s, len(analytic)), s.method)
+        candidates = candidates[len(candidates) // 2:] if passed(found) else half
+    element = _own(point, name, Selection(candidates), s, None)
+    if passed(element):   # no single element explains it: keep the direction's verdict
+        return first
+    label = element_label(candidates[0], point.tensors[point.index(name)].live.shape)
+    return [_located(e, label) for e in element]
+
+
+def _located(v: Verdict, label: str) -> Verdict:
+    return replace(v, worst_label=f"{label} (located by bisection)")

@@ -1,0 +1,99 @@
+"""A check target at one point: the tensors perturbed, and the objectives they feed.
+
+The *local* objective of a layer (or a function) is ``<G, y>``: ``G`` an upstream gradient,
+``y`` the output. Perturbing its tensors changes it by ``sum(G * (y' - y0))``, summed over
+the output region the perturbation can reach. Inside a model the same perturbed outputs can
+also be pushed through the rest of the model to the loss (the *end-to-end* objective), which
+checks the gradients the model's own backward left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gradcheck.engine import Tensor
+from gradcheck.grouping import expand, region_sums
+
+__all__ = ["EXPAND_BUDGET", "Point", "machine_eps"]
+
+EXPAND_BUDGET = 1 << 21   # values per stacked batch of outputs sent to the rest of the model
+
+
+def machine_eps(*arrays) -> float:
+    """Machine epsilon of the lowest-precision float dtype among ``arrays``."""
+    dtypes = [np.real(a).dtype for a in arrays if np.asarray(a).dtype.kind in "fc"]
+    return max((float(np.finfo(d).eps) for d in dtypes), default=float(np.finfo(float).eps))
+
+
+@dataclass(frozen=True)
+class Point:
+    """A target at one point.
+
+    Attributes
+    ----------
+    label : str
+        The ``layer`` column of its rows.
+    tensors : tuple of Tensor
+        What may be perturbed, in row order.
+    evaluate : callable
+        ``evaluate() -> y``: the output from the current contents of the tensors.
+    y0 : ndarray
+        The output at the point.
+    G : ndarray, shape of ``y0``
+        Upstream gradient: the weights of the local objective.
+    analytic : mapping of str to ndarray
+        Each tensor's gradient of ``<G, y>`` as the code under test computed it.
+    noise : float
+        Round-off of one evaluation of the local objective: ``eps_mach * sum|G * y0|``.
+    downstream : callable, optional
+        ``downstream(outputs (K, *y0.shape)) -> (K,)`` loss changes (end-to-end objective).
+    e2e : mapping of str to ndarray
+        End-to-end analytic gradients by tensor name (the tensors that have one).
+    e2e_noise : float
+        Round-off of one loss evaluation.
+    """
+
+    label: str
+    tensors: tuple[Tensor, ...]
+    evaluate: Callable[[], np.ndarray]
+    y0: np.ndarray
+    G: np.ndarray
+    analytic: Mapping[str, np.ndarray]
+    noise: float
+    downstream: Callable[[np.ndarray], np.ndarray] | None = None
+    e2e: Mapping[str, np.ndarray] = field(default_factory=dict)
+    e2e_noise: float = 0.0
+
+    def index(self, name: str) -> int:
+        """Position of the tensor called ``name``."""
+        return [t.name for t in self.tensors].index(name)
+
+    def has_e2e(self, names) -> bool:
+        """True when the end-to-end objective is judged for any of ``names``."""
+        return self.downstream is not None and any(n in self.e2e for n in names)
+
+    def changes(self, y: np.ndarray, region, ends: bool) -> np.ndarray:
+        """Objective changes for the output ``y`` of one move, shape (k, 1 or 2).
+
+        ``region`` is ``(elements, shape, structure)`` for a group of elements read back
+        from their own output slices, or None for one value over the whole output.
+        """
+        weighted = self.G * (y - self.y0)
+        if region is None:
+            local = np.array([weighted.sum()])
+            if not ends:
+                return local[:, None]
+            return np.stack([local.real, self.downstream(y[None])], axis=1)
+        elements, shape, structure = region
+        local = region_sums(weighted, elements, shape, structure)
+        if not ends:
+            return local[:, None]
+        e2e = np.empty(len(elements))
+        chunk = max(1, EXPAND_BUDGET // max(1, y.size))
+        for start in range(0, len(elements), chunk):
+            part = elements[start:start + chunk]
+            e2e[start:start + chunk] = self.downstream(expand(y, self.y0, part, shape, structure))
+        return np.stack([local.real, e2e], axis=1)

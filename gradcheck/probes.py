@@ -1,0 +1,226 @@
+"""Protocol probes of one layer at one point, each a named function, and the analytic side.
+
+Each problem becomes a ``"fail"`` row whose message says what is wrong and how to fix it.
+:func:`probe_layer` runs them in order and returns the analytic gradients they produced.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gradcheck.point import machine_eps
+from gradcheck.report import problem_row
+from gradcheck.restore import Snapshot
+
+__all__ = ["LayerProbe", "during", "first_backward", "probe_layer"]
+
+
+@contextmanager
+def during(what: str):
+    """Add to any exception the user's code raises which call of the check made it."""
+    try:
+        yield
+    except Exception as exc:
+        if hasattr(exc, "add_note"):
+            exc.add_note(f"gradcheck: raised during {what}")
+        raise
+
+
+@dataclass
+class LayerProbe:
+    """What the probes learnt about a layer at a point (``G`` None: not deterministic)."""
+
+    y0: np.ndarray
+    G: np.ndarray | None = None
+    dx: np.ndarray | None = None
+    grads: dict = field(default_factory=dict)
+    rows: list = field(default_factory=list)
+    deterministic: bool = True
+    mutates_input: bool = False
+
+
+def forward_keeps_its_input(name: str, layer, x: np.ndarray):
+    """``(y, mutated, rows)`` of one forward on a private copy of ``x``."""
+    given = x.copy()
+    with during(f"the first forward of {name}"):
+        y = np.array(layer.forward(given), copy=True)
+    mutated = not np.array_equal(given, x, equal_nan=True)
+    rows = [problem_row(name, "input", x.shape, "mutation",
+                        "forward changed its input x in place; compute into a new array "
+                        "(y = x * a, not x *= a) so callers keep their data")] if mutated else []
+    return y, mutated, rows
+
+
+def forward_is_a_function_of_its_input(name: str, layer, x, y_first, before: Snapshot):
+    """``(y0, deterministic, rows)``: a second forward must repeat the first.
+
+    When it does not, a third forward after restoring the layer's state tells a stateful
+    forward (it updates attributes its output depends on) from a random one.
+    """
+    with during(f"the second forward of {name}"):
+        y0 = np.array(layer.forward(x.copy()), copy=True)   # leaves the layer's state at x
+    if np.array_equal(y0, y_first, equal_nan=True):
+        return y0, True, []
+    changed = before.changed()
+    before.restore()
+    with during(f"a forward of {name} after restoring its state"):
+        again = np.array(layer.forward(x.copy()), copy=True)
+    if np.array_equal(again, y_first, equal_nan=True):
+        what = ", ".join(changed) or "an attribute"
+        message = (f"forward updates state its output depends on ({what} changed between "
+                   "two calls on the same input): the output "
+                   "must be a function of the input and parameters; freeze that state for the "
+                   "check (eval mode) or keep it out of the output")
+    else:
+        message = ("two forward calls on the same input differ (the layer is random): seed "
+                   "its generator or np.random, or use eval mode (layer.eval()) before "
+                   "checking gradients")
+    return y0, False, [problem_row(name, "output", y0.shape, "determinism", message)]
+
+
+def first_backward(name: str, layer, dy, G, backward=None):
+    """One backward on ``dy`` (``G``: a copy of ``dy`` as given).
+
+    Returns ``((G, dx, grads, rows), raw)``: copies of the ``dx`` returned and of the grads
+    left, problem rows (``dy`` changed in place, ``None`` returned), and ``dx`` as returned.
+    """
+    with during(f"the backward of {name}"):
+        raw = (backward or layer.backward)(dy)
+    rows = []
+    if not np.array_equal(dy, G):
+        rows.append(problem_row(name, "dy", G.shape, "mutation",
+                                "backward changed its argument dy in place; copy it first "
+                                "(dy = dy * mask, not dy *= mask)"))
+    if raw is None:
+        rows.append(problem_row(name, "input", (), "grad_shape",
+                                "backward returned None; it must return dL/dx, an array of "
+                                "the input's shape"))
+    dx = None if raw is None else np.array(raw, copy=True)
+    return (G, dx, _grads_now(layer), rows), raw
+
+
+def _grads_now(layer) -> dict:
+    return {key: np.array(value, copy=True) for key, value in layer.grads.items()}
+
+
+def grads_match_params(name: str, layer, grads: dict) -> list[dict]:
+    """Rows for missing grads, grads of the wrong shape, and grads less precise than their
+    parameter (a float64 gradient of a float32 parameter is fine)."""
+    rows = []
+    for key, param in layer.params.items():
+        grad = grads.get(key)
+        if grad is None:
+            rows.append(problem_row(name, key, param.shape, "missing_grad",
+                                    f"grads has no entry {key!r}: backward must write "
+                                    f"layer.grads[{key!r}] (same shape as the parameter)"))
+        elif grad.shape != param.shape:
+            rows.append(problem_row(name, key, param.shape, "grad_shape",
+                                    f"grads[{key!r}] has shape {grad.shape}, the parameter "
+                                    f"has {param.shape}: reduce over the batch axis"))
+        elif grad.dtype.kind not in "fc" or grad.dtype.itemsize < param.dtype.itemsize:
+            rows.append(problem_row(name, key, param.shape, "grad_dtype",
+                                    f"grads[{key!r}] has dtype {grad.dtype}, the parameter "
+                                    f"has {param.dtype}: allocate grads like the parameter"))
+    return rows
+
+
+def backward_returns_dx_of_the_input_shape(name: str, dx, x: np.ndarray) -> list[dict]:
+    """A row when ``dx`` (not None) does not have the input's shape."""
+    if dx is None or np.shape(dx) == x.shape:
+        return []
+    return [problem_row(name, "input", x.shape, "grad_shape",
+                        f"backward returned dx of shape {np.shape(dx)}, expected the input "
+                        f"shape {x.shape}")]
+
+
+def backward_is_linear_and_overwrites(name: str, layer, x, probe: LayerProbe) -> list[dict]:
+    """A second ``backward(2 G)`` must give twice the first (to the dtype's precision).
+
+    Grads that come out three times the first were added to the previous call's (``+=``);
+    any other difference means the backward is not linear in ``dy``.
+    """
+    rtol = max(1e3 * machine_eps(x, probe.G, *layer.params.values()), 1e-10)
+    with during(f"the second backward of {name} (on 2 * dy)"):
+        try:
+            dx = layer.backward(2 * probe.G)
+        except Exception:  # a layer may free its cache after backward: give it a fresh forward
+            layer.forward(x.copy())
+            dx = layer.backward(2 * probe.G)
+    pairs = [("input", probe.dx, dx, False)] if probe.dx is not None and dx is not None else []
+    pairs += [(k, probe.grads[k], g, True) for k, g in layer.grads.items() if k in probe.grads]
+    rows = []
+    for key, first, value, is_param in pairs:
+        if np.shape(value) != np.shape(first) or _same(value, first, 2.0, rtol):
+            continue
+        if is_param and _same(value, first, 3.0, rtol):
+            rows.append(problem_row(name, key, np.shape(value), "accumulation",
+                                    f"backward adds into grads[{key!r}] across calls (a second "
+                                    "call returned old + new); overwrite it "
+                                    "(grads[k][...] = g), do not accumulate with +="))
+        else:
+            rows.append(problem_row(name, key, np.shape(value), "linearity",
+                                    "backward is not linear in dy: backward(2*dy) differs from "
+                                    "2*backward(dy); the gradient must be dy times a Jacobian "
+                                    "that does not depend on dy"))
+    return rows
+
+
+_CHUNK = 1 << 15   # elements compared at a time: no large temporaries (they cost page faults)
+
+
+def _same(a, b, factor: float, rtol: float) -> bool:
+    """``|a - factor * b| <= rtol * |factor * b|`` everywhere (NaN never matches), by chunks."""
+    a, b = np.ravel(a), np.ravel(b)
+    for start in range(0, a.size, _CHUNK):
+        x, y = a[start:start + _CHUNK], factor * b[start:start + _CHUNK]
+        if not (np.array_equal(x, y) or np.all(np.abs(x - y) <= rtol * np.abs(y))):
+            return False
+    return True
+
+
+def upstream_like(y0: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A standard normal upstream gradient of ``y0``'s shape and (real) float dtype."""
+    dtype = np.real(y0).dtype if np.asarray(y0).dtype.kind in "fc" else np.float64
+    return rng.standard_normal(np.shape(y0)).astype(dtype)
+
+
+def probe_layer(name: str, layer, x: np.ndarray, G_of, seen=None, first=None) -> LayerProbe:
+    """Run the probes at ``x`` and compute the analytic gradients.
+
+    Parameters
+    ----------
+    name : str
+        Layer label for the rows.
+    layer : object with the layer protocol
+    x : ndarray, shape (n, ...)
+        The point (never modified: every call gets a private copy).
+    G_of : callable
+        ``G_of(y0) -> G``, the upstream gradient for the output ``y0``.
+    seen : (ndarray, bool), optional
+        ``(y0, mutated)`` from the caller's own forward at ``x``, whose state the layer
+        still holds and whose determinism the caller established; saves two forwards.
+    first : tuple, optional
+        :func:`first_backward` of a backward the caller already ran at ``x`` (``G_of`` is
+        then unused); saves one backward.
+    """
+    if seen is None:
+        before = Snapshot(layer)
+        y_first, mutated, rows = forward_keeps_its_input(name, layer, x)
+        y0, deterministic, more = forward_is_a_function_of_its_input(name, layer, x, y_first,
+                                                                     before)
+        rows += more
+    else:
+        (y0, mutated), deterministic, rows = seen, True, []
+    probe = LayerProbe(y0=y0, rows=rows, deterministic=deterministic, mutates_input=mutated)
+    if first is None:
+        G = G_of(y0)
+        first = first_backward(name, layer, G.copy(), G)[0]
+    probe.G, probe.dx, probe.grads, problems = first
+    probe.rows += problems
+    probe.rows += backward_returns_dx_of_the_input_shape(name, probe.dx, x)
+    probe.rows += grads_match_params(name, layer, probe.grads)
+    probe.rows += backward_is_linear_and_overwrites(name, layer, x, probe)
+    return probe

@@ -1,0 +1,103 @@
+"""Leave the user's objects exactly as found: snapshots of layer state, restored bit for bit."""
+
+from __future__ import annotations
+
+import copy
+from contextlib import contextmanager
+
+import numpy as np
+
+__all__ = ["Snapshot", "kept_state"]
+
+
+def _copy(value):
+    """A deep copy of arrays, generators' states and containers of them; None for the rest."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, np.random.Generator):
+        return value.bit_generator.state
+    if isinstance(value, (dict, list, tuple)):
+        try:
+            return copy.deepcopy(value)
+        except Exception:   # something uncopyable inside (a lock, a file): leave it alone
+            return None
+    return None
+
+
+class Snapshot:
+    """The state of one layer: grads, and its attributes that hold arrays, containers of them
+    (nested dicts, lists, tuples) or generators; restored in place, bit for bit.
+
+    The ``params`` dict and parameter arrays are left out: the engine restores parameters
+    itself, and a snapshot of a large weight would double its memory.
+    """
+
+    def __init__(self, layer):
+        self.layer = layer
+        params = getattr(layer, "params", None)
+        skip = {id(params), id(getattr(layer, "grads", None))}
+        skip |= {id(p) for p in params.values()} if isinstance(params, dict) else set()
+        attrs = vars(layer) if hasattr(layer, "__dict__") else {}
+        self.saved = {}
+        for k, v in attrs.items():
+            saved = None if id(v) in skip else _copy(v)
+            if saved is not None:
+                self.saved[k] = (v, saved)
+        self.grads = {k: np.array(g, copy=True) for k, g in getattr(layer, "grads", {}).items()}
+
+    def changed(self) -> list[str]:
+        """Names of the array attributes whose contents differ from the snapshot."""
+        return [k for k, (_, saved) in self.saved.items() if isinstance(saved, np.ndarray)
+                and not _same_array(getattr(self.layer, k, None), saved)]
+
+    def restore(self) -> None:
+        """Put every saved attribute back (in place where the object is still there)."""
+        for name, (original, saved) in self.saved.items():
+            setattr(self.layer, name, _restore_into(original, saved))
+        grads = getattr(self.layer, "grads", None)
+        for key, value in self.grads.items():
+            current = grads.get(key) if isinstance(grads, dict) else None
+            if isinstance(current, np.ndarray) and current.shape == value.shape \
+                    and current.flags.writeable:
+                np.copyto(current, value, casting="unsafe")
+
+
+def _restore_into(current, saved):
+    """``current`` with the contents of ``saved`` (in place where possible), or a copy."""
+    if isinstance(current, np.random.Generator):
+        current.bit_generator.state = (saved.bit_generator.state
+                                       if isinstance(saved, np.random.Generator) else saved)
+        return current
+    if isinstance(current, np.ndarray) and isinstance(saved, np.ndarray) \
+            and current.shape == saved.shape and current.dtype == saved.dtype \
+            and current.flags.writeable:
+        np.copyto(current, saved)
+        return current
+    if isinstance(current, dict) and isinstance(saved, dict):
+        for key in [k for k in current if k not in saved]:
+            del current[key]
+        for key, value in saved.items():
+            current[key] = _restore_into(current.get(key), value)
+        return current
+    if isinstance(current, list) and isinstance(saved, list) and len(current) == len(saved):
+        current[:] = [_restore_into(c, v) for c, v in zip(current, saved, strict=True)]
+        return current
+    return copy.deepcopy(saved)
+
+
+def _same_array(a, b: np.ndarray) -> bool:
+    return isinstance(a, np.ndarray) and a.shape == b.shape and np.array_equal(a, b,
+                                                                               equal_nan=True)
+
+
+@contextmanager
+def kept_state(layers):
+    """Restore each layer's state, and numpy's global random state, after the block."""
+    snapshots = [Snapshot(layer) for layer in layers]
+    global_state = np.random.get_state()  # noqa: NPY002  (the user's layers may use it)
+    try:
+        yield snapshots
+    finally:
+        for snap in snapshots:
+            snap.restore()
+        np.random.set_state(global_state)  # noqa: NPY002

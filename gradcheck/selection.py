@@ -1,0 +1,68 @@
+"""Which elements and random directions of a tensor a check perturbs, and how to name them."""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["AUTO_FULL_LIMIT", "AUTO_LOCATE_LIMIT", "Selection", "element_label", "random_signs",
+           "rng_for", "select"]
+
+AUTO_FULL_LIMIT = 8           # "auto" checks tensors up to this size element by element
+AUTO_LOCATE_LIMIT = 100_000   # "auto" locates a wrong element by checking every element up to
+                              # this size, by bisection over random directions above it
+N_SAMPLES = 8                 # elements drawn per tensor by "sample"
+N_DIRECTIONS = 2              # random unit directions per tensor in "directional" mode
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Perturbations of one tensor.
+
+    Attributes
+    ----------
+    elements : ndarray of int, shape (m,)
+        Flat indices checked one by one (sorted; may be empty).
+    n_directions : int
+        Random sign directions (``+-1/sqrt(size)``, Rademacher) checked as directional
+        derivatives: cheap to draw and as good as Gaussian ones at exposing an error
+        vector ``e`` (``E <e, u>^2 = |e|^2 / size``).
+    """
+
+    elements: np.ndarray
+    n_directions: int = 0
+
+
+def rng_for(seed: int, *names: str) -> np.random.Generator:
+    """A generator seeded by ``seed`` and the names of what it is for (reproducible per tensor)."""
+    return np.random.default_rng((int(seed) % 2**32) << 32 | zlib.crc32("/".join(names).encode()))
+
+
+def select(mode: str, size: int, rng: np.random.Generator) -> Selection:
+    """Elements and directions of a tensor with ``size`` elements under ``mode``.
+
+    ``"full"``: every element. ``"sample"``: ``N_SAMPLES`` random elements.
+    ``"directional"``: ``N_DIRECTIONS`` random directions. ``"auto"``: every element up to
+    ``AUTO_FULL_LIMIT`` elements, else one random direction, which sees every element at once
+    (the plan locates the element of a direction that does not pass).
+    """
+    if mode == "full" or (mode == "auto" and size <= AUTO_FULL_LIMIT):
+        return Selection(np.arange(size))
+    if mode == "sample":
+        return Selection(np.sort(rng.choice(size, min(N_SAMPLES, size), replace=False)))
+    return Selection(np.arange(0), N_DIRECTIONS if mode == "directional" else 1)
+
+
+def random_signs(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
+    """``n`` rows of ``size`` random signs ``+-1`` (int8, 1 byte each), shape (n, size)."""
+    signs = np.unpackbits(np.frombuffer(rng.bytes(n * size // 8 + 1), np.uint8)).view(np.int8)
+    signs *= 2
+    signs -= 1
+    return signs[:n * size].reshape(n, size)
+
+
+def element_label(flat: int, shape: tuple) -> str:
+    """The report's name of an element: its index tuple, e.g. ``"(2, 0)"``."""
+    return str(tuple(int(i) for i in np.unravel_index(int(flat), shape)))

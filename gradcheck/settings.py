@@ -1,0 +1,111 @@
+"""The options of one check, validated once, and the dtype rules they are resolved by.
+
+A check is judged by the rules of the lowest-precision float it involves (inputs,
+parameters and outputs alike): a float32 weight fed a float64 input makes a float32 check
+(float32 steps and tolerances), never a float64 one that its round-off would swamp.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from gradcheck.finite_diff import default_eps, stencil
+
+__all__ = ["MODES", "TOLERANCES", "Settings", "check_dtype", "resolve_settings"]
+
+MODES = ("auto", "full", "sample", "directional")
+
+# Per dtype: the tolerance floor (the rule of gradcheck.judge adds the estimated
+# finite-difference error), and the relative error each tensor's share of a joint random
+# direction must be able to show above round-off (gradcheck.joint_direction).
+TOLERANCES = {
+    "float64": {"atol": 0.0, "rtol": 1e-8, "resolution": 1e-6},
+    "float32": {"atol": 0.0, "rtol": 1e-4, "resolution": 1e-2},
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved options of one check (see :func:`gradcheck.check_layer`)."""
+
+    mode: str
+    method: str
+    eps: float | None      # None: the default of the check's dtype and method
+    atol: float | None
+    rtol: float | None
+    seed: int
+    second_point: bool = True
+    dtype: str = "float64"
+
+    @property
+    def step(self) -> float:
+        """The relative step in force."""
+        return default_eps(self.dtype, self.method) if self.eps is None else self.eps
+
+    @property
+    def tolerances(self) -> tuple[float, float]:
+        """``(atol, rtol)`` in force: the user's, else the dtype's defaults."""
+        row = TOLERANCES[self.dtype]
+        return (row["atol"] if self.atol is None else self.atol,
+                row["rtol"] if self.rtol is None else self.rtol)
+
+    @property
+    def resolution(self) -> float:
+        """Relative error a joint direction must resolve in each tensor."""
+        return max(TOLERANCES[self.dtype]["resolution"], self.tolerances[1])
+
+    def options(self) -> dict:
+        """The report's ``options`` (the values in force)."""
+        atol, rtol = self.tolerances
+        return {"mode": self.mode, "method": self.method, "eps": self.step, "atol": atol,
+                "rtol": rtol, "dtype": self.dtype, "seed": self.seed,
+                "second_point": self.second_point}
+
+    def for_arrays(self, named: dict, where: str) -> Settings:
+        """These settings judged by the lowest-precision float among ``named`` arrays."""
+        dtype = check_dtype(named, where)
+        if dtype == "float32" and self.dtype != "float32":
+            low = ", ".join(k for k, a in named.items() if _is_float(a) and a.dtype.itemsize <= 4)
+            warnings.warn(f"{where}: checking in float32 (lowest precision: {low}): finite "
+                          "differences are only accurate to about 1e-3, so small errors may "
+                          "go unseen; prefer float64 to catch them", stacklevel=4)
+        return replace(self, dtype=dtype)
+
+
+def _is_float(a) -> bool:
+    return isinstance(a, np.ndarray) and a.dtype.kind in "fc"
+
+
+def check_dtype(named: dict, where: str) -> str:
+    """``"float32"`` or ``"float64"``: the rules of the lowest-precision float in ``named``."""
+    floats = {k: a.dtype for k, a in named.items() if _is_float(a)}
+    small = {k: d for k, d in floats.items() if np.dtype(d).itemsize < (4 if d.kind == "f" else 8)}
+    if small:
+        listed = ", ".join(f"{k} {d}" for k, d in small.items())
+        raise TypeError(f"{where}: gradcheck needs float32 or float64 arrays; got {listed}: "
+                        "cast them, e.g. .astype(np.float32)")
+    low = any(d.itemsize <= (4 if d.kind == "f" else 8) for d in floats.values())
+    return "float32" if low else "float64"
+
+
+def resolve_settings(*, mode, method, eps, atol, rtol, seed, second_point=True,
+                     where: str) -> Settings:
+    """Validate the options of a check (clear errors naming the argument)."""
+    if mode not in MODES:
+        raise ValueError(f"{where}: mode must be one of {', '.join(MODES)}; got {mode!r}")
+    stencil(method)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"{where}: seed must be an int, got {seed!r}")
+    if eps is not None and not (isinstance(eps, numbers.Real) and eps > 0):
+        raise ValueError(f"{where}: eps must be a positive number, got {eps!r}")
+    for name, value in (("atol", atol), ("rtol", rtol)):
+        if value is not None and not (isinstance(value, numbers.Real) and value >= 0):
+            raise ValueError(f"{where}: {name} must be a number >= 0, got {value!r}")
+    return Settings(mode=mode, method=method, eps=None if eps is None else float(eps),
+                    atol=None if atol is None else float(atol),
+                    rtol=None if rtol is None else float(rtol), seed=int(seed),
+                    second_point=bool(second_point))

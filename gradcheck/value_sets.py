@@ -1,0 +1,70 @@
+"""The value sets of one tensor: its elements (grouped where exact) and random directions.
+
+Each builder returns a :class:`gradcheck.measure.ValueSet` with the analytic value of every
+value for each objective (local, and end-to-end when the point judges it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gradcheck.engine import Move, Part
+from gradcheck.finite_diff import direction_step, stencil, step_sizes
+from gradcheck.grouping import detect_structure, group_elements
+from gradcheck.measure import ValueSet
+from gradcheck.point import Point
+from gradcheck.selection import element_label, random_signs
+
+__all__ = ["STRUCTURE_MIN_ELEMENTS", "direction_values", "element_values", "objectives_of"]
+
+STRUCTURE_MIN_ELEMENTS = 64   # below this, probing for structure costs more than it saves
+
+
+def objectives_of(point: Point, name: str) -> list[np.ndarray]:
+    """The analytic gradients of tensor ``name``: local, and end-to-end when judged."""
+    grads = [point.analytic[name]]
+    if point.has_e2e([name]):
+        grads.append(point.e2e[name])
+    return grads
+
+
+def element_values(point: Point, name: str, elements: np.ndarray, method: str, eps: float,
+                   rng: np.random.Generator) -> tuple[ValueSet, list[np.ndarray]]:
+    """Elements ``elements`` (sorted flat indices) of tensor ``name``, one value each."""
+    t = point.index(name)
+    live = point.tensors[t].live
+    flat_values = np.asarray(live).reshape(-1)
+    structure = []
+    if len(elements) >= STRUCTURE_MIN_ELEMENTS and not stencil(method).complex:
+        structure = detect_structure(point.tensors[t], point.evaluate, point.y0,
+                                     step_sizes(live, eps), rng)
+    steps = step_sizes(flat_values[elements], eps)
+    groups = group_elements(elements, live.shape, structure)
+    columns = tuple(np.searchsorted(elements, g) for g in groups)
+    moves = tuple(Move((Part(t, g, steps[c]),), size=len(g))
+                  for g, c in zip(groups, columns, strict=True))
+    values = ValueSet(moves, columns, tuple((g, live.shape, structure) for g in groups), steps,
+                      lambda i: element_label(elements[i], live.shape),
+                      prefer=np.ones(len(elements), bool))
+    return values, [np.asarray(g, float).reshape(-1)[elements] for g in objectives_of(point, name)]
+
+
+def direction_values(point: Point, name: str, n: int, eps: float, rng: np.random.Generator,
+                     subset: np.ndarray | None = None, tag: str = "direction"
+                     ) -> tuple[ValueSet, list[np.ndarray]]:
+    """``n`` random sign directions over tensor ``name`` (or over its elements ``subset``)."""
+    t = point.index(name)
+    live = point.tensors[t].live
+    size = live.size if subset is None else len(subset)
+    signs = random_signs(rng, n, size)
+    h = direction_step(live, eps)
+    moves = tuple(Move((Part(t, subset, signs[d], h / np.sqrt(size)),), size=0)
+                  for d in range(n))
+    values = ValueSet(moves, tuple(np.array([d]) for d in range(n)), (None,) * n,
+                      np.full(n, h), lambda i: f"{tag} {i}")
+    grads = []
+    for g in objectives_of(point, name):
+        flat = np.asarray(g, float).reshape(-1)
+        flat = flat if subset is None else flat[subset]
+        grads.append(signs @ flat / np.sqrt(size))
+    return values, grads
