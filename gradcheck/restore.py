@@ -38,6 +38,7 @@ class Snapshot:
         skip = {id(params), id(getattr(layer, "grads", None))}
         skip |= {id(p) for p in params.values()} if isinstance(params, dict) else set()
         attrs = vars(layer) if hasattr(layer, "__dict__") else {}
+        self.names = set(attrs)
         self.saved = {}
         for k, v in attrs.items():
             saved = None if id(v) in skip else _copy(v)
@@ -46,12 +47,18 @@ class Snapshot:
         self.grads = {k: np.array(g, copy=True) for k, g in getattr(layer, "grads", {}).items()}
 
     def changed(self) -> list[str]:
-        """Names of the array attributes whose contents differ from the snapshot."""
-        return [k for k, (_, saved) in self.saved.items() if isinstance(saved, np.ndarray)
-                and not _same_array(getattr(self.layer, k, None), saved)]
+        """Names of the array attributes added or changed since the snapshot."""
+        attrs = vars(self.layer) if hasattr(self.layer, "__dict__") else {}
+        return sorted(set(attrs) - self.names) + [
+            k for k, (_, saved) in self.saved.items() if isinstance(saved, np.ndarray)
+            and not _same_array(getattr(self.layer, k, None), saved)]
 
     def restore(self) -> None:
-        """Put every saved attribute back (in place where the object is still there)."""
+        """Put every saved attribute back (in place where the object is still there) and
+        drop the attributes added since (caches the check's calls created)."""
+        if hasattr(self.layer, "__dict__"):
+            for name in set(vars(self.layer)) - self.names:
+                delattr(self.layer, name)
         for name, (original, saved) in self.saved.items():
             setattr(self.layer, name, _restore_into(original, saved))
         grads = getattr(self.layer, "grads", None)

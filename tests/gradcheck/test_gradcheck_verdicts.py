@@ -1,0 +1,241 @@
+"""Verdicts that are never wrong: each failure class of the gradcheck v2 issue, fixed."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from gradcheck import GradcheckError, assert_gradients, check_layer
+from reference_nets import Dense, MaxPool2D
+from tests.gradcheck import zoo_layers as z
+
+RNG = np.random.default_rng(21)
+
+
+def failing(report) -> set[tuple[str, str]]:
+    t = report.table[report.table.status == "fail"]
+    return set(zip(t.tensor, t.check, strict=True))
+
+
+class OffDense(Dense):
+    """Dense whose weight gradient is ``factor`` times too large."""
+
+    factor = 1.5
+
+    def backward(self, dy):
+        dx = super().backward(dy)
+        self.grads["W"] = self.grads["W"] * self.factor
+        return dx
+
+
+def _quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return fn(*args, **kwargs)
+
+
+def test_float32_parameters_with_a_float64_input_are_judged_in_float32():
+    report = _quiet(check_layer, OffDense(6, 4, dtype=np.float32), RNG.normal(size=(5, 6)))
+    assert ("W", "gradient") in failing(report)
+    assert report.options["dtype"] == "float32"
+    row = report.table.query("tensor == 'W' and check == 'gradient'").iloc[0]
+    assert row.max_abs_err > row.tolerance   # never passed above the tolerance shown
+
+
+@pytest.mark.parametrize(("x_dtype", "w_dtype"), [(np.float32, np.float64),
+                                                  (np.float64, np.float32)])
+def test_correct_layers_pass_in_either_dtype_mix(x_dtype, w_dtype):
+    x = RNG.normal(size=(5, 6)).astype(x_dtype)
+    report = _quiet(check_layer, Dense(6, 4, dtype=w_dtype), x)
+    assert report.passed, str(report)
+    assert report.options["dtype"] == "float32"
+
+
+def test_upstream_gradient_has_the_output_dtype():
+    layer = z.Linear(dtype=np.float32)
+
+    def backward(dy):   # grads come out in dy's dtype, as a float32 layer's naturally do
+        assert dy.dtype == np.float32
+        layer.grads["W"] = layer.x.T @ dy
+        layer.grads["b"] = dy.sum(axis=0)
+        return dy @ layer.params["W"].T
+
+    layer.backward = backward
+    report = _quiet(check_layer, layer, RNG.normal(size=(5, 4)).astype(np.float32))
+    assert report.passed, str(report)
+    assert "grad_dtype" not in set(report.table.check)
+
+
+class DeadBranch(z.Linear):
+    """A Dense+ReLU whose units are all dead; its bug (db doubled) hides behind them."""
+
+    def forward(self, x):
+        self.pre = super().forward(x)
+        return np.maximum(self.pre, 0)
+
+    def backward(self, dy):
+        g = dy * (self.pre > 0)
+        dx = super().backward(g)
+        self.grads["b"] = 2 * g.sum(axis=0)
+        return dx
+
+
+def test_a_check_that_sees_only_zeros_is_vacuous_not_passed():
+    layer = DeadBranch()
+    layer.params["b"][...] = -100.0   # every unit dead
+    report = check_layer(layer, RNG.normal(size=(5, 4)))
+    assert set(report.table.status) == {"vacuous"}
+    assert report.n_vacuous == 3 and "proved nothing" in report.table.message.iloc[0]
+    assert "vacuous" in str(report).splitlines()[0]
+    assert_gradients(layer, RNG.normal(size=(5, 4)))   # not a failure by default
+    with pytest.raises(GradcheckError, match="vacuous"):
+        assert_gradients(layer, RNG.normal(size=(5, 4)), strict=True)
+
+
+def _tied_images(seed: int) -> np.ndarray:
+    """Integer-valued images with a zero background: ties in every overlapping window."""
+    images = np.random.default_rng(seed).integers(0, 3, (2, 2, 6, 6)).astype(float)
+    images[:, :, :2] = 0.0
+    return images
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_overlapping_max_pool_on_ties_is_never_a_failure(seed):
+    for mode in ("auto", "full"):
+        report = check_layer(MaxPool2D(2, stride=1), _tied_images(seed), mode=mode, seed=seed)
+        assert report.passed, str(report)
+        assert report.table.status.iloc[0] == "nondifferentiable"
+
+
+class FirstMaxOnlyPool(MaxPool2D):
+    """Bug: overlapping windows overwrite each other's gradient instead of adding it."""
+
+    def backward(self, dy):
+        dx = np.zeros(self._x_shape).reshape(-1)
+        dx[self._flat_index.reshape(-1)] = dy.reshape(-1)
+        return dx.reshape(self._x_shape)
+
+
+def test_a_real_bug_in_a_pool_on_ties_is_still_caught():
+    report = check_layer(FirstMaxOnlyPool(2, stride=1), _tied_images(0))
+    assert not report.passed, str(report)
+
+
+def test_whole_rows_of_zero_pre_activations_are_kinks_not_failures():
+    layer = DeadBranch(4, 3)
+    layer.backward = lambda dy: z.Linear.backward(layer, dy * (layer.pre > 0))
+    x = RNG.normal(size=(5, 4))
+    layer.params["b"][...] = -(x @ layer.params["W"])[0]   # sample 0: every unit at 0
+    x[1:] = x[0]                                           # ... and every other sample too
+    report = check_layer(layer, x, mode="full")
+    assert report.passed, str(report)
+    assert "nondifferentiable" in set(report.table.status)
+
+
+class EpsBatchNorm(z.BatchNorm):
+    """Bug: backward takes sqrt(var) + eps where forward takes sqrt(var + eps)."""
+
+    def input_grad(self, g):
+        var = (self.std**2 - 1e-5)
+        return super().input_grad(g) * self.std / (np.sqrt(var) + 1e-5)
+
+
+def test_a_relative_error_of_1e_6_is_caught_in_default_mode():
+    x = RNG.normal(size=(16, 3)) * 10   # var ~ 100: dx is (1 - 9.5e-7) times the truth
+    report = check_layer(EpsBatchNorm(), x)
+    assert ("input", "gradient") in failing(report), str(report)
+    row = report.table.query("tensor == 'input'").iloc[0]
+    assert row.max_rel_err < 3e-6   # the error really is that small
+    assert check_layer(z.BatchNorm(), x).passed
+
+
+class StaleInput(z.Linear):
+    """Bug: keeps the first input it ever saw for backward."""
+
+    def forward(self, x):
+        if not hasattr(self, "first_x"):
+            self.first_x = x.copy()
+        self.x = self.first_x
+        return x @ self.params["W"] + self.params["b"]
+
+
+class StaleTranspose(z.Linear):
+    """Bug: caches W.T on the first backward and keeps using it."""
+
+    def input_grad(self, dy):
+        if not hasattr(self, "wt"):
+            self.wt = self.params["W"].T.copy()
+        return dy @ self.wt
+
+
+@pytest.mark.parametrize("make", [StaleInput, StaleTranspose])
+def test_stale_caches_fail_at_the_second_point(make):
+    report = check_layer(make(), RNG.normal(size=(5, 4)))
+    rows = report.table.query("check == 'second_point'")
+    assert (rows.status == "fail").all() and len(rows) >= 1
+    assert "cached" in rows.message.iloc[0]
+    assert check_layer(make(), RNG.normal(size=(5, 4)), second_point=False).passed
+
+
+class OneWrongElement(z.Linear):
+    """Bug: one element of a large dW is off by 1 %."""
+
+    where = (301, 77)
+
+    def weight_grad(self, dy):
+        g = super().weight_grad(dy)
+        g[self.where] *= 1.01
+        return g
+
+
+def test_one_wrong_element_of_a_262144_element_weight_is_named():
+    layer = OneWrongElement(512, 512, seed=2, scale=0.05)
+    report = check_layer(layer, RNG.normal(size=(4, 512)), second_point=False)
+    row = report.table.query("tensor == 'W'").iloc[0]
+    assert row.status == "fail"
+    assert row.worst_index.startswith(str(OneWrongElement.where))
+
+
+class RunningNorm(z.Linear):
+    """Stateful: forward updates a running mean and normalises with it."""
+
+    def forward(self, x):
+        self.running = getattr(self, "running", np.zeros(x.shape[1])) * 0.9 + 0.1 * x.mean(0)
+        return super().forward(x - self.running)
+
+
+class WritesIntoDy(z.Linear):
+    def backward(self, dy):
+        dy *= 1.0
+        dy += 0.0
+        dy[...] = dy * 2
+        return super().backward(dy / 2)
+
+
+class ReturnsNone(z.Linear):
+    def backward(self, dy):
+        super().backward(dy)
+
+
+def test_messages_say_what_really_happened():
+    stateful = check_layer(RunningNorm(), RNG.normal(size=(5, 4))).table
+    assert "updates state" in stateful.query("check == 'determinism'").message.iloc[0]
+    assert "running" in stateful.query("check == 'determinism'").message.iloc[0]
+    dy_rows = check_layer(WritesIntoDy(), RNG.normal(size=(5, 4))).table
+    assert dy_rows.query("check == 'mutation'").tensor.tolist() == ["dy"]
+    none = check_layer(ReturnsNone(), RNG.normal(size=(5, 4))).table
+    assert "returned None" in none.query("tensor == 'input'").message.iloc[0]
+    counts = check_layer(z.OneWrongRow(8, 8), RNG.normal(size=(5, 8))).table
+    assert counts.query("tensor == 'W'").message.iloc[0].startswith("8 of 64 checked values")
+
+
+def test_an_exception_in_the_users_layer_says_which_call_raised_it():
+    class Fails(z.Linear):
+        def backward(self, dy):
+            raise KeyError("cache")
+
+    with pytest.raises(KeyError) as info:
+        check_layer(Fails(), RNG.normal(size=(5, 4)))
+    assert any("during the backward of Fails" in note for note in info.value.__notes__)
