@@ -53,7 +53,7 @@ from gradcheck.settings import Settings
 __all__ = ["NOISE_MARGIN", "SHRINK_LIMIT", "Joint", "check_jointly", "plan_joint"]
 
 SHRINK_LIMIT = 2.0**-10   # smallest factor a tensor's own step is scaled by
-NOISE_MARGIN = 10.0       # the round-off term stays below resolution * level / NOISE_MARGIN
+NOISE_MARGIN = 2.0        # the round-off term stays below resolution * level / NOISE_MARGIN
 
 
 def _project(signs: np.ndarray, g: np.ndarray) -> float:

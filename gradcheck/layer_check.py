@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 
 from gradcheck.layer_point import layer_point, moved_parameters, moved_value
@@ -58,7 +56,7 @@ def second_point_rows(label: str, layer, x: np.ndarray, probe: LayerProbe, s: Se
         probe2 = LayerProbe(y0=y2, G=G2, dx=dx, grads=grads, mutates_input=probe.mutates_input)
         point = layer_point(label, layer, x2, probe2, s.dtype, check_input=check_input)
         names = [n for n in first if n in point.analytic and first[n][0].status != "fail"]
-        again = check_point(point, names, replace(s, mode="auto"), elements_first=False)
+        again = check_point(point, names, s.at_second_point(), elements_first=False)
     return second_point_verdict_rows(point, first, again, rows)
 
 

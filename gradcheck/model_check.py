@@ -3,8 +3,6 @@ again at a second point of the whole model."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 
 from gradcheck.layer_check import point_rows, second_point_verdict_rows
@@ -27,11 +25,14 @@ from gradcheck.settings import Settings
 __all__ = ["model_rows"]
 
 
-def _walk(model, layers, loss, x, y):
-    """Forward through the layers and the recorded ``model.backward``; whether it chains."""
-    pred = np.array(model.forward(x.copy()), copy=True)
+def _walk(model, layers, loss, x, y, chained=None):
+    """Forward through the layers and the recorded ``model.backward``; whether it chains
+    (``model.forward`` is compared with the layers in order unless ``chained`` is known)."""
     acts, mutated, loss0, dpred = activations(layers, loss, x, y)
-    chained = pred.shape == acts[-1].shape and np.array_equal(pred, acts[-1], equal_nan=True)
+    if chained is None:
+        pred = np.array(model.forward(x.copy()), copy=True)
+        chained = pred.shape == acts[-1].shape and np.array_equal(pred, acts[-1],
+                                                                  equal_nan=True)
     recorded = recorded_backward(model, layers, dpred) if chained else None
     return acts, mutated, loss0, dpred, chained, recorded
 
@@ -82,7 +83,7 @@ def _second_point(model, layers, loss, x, y, s: Settings, firsts: list[dict],
     extra = []
     with moved_parameters(layers, rng):
         try:
-            acts, mutated, _, _, _, recorded = _walk(model, layers, loss, x2, y)
+            acts, mutated, _, _, _, recorded = _walk(model, layers, loss, x2, y, True)
         except ValueError:   # the loss is not finite there: no second point
             return []
         if recorded is None:
@@ -94,7 +95,7 @@ def _second_point(model, layers, loss, x, y, s: Settings, firsts: list[dict],
             point = layer_point(layer_name(i, layer), layer, acts[i], probe, s.dtype)
             names = [n for n in firsts[i]
                      if n in point.analytic and firsts[i][n][0].status != "fail"]
-            again = check_point(point, names, replace(s, mode="auto"), elements_first=False)
+            again = check_point(point, names, s.at_second_point(), elements_first=False)
             own = [r for r in rows if r["layer"] == point.label and r["check"] == "gradient"]
             extra += second_point_verdict_rows(point, firsts[i], again, own)
     return extra

@@ -26,6 +26,7 @@ TOLERANCES = {
     "float64": {"atol": 0.0, "rtol": 1e-8, "resolution": 1e-6},
     "float32": {"atol": 0.0, "rtol": 1e-4, "resolution": 1e-2},
 }
+SECOND_POINT_RESOLUTION = 1e-3   # a 1 % move makes a stale cache at least this wrong
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Settings:
     seed: int
     second_point: bool = True
     dtype: str = "float64"
+    joint_resolution: float | None = None   # None: the dtype's (see TOLERANCES)
 
     @property
     def step(self) -> float:
@@ -56,7 +58,15 @@ class Settings:
     @property
     def resolution(self) -> float:
         """Relative error a joint direction must resolve in each tensor."""
+        if self.joint_resolution is not None:
+            return self.joint_resolution
         return max(TOLERANCES[self.dtype]["resolution"], self.tolerances[1])
+
+    def at_second_point(self) -> Settings:
+        """The settings of a second point: directions only, resolving the 1e-3 relative
+        errors a stale cache makes (so a layer's tensors share one joint direction)."""
+        return replace(self, mode="auto", joint_resolution=max(SECOND_POINT_RESOLUTION,
+                                                               self.resolution))
 
     def options(self) -> dict:
         """The report's ``options`` (the values in force)."""
