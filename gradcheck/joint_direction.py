@@ -74,11 +74,14 @@ class Joint:
         per element, where a float copy would cost memory and page faults).
     weights : ndarray, shape (k,)
         Step of each tensor along its direction (a signed power of two).
+    projections : ndarray, shape (k,)
+        ``<v_t, a_t>`` of each tensor's local analytic gradient.
     """
 
     names: list[str]
     signs: list[np.ndarray]
     weights: np.ndarray
+    projections: np.ndarray   # <v_t, local gradient of t>
 
     def values(self, point: Point) -> tuple[ValueSet, list[np.ndarray], list[float]]:
         """The one joint value, its analytic value per objective and the scale of each."""
@@ -87,11 +90,13 @@ class Joint:
         label = f"joint direction ({', '.join(self.names)})"
         values = ValueSet((Move(parts, size=0),), (np.array([0]),), (None,), np.ones(1),
                           lambda _i: label)
-        # a tensor without end-to-end grads (a layer's input) takes its local gradient: with
-        # the true upstream gradient as G the two are the same derivative
-        grads = [[point.analytic[n], point.e2e.get(n, point.analytic[n])] for n in self.names]
-        terms = [self.weights * np.array([_project(sg, g[o]) for sg, g in zip(
-            self.signs, grads, strict=True)]) for o in range(2 if point.has_e2e(self.names) else 1)]
+        terms = [self.weights * self.projections]
+        if point.has_e2e(self.names):
+            # a tensor without end-to-end grads (a layer's input) takes its local gradient:
+            # with the true upstream gradient as G the two are the same derivative
+            terms.append(self.weights * np.array([
+                _project(sg, point.e2e[n]) if n in point.e2e else p
+                for n, sg, p in zip(self.names, self.signs, self.projections, strict=True)]))
         return values, [np.array([t.sum()]) for t in terms], [float(np.abs(t).min())
                                                               for t in terms]
 
@@ -125,7 +130,7 @@ def plan_joint(point: Point, names: list[str], s: Settings) -> Joint | None:
     # each tensor steps the way that raises D: the contributions add up, never cancel
     weights = np.ldexp(h[kept], np.floor(np.log2(level / c[kept])).astype(np.int64))
     weights *= np.sign(projections[kept])
-    return Joint([large[i] for i in kept], [signs[i] for i in kept], weights)
+    return Joint([large[i] for i in kept], [signs[i] for i in kept], weights, projections[kept])
 
 
 def check_jointly(point: Point, joint: Joint, s: Settings) -> list[Verdict]:

@@ -61,10 +61,15 @@ def layer_point(label: str, layer, x: np.ndarray, probe, dtype: str, *, check_in
 
 
 def moved_value(a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """``a`` moved to the second point (same dtype): ``a (1 + m z1) + m^2 rms(a) z2``."""
+    """``a`` moved to the second point (same dtype): ``a (1 + m z1) + m^2 rms(a) z2``, with
+    ``z`` uniform in [-1, 1) (continuous, so ties and exact zeros break)."""
     rms = float(np.sqrt(np.mean(np.square(a, dtype=float)))) or 1.0
-    z1, z2 = rng.standard_normal((2, *a.shape))
-    return (a * (1 + SECOND_POINT_MOVE * z1) + SECOND_POINT_MOVE**2 * rms * z2).astype(a.dtype)
+    z = rng.random((2, *a.shape), dtype=np.float32)
+    z -= 0.5
+    z *= 2 * SECOND_POINT_MOVE
+    moved = a * (1 + z[0])
+    moved += SECOND_POINT_MOVE * rms * z[1]
+    return moved.astype(a.dtype, copy=False)
 
 
 @contextmanager
