@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gradcheck.finite_diff import default_eps, estimate, stencil, step_sizes
+from gradcheck.finite_diff import default_eps, estimate, stencil, step_floor, step_sizes
 
 __all__ = ["Move", "Part", "Tensor", "measure", "numerical_gradient", "perturbed_outputs"]
 
@@ -184,7 +184,7 @@ def numerical_gradient(f: Callable[[np.ndarray], float], x, method: str = "centr
         box[0] = array
         return lambda: box.__setitem__(0, work)
 
-    steps = step_sizes(x.reshape(-1), eps)
+    steps = step_sizes(x.reshape(-1), eps, step_floor(x, eps))
     f0 = 0.0 if st.complex else f(work)
     moves = [Move((Part(0, np.array([i]), steps[i:i + 1]),)) for i in range(x.size)]
     deltas = measure([Tensor("x", work, install)], moves, st.offsets,

@@ -26,7 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 __all__ = ["KINK_RATIO", "METHODS", "Estimate", "Stencil", "default_eps", "direction_step",
-           "estimate", "stencil", "step_sizes"]
+           "estimate", "stencil", "step_floor", "step_sizes"]
 
 KINK_RATIO = 0.7   # one-sided gap at h/2 over the gap at h above this: a kink (smooth: 0.5)
 
@@ -75,13 +75,26 @@ def default_eps(dtype, method: str = "central") -> float:
     return _EPS[(method, itemsize)]
 
 
-def step_sizes(values: np.ndarray, eps: float) -> np.ndarray:
-    """Steps ``h`` (float64, shape of ``values``): ``eps * 2**ceil(log2(max(1, |v|)))``.
+STEP_SHARE = 1 / 64   # no step is larger than this share of its tensor's rms ...
 
-    A power-of-two multiple of ``eps`` no smaller than ``eps * max(1, |v|)``, so tiny
-    values get the absolute step ``eps`` and huge ones a step relative to their size.
+
+def step_floor(tensor: np.ndarray, eps: float) -> float:
+    """The smallest magnitude a tensor's steps are relative to: 1, or less for a tensor of
+    tiny values, so that its steps stay below ``STEP_SHARE * rms`` (an absolute step would
+    jump over the gaps and kinks between its values); 1 for an all-zero tensor."""
+    rms = float(np.sqrt(np.mean(np.square(np.real(tensor), dtype=float)))) if tensor.size else 0
+    return min(1.0, STEP_SHARE * rms / eps) if rms > 0 else 1.0
+
+
+def step_sizes(values: np.ndarray, eps: float, floor: float = 1.0) -> np.ndarray:
+    """Steps ``h`` (float64, shape of ``values``): ``eps * 2**ceil(log2(max(floor, |v|)))``.
+
+    A power-of-two multiple of ``eps`` no smaller than ``eps * max(floor, |v|)``: small
+    values get the step of the tensor's scale (``floor``, :func:`step_floor`), large ones a
+    step relative to their size.
     """
-    mantissa, exponent = np.frexp(np.maximum(1.0, np.abs(np.real(values))).astype(np.float64))
+    magnitude = np.maximum(floor, np.abs(np.real(values))).astype(np.float64)
+    mantissa, exponent = np.frexp(magnitude)
     exponent = exponent - (mantissa == 0.5)
     return np.ldexp(float(eps), exponent.astype(np.int64))
 
@@ -89,8 +102,9 @@ def step_sizes(values: np.ndarray, eps: float) -> np.ndarray:
 def direction_step(values: np.ndarray, eps: float) -> float:
     """Step along a random direction over all of ``values``: :func:`step_sizes` of their
     largest magnitude (the one step a tensor's own direction and a joint direction use)."""
-    values = np.real(values)
-    return float(step_sizes(np.asarray(max(values.max(), -values.min())), eps))
+    real = np.real(values)
+    return float(step_sizes(np.asarray(max(real.max(), -real.min())), eps,
+                            step_floor(real, eps)))
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """A layer as a check target: its input and parameters at a point, and a second point.
 
-The second point moves the input and every parameter a little (multiplicatively, plus a
-tiny absolute jitter that breaks ties and exact zeros), runs a forward there and checks
+The second point moves the input and every parameter a little (multiplicatively, plus an
+absolute jitter of the same size that breaks ties and exact zeros), runs a forward there and checks
 again: a backward that keeps using a cache from an earlier call (the first batch's input, a
 transposed weight cached before an optimizer step) is wrong there, and a kink at the given
 point (ReLU at 0, max-pool ties) is usually gone, so a bug hidden behind it shows.
@@ -61,14 +61,14 @@ def layer_point(label: str, layer, x: np.ndarray, probe, dtype: str, *, check_in
 
 
 def moved_value(a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """``a`` moved to the second point (same dtype): ``a (1 + m z1) + m^2 rms(a) z2``, with
-    ``z`` uniform in [-1, 1) (continuous, so ties and exact zeros break)."""
+    """``a`` moved to the second point (same dtype): ``a (1 + m z1) + m rms(a) z2``, with
+    ``z`` uniform in [-1, 1) (continuous, so ties and exact zeros break by about ``m``)."""
     rms = float(np.sqrt(np.mean(np.square(a, dtype=float)))) or 1.0
     z = rng.random((2, *a.shape), dtype=np.float32)
     z -= 0.5
     z *= 2 * SECOND_POINT_MOVE
     moved = a * (1 + z[0])
-    moved += SECOND_POINT_MOVE * rms * z[1]
+    moved += rms * z[1]
     return moved.astype(a.dtype, copy=False)
 
 

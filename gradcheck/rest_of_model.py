@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from gradcheck.engine import Tensor
-from gradcheck.finite_diff import step_sizes
+from gradcheck.finite_diff import step_floor, step_sizes
 from gradcheck.grouping import detect_structure
 
 __all__ = ["Downstream"]
@@ -26,7 +26,7 @@ def _batch_independent(layer, x: np.ndarray, eps: float, rng) -> bool:
     if y0.ndim == 0 or y0.shape[0] != x.shape[0]:
         return False
     return detect_structure(Tensor("input", live), lambda: layer.forward(live), y0,
-                            step_sizes(x, eps), rng, axes=[(0, 0)]) == [(0, 0)]
+                            step_sizes(x, eps, step_floor(x, eps)), rng, axes=[(0, 0)]) == [(0, 0)]
 
 
 class Downstream:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from gradcheck.engine import Move, Part
-from gradcheck.finite_diff import direction_step, stencil, step_sizes
+from gradcheck.finite_diff import direction_step, stencil, step_floor, step_sizes
 from gradcheck.grouping import detect_structure, group_elements
 from gradcheck.measure import ValueSet
 from gradcheck.point import Point
@@ -34,11 +34,12 @@ def element_values(point: Point, name: str, elements: np.ndarray, method: str, e
     t = point.index(name)
     live = point.tensors[t].live
     flat_values = np.asarray(live).reshape(-1)
+    floor = step_floor(live, eps)
     structure = []
     if len(elements) >= STRUCTURE_MIN_ELEMENTS and not stencil(method).complex:
         structure = detect_structure(point.tensors[t], point.evaluate, point.y0,
-                                     step_sizes(live, eps), rng)
-    steps = step_sizes(flat_values[elements], eps)
+                                     step_sizes(live, eps, floor), rng)
+    steps = step_sizes(flat_values[elements], eps, floor)
     groups = group_elements(elements, live.shape, structure)
     columns = tuple(np.searchsorted(elements, g) for g in groups)
     moves = tuple(Move((Part(t, g, steps[c]),), size=len(g))

@@ -1,0 +1,78 @@
+"""No false alarm: every correct reference layer passes at any scale, in either dtype, on
+kinks, in auto and full mode (the zoo of the gradcheck v2 issue)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from gradcheck import check_layer, check_model
+from reference_nets import (
+    BatchNorm,
+    Conv2D,
+    Dense,
+    LeakyReLU,
+    MaxPool2D,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
+from reference_nets.losses import SoftmaxCrossEntropy
+from reference_nets.zoo import cnn, deep_sigmoid
+
+LAYERS = {   # name: (factory, input shape)
+    "dense": (lambda: Dense(6, 4), (5, 6)),
+    "dense_fan_in_3000": (lambda: Dense(3000, 5), (4, 3000)),
+    "conv": (lambda: Conv2D(2, 3, 3, padding=1), (2, 2, 6, 6)),
+    "conv_stride_2": (lambda: Conv2D(2, 3, 3, stride=2), (2, 2, 7, 7)),
+    "max_pool": (lambda: MaxPool2D(2), (2, 2, 6, 6)),
+    "max_pool_overlapping": (lambda: MaxPool2D(3, stride=1), (2, 2, 6, 6)),
+    "batch_norm": (lambda: BatchNorm(5), (8, 5)),
+    "batch_norm_4d": (lambda: BatchNorm(3), (4, 3, 4, 4)),
+    "relu": (ReLU, (5, 6)),
+    "leaky_relu": (LeakyReLU, (5, 6)),
+    "sigmoid": (Sigmoid, (5, 6)),
+    "tanh": (Tanh, (5, 6)),
+    "softmax": (Softmax, (5, 6)),
+}
+
+
+def _cast(layer, dtype):
+    for key in layer.params:
+        layer.params[key] = layer.params[key].astype(dtype)
+        layer.grads[key] = layer.grads[key].astype(dtype)
+    return layer
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("scale", [1e-6, 1.0, 30.0, 1e6])   # 30: saturated activations
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_correct_layers_pass_at_any_scale_and_dtype(name, scale, dtype):
+    make, shape = LAYERS[name]
+    x = (np.random.default_rng(1).normal(size=shape) * scale).astype(dtype)
+    modes = ("auto",) if "3000" in name else ("auto", "full")
+    for mode in modes:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            report = check_layer(_cast(make(), dtype), x, mode=mode, seed=1)
+        assert report.passed, str(report)
+
+
+@pytest.mark.parametrize("name", ["relu", "max_pool", "max_pool_overlapping", "conv"])
+@pytest.mark.parametrize("seed", range(3))
+def test_integer_valued_inputs_full_of_kinks_pass(name, seed):
+    make, shape = LAYERS[name]
+    x = np.random.default_rng(seed).integers(-1, 3, shape).astype(float)
+    assert check_layer(make(), x, seed=seed).passed
+
+
+def test_reference_models_pass_end_to_end():
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 4, (4, 1, 8, 8)).astype(float)   # ties, zero background
+    assert check_model(cnn(), SoftmaxCrossEntropy(), images, rng.integers(0, 10, 4)).passed
+    x = rng.normal(size=(6, 64)) * 5
+    report = check_model(deep_sigmoid(), SoftmaxCrossEntropy(), x, rng.integers(0, 10, 6))
+    assert report.passed, str(report)
