@@ -112,15 +112,26 @@ def measure(tensors, moves, offsets, evaluate, reduce, progress=None) -> np.ndar
     return out
 
 
+def _at(array: np.ndarray, index):
+    """``(target, key)`` addressing the flat ``index`` of ``array`` (a flat view if possible)."""
+    if array.flags.c_contiguous:
+        return array.reshape(-1), index
+    return array, np.unravel_index(index, array.shape)
+
+
 def _values(array: np.ndarray, index) -> np.ndarray:
-    return array.copy() if index is None else array[np.unravel_index(index, array.shape)]
+    if index is None:
+        return array.copy()
+    target, key = _at(array, index)
+    return target[key]
 
 
 def _write(array: np.ndarray, index, values: np.ndarray) -> None:
     if index is None:
         np.copyto(array, values)
     else:
-        array[np.unravel_index(index, array.shape)] = values
+        target, key = _at(array, index)
+        target[key] = values
 
 
 def _displace(array: np.ndarray, part: Part, offset, original: np.ndarray) -> None:

@@ -75,7 +75,8 @@ def _merge(first: Estimate, refined: Estimate, redone: np.ndarray) -> Estimate:
 
 
 def check_values(point: Point, values: ValueSet, analytic: list[np.ndarray], rules: list[Rule],
-                 method: str, progress=None, scales=None) -> list[Verdict]:
+                 method: str, progress=None, scales=None, refine: bool = True
+                 ) -> list[Verdict]:
     """Verdicts of the values, one per objective (local, then end-to-end when two are given).
 
     Parameters
@@ -90,6 +91,9 @@ def check_values(point: Point, values: ValueSet, analytic: list[np.ndarray], rul
     scales : list of float, optional
         The ``scale`` of each objective's rule; default the largest magnitude among its
         analytic and first numeric values.
+    refine : bool
+        Evaluate unsettled values at half the step; False judges the first estimates alone
+        (an unsettled value then fails: a quick screen, as in bisection).
     """
     st = stencil(method)
     ends = len(analytic) == 2
@@ -100,7 +104,7 @@ def check_values(point: Point, values: ValueSet, analytic: list[np.ndarray], rul
         scales = [max(float(np.abs(e.value).max(initial=0)), float(np.abs(a).max(initial=0)))
                   for e, a in zip(estimates, analytic, strict=True)]
     base = [r.base(values.steps, s) for r, s in zip(rules, scales, strict=True)]
-    if st.refine:
+    if st.refine and refine:
         ok = np.logical_and.reduce([settled(a, e.value, b) for a, e, b in
                                     zip(analytic, estimates, base, strict=True)])
         redo = [j for j in all_moves if not ok[values.columns[j]].all()]

@@ -7,7 +7,9 @@
 3. each tensor the joint direction did not settle: along its own random direction;
 4. each tensor whose direction does not pass: locate the wrong element, by checking every
    element (grouped where exact) up to ``AUTO_LOCATE_LIMIT`` elements, by bisection over
-   random directions on halves of the candidates above (about ``2 log2(size)`` evaluations).
+   random directions on halves of the candidates above (``2 log2(size)`` evaluations; each
+   half is screened by its first estimate, and the element found is then checked in full:
+   when it passes, the tensor keeps the verdict of its direction).
 
 The other modes give every tensor its :func:`gradcheck.selection.select` values.
 """
@@ -113,10 +115,11 @@ def _locate(point: Point, name: str, s: Settings, progress) -> list[Verdict]:
     rng = _rng(s, point, name)
     first = _own(point, name, Selection(np.arange(0), 1), s, None)
     candidates = np.arange(size)
-    while len(candidates) > 1:   # keep the half whose direction fails
+    while len(candidates) > 1:   # keep the half whose direction is unsettled (a quick screen)
         half = candidates[:len(candidates) // 2]
         values, analytic = direction_values(point, name, 1, s.step, rng, half, "bisection")
-        found = check_values(point, values, analytic, _rules(point, s, len(analytic)), s.method)
+        found = check_values(point, values, analytic, _rules(point, s, len(analytic)),
+                             s.method, refine=False)
         candidates = candidates[len(candidates) // 2:] if passed(found) else half
     element = _own(point, name, Selection(candidates), s, None)
     if passed(element):   # no single element explains it: keep the direction's verdict
