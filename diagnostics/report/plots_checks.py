@@ -12,7 +12,7 @@ from .figures import FULL_WIDTH, layer_order, themed_figure, to_data_uri
 
 #: Colour range of log10(error / tolerance): green well inside, red well beyond.
 _LOG_RANGE = (-4.0, 4.0)
-_STATUS_RANK = {"pass": 0, "nondifferentiable": 1, "fail": 2}
+_STATUS_RANK = {"pass": 0, "vacuous": 1, "nondifferentiable": 2, "fail": 3}
 
 
 def error_over_tolerance(table, options):

@@ -37,11 +37,12 @@ def _fmt(value, spec):
 
 def check_table(check):
     """Rows of a gradient-check table as strings, with the columns the table has: failures
-    first, then nondifferentiable points, then passes, each in layer order."""
+    first, then nondifferentiable points, then vacuous checks, then passes, each in layer
+    order."""
     columns = [c for c in _CHECK_COLUMNS if c in check.table.columns]
     specs = {"max_abs_err": ".2e", "max_rel_err": ".2e", "tolerance": ".1e",
              "analytic": ".6g", "numeric": ".6g"}
-    rank = check.table["status"].map({"fail": 0, "nondifferentiable": 1}).fillna(2)
+    rank = check.table["status"].map({"fail": 0, "nondifferentiable": 1, "vacuous": 2}).fillna(3)
     table = check.table.iloc[np.argsort(rank.to_numpy(), kind="stable")]
     rows = [{c: _fmt(row[c], specs.get(c, "")) for c in columns}
             for row in table[columns].to_dict("records")]

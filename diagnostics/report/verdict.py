@@ -32,7 +32,8 @@ CHECK_ANCHORS = {
 
 
 def gradcheck_findings(check, anchor):
-    """Turn the failing rows of a gradient check into critical findings.
+    """Turn the failing rows of a gradient check into critical findings, and its vacuous
+    rows (checks that saw only zeros and proved nothing) into warnings.
 
     Parameters
     ----------
@@ -45,13 +46,16 @@ def gradcheck_findings(check, anchor):
     pandas.DataFrame
         Columns run, severity, check, layer, message, anchor.
     """
-    failed = check.table[check.table["status"] == "fail"]
-    groups = list(failed.groupby(["layer", "tensor"], sort=False))
-    return pd.DataFrame({"run": check.name, "severity": "critical", "check": "gradient_check",
-                         "layer": [str(layer) for (layer, _), _ in groups],
-                         "message": [_tensor_finding(tensor, rows)
-                                     for (_, tensor), rows in groups],
-                         "anchor": anchor})
+    frames = []
+    for status, severity in (("fail", "critical"), ("vacuous", "warning")):
+        rows = check.table[check.table["status"] == status]
+        groups = list(rows.groupby(["layer", "tensor"], sort=False))
+        frames.append(pd.DataFrame({
+            "run": check.name, "severity": severity, "check": "gradient_check",
+            "layer": [str(layer) for (layer, _), _ in groups],
+            "message": [_tensor_finding(tensor, rows) for (_, tensor), rows in groups],
+            "anchor": anchor}))
+    return pd.concat(frames, ignore_index=True)
 
 
 def _tensor_finding(tensor, rows):
@@ -133,9 +137,11 @@ def verdict(findings, run_names, check_names):
         status = "sick" if "critical" in mine else "warning" if "warning" in mine else "healthy"
         chips.append((name, status, status))
     for name in check_names:
-        failed = ((findings["run"] == name) & is_check).any()
+        mine = set(findings.loc[(findings["run"] == name) & is_check, "severity"])
         label = name if name == "gradient check" else f"gradient check {name}"
-        chips.append((label, "sick" if failed else "healthy", "failed" if failed else "passed"))
+        status, word = (("sick", "failed") if "critical" in mine else
+                        ("warning", "vacuous") if "warning" in mine else ("healthy", "passed"))
+        chips.append((label, status, word))
     names = [*run_names, *check_names]
     if critical:
         status, headline = "sick", "Sick: " + "; ".join(critical)

@@ -61,6 +61,11 @@ class CheckRecord:
         return len(tensors(self.report, "fail"))
 
     @property
+    def n_vacuous_tensors(self) -> int:
+        """Number of tensors whose checks saw only zeros (proved nothing)."""
+        return len(tensors(self.report, "vacuous"))
+
+    @property
     def n_kinks(self) -> int:
         """Number of checked values on a kink."""
         return nondifferentiable_points(self.report)
@@ -85,13 +90,15 @@ def totals(records: list[CheckRecord]) -> dict[str, int]:
     -------
     dict
         ``checks``, ``tensors`` (tensors checked), ``failed_checks``,
-        ``failed_tensors`` and ``nondifferentiable`` (checked values on a kink).
+        ``failed_tensors``, ``vacuous_tensors`` (checks that saw only zeros) and
+        ``nondifferentiable`` (checked values on a kink).
     """
     return {
         "checks": len(records),
         "tensors": sum(r.n_tensors for r in records),
         "failed_checks": sum(not r.passed for r in records),
         "failed_tensors": sum(r.n_failed_tensors for r in records),
+        "vacuous_tensors": sum(r.n_vacuous_tensors for r in records),
         "nondifferentiable": sum(r.n_kinks for r in records),
     }
 

@@ -72,7 +72,8 @@ SETTINGS = (
         "suffix .json next to it",
         "PATH",
     ),
-    Setting("strict", _to_bool, "count nondifferentiable points (kinks) as failures", None),
+    Setting("strict", _to_bool, "count nondifferentiable points (kinks) and vacuous checks "
+            "(all zeros) as failures", None),
 )
 
 #: Keywords of the ``gradcheck`` marker (and of the fixture besides ``loss``/``y``).

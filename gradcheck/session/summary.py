@@ -17,6 +17,7 @@ def check_line(record: CheckRecord) -> str:
     """One line for one check: verdict, time, tensors, kinks, name."""
     verdict = "PASS" if record.passed else "FAIL"
     extra = f", {record.n_kinks} nondifferentiable" if record.n_kinks else ""
+    extra += f", {record.n_vacuous_tensors} vacuous" if record.n_vacuous_tensors else ""
     return (
         f"{verdict} {record.seconds:8.3f}s  {_plural(record.n_tensors, 'tensor')}{extra}"
         f"  {record.name}"
@@ -58,7 +59,8 @@ def summary_lines(
         f"{_plural(counts['checks'], 'check')}, {counts['tensors']} tensors checked, "
         f"{_plural(counts['failed_checks'], 'failed check')} "
         f"({_plural(counts['failed_tensors'], 'failed tensor')}), "
-        f"{_plural(counts['nondifferentiable'], 'nondifferentiable point')}"
+        f"{_plural(counts['nondifferentiable'], 'nondifferentiable point')}, "
+        f"{_plural(counts['vacuous_tensors'], 'vacuous tensor')}"
     ]
     slowest = sorted(records, key=lambda r: r.seconds, reverse=True)[:N_SLOWEST]
     lines.append(f"slowest {len(slowest)}:")

@@ -239,3 +239,14 @@ def test_an_exception_in_the_users_layer_says_which_call_raised_it():
     with pytest.raises(KeyError) as info:
         check_layer(Fails(), RNG.normal(size=(5, 4)))
     assert any("during the backward of Fails" in note for note in info.value.__notes__)
+
+
+def test_the_html_report_shows_a_vacuous_check_as_a_warning_not_a_pass(tmp_path):
+    from diagnostics import write_report
+
+    layer = DeadBranch()
+    layer.params["b"][...] = -100.0
+    write_report(tmp_path / "check.html", gradcheck=check_layer(layer, RNG.normal(size=(5, 4))))
+    page = (tmp_path / "check.html").read_text()
+    assert "proved nothing" in page and "vacuous" in page
+    assert "Healthy: no problems found" not in page
