@@ -82,7 +82,8 @@ def step_floor(tensor: np.ndarray, eps: float) -> float:
     """The smallest magnitude a tensor's steps are relative to: 1, or less for a tensor of
     tiny values, so that its steps stay below ``STEP_SHARE * rms`` (an absolute step would
     jump over the gaps and kinks between its values); 1 for an all-zero tensor."""
-    rms = float(np.sqrt(np.mean(np.square(np.real(tensor), dtype=float)))) if tensor.size else 0
+    real = np.real(tensor).astype(float, copy=False)
+    rms = float(np.sqrt(np.vdot(real, real) / real.size)) if real.size else 0.0
     return min(1.0, STEP_SHARE * rms / eps) if rms > 0 else 1.0
 
 

@@ -104,16 +104,16 @@ class Joint:
 def plan_joint(point: Point, names: list[str], s: Settings) -> Joint | None:
     """The tensors of ``names`` to check jointly (weights as in the module docstring).
 
-    Each tensor's direction is the one its own check draws (``rng_for(seed, label, name)``),
-    so a fallback re-checks the same direction. None when fewer than two tensors qualify
-    (or for complex steps).
+    The directions come from one generator per point (``rng_for(seed, label, "joint")``); a
+    tensor checked on its own after a joint check that did not pass draws its own. None when
+    fewer than two tensors qualify (or for complex steps).
     """
     large = [n for n in names if point.tensors[point.index(n)].live.size > AUTO_FULL_LIMIT]
     if len(large) < 2 or stencil(s.method).complex:
         return None
     lives = [point.tensors[point.index(n)].live for n in large]
-    signs = [random_signs(rng_for(s.seed, point.label, n), 1, a.size)[0]
-             for n, a in zip(large, lives, strict=True)]
+    rng = rng_for(s.seed, point.label, "joint")
+    signs = [random_signs(rng, 1, a.size)[0] for a in lives]
     h = np.array([direction_step(a, s.step) for a in lives])
     projections = np.array([_project(sg, point.analytic[n])
                             for sg, n in zip(signs, large, strict=True)])

@@ -32,6 +32,7 @@ __all__ = ["NOISE_FACTOR", "SAFETY", "VACUOUS_SHARE", "Rule", "Verdict", "judge"
 NOISE_FACTOR = 8.0     # round-off allowance, in units of eps_mach * F / h
 SAFETY = 4.0           # multiple of the estimated finite-difference error allowed
 VACUOUS_SHARE = 0.99   # share of exact zeros (analytic and numeric) that makes a check vacuous
+_TINY = float(np.finfo(float).tiny)
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ def judge(analytic, est: Estimate, base_tol: np.ndarray, scale: float,
     bad = ~(err <= tol)
     kink = np.zeros_like(bad) if est.kink is None else bad & est.kink & (est.gap > tol)
     failed = bad & ~kink
-    ratio = err / np.maximum(tol, np.finfo(float).tiny)
+    ratio = err / np.maximum(tol, _TINY)
     if prefer is not None and (failed & prefer).any():
         failed = failed & prefer
     worst = int(np.argmax(np.where(failed, ratio, -1.0) if failed.any() else ratio))

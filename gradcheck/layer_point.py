@@ -16,8 +16,9 @@ import numpy as np
 from gradcheck.engine import Tensor
 from gradcheck.point import Point, machine_eps
 from gradcheck.probes import during
+from gradcheck.validation import loss_value
 
-__all__ = ["SECOND_POINT_MOVE", "layer_point", "moved_parameters", "moved_value"]
+__all__ = ["SECOND_POINT_MOVE", "layer_point", "model_point", "moved_parameters", "moved_value"]
 
 SECOND_POINT_MOVE = 1e-2   # relative move of every value to the second point
 
@@ -60,15 +61,43 @@ def layer_point(label: str, layer, x: np.ndarray, probe, dtype: str, *, check_in
                  downstream, e2e or {}, e2e_noise)
 
 
+def model_point(model, layers, loss, x: np.ndarray, y, dtype: str) -> Point:
+    """A whole model as one target at ``x``: the input and every parameter (``"<i>.<key>"``)
+    feed the loss; the analytic gradients are what ``model.backward`` returns and leaves."""
+    box = [x.copy()]
+
+    def evaluate():
+        with during("a perturbed forward of the model"):
+            return np.asarray(loss_value(loss, model.forward(box[0].copy()), y))
+
+    pred = np.array(model.forward(x.copy()), copy=True)
+    loss0 = loss_value(loss, pred, y)
+    dpred = np.array(loss.backward(), copy=True)
+    dx = model.backward(dpred.copy())
+    tensors = [Tensor("input", box[0])]
+    analytic = {"input": np.array(dx, copy=True)} if np.shape(dx) == x.shape else {}
+    for i, layer in enumerate(layers):
+        for key, value in layer.params.items():
+            tensors.append(Tensor(f"{i}.{key}", value))
+            if np.shape(layer.grads.get(key)) == value.shape:
+                analytic[f"{i}.{key}"] = np.array(layer.grads[key], copy=True)
+    noise = machine_eps(np.zeros(1, dtype)) * (abs(loss0) + float(np.sum(np.abs(dpred * pred))))
+    return Point("model", tuple(tensors), evaluate, np.asarray(loss0), np.ones(()), analytic,
+                 noise)
+
+
 def moved_value(a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """``a`` moved to the second point (same dtype): ``a (1 + m z1) + m rms(a) z2``, with
-    ``z`` uniform in [-1, 1) (continuous, so ties and exact zeros break by about ``m``)."""
-    rms = float(np.sqrt(np.mean(np.square(a, dtype=float)))) or 1.0
-    z = rng.random((2, *a.shape), dtype=np.float32)
+    """``a`` moved to the second point (same dtype): ``a + m z (|a| + rms(a))``, ``z`` uniform
+    in [-1, 1): each value moves by up to ``m`` of its own size plus ``m`` of the tensor's
+    scale (continuous, so ties and exact zeros break by about ``m``)."""
+    rms = float(np.sqrt(np.vdot(a, a).real / a.size)) or 1.0
+    z = rng.random(a.shape)
     z -= 0.5
     z *= 2 * SECOND_POINT_MOVE
-    moved = a * (1 + z[0])
-    moved += rms * z[1]
+    moved = np.abs(a, dtype=float)
+    moved += rms
+    moved *= z
+    moved += a
     return moved.astype(a.dtype, copy=False)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from gradcheck.layer_check import point_rows, second_point_verdict_rows
-from gradcheck.layer_point import layer_point, moved_parameters, moved_value
+from gradcheck.layer_point import layer_point, model_point, moved_parameters, moved_value
 from gradcheck.model_walk import (
     activations,
     layer_name,
@@ -77,25 +77,36 @@ def model_rows(model, layers, loss, x, y, s: Settings) -> tuple[list[dict], Sett
 
 def _second_point(model, layers, loss, x, y, s: Settings, firsts: list[dict],
                   rows: list[dict]) -> list[dict]:
-    """Every layer again, at its input after a model forward at a moved input and weights."""
+    """The model again at a moved input and weights: end to end along one joint direction
+    over the input and every parameter; when that does not pass, every layer on its own."""
     rng = rng_for(s.seed, "model", "second point")
     x2 = moved_value(x, rng)
-    extra = []
     with moved_parameters(layers, rng):
         try:
-            acts, mutated, _, _, _, recorded = _walk(model, layers, loss, x2, y, True)
+            whole = model_point(model, layers, loss, x2, y, s.dtype)
         except ValueError:   # the loss is not finite there: no second point
             return []
-        if recorded is None:
+        results = check_point(whole, list(whole.analytic), s.at_second_point(),
+                              elements_first=False)
+        if all(v[0].status != "fail" for v in results.values()):
             return []
-        for i, layer in enumerate(layers):
-            G, dx, grads, _ = recorded[0][i]
-            probe = LayerProbe(y0=acts[i + 1], G=G, dx=dx, grads=grads,
-                               mutates_input=mutated[i])
-            point = layer_point(layer_name(i, layer), layer, acts[i], probe, s.dtype)
-            names = [n for n in firsts[i]
-                     if n in point.analytic and firsts[i][n][0].status != "fail"]
-            again = check_point(point, names, s.at_second_point(), elements_first=False)
-            own = [r for r in rows if r["layer"] == point.label and r["check"] == "gradient"]
-            extra += second_point_verdict_rows(point, firsts[i], again, own)
+        return _layers_at_second_point(model, layers, loss, x2, y, s, firsts, rows)
+
+
+def _layers_at_second_point(model, layers, loss, x2, y, s: Settings, firsts: list[dict],
+                            rows: list[dict]) -> list[dict]:
+    """Every layer at its input after a model forward at the second point."""
+    acts, mutated, _, _, _, recorded = _walk(model, layers, loss, x2, y)
+    if recorded is None:
+        return []
+    extra = []
+    for i, layer in enumerate(layers):
+        G, dx, grads, _ = recorded[0][i]
+        probe = LayerProbe(y0=acts[i + 1], G=G, dx=dx, grads=grads, mutates_input=mutated[i])
+        point = layer_point(layer_name(i, layer), layer, acts[i], probe, s.dtype)
+        names = [n for n in firsts[i]
+                 if n in point.analytic and firsts[i][n][0].status != "fail"]
+        again = check_point(point, names, s.at_second_point(), elements_first=False)
+        own = [r for r in rows if r["layer"] == point.label and r["check"] == "gradient"]
+        extra += second_point_verdict_rows(point, firsts[i], again, own)
     return extra
