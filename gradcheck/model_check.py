@@ -14,7 +14,7 @@ from gradcheck.model_walk import (
     probe_chain,
     recorded_backward,
 )
-from gradcheck.plan import check_point
+from gradcheck.plan import check_point, passed
 from gradcheck.point import machine_eps
 from gradcheck.probes import LayerProbe
 from gradcheck.progress import progress_bar
@@ -86,8 +86,11 @@ def _second_point(model, layers, loss, x, y, s: Settings, firsts: list[dict],
             whole = model_point(model, layers, loss, x2, y, s.dtype)
         except ValueError:   # the loss is not finite there: no second point
             return []
-        results = check_point(whole, list(whole.analytic), s.at_second_point(),
-                              elements_first=False)
+        wrong = {f"{i}.{n}" for i, first in enumerate(firsts) for n, verdicts in first.items()
+                 if not passed(verdicts)}
+        names = [n for n in whole.analytic if n not in wrong]
+        results = check_point(whole, names, s.at_second_point(), elements_first=False,
+                              locate=False)
         if all(v[0].status != "fail" for v in results.values()):
             return []
         return _layers_at_second_point(model, layers, loss, x2, y, s, firsts, rows)

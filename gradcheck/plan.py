@@ -46,10 +46,11 @@ def passed(verdicts: list[Verdict]) -> bool:
 
 
 def check_point(point: Point, names: list[str], s: Settings, progress=None, *,
-                elements_first: bool = True) -> dict[str, list[Verdict]]:
+                elements_first: bool = True, locate: bool = True) -> dict[str, list[Verdict]]:
     """Verdicts (local, and end-to-end where judged) of each tensor in ``names``.
 
-    ``elements_first=False`` skips stage 1 (a second point checks directions only).
+    ``elements_first=False`` skips stage 1 (a second point checks directions only);
+    ``locate=False`` skips stage 4 (a screen whose failures are located elsewhere).
     """
     if s.mode != "auto":
         return {n: _own(point, n, select(s.mode, _size(point, n), _rng(s, point, n)), s,
@@ -68,7 +69,8 @@ def check_point(point: Point, names: list[str], s: Settings, progress=None, *,
             results.update({n: verdicts for n in joint.names})
     for n in [n for n in names if n not in results]:   # stages 3 and 4
         verdicts = _own(point, n, Selection(np.arange(0), 1), s, progress)
-        results[n] = verdicts if passed(verdicts) else _locate(point, n, s, progress)
+        results[n] = verdicts if passed(verdicts) or not locate else _locate(point, n, s,
+                                                                             progress)
     return results
 
 
@@ -110,22 +112,25 @@ def _combine(elements: list[Verdict], directions: list[Verdict]) -> list[Verdict
 def _locate(point: Point, name: str, s: Settings, progress) -> list[Verdict]:
     """Stage 4: verdicts that name the wrong element of a tensor whose direction failed."""
     size = _size(point, name)
-    if size <= AUTO_LOCATE_LIMIT:
-        return _own(point, name, Selection(np.arange(size), 1), s, progress)
-    rng = _rng(s, point, name)
     first = _own(point, name, Selection(np.arange(0), 1), s, None)
+    # elements are located on the local objective alone (an end-to-end value per element
+    # would cost a loss evaluation each); the end-to-end verdict stays the direction's
+    local = replace(point, downstream=None)
+    if size <= AUTO_LOCATE_LIMIT:
+        return _own(local, name, Selection(np.arange(size), 1), s, progress) + first[1:]
+    rng = _rng(s, point, name)
     candidates = np.arange(size)
     while len(candidates) > 1:   # keep the half whose direction is unsettled (a quick screen)
         half = candidates[:len(candidates) // 2]
-        values, analytic = direction_values(point, name, 1, s.step, rng, half, "bisection")
-        found = check_values(point, values, analytic, _rules(point, s, len(analytic)),
-                             s.method, refine=False)
+        values, analytic = direction_values(local, name, 1, s.step, rng, half, "bisection")
+        found = check_values(local, values, analytic, _rules(local, s, 1), s.method,
+                             refine=False)
         candidates = candidates[len(candidates) // 2:] if passed(found) else half
-    element = _own(point, name, Selection(candidates), s, None)
+    element = _own(local, name, Selection(candidates), s, None)
     if passed(element):   # no single element explains it: keep the direction's verdict
         return first
     label = element_label(candidates[0], point.tensors[point.index(name)].live.shape)
-    return [_located(e, label) for e in element]
+    return [_located(element[0], label), *first[1:]]
 
 
 def _located(v: Verdict, label: str) -> Verdict:
