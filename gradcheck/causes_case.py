@@ -93,7 +93,7 @@ def axis_name(tensor: str, ndim: int, axis: int) -> str:
         return "sample"
     if ndim <= 2:
         return ("element",) if ndim == 1 else ("row", "column")[axis]
-    return "channel" if ndim == 4 and axis == 1 else f"index on axis {axis}"
+    return "channel" if ndim == 4 and axis == 1 else f"axis {axis} index"
 
 
 def edge_hint(k: int, size: int) -> str:
