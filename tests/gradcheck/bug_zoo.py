@@ -96,6 +96,13 @@ class StaleInput(z.Dense):
         return x @ self.params["W"] + self.params["b"]
 
 
+class UntransposedInput(z.Dense):
+    """dx = dy @ W instead of dy @ W.T (square W, so the shapes hide it)."""
+
+    def input_grad(self, dy):
+        return dy @ self.params["W"]
+
+
 class SignOfUpstream(z.Dense):
     """dx = sign(dy) @ W.T: uses only the sign of dy."""
 
@@ -147,6 +154,18 @@ class LastChannelSkipped(z.Conv2D):
         return range(c - 1)
 
 
+class FlippedInputKernel(z.Conv2D):
+    """dx uses the kernel rotated by 180 degrees."""
+
+    def input_grad(self, dy):
+        kept = self.params["W"]
+        self.params["W"] = kept[..., ::-1, ::-1]
+        try:
+            return super().input_grad(dy)
+        finally:
+            self.params["W"] = kept
+
+
 class OverwritingPool(z.MaxPool2D):
     """dx[window] = mask * dy: overlapping windows overwrite each other."""
 
@@ -175,6 +194,13 @@ class ConstantStats(z.BatchNorm):
 
     def batch_grad(self, g):
         return g / self.std
+
+
+class MissingVarianceTerm(z.BatchNorm):
+    """dx without the variance term xhat * mean(g xhat)."""
+
+    def batch_grad(self, g):
+        return (g - g.mean(axis=0)) / self.std
 
 
 class NoGammaInDx(z.BatchNorm):
@@ -217,6 +243,13 @@ class UntransposedWeights(z.Attention):
 
     def value_grad(self, dy):
         return self.p @ dy
+
+
+class UntransposedKeys(z.Attention):
+    """dK = dS @ Q instead of dS.T @ Q."""
+
+    def key_grad(self, ds):
+        return ds @ self.q
 
 
 class TanhGradLinear(z.RNNCell):
@@ -303,6 +336,14 @@ class CrossEntropySign(z.CrossEntropy):
         return -super().grad()
 
 
+class CrossEntropyNextLabel(z.CrossEntropy):
+    """p - onehot(label + 1): the one-hot built from the next class."""
+
+    def grad(self):
+        c = self.prob.shape[1]
+        return (self.prob - np.eye(c)[(self.labels + 1) % c]) / len(self.prob)
+
+
 class BCEDoubleSigmoid(z.BCEWithLogits):
     """(sigmoid(x) - t) times sigmoid'(x) again: the chain rule through the sigmoid twice."""
 
@@ -329,8 +370,8 @@ class Bug:
     tensor: str
     expected: str | None
 
-    def inputs(self) -> np.ndarray:
-        return np.random.default_rng(11).normal(size=self.shape)
+    def inputs(self, seed: int = 0) -> np.ndarray:
+        return np.random.default_rng(11 + seed).normal(size=self.shape)
 
 
 DENSE, CONV, POOL = (5, 4), (3, 2, 5, 5), (3, 2, 7, 7)
@@ -347,22 +388,26 @@ BUGS = {
     "dense/accumulating": Bug(used(Accumulating), DENSE, "W", "accumulation"),
     "dense/stale input": Bug(used(StaleInput), DENSE, "W", "ignores_forward"),
     "dense/sign of dy": Bug(SignOfUpstream, DENSE, "input", "nonlinear"),
+    "dense/untransposed W in dx": Bug(UntransposedInput, DENSE, "input", None),
     "residual/missing skip": Bug(MissingSkip, DENSE, "input", "dy_term"),
     "residual/doubled skip": Bug(DoubledSkip, DENSE, "input", "dy_term"),
     "conv/flipped kernel": Bug(FlippedKernel, CONV, "W", "layout"),
     "conv/untransposed im2col": Bug(UntransposedKernel, CONV, "W", "layout"),
     "conv/bias batch mean": Bug(ConvBiasMean, CONV, "b", "batch_scale"),
     "conv/last channel skipped": Bug(LastChannelSkipped, CONV, "input", "one_slice"),
+    "conv/flipped kernel in dx": Bug(FlippedInputKernel, CONV, "input", None),
     "pool/overwriting windows": Bug(OverwritingPool, POOL, "input", "overwrite"),
     "pool/avg without 1/k^2": Bug(UnscaledAvgPool, (*CONV[:2], 4, 4), "input", "scale"),
     "pool/first element": Bug(FirstElementPool, POOL, "input", "ignores_forward"),
     "norm/constant stats": Bug(ConstantStats, NORM, "input", "training_only"),
     "norm/no gamma in dx": Bug(NoGammaInDx, NORM, "input", "slice_scale"),
+    "norm/no variance term": Bug(MissingVarianceTerm, NORM, "input", "training_only"),
     "norm/no eps in dgamma": Bug(NoEpsInBackward, NORM, "gamma", "small_bias"),
     "dropout/no 1/(1-p)": Bug(UnscaledDropout, NORM, "input", "training_only"),
     "attention/no 1/sqrt(d)": Bug(UnscaledScores, SEQ, "Wq", "scale"),
     "attention/diagonal softmax": Bug(DiagonalSoftmax, SEQ, "Wk", "path"),
     "attention/untransposed weights": Bug(UntransposedWeights, SEQ, "Wv", "path"),
+    "attention/untransposed keys": Bug(UntransposedKeys, SEQ, "Wk", "path"),
     "rnn/tanh' as 1 - h": Bug(TanhGradLinear, CELL, "Wx", None),
     "rnn/new state in dWh": Bug(RecurrentNewState, CELL, "Wh", None),
     "rnn/transposed dWh": Bug(RecurrentTransposed, CELL, "Wh", "layout"),
@@ -375,6 +420,7 @@ BUGS = {
     "loss/mse without 2": Bug(MSENoTwo, LOGITS, "input", "scale"),
     "loss/cross-entropy sum": Bug(CrossEntropySum, LOGITS, "input", "batch_scale"),
     "loss/cross-entropy sign": Bug(CrossEntropySign, LOGITS, "input", "sign"),
+    "loss/cross-entropy next label": Bug(CrossEntropyNextLabel, LOGITS, "input", None),
     "loss/bce sigmoid twice": Bug(BCEDoubleSigmoid, LOGITS, "input", None),
 }
 
@@ -412,12 +458,13 @@ def tolerance(numeric: np.ndarray, values: np.ndarray, magnitude: float) -> np.n
     return row["atol"] + row["rtol"] * np.abs(numeric).max() + noise
 
 
-def evidence(make: Callable, x: np.ndarray, tensor: str, reruns: bool = True) -> Evidence:
+def evidence(make: Callable, x: np.ndarray, tensor: str, reruns: bool = True,
+             seed: int = 0) -> Evidence:
     """The :class:`Evidence` of ``tensor`` of the layer ``make()`` at ``x``, and every tensor's
-    status (a fixed random ``G``)."""
+    status (``G`` standard normal, drawn from ``seed``)."""
     layer = make()
     y = layer.forward(x.copy())
-    G = np.random.default_rng(0).standard_normal(np.shape(y))
+    G = np.random.default_rng(seed).standard_normal(np.shape(y))
     magnitude = float(np.sum(np.abs(G * y)))
     dx = layer.backward(G.copy())
     analytic = {"input": np.array(dx, float), **{k: v.copy() for k, v in layer.grads.items()}}

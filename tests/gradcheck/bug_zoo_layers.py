@@ -220,7 +220,7 @@ class Attention(Layer):
     def backward(self, dy):
         dv = self.value_grad(dy)
         ds = self.softmax_grad(dy @ self.v.transpose(0, 2, 1)) * self.score_scale()
-        dq, dk = ds @ self.k, ds.transpose(0, 2, 1) @ self.q
+        dq, dk = ds @ self.k, self.key_grad(ds)
         x2 = self.x.reshape(-1, self.x.shape[-1])
         paths = {"Wq": dq, "Wk": dk, "Wv": dv}
         self.write(**{w: x2.T @ g.reshape(x2.shape) for w, g in paths.items()})
@@ -228,6 +228,9 @@ class Attention(Layer):
 
     def value_grad(self, dy):
         return self.p.transpose(0, 2, 1) @ dy
+
+    def key_grad(self, ds):
+        return ds.transpose(0, 2, 1) @ self.q
 
     def softmax_grad(self, dp):
         return self.p * (dp - (dp * self.p).sum(axis=-1, keepdims=True))
