@@ -88,7 +88,7 @@ _RERUN_CAUSES = (
     ("passes_single_sample", True, "batch_leak",
      "the same check on one sample (x[:1]) passes: wrong only at batch size > 1, samples leak "
      "into each other (a sum or mean over the batch axis where the forward treats samples "
-     "separately, or the reverse)", ("batch_scale",)),
+     "separately, or the reverse)", ("mean_scale", "overwrite")),
     ("passes_eval_mode", True, "training_only",
      "the same check with layer.training = False passes: wrong only in training mode (batch "
      "statistics, a dropout mask or its 1/(1-p) scale)", ()),
@@ -99,7 +99,7 @@ def likely_causes(e: Evidence) -> list[Cause]:
     """At most :data:`MAX_CAUSES` likely causes of a failing tensor, each quoting its numbers.
 
     Each :class:`Cause` is the message (a ``str``) with a ``label`` naming the pattern
-    (``"batch_scale"``, ``"layout"``, ``"overwrite"``, ...). ``[]`` when the tensor passes,
+    (``"mean_scale"``, ``"layout"``, ``"overwrite"``, ...). ``[]`` when the tensor passes,
     is not ``"fail"`` in ``e.statuses``, or no simple pattern fits.
     """
     if e.statuses.get(e.tensor, "fail") != "fail":

@@ -17,19 +17,23 @@ _TERMS = 3                  # overwrite: the lost part of an element is up to 3 
 _SEARCH_LIMIT = 4_000_000   # candidate sums searched at most
 
 
-def _scale_phrases(n: int | None) -> list[tuple[float, str, str]]:
-    """``(factor, label, explanation)`` of the constants worth naming (``n``: batch size)."""
+def _scale_phrases(n: int | None, size: int) -> list[tuple[float, str, str]]:
+    """``(factor, label, explanation)`` of the constants worth naming (``n``: batch size,
+    ``size``: the tensor's number of elements)."""
     named = [(-1.0, "sign", "the sign is flipped (a subtraction reversed or a minus lost)"),
              (2.0, "scale", "twice the truth: a term counted twice, or the factor 2 of a "
                             "square that the forward halves"),
              (0.5, "scale", "half the truth: a factor 2 is missing (d(x**2)/dx = 2x), or "
                             "one of two equal terms")]
-    if n and n > 2:
-        named[:0] = [(float(n), "batch_scale", f"{n} is the batch size: a 1/N is missing (a sum "
-                                               "where the forward takes a mean)"),
-                     (1.0 / n, "batch_scale", f"1/{n}: divided by the batch size once too "
-                                              "often (a mean where the forward sums, or 1/N "
-                                              "applied twice)")]
+    means = {n: "the batch size", size: "the number of elements"} if n != size else \
+        {n: "the batch size"}
+    for m, what in means.items():
+        if m and m > 2:
+            named[:0] = [(float(m), "mean_scale", f"{m} is {what}: a 1/{m} is missing (a sum "
+                                                  "where the forward takes a mean)"),
+                         (1.0 / m, "mean_scale", f"1/{m}: divided by {what} once too often "
+                                                 "(a mean where the forward sums, or the "
+                                                 "mean's 1/N applied twice)")]
     return named
 
 
@@ -48,7 +52,7 @@ def whole_scale(case: Case) -> Cause | None:
         return None
     head = (f"analytic = {num(c)} x numeric on all {n_sig} nonzero elements "
             f"(spread {spread(case, c, case.sig):.1e})")
-    for value, label, phrase in _scale_phrases(case.evidence.batch_size):
+    for value, label, phrase in _scale_phrases(case.evidence.batch_size, a.size):
         if fits(a, value * n, tol):
             return Cause(label, f"{head}; {phrase}")
     if n_sig < 4:

@@ -378,7 +378,7 @@ DENSE, CONV, POOL = (5, 4), (3, 2, 5, 5), (3, 2, 7, 7)
 NORM, SEQ, CELL, IDS, LOGITS = (6, 5), (3, 4, 3), (5, 3), (4, 5), (4, 3)
 
 BUGS = {
-    "dense/bias mean": Bug(BiasMean, DENSE, "b", "batch_scale"),
+    "dense/bias mean": Bug(BiasMean, DENSE, "b", "mean_scale"),
     "dense/transposed dW": Bug(TransposedWeight, DENSE, "W", "layout"),
     "dense/negated dW": Bug(NegatedWeight, DENSE, "W", "sign"),
     "dense/doubled dx": Bug(DoubledInput, DENSE, "input", "scale"),
@@ -393,7 +393,7 @@ BUGS = {
     "residual/doubled skip": Bug(DoubledSkip, DENSE, "input", "dy_term"),
     "conv/flipped kernel": Bug(FlippedKernel, CONV, "W", "layout"),
     "conv/untransposed im2col": Bug(UntransposedKernel, CONV, "W", "layout"),
-    "conv/bias batch mean": Bug(ConvBiasMean, CONV, "b", "batch_scale"),
+    "conv/bias batch mean": Bug(ConvBiasMean, CONV, "b", "mean_scale"),
     "conv/last channel skipped": Bug(LastChannelSkipped, CONV, "input", "one_slice"),
     "conv/flipped kernel in dx": Bug(FlippedInputKernel, CONV, "input", None),
     "pool/overwriting windows": Bug(OverwritingPool, POOL, "input", "overwrite"),
@@ -416,9 +416,9 @@ BUGS = {
     "embedding/assigned rows": Bug(AssignedEmbedding, IDS, "W", "overwrite"),
     "embedding/fancy +=": Bug(FancyAddEmbedding, IDS, "W", "overwrite"),
     "embedding/off-by-one id": Bug(ShiftedEmbedding, IDS, "W", "layout"),
-    "loss/mse without mean": Bug(MSENoMean, LOGITS, "input", "scale"),
+    "loss/mse without mean": Bug(MSENoMean, LOGITS, "input", "mean_scale"),
     "loss/mse without 2": Bug(MSENoTwo, LOGITS, "input", "scale"),
-    "loss/cross-entropy sum": Bug(CrossEntropySum, LOGITS, "input", "batch_scale"),
+    "loss/cross-entropy sum": Bug(CrossEntropySum, LOGITS, "input", "mean_scale"),
     "loss/cross-entropy sign": Bug(CrossEntropySign, LOGITS, "input", "sign"),
     "loss/cross-entropy next label": Bug(CrossEntropyNextLabel, LOGITS, "input", None),
     "loss/bce sigmoid twice": Bug(BCEDoubleSigmoid, LOGITS, "input", None),

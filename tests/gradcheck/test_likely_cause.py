@@ -58,7 +58,7 @@ def test_correct_layer_passes_and_gets_no_cause(name):
         assert {k: healthy[k] for k in e.reruns} == dict(e.reruns)
 
 
-@pytest.mark.parametrize("factor, label", [(6.0, "batch_scale"), (1 / 6, "batch_scale"),
+@pytest.mark.parametrize("factor, label", [(6.0, "mean_scale"), (1 / 6, "mean_scale"),
                                            (2.0, "scale"), (0.5, "scale"), (-1.0, "sign"),
                                            (1.7, "scale"), (-3.0, "sign"), (0.0, "zero")])
 def test_constant_ratio_is_named(grad, factor, label):
@@ -67,8 +67,17 @@ def test_constant_ratio_is_named(grad, factor, label):
     assert str(grad.size) in cause
     if factor:
         assert num(factor) in cause
-    if label == "batch_scale":
+    if label == "mean_scale":
         assert "batch size" in cause
+
+
+@pytest.mark.parametrize("inverse", [False, True])
+def test_a_ratio_equal_to_the_tensor_size_is_a_mean_over_all_elements(grad, inverse):
+    factor = 1 / grad.size if inverse else grad.size
+    [cause] = likely_causes(synthetic(factor * grad, grad, batch_size=len(grad)))
+    words = (f"1/{grad.size}: divided by the number of elements" if inverse
+             else f"{grad.size} is the number of elements")
+    assert cause.label == "mean_scale" and words in cause
 
 
 def test_a_ratio_that_is_not_constant_is_no_pattern(grad):
@@ -177,7 +186,7 @@ def test_rerun_outcomes_become_causes(grad, key, outcome, label):
 
 def test_a_pattern_that_explains_a_rerun_replaces_it(grad):
     single = {"passes_single_sample": True}
-    assert labels(synthetic(6 * grad, grad, batch_size=6, reruns=single)) == ["batch_scale"]
+    assert labels(synthetic(6 * grad, grad, batch_size=6, reruns=single)) == ["mean_scale"]
     assert labels(synthetic(2 * grad, grad, batch_size=6, reruns=single)) == ["scale",
                                                                              "batch_leak"]
     w = np.random.default_rng(7).normal(size=grad.shape)
