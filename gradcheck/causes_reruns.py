@@ -35,8 +35,8 @@ def rerun_evidence(layer, x: np.ndarray, check, tensor: str, *, seed: int = 0) -
     Parameters
     ----------
     layer : object with the layer protocol
-    x : ndarray of float, shape (n, ...)
-        The checked input batch.
+    x : ndarray, shape (n, ...)
+        The checked input batch (one array: a layer with several inputs gets no reruns).
     check : callable
         ``check(layer, x) -> report`` with ``report.table`` holding ``tensor`` and
         ``status`` columns, e.g. ``gradcheck.check_layer``.
@@ -51,8 +51,10 @@ def rerun_evidence(layer, x: np.ndarray, check, tensor: str, *, seed: int = 0) -
         Keys of :data:`RERUN_KEYS` that could be measured.
     """
     out = {}
+    if not isinstance(x, np.ndarray):
+        return out
     with np.errstate(all="ignore"):   # user layers at one sample may divide by zero
-        _run_reruns(out, layer, np.asarray(x), check, tensor, seed)
+        _run_reruns(out, layer, x, check, tensor, seed)
     return out
 
 

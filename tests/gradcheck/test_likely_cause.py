@@ -236,6 +236,7 @@ def test_reruns_that_cannot_run_leave_their_keys_out():
         raise AssertionError("never called")
 
     assert rerun_evidence(_Uncopyable(), x, check, "W") == {}
+    assert rerun_evidence(z.Dense(), (x, x), check, "W") == {}
     assert "passes_single_sample" not in rerun_evidence(_NeedsTwo(), x, check, "W")
 
 
