@@ -14,7 +14,8 @@ two causes, in this order:
 3. a path hint from which of the layer's tensors pass and which fail.
 
 A cause is claimed only on a decisive test; ``[]`` means "no simple pattern". A tensor that
-passes (or whose status is not ``"fail"``) never gets a cause.
+passes (or whose status is not ``"fail"``), or whose numeric gradient is not finite, never
+gets a cause.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def likely_causes(e: Evidence) -> list[Cause]:
         return []
     with np.errstate(all="ignore"):
         case = make_case(e)
-        if not case.bad.any():
+        if not case.bad.any() or not np.isfinite(case.numeric).all():
             return []
         found = next((c for c in (test(case) for test in PATTERNS) if c is not None), None)
     causes = [found] if found is not None else []

@@ -54,8 +54,8 @@ class Case:
 
 
 def make_case(e) -> Case:
-    """The :class:`Case` of an :class:`~gradcheck.causes.Evidence`."""
-    numeric = np.asarray(e.numeric, float)
+    """The :class:`Case` of an :class:`~gradcheck.causes.Evidence` (0-d arrays as shape (1,))."""
+    numeric = np.atleast_1d(np.asarray(e.numeric, float))
     analytic = np.asarray(e.analytic, float).reshape(numeric.shape)
     tol = np.broadcast_to(np.asarray(e.tolerance, float), numeric.shape)
     bad = ~(np.abs(analytic - numeric) <= tol)

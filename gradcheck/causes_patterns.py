@@ -17,6 +17,18 @@ _TERMS = 3                  # overwrite: the lost part of an element is up to 3 
 _SEARCH_LIMIT = 4_000_000   # candidate sums searched at most
 
 
+def non_finite(case: Case) -> Cause | None:
+    """analytic is NaN or infinite somewhere (the numeric gradient is finite)."""
+    where = ~np.isfinite(case.analytic)
+    if not where.any():
+        return None
+    first = tuple(int(i[0]) for i in np.nonzero(where))
+    return Cause("non_finite", f"analytic is NaN or infinite at {int(where.sum())} of "
+                               f"{where.size} elements (first at {first}) where numeric is "
+                               "finite: backward divides by zero or takes a log or sqrt of 0 "
+                               "that the forward guards")
+
+
 def _scale_phrases(n: int | None, size: int) -> list[tuple[float, str, str]]:
     """``(factor, label, explanation)`` of the constants worth naming (``n``: batch size,
     ``size``: the tensor's number of elements)."""
@@ -232,5 +244,5 @@ def small_bias(case: Case) -> Cause | None:
                                "sqrt(var) + eps instead of sqrt(var + eps))")
 
 
-PATTERNS = (layout, whole_scale, overwrite, one_slice, slice_scale, dy_term, value_term,
+PATTERNS = (non_finite, layout, whole_scale, overwrite, one_slice, slice_scale, dy_term, value_term,
             small_bias)

@@ -200,6 +200,21 @@ def test_never_more_than_two_causes(grad):
     assert len(likely_causes(synthetic(2 * grad, grad, reruns=everything))) == MAX_CAUSES
 
 
+def test_a_non_finite_analytic_value_is_named_and_a_non_finite_numeric_gets_nothing(grad):
+    analytic = grad.copy()
+    analytic[1, 2] = np.nan
+    [cause] = likely_causes(synthetic(analytic, grad))
+    assert cause.label == "non_finite" and "(1, 2)" in cause
+    numeric = grad.copy()
+    numeric[0, 0] = np.inf
+    assert likely_causes(Evidence("L", "W", 2 * grad, numeric, 1e-5)) == []
+
+
+def test_zero_dimensional_tensors_are_analysed():
+    assert labels(synthetic(np.float64(-3.0), np.float64(1.5))) == []   # one element: no ratio
+    assert labels(synthetic(np.float64(np.nan), np.float64(1.5))) == ["non_finite"]
+
+
 def test_no_cause_on_passing_or_nondifferentiable_tensors(grad):
     flagged = {"repeat_calls_agree": False}
     assert likely_causes(synthetic(grad * (1 + 1e-7), grad, reruns=flagged)) == []
