@@ -25,7 +25,8 @@ __all__ = ["check_function", "check_layer", "check_model"]
 
 
 def check_layer(layer, x, *, mode: str = "auto", method: str = "central", eps=None, atol=None,
-                rtol=None, seed: int = 0, second_point: bool = True) -> GradcheckReport:
+                rtol=None, seed: int = 0, second_point: bool = True,
+                likely_cause: bool = True) -> GradcheckReport:
     """Check dL/dx and every parameter gradient of one layer.
 
     The objective is ``L = <G, layer.forward(x)>`` with a random upstream gradient ``G``
@@ -57,6 +58,10 @@ def check_layer(layer, x, *, mode: str = "auto", method: str = "central", eps=No
         Seed of ``G``, the sampled elements, the random directions and the second point.
     second_point : bool
         Also check at a second point nearby (stale caches; bugs hidden behind kinks).
+    likely_cause : bool
+        Analyse each failing tensor (its full numeric gradient, context reruns on copies of
+        the layer) and name the probable bug in the ``likely_cause`` column
+        (:mod:`gradcheck.causes`).
 
     Returns
     -------
@@ -67,7 +72,8 @@ def check_layer(layer, x, *, mode: str = "auto", method: str = "central", eps=No
     require_layer(layer, "layer", "check_layer")
     x = require_array(x, "x", "check_layer")
     s = resolve_settings(mode=mode, method=method, eps=eps, atol=atol, rtol=rtol, seed=seed,
-                         second_point=second_point, where="check_layer")
+                         second_point=second_point, likely_cause=likely_cause,
+                         where="check_layer")
     name = type(layer).__name__
     with kept_state([layer]):
         probe = probe_layer(name, layer, x, lambda y0: upstream_like(y0, rng_for(seed, "upstream")))
@@ -77,7 +83,7 @@ def check_layer(layer, x, *, mode: str = "auto", method: str = "central", eps=No
         if probe.deterministic:
             point = layer_point(name, layer, x, probe, s.dtype)
             with progress_bar(_full_size(s.mode, point.tensors)) as bar:
-                found, first = point_rows(point, s, bar)
+                found, first = point_rows(point, s, bar, layer, x)
             rows += found
             if s.second_point:
                 rows += second_point_rows(name, layer, x, probe, s, first, found)
@@ -85,8 +91,8 @@ def check_layer(layer, x, *, mode: str = "auto", method: str = "central", eps=No
 
 
 def check_model(model, loss, x, y, *, mode: str = "auto", method: str = "central", eps=None,
-                atol=None, rtol=None, seed: int = 0, second_point: bool = True
-                ) -> GradcheckReport:
+                atol=None, rtol=None, seed: int = 0, second_point: bool = True,
+                likely_cause: bool = True) -> GradcheckReport:
     """Check every layer of a model in place, and the model's end-to-end parameter gradients.
 
     Each layer ``i`` is checked at its real input against its true upstream gradient (the
@@ -106,7 +112,7 @@ def check_model(model, loss, x, y, *, mode: str = "auto", method: str = "central
     loss : object with ``forward(pred, target) -> float`` and ``backward() -> dL/dpred``
     x : ndarray of float, shape (n, ...)
     y : targets accepted by ``loss`` for the model's predictions (n rows)
-    mode, method, eps, atol, rtol, seed, second_point
+    mode, method, eps, atol, rtol, seed, second_point, likely_cause
         As in :func:`check_layer` (``"complex_step"`` is not available: losses are real).
 
     Returns
@@ -117,14 +123,16 @@ def check_model(model, loss, x, y, *, mode: str = "auto", method: str = "central
     layers = require_model(model, loss, method)
     x = require_array(x, "x", "check_model")
     s = resolve_settings(mode=mode, method=method, eps=eps, atol=atol, rtol=rtol, seed=seed,
-                         second_point=second_point, where="check_model")
+                         second_point=second_point, likely_cause=likely_cause,
+                         where="check_model")
     with kept_state(layers):
         rows, s = model_rows(model, layers, loss, x, y, s)
     return GradcheckReport(rows, s.options(), time.perf_counter() - start)
 
 
 def check_function(f, vjp, inputs, *, mode: str = "auto", method: str = "central", eps=None,
-                   atol=None, rtol=None, seed: int = 0) -> GradcheckReport:
+                   atol=None, rtol=None, seed: int = 0, likely_cause: bool = True
+                   ) -> GradcheckReport:
     """Check a plain function against its vector-Jacobian product.
 
     Parameters
@@ -136,8 +144,8 @@ def check_function(f, vjp, inputs, *, mode: str = "auto", method: str = "central
         input (a tuple with one array per input; a bare array when there is one input).
     inputs : ndarray or tuple of ndarrays (float, finite)
         Never modified (``f`` and ``vjp`` get copies).
-    mode, method, eps, atol, rtol, seed
-        As in :func:`check_layer`.
+    mode, method, eps, atol, rtol, seed, likely_cause
+        As in :func:`check_layer` (no context reruns: a function has no layer to rerun).
 
     Returns
     -------
@@ -153,7 +161,8 @@ def check_function(f, vjp, inputs, *, mode: str = "auto", method: str = "central
     arrays = [require_array(a, f"inputs[{i}]", "check_function", batch=False)
               for i, a in enumerate([inputs] if single else inputs)]
     s = resolve_settings(mode=mode, method=method, eps=eps, atol=atol, rtol=rtol, seed=seed,
-                         second_point=False, where="check_function")
+                         second_point=False, likely_cause=likely_cause,
+                         where="check_function")
     name = getattr(f, "__name__", type(f).__name__)
     with progress_bar(sum(a.size for a in arrays) if s.mode == "full" else 0) as bar:
         rows, s = function_rows(name, f, vjp, arrays, single, s, bar)

@@ -47,7 +47,7 @@ from gradcheck.finite_diff import direction_step, stencil
 from gradcheck.judge import NOISE_FACTOR, Rule, Verdict
 from gradcheck.measure import ValueSet, check_values
 from gradcheck.point import Point
-from gradcheck.selection import AUTO_FULL_LIMIT, random_signs, rng_for
+from gradcheck.selection import AUTO_FULL_LIMIT, random_directions, rng_for
 from gradcheck.settings import Settings
 
 __all__ = ["NOISE_MARGIN", "SHRINK_LIMIT", "Joint", "check_jointly", "plan_joint"]
@@ -56,9 +56,9 @@ SHRINK_LIMIT = 2.0**-10   # smallest factor a tensor's own step is scaled by
 NOISE_MARGIN = 2.0        # the round-off term stays below resolution * level / NOISE_MARGIN
 
 
-def _project(signs: np.ndarray, g: np.ndarray) -> float:
-    """``<v, g>`` for the unit direction ``v = signs / sqrt(size)``."""
-    return float(np.dot(np.ravel(g), signs)) / np.sqrt(signs.size)
+def _project(v: np.ndarray, g: np.ndarray) -> float:
+    """``<v, g>`` (in float64) for a unit direction ``v``."""
+    return float(np.dot(np.ravel(g), v.astype(float)))
 
 
 @dataclass(frozen=True)
@@ -69,9 +69,8 @@ class Joint:
     ----------
     names : list of str
         The tensors (of one point).
-    signs : list of ndarray of int8, shape (size_t,)
-        Each tensor's random unit direction ``signs / sqrt(size_t)`` (signs +-1; one byte
-        per element, where a float copy would cost memory and page faults).
+    directions : list of ndarray of float32, shape (size_t,)
+        Each tensor's random unit direction (:func:`gradcheck.selection.random_directions`).
     weights : ndarray, shape (k,)
         Step of each tensor along its direction (a signed power of two).
     projections : ndarray, shape (k,)
@@ -79,14 +78,14 @@ class Joint:
     """
 
     names: list[str]
-    signs: list[np.ndarray]
+    directions: list[np.ndarray]
     weights: np.ndarray
     projections: np.ndarray   # <v_t, local gradient of t>
 
     def values(self, point: Point) -> tuple[ValueSet, list[np.ndarray], list[float]]:
         """The one joint value, its analytic value per objective and the scale of each."""
-        parts = tuple(Part(point.index(n), None, sg, w / np.sqrt(sg.size))
-                      for n, sg, w in zip(self.names, self.signs, self.weights, strict=True))
+        parts = tuple(Part(point.index(n), None, v, w)
+                      for n, v, w in zip(self.names, self.directions, self.weights, strict=True))
         label = f"joint direction ({', '.join(self.names)})"
         values = ValueSet((Move(parts, size=0),), (np.array([0]),), (None,), np.ones(1),
                           lambda _i: label)
@@ -95,8 +94,8 @@ class Joint:
             # a tensor without end-to-end grads (a layer's input) takes its local gradient:
             # with the true upstream gradient as G the two are the same derivative
             terms.append(self.weights * np.array([
-                _project(sg, point.e2e[n]) if n in point.e2e else p
-                for n, sg, p in zip(self.names, self.signs, self.projections, strict=True)]))
+                _project(v, point.e2e[n]) if n in point.e2e else p
+                for n, v, p in zip(self.names, self.directions, self.projections, strict=True)]))
         return values, [np.array([t.sum()]) for t in terms], [float(np.abs(t).min())
                                                               for t in terms]
 
@@ -113,10 +112,10 @@ def plan_joint(point: Point, names: list[str], s: Settings) -> Joint | None:
         return None
     lives = [point.tensors[point.index(n)].live for n in large]
     rng = rng_for(s.seed, point.label, "joint")
-    signs = [random_signs(rng, 1, a.size)[0] for a in lives]
+    directions = [random_directions(rng, 1, a.size)[0] for a in lives]
     h = np.array([direction_step(a, s.step) for a in lives])
-    projections = np.array([_project(sg, point.analytic[n])
-                            for sg, n in zip(signs, large, strict=True)])
+    projections = np.array([_project(v, point.analytic[n])
+                            for v, n in zip(directions, large, strict=True)])
     c = h * np.abs(projections)
     # the most a tensor can grow: until each element moves by its own step h_t
     reach = c * np.array([2.0 ** np.floor(np.log2(np.sqrt(a.size))) for a in lives])
@@ -130,7 +129,8 @@ def plan_joint(point: Point, names: list[str], s: Settings) -> Joint | None:
     # each tensor steps the way that raises D: the contributions add up, never cancel
     weights = np.ldexp(h[kept], np.floor(np.log2(level / c[kept])).astype(np.int64))
     weights *= np.sign(projections[kept])
-    return Joint([large[i] for i in kept], [signs[i] for i in kept], weights, projections[kept])
+    return Joint([large[i] for i in kept], [directions[i] for i in kept], weights,
+                 projections[kept])
 
 
 def check_jointly(point: Point, joint: Joint, s: Settings) -> list[Verdict]:

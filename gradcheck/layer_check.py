@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gradcheck.cause_rows import add_likely_causes
 from gradcheck.layer_point import layer_point, moved_parameters, moved_value
 from gradcheck.plan import check_point
 from gradcheck.point import Point
@@ -25,15 +26,20 @@ SECOND_POINT_NOTES = {
 _CHECKS = ("gradient", "end_to_end")
 
 
-def point_rows(point: Point, s: Settings, progress=None) -> tuple[list[dict], dict]:
-    """Verdict rows of every tensor of ``point`` that has an analytic gradient.
+def point_rows(point: Point, s: Settings, progress=None, layer=None,
+               x: np.ndarray | None = None) -> tuple[list[dict], dict]:
+    """Verdict rows of every tensor of ``point`` that has an analytic gradient, with the
+    likely cause of each failing one (context reruns on ``layer`` at ``x`` when given).
 
     Returns the rows and the verdicts by tensor name (for the second point's notes).
     """
     names = [t.name for t in point.tensors if t.name in point.analytic]
-    results = check_point(point, names, s, progress)
+    details = {}
+    results = check_point(point, names, s, progress, details=details)
     rows = [verdict_row(point.label, n, point.tensors[point.index(n)].live.shape, check, v)
             for n in names for check, v in zip(_CHECKS, results[n], strict=False)]
+    if s.likely_cause:
+        add_likely_causes(point, results, details, rows, s, layer, x)
     return rows, results
 
 

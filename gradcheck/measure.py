@@ -16,7 +16,7 @@ import numpy as np
 
 from gradcheck.engine import Move, perturbed_outputs
 from gradcheck.finite_diff import Estimate, estimate, stencil
-from gradcheck.judge import Rule, Verdict, judge, settled
+from gradcheck.judge import SAFETY, Rule, Verdict, judge, settled
 from gradcheck.point import Point
 
 __all__ = ["ValueSet", "check_values"]
@@ -75,8 +75,8 @@ def _merge(first: Estimate, refined: Estimate, redone: np.ndarray) -> Estimate:
 
 
 def check_values(point: Point, values: ValueSet, analytic: list[np.ndarray], rules: list[Rule],
-                 method: str, progress=None, scales=None, refine: bool = True
-                 ) -> list[Verdict]:
+                 method: str, progress=None, scales=None, refine: bool = True,
+                 keep: list | None = None) -> list[Verdict]:
     """Verdicts of the values, one per objective (local, then end-to-end when two are given).
 
     Parameters
@@ -94,6 +94,9 @@ def check_values(point: Point, values: ValueSet, analytic: list[np.ndarray], rul
     refine : bool
         Evaluate unsettled values at half the step; False judges the first estimates alone
         (an unsettled value then fails: a quick screen, as in bisection).
+    keep : list, optional
+        Receives ``(numeric, tolerance)`` of the local objective, each shape (m,): the full
+        arrays behind the verdict (the likely-cause analysis reads them).
     """
     st = stencil(method)
     ends = len(analytic) == 2
@@ -115,5 +118,8 @@ def check_values(point: Point, values: ValueSet, analytic: list[np.ndarray], rul
             both = np.concatenate([first, more])
             estimates = [_merge(e, estimate(both[..., o], st.offsets, values.steps), redone)
                          for o, e in enumerate(estimates)]
+    if keep is not None:
+        error = 0.0 if estimates[0].error is None else estimates[0].error
+        keep.append((np.asarray(estimates[0].value, float), base[0] + SAFETY * error))
     return [judge(a, e, b, s, values.label, values.prefer)
             for a, e, b, s in zip(analytic, estimates, base, scales, strict=True)]

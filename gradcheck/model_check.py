@@ -67,7 +67,7 @@ def model_rows(model, layers, loss, x, y, s: Settings) -> tuple[list[dict], Sett
                 lambda i=i: rng_for(s.seed, "downstream", str(i)))
             point = layer_point(layer_name(i, layer), layer, acts[i], probes[i], s.dtype,
                                 downstream=down, e2e=e2e[i], e2e_noise=noise)
-            found, first = point_rows(point, s, bar)
+            found, first = point_rows(point, s, bar, layer, acts[i])
             rows += found
             firsts_by_layer.append(first)
     if s.second_point and chained and not random:

@@ -35,7 +35,7 @@ from gradcheck.selection import (
 from gradcheck.settings import Settings
 from gradcheck.value_sets import direction_values, element_values
 
-__all__ = ["check_point", "passed"]
+__all__ = ["check_point", "full_numeric", "passed"]
 
 _SETTLED = ("pass", "vacuous")
 
@@ -46,21 +46,25 @@ def passed(verdicts: list[Verdict]) -> bool:
 
 
 def check_point(point: Point, names: list[str], s: Settings, progress=None, *,
-                elements_first: bool = True, locate: bool = True) -> dict[str, list[Verdict]]:
+                elements_first: bool = True, locate: bool = True,
+                details: dict | None = None) -> dict[str, list[Verdict]]:
     """Verdicts (local, and end-to-end where judged) of each tensor in ``names``.
 
     ``elements_first=False`` skips stage 1 (a second point checks directions only);
     ``locate=False`` skips stage 4 (a screen whose failures are located elsewhere).
+    ``details``, when given, receives ``name -> (numeric, tolerance)`` (tensor-shaped, local
+    objective) for every tensor whose every element was checked.
     """
+    details = {} if details is None else details
     if s.mode != "auto":
         return {n: _own(point, n, select(s.mode, _size(point, n), _rng(s, point, n)), s,
-                        progress) for n in names}
+                        progress, details) for n in names}
     results = {}
     if elements_first:   # stage 1
         for n in names:
             if _size(point, n) <= AUTO_FULL_LIMIT:
                 results[n] = _own(point, n, select("auto", _size(point, n), _rng(s, point, n)),
-                                  s, progress)
+                                  s, progress, details)
     pending = [n for n in names if n not in results]
     joint = plan_joint(point, pending, s)   # stage 2
     if joint is not None:
@@ -69,8 +73,8 @@ def check_point(point: Point, names: list[str], s: Settings, progress=None, *,
             results.update({n: verdicts for n in joint.names})
     for n in [n for n in names if n not in results]:   # stages 3 and 4
         verdicts = _own(point, n, Selection(np.arange(0), 1), s, progress)
-        results[n] = verdicts if passed(verdicts) or not locate else _locate(point, n, s,
-                                                                             progress)
+        results[n] = (verdicts if passed(verdicts) or not locate
+                      else _locate(point, n, s, progress, details))
     return results
 
 
@@ -87,8 +91,10 @@ def _rules(point: Point, s: Settings, n: int) -> list[Rule]:
     return [Rule(atol, rtol, point.noise), Rule(atol, rtol, point.e2e_noise)][:n]
 
 
-def _own(point: Point, name: str, sel: Selection, s: Settings, progress) -> list[Verdict]:
-    """One tensor's elements and directions (its own direction comes from its own rng)."""
+def _own(point: Point, name: str, sel: Selection, s: Settings, progress,
+         details: dict | None = None) -> list[Verdict]:
+    """One tensor's elements and directions (its own direction comes from its own rng);
+    ``details[name]`` gets the full numeric arrays when every element is checked."""
     rng = _rng(s, point, name)
     verdicts = None
     if sel.n_directions:
@@ -97,8 +103,12 @@ def _own(point: Point, name: str, sel: Selection, s: Settings, progress) -> list
                                 s.method)
     if len(sel.elements):
         values, analytic = element_values(point, name, sel.elements, s.method, s.step, rng)
+        keep = [] if details is not None and len(sel.elements) == _size(point, name) else None
         found = check_values(point, values, analytic, _rules(point, s, len(analytic)),
-                             s.method, progress)
+                             s.method, progress, keep=keep)
+        if keep:
+            shape = point.tensors[point.index(name)].live.shape
+            details[name] = tuple(a.reshape(shape) for a in keep[0])
         verdicts = found if verdicts is None else _combine(found, verdicts)
     return verdicts
 
@@ -109,7 +119,7 @@ def _combine(elements: list[Verdict], directions: list[Verdict]) -> list[Verdict
             for e, d in zip(elements, directions, strict=True)]
 
 
-def _locate(point: Point, name: str, s: Settings, progress) -> list[Verdict]:
+def _locate(point: Point, name: str, s: Settings, progress, details: dict) -> list[Verdict]:
     """Stage 4: verdicts that name the wrong element of a tensor whose direction failed."""
     size = _size(point, name)
     first = _own(point, name, Selection(np.arange(0), 1), s, None)
@@ -117,7 +127,8 @@ def _locate(point: Point, name: str, s: Settings, progress) -> list[Verdict]:
     # would cost a loss evaluation each); the end-to-end verdict stays the direction's
     local = replace(point, downstream=None)
     if size <= AUTO_LOCATE_LIMIT:
-        return _own(local, name, Selection(np.arange(size), 1), s, progress) + first[1:]
+        return _own(local, name, Selection(np.arange(size), 1), s, progress,
+                    details) + first[1:]
     rng = _rng(s, point, name)
     candidates = np.arange(size)
     while len(candidates) > 1:   # keep the half whose direction is unsettled (a quick screen)
@@ -135,3 +146,14 @@ def _locate(point: Point, name: str, s: Settings, progress) -> list[Verdict]:
 
 def _located(v: Verdict, label: str) -> Verdict:
     return replace(v, worst_label=f"{label} (located by bisection)")
+
+
+def full_numeric(point: Point, name: str, s: Settings) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(numeric, tolerance)`` of every element of tensor ``name`` on the local objective
+    (grouped where exact), or None above ``AUTO_LOCATE_LIMIT`` elements."""
+    if _size(point, name) > AUTO_LOCATE_LIMIT:
+        return None
+    details = {}
+    _own(replace(point, downstream=None), name, Selection(np.arange(_size(point, name))), s,
+         None, details)
+    return details[name]

@@ -14,7 +14,7 @@ __all__ = ["COLUMNS", "GradcheckError", "GradcheckReport", "problem_row", "verdi
 COLUMNS = ("layer", "tensor", "shape", "checked", "max_abs_err", "max_rel_err", "worst_index",
            "analytic", "numeric", "status", "message",
            # extra columns, after the contract's
-           "check", "tolerance", "n_nondifferentiable")
+           "check", "tolerance", "n_nondifferentiable", "likely_cause", "cause_label")
 _STATUS_ORDER = {"fail": 0, "nondifferentiable": 1, "vacuous": 2, "pass": 3}
 _VACUOUS = ("every checked analytic and numeric value is exactly 0: the check proved nothing "
             "(dead ReLUs, a zero upstream gradient or a constant input block the gradient); "
@@ -40,7 +40,8 @@ def verdict_row(layer: str, tensor: str, shape: tuple, check: str, v,
             "max_abs_err": v.max_abs_err, "max_rel_err": v.max_rel_err,
             "worst_index": v.worst_label, "analytic": v.analytic, "numeric": v.numeric,
             "status": v.status, "message": message, "check": check,
-            "tolerance": v.tolerance, "n_nondifferentiable": v.n_nondifferentiable}
+            "tolerance": v.tolerance, "n_nondifferentiable": v.n_nondifferentiable,
+            "likely_cause": "", "cause_label": ""}
 
 
 def problem_row(layer: str, tensor: str, shape, check: str, message: str) -> dict[str, Any]:
@@ -49,7 +50,7 @@ def problem_row(layer: str, tensor: str, shape, check: str, message: str) -> dic
             "max_abs_err": float("nan"), "max_rel_err": float("nan"), "worst_index": "",
             "analytic": float("nan"), "numeric": float("nan"), "status": "fail",
             "message": message, "check": check, "tolerance": float("nan"),
-            "n_nondifferentiable": 0}
+            "n_nondifferentiable": 0, "likely_cause": "", "cause_label": ""}
 
 
 class GradcheckError(AssertionError):
@@ -148,8 +149,12 @@ class GradcheckReport:
                 f"finite-difference error, shown per row; {self.seconds:.3f} s)")
 
     def _messages(self) -> list[str]:
-        notes = [f"  {r['layer']} {r['tensor']} [{r['check']}]: {r['message']}"
-                 for r in _ordered(self.rows) if r["message"]]
+        notes = []
+        for r in _ordered(self.rows):
+            where = f"  {r['layer']} {r['tensor']} [{r['check']}]"
+            notes += [f"{where}: {r['message']}"] if r["message"] else []
+            cause = r.get("likely_cause")
+            notes += [f"{where}: likely cause: {cause}"] if cause else []
         return ["", "Messages:", *notes] if notes else []
 
 

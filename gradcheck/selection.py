@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["AUTO_FULL_LIMIT", "AUTO_LOCATE_LIMIT", "Selection", "element_label", "random_signs",
-           "rng_for", "select"]
+__all__ = ["AUTO_FULL_LIMIT", "AUTO_LOCATE_LIMIT", "Selection", "element_label",
+           "random_directions", "rng_for", "select"]
 
 AUTO_FULL_LIMIT = 8           # "auto" checks tensors up to this size element by element
 AUTO_LOCATE_LIMIT = 100_000   # "auto" locates a wrong element by checking every element up to
@@ -26,9 +26,8 @@ class Selection:
     elements : ndarray of int, shape (m,)
         Flat indices checked one by one (sorted; may be empty).
     n_directions : int
-        Random sign directions (``+-1/sqrt(size)``, Rademacher) checked as directional
-        derivatives: cheap to draw and as good as Gaussian ones at exposing an error
-        vector ``e`` (``E <e, u>^2 = |e|^2 / size``).
+        Random unit directions (:func:`random_directions`) checked as directional
+        derivatives.
     """
 
     elements: np.ndarray
@@ -55,12 +54,20 @@ def select(mode: str, size: int, rng: np.random.Generator) -> Selection:
     return Selection(np.arange(0), N_DIRECTIONS if mode == "directional" else 1)
 
 
-def random_signs(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
-    """``n`` rows of ``size`` random signs ``+-1`` (int8, 1 byte each), shape (n, size)."""
-    signs = np.unpackbits(np.frombuffer(rng.bytes(n * size // 8 + 1), np.uint8)).view(np.int8)
-    signs *= 2
-    signs -= 1
-    return signs[:n * size].reshape(n, size)
+def random_directions(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
+    """``n`` random unit vectors of ``size`` components, shape (n, size), float32 (4 bytes
+    each): random signs times magnitudes uniform in [0.5, 1.5), normalised.
+
+    Continuous, so an error vector with a few equal entries (a one-hot off by one class, one
+    wrong row) has no chance of an exact zero projection (random signs alone give it a fair
+    one); bounded away from 0, so every element weighs in (bisection relies on it).
+    """
+    directions = rng.random((n, size), dtype=np.float32)
+    directions *= 2
+    directions -= 1                                       # uniform in [-1, 1)
+    directions += np.copysign(np.float32(0.5), directions)   # +-[0.5, 1.5)
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    return directions
 
 
 def element_label(flat: int, shape: tuple) -> str:

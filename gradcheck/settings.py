@@ -40,6 +40,7 @@ class Settings:
     rtol: float | None
     seed: int
     second_point: bool = True
+    likely_cause: bool = True
     dtype: str = "float64"
     joint_resolution: float | None = None   # None: the dtype's (see TOLERANCES)
 
@@ -103,7 +104,7 @@ def check_dtype(named: dict, where: str) -> str:
 
 
 def resolve_settings(*, mode, method, eps, atol, rtol, seed, second_point=True,
-                     where: str) -> Settings:
+                     likely_cause=True, where: str) -> Settings:
     """Validate the options of a check (clear errors naming the argument)."""
     if mode not in MODES:
         raise ValueError(f"{where}: mode must be one of {', '.join(MODES)}; got {mode!r}")
@@ -118,4 +119,4 @@ def resolve_settings(*, mode, method, eps, atol, rtol, seed, second_point=True,
     return Settings(mode=mode, method=method, eps=None if eps is None else float(eps),
                     atol=None if atol is None else float(atol),
                     rtol=None if rtol is None else float(rtol), seed=int(seed),
-                    second_point=bool(second_point))
+                    second_point=bool(second_point), likely_cause=bool(likely_cause))

@@ -13,7 +13,7 @@ from gradcheck.finite_diff import direction_step, stencil, step_floor, step_size
 from gradcheck.grouping import detect_structure, group_elements
 from gradcheck.measure import ValueSet
 from gradcheck.point import Point
-from gradcheck.selection import element_label, random_signs
+from gradcheck.selection import element_label, random_directions
 
 __all__ = ["STRUCTURE_MIN_ELEMENTS", "direction_values", "element_values", "objectives_of"]
 
@@ -53,13 +53,13 @@ def element_values(point: Point, name: str, elements: np.ndarray, method: str, e
 def direction_values(point: Point, name: str, n: int, eps: float, rng: np.random.Generator,
                      subset: np.ndarray | None = None, tag: str = "direction"
                      ) -> tuple[ValueSet, list[np.ndarray]]:
-    """``n`` random sign directions over tensor ``name`` (or over its elements ``subset``)."""
+    """``n`` random unit directions over tensor ``name`` (or over its elements ``subset``)."""
     t = point.index(name)
     live = point.tensors[t].live
     size = live.size if subset is None else len(subset)
-    signs = random_signs(rng, n, size)
+    directions = random_directions(rng, n, size)
     h = direction_step(live, eps)
-    moves = tuple(Move((Part(t, subset, signs[d], h / np.sqrt(size)),), size=0)
+    moves = tuple(Move((Part(t, subset, directions[d], h),), size=0)
                   for d in range(n))
     values = ValueSet(moves, tuple(np.array([d]) for d in range(n)), (None,) * n,
                       np.full(n, h), lambda i: f"{tag} {i}")
@@ -67,5 +67,5 @@ def direction_values(point: Point, name: str, n: int, eps: float, rng: np.random
     for g in objectives_of(point, name):
         flat = np.asarray(g, float).reshape(-1)
         flat = flat if subset is None else flat[subset]
-        grads.append(signs @ flat / np.sqrt(size))
+        grads.append(directions.astype(float) @ flat)
     return values, grads
