@@ -153,7 +153,7 @@ def test_lone_layer_is_named_by_its_class_and_history_and_meta_are_kept():
     assert monitor.history["epoch"].tolist() == [1, 2]
     assert monitor.meta["n_params"] == 8 * 3 + 3
     assert monitor.meta["layers"] == ["Dense"]
-    assert monitor.meta["every"] == 1
+    assert monitor.meta["every"] == "auto"
     assert "W (8, 3)" in monitor.meta["model"]
 
 

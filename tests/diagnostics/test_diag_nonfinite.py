@@ -53,7 +53,10 @@ def test_record_mode_records_the_first_occurrence_and_carries_on():
     # it poisoned (updated at step 5) at step 6 too, the loss when it turns NaN.
     first = flagged.groupby("tensor")["step"].min()
     assert first["W.grad"] == 6 and first["W"] == 6
-    assert (flagged.value == 1.0).all() and flagged.duplicated(["layer", "tensor"]).sum() == 0
+    assert flagged.duplicated(["layer", "tensor"]).sum() == 0
+    by_discovery = flagged.sort_values("value")
+    assert by_discovery.value.tolist() == list(range(1, len(flagged) + 1))
+    assert by_discovery.step.is_monotonic_increasing
 
 
 def test_overflow_in_train_raises_at_the_first_non_finite_loss(digits):
@@ -78,3 +81,25 @@ def test_overflow_in_train_raises_at_the_first_non_finite_loss(digits):
     first_bad = int(np.flatnonzero(~np.isfinite(truth.values))[0])
     with pytest.raises(HookError, match=f"non-finite loss in layer model at step {first_bad} "):
         run([Monitor(on_non_finite="raise")])
+
+
+def test_a_nan_gradient_in_an_own_loop_is_one_finding_naming_the_tensor_and_step():
+    X, y = t.blobs(256, 8, 3)
+    rng = np.random.default_rng(0)
+    model = t.Net([t.Dense(8, 16, rng), t.ReLU(), t.Dense(16, 16, rng), t.ReLU(),
+                   PoisonedDense(16, 3, rng, at=5)])
+    monitor = Monitor()
+    with np.errstate(invalid="ignore"):
+        t.fit(model, t.CrossEntropy(), t.SGD(0.1), X, y, epochs=2, hooks=[monitor])
+    frame = monitor.frame
+    flagged = frame[frame.metric == "non_finite"]
+    assert len(flagged) > 5  # many tensors went non-finite after the poisoned one
+    found = monitor.findings()
+    incident = found[found.check.isin(["non_finite", "loss_divergence"])]
+    assert incident.index.tolist() == [0]
+    message = incident.message.iloc[0]
+    nan_loss = frame[(frame.metric == "loss") & frame.value.isna()].step.min()
+    assert message.startswith(f"loss diverged at step {nan_loss} ")
+    assert "first non-finite value in 4:PoisonedDense.W.grad at step 5 " in message
+    assert f"then in {len(flagged) - 1} more" in message
+    assert "vanishing_gradient" not in set(found.check)
