@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from diagnostics import incidents
+from diagnostics.step_stats import step_median
 
 __all__ = ["CHECKS", "SEVERITY_ORDER", "findings", "weight_tensors"]
 
@@ -32,7 +33,9 @@ def findings(frame: pd.DataFrame, meta: dict, *, history=None, vanishing_ratio=1
     ``non_finite`` finding; a run that does not learn gets ``no_learning`` (critical),
     naming the likely causes among the other findings. After an incident, dead and saturated
     units and update ratios are judged on the records before it, and vanishing gradients
-    not at all (a blown-up run's tiny gradients are a consequence, not a cause).
+    not at all (a blown-up run's tiny gradients are a consequence, not a cause). Medians
+    over the records of a series weight each record by the steps it stands for
+    (:mod:`diagnostics.step_stats`), so they hardly depend on the recording schedule.
 
     Parameters
     ----------
@@ -118,7 +121,9 @@ def _layer_rms(grads, meta) -> pd.Series:
     counts = {layer: sizes.get(layer, 0) for layer in per_step["layer"].unique()}
     per_step["rms"] = np.sqrt(per_step["sq"] / per_step["layer"].map(counts))
     order = [name for name in meta.get("layers", []) if name in counts]
-    return per_step.groupby("layer")["rms"].median().reindex(order)
+    medians = {layer: step_median(group["step"], group["rms"])  # groups are sorted by step
+               for layer, group in per_step.groupby("layer")}
+    return pd.Series(medians, dtype=np.float64).reindex(order)
 
 
 def _vanishing(grads, meta, ratio):
@@ -183,10 +188,13 @@ def _dead(dead, meta, threshold, critical):
 
 
 def _saturation(saturated, threshold):
-    """Median saturated share over the last quarter of the run, per saturating layer."""
+    """Median saturated share over the last quarter of the run's steps, per saturating
+    layer (weighted by the steps each record stands for)."""
     for layer, group in saturated.groupby("layer", sort=False):
-        values = group.sort_values("step", kind="stable")["value"].to_numpy()
-        share = float(np.median(values[-max(1, len(values) // 4):]))
+        group = group.sort_values("step", kind="stable")
+        steps, values = group["step"].to_numpy(), group["value"].to_numpy()
+        late = steps >= steps[-1] - (steps[-1] - steps[0]) / 4
+        share = step_median(steps[late], values[late])
         if share >= threshold:
             yield ("warning", "saturation", layer,
                    f"{share:.0%} of the outputs are saturated (near their limits; median over "
@@ -228,7 +236,6 @@ def _median_ratios(ratios, meta):
     for (layer, tensor), group in ratios.groupby(["layer", "tensor"], sort=False):
         if (layer, tensor) not in weights:
             continue
-        values = group["value"].to_numpy()
-        values = values[np.isfinite(values)]
-        if len(values):
-            yield layer, tensor, float(np.median(values))
+        group = group[np.isfinite(group["value"])].sort_values("step", kind="stable")
+        if len(group):
+            yield layer, tensor, step_median(group["step"], group["value"])

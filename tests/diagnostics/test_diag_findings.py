@@ -153,3 +153,43 @@ def test_saturated_tanh_layer_is_found(digits):
 def test_check_names_are_the_documented_ones():
     assert CHECKS == ("vanishing_gradient", "exploding_gradient", "dead_relu", "saturation",
                       "update_ratio", "non_finite", "loss_divergence", "no_learning")
+
+
+def _negative_bias_mlp():
+    model = mlp((64, 64, 64, 10))
+    model.layers[0].params["b"][:32] = -20.0
+    model.layers[2].params["b"][:] = -20.0
+    return model
+
+
+def _saturated_tanh_mlp():
+    model = mlp(activation="tanh")
+    model.layers[0].params["W"] *= 30.0
+    return model
+
+
+#: The sick runs of the tests above: (model factory, fit options; y: targets from digits).
+SICK_RUNS = {
+    "vanishing": (deep_sigmoid, dict(lr=0.1, epochs=2)),
+    "dead by learning rate": (mlp, dict(lr=5.0, epochs=2)),
+    "dead by bias": (_negative_bias_mlp, dict(lr=0.05, epochs=2)),
+    "overflow": (lambda: mlp((64, 10)), dict(lr=3.0, epochs=10, loss=MSE(), momentum=0.0,
+                                             y=lambda split: np.eye(10)[split.y_train])),
+    "saturated": (_saturated_tanh_mlp, dict(lr=0.01, epochs=2)),
+}
+
+
+@pytest.mark.parametrize("sick", SICK_RUNS)
+def test_sick_runs_give_the_same_checks_under_the_default_schedule_as_every_step(digits,
+                                                                                   sick):
+    make, options = SICK_RUNS[sick]
+    checks = {}
+    for every in ("auto", 1):
+        targets = options.get("y", lambda split: None)(digits)
+        with np.errstate(all="ignore"):
+            monitor = fit(make(), digits, every=every, **{**options, "y": targets})
+        checks[every] = set(monitor.findings().check)
+        recorded = len(monitor.recorded_steps)
+    steps = len(monitor.frame.query("metric == 'loss'"))
+    assert recorded == steps  # every=1 (the last run) recorded every step
+    assert checks["auto"] == checks[1] and checks[1] - {"update_ratio"}
