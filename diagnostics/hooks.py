@@ -211,8 +211,9 @@ class Monitor(MonitorResults):
             rec = self._rec
             rec.after_update(step, self._epoch)
             self._recorded.append(step)
-            self._next = self._schedule.next_step(step, rec.spent, perf_counter())
-            rec.spent = 0.0
+            now = perf_counter()
+            self._next = self._schedule.next_step(step, rec.spent, now)
+            rec.spent = perf_counter() - now  # the decision counts with the next record
 
     def on_epoch_end(self, epoch, history_row) -> None:
         """Keep the history row; append this epoch's records to ``path``."""

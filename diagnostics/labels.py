@@ -22,7 +22,7 @@ class LabelCounts:
         Labels to count; later batches are not looked at.
     """
 
-    def __init__(self, limit: int = 2048):
+    def __init__(self, limit: int = 1024):
         self.limit = limit
         self.counts = np.zeros(0, np.int64)
         self.counting = True

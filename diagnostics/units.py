@@ -214,12 +214,13 @@ class UnitStats:
         squares = np.matmul(flat[:, None, :], flat[:, :, None]).reshape(-1) / flat.shape[1]
         std = np.sqrt(np.maximum(squares - mean * mean, 0.0))
         self.records.put(rows, self.columns, np.stack([first, mean, std], axis=1))
-        if self._seen == 0:
+        if self._spans[0] is None:
             self._spans[0] = self.records.step_epoch(rows[0])[0]
         self._seen += m
         self._last_row = rows[-1]
         if self._seen == self.window:
-            self._spans[1] = self.records.step_epoch(self._last_row)[0] - self._spans[0] + 1
+            last = self.records.step_epoch(self._last_row)[0]
+            self._spans = [last + 1, last + 1 - self._spans[0]]  # the next window starts after
             self._close_window(self._last_row)
 
     def _close_window(self, row: int) -> None:

@@ -45,6 +45,15 @@ def test_budget_schedule_is_dense_first_then_keeps_its_cost_within_the_budget(re
     assert all(step % steady == 0 for step in recorded[-10:])
 
 
+def test_budget_schedule_covers_a_short_run_to_its_end_with_log_spaced_records():
+    recorded, spent, training = simulate(Schedule("auto", 0.05, 20), 90, 1e-3, 0.3e-3)
+    later = recorded[20:]
+    assert later and later[-1] >= 90 // 2
+    gaps, steps_run = np.diff(recorded[19:]), np.array(recorded[19:-1]) + 1
+    assert (gaps <= steps_run).all()  # each gap at most the steps run before it
+    assert spent > 0.05 * training  # the price: a short run costs more than the budget
+
+
 def test_budget_schedule_spends_most_of_its_budget_on_a_long_run():
     budget = 0.05
     _, spent, training = simulate(Schedule("auto", budget), 20_000, 1e-3, 0.3e-3)
