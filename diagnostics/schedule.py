@@ -9,8 +9,11 @@ training: after the dense start ``k`` first grows until that start is paid for (
 beyond the steps run so far, so a short run is still covered to its end, at some cost
 above the budget), then settles where one recorded step every ``k`` steps costs less
 than the budget. The
-budget also pays for what the Monitor does on every step (the hook calls and the loss
-check, too quick to time one by one): :data:`STEP_COST` per step is set aside from it.
+budget also pays for what the Monitor cannot time: its work on every step (the hook
+calls and the loss check, too quick to time one by one; :data:`STEP_COST` per step is
+set aside) and the slower training steps after a recorded one (its reads and writes
+evict the training's data from the caches; each record is charged
+:data:`UNTIMED_SHARE` more than its timed work).
 
 :func:`step_runs` and :func:`describe` compress the recorded steps for the records
 file and the report.
@@ -21,12 +24,15 @@ from __future__ import annotations
 import math
 import numbers
 
-__all__ = ["STEP_COST", "Schedule", "describe", "expand_runs", "step_runs"]
+__all__ = ["STEP_COST", "UNTIMED_SHARE", "Schedule", "describe", "expand_runs", "step_runs"]
 
 #: Seconds a Monitor costs on a step it does not record: three hook calls from the
 #: training loop and the loss and order checks (about 1.5 us measured on the project's
 #: machine with ``bench/diagnostics_overhead.py``: 2% of a 67 us digits-MLP step).
 STEP_COST = 1.5e-6
+#: Share of a record's timed work that it costs on top in the training steps after it
+#: (measured with ``Monitor(every=4)`` on the digits MLP: about half).
+UNTIMED_SHARE = 0.5
 
 
 class Schedule:
@@ -60,7 +66,7 @@ class Schedule:
     def next_step(self, step: int, cost: float, now: float) -> int:
         """The step to record after ``step``, which was recorded at a cost of ``cost``
         seconds; ``now`` is the clock time (seconds, same clock as :meth:`start`)."""
-        self._spent += cost
+        self._spent += cost * (1.0 + UNTIMED_SHARE)
         self._recorded += 1
         if self._first is None:
             self._first = step
