@@ -18,6 +18,11 @@ __all__ = ["divergence", "no_learning"]
 
 #: Checks whose findings may explain a run that does not learn.
 _CAUSES = ("vanishing_gradient", "dead_relu", "saturation", "update_ratio", "exploding_gradient")
+_DIVERGED_ADVICE = ("Try a learning rate 3-10x smaller (see lr_range_test), gradient clipping "
+                    "(clip_norm), or a warm-up.")
+_NON_FINITE_ADVICE = ("Look for overflow or a division by zero in exp/log/division in this "
+                      "layer's forward and backward; try a smaller learning rate or gradient "
+                      "clipping (clip_norm).")
 
 
 def divergence(loss, non_finite, factor, alpha):
@@ -38,20 +43,15 @@ def divergence(loss, non_finite, factor, alpha):
     """
     diverged = _diverged(loss, factor, alpha)
     first = _first_non_finite(non_finite)
-    if diverged is None and first is None:
-        return [], None
-    parts = [] if diverged is None else [diverged[1]]
-    if first is not None:
-        parts.append(first[1])
     if diverged is not None:
-        advice = ("Try a learning rate 3-10x smaller (see lr_range_test), gradient clipping "
-                  "(clip_norm), or a warm-up.")
-        return [("critical", "loss_divergence", "model", "; ".join(parts) + ". " + advice)], \
-            diverged[0]
-    advice = ("Look for overflow or a division by zero in exp/log/division in this layer's "
-              "forward and backward; try a smaller learning rate or gradient clipping "
-              "(clip_norm).")
-    return [("critical", "non_finite", first[2], parts[0] + ". " + advice)], first[0]
+        parts = [diverged[1], *([first[1]] if first else [])]
+        start = min(diverged[0], first[0]) if first else diverged[0]
+        return [("critical", "loss_divergence", "model",
+                 "; ".join(parts) + ". " + _DIVERGED_ADVICE)], start
+    if first is not None:
+        return [("critical", "non_finite", first[2], first[1] + ". " + _NON_FINITE_ADVICE)], \
+            first[0]
+    return [], None
 
 
 def _diverged(loss, factor, alpha):

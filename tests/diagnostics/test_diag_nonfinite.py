@@ -1,9 +1,11 @@
 """on_non_finite="raise" stops at the first NaN/Inf, naming step, layer and tensor."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from diagnostics import Monitor, NonFiniteError
+from diagnostics.health import findings
 from reference_nets import train
 from reference_nets.losses import MSE
 from reference_nets.optim import SGD
@@ -103,3 +105,20 @@ def test_a_nan_gradient_in_an_own_loop_is_one_finding_naming_the_tensor_and_step
     assert "first non-finite value in 4:PoisonedDense.W.grad at step 5 " in message
     assert f"then in {len(flagged) - 1} more" in message
     assert "vanishing_gradient" not in set(found.check)
+
+
+def test_non_finite_values_without_a_divergence_are_one_finding_naming_the_first():
+    loss = pd.DataFrame({"step": range(30), "epoch": 1, "layer": "model", "tensor": "loss",
+                         "metric": "loss", "value": 1.0})
+    # discovery order (the value) decides within step 7: 0:Dense b.grad came first
+    flagged = pd.DataFrame({"step": [7, 7, 9], "epoch": 1,
+                            "layer": ["2:Dense", "0:Dense", "2:Dense"],
+                            "tensor": ["W.grad", "b.grad", "W"], "metric": "non_finite",
+                            "value": [2.0, 1.0, 3.0]})
+    found = findings(pd.concat([loss, flagged], ignore_index=True),
+                     {"layers": ["0:Dense", "1:ReLU", "2:Dense"]})
+    assert found.check.tolist() == ["non_finite"]
+    assert found.layer.iloc[0] == "0:Dense"
+    assert found.message.iloc[0].startswith(
+        "first non-finite value in 0:Dense.b.grad at step 7 (epoch 1), then in 2 more "
+        "(2 tensor(s) of 1 layer(s)) by step 9. Look for overflow")
