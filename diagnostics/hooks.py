@@ -63,9 +63,10 @@ class Monitor(MonitorResults):
         gradients and weights (so NaN gradients of a step that is not recorded are
         caught one step later, when they have reached the loss).
     budget : float
-        Share of the training time that recording may cost with ``every="auto"``
-        (default 0.05). The Monitor times its own work on recorded steps against the
-        time between them; the per-step loss check (well under 1 us) is not counted.
+        Share of the training time the Monitor may cost with ``every="auto"`` (default
+        0.05). It times its own work on recorded steps against the time between them,
+        and allows for what it cannot time (its per-step checks, the slower steps after
+        a record; see :mod:`diagnostics.schedule`).
     dense_steps : int
         Steps recorded one after another at the start with ``every="auto"`` (default 20;
         their cost counts against the budget).
@@ -97,10 +98,10 @@ class Monitor(MonitorResults):
         The steps recorded in full.
     meta : dict
         ``model`` (one line per layer), ``n_params``, ``layers``, the options above;
-        ``activations`` (layer -> kind), ``units`` (layer -> count), ``recorded`` (one
-        line: which steps were recorded), ``recorded_steps`` (runs ``[first, last,
-        interval]``), ``chance_accuracy`` (share of the most frequent class among the
-        first labels, classification only).
+        ``activations`` (layer -> kind), ``units`` (layer -> count), ``n_steps`` (steps
+        seen), ``recorded`` (one line: which steps were recorded), ``recorded_steps``
+        (runs ``[first, last, interval]``), ``chance_accuracy`` (share of the most
+        frequent class among the first labels, classification only).
 
     Notes
     -----

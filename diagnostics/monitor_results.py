@@ -64,8 +64,8 @@ class MonitorResults:
             self._rec.flush()
         if self._loaded:
             return  # a loaded monitor keeps the meta of its file
-        runs = step_runs(self._recorded)
-        self.meta.update(recorded_steps=runs, recorded=describe(runs, len(self._loss[0])),
+        runs, n_steps = step_runs(self._recorded), len(self._loss[0])
+        self.meta.update(n_steps=n_steps, recorded_steps=runs, recorded=describe(runs, n_steps),
                          chance_accuracy=self._labels.chance)
 
     def _append(self) -> None:

@@ -163,9 +163,9 @@ class GradNorms:
     """
 
     def __init__(self, records, tensors, on_flags, chunk_rows: int = 256):
-        self.tensors, self.names = _nonempty(tensors)
+        self.tensors, names = _nonempty(tensors)
         self.on_flags = on_flags
-        self.columns = records.columns([(layer, key, "grad_norm") for layer, key in self.names]
+        self.columns = records.columns([(layer, key, "grad_norm") for layer, key in names]
                                        + [("model", "global", "grad_norm")])
         self.records = records
         self._sums = np.empty((chunk_rows, len(self.tensors)))  # g.g per step and tensor
