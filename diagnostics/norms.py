@@ -4,8 +4,9 @@ A recorded step reads the gradients in place (one BLAS ``np.dot`` per tensor) an
 copies each parameter once, after the optimizer step, into a preallocated
 (3, size) block per tensor whose rows are: the parameters before the step, after
 it (the two rows take turns) and at initialisation. One BLAS matrix-vector
-product per tensor, ``block @ p``, gives the inner products of the new parameters
-``p`` with the old ones ``q``, with themselves and with the initial ones ``p0``, so
+product per tensor, ``block @ p`` (for large tensors three dot products, one per
+row), gives the inner products of the new parameters ``p`` with the old ones ``q``,
+with themselves and with the initial ones ``p0``, so
 
     ||update||^2 = p.p - 2 p.q + q.q,    ||p - p0||^2 = p.p - 2 p.p0 + p0.p0
 
@@ -28,6 +29,10 @@ __all__ = ["TENSOR_METRICS", "GradNorms", "ParamStats"]
 
 #: Metrics written per parameter tensor, in this order.
 TENSOR_METRICS = ("grad_norm", "weight_norm", "dist_from_init", "update_ratio")
+#: From this many elements on, three dot products (one per block row) stream faster than
+#: one 3-row matrix-vector product (measured with OpenBLAS 0.3.31, 1 thread: 0.35 against
+#: 0.48 ms for a 784 x 512 weight); below, the single call saves per-call overhead.
+_ROW_BY_ROW = 1 << 15
 
 
 class ParamStats:
@@ -63,8 +68,9 @@ class ParamStats:
                         for key, layer in self.tensors]  # rows: before/after in turn, initial
         self._step = np.empty((len(self.tensors), 5))  # sums of the current step
         # per block row r in (0, 1) and tensor: layer, key, row r shaped like the parameter,
-        # block, row r, where block @ row goes
-        self._slots = [[(layer, key, block[r].reshape(layer.params[key].shape), block, block[r],
+        # block (None when its rows are multiplied one by one), row r, where block @ row goes
+        self._slots = [[(layer, key, block[r].reshape(layer.params[key].shape),
+                         None if block.shape[1] >= _ROW_BY_ROW else block, block[r],
                          self._step[i, 1:4])
                         for i, ((key, layer), block) in enumerate(zip(self.tensors, self._blocks,
                                                                       strict=True))]
@@ -97,9 +103,14 @@ class ParamStats:
     def after_step(self) -> np.ndarray:
         """Copy the updated parameters and take the inner products; return the sums."""
         self._before = now = self._before ^ 1
-        for layer, key, shaped, block, flat, out in self._slots[now]:
+        for (layer, key, shaped, block, flat, out), rows in zip(self._slots[now], self._blocks,
+                                                                 strict=True):
             shaped[...] = layer.params[key]
-            np.dot(block, flat, out=out)
+            if block is None:
+                out[0], out[1], out[2] = np.dot(rows[0], flat), np.dot(rows[1], flat), np.dot(
+                    rows[2], flat)
+            else:
+                np.dot(block, flat, out=out)
         k = self._used
         self._sums[k] = self._step
         self._after_row[k] = now
