@@ -143,8 +143,11 @@ class Monitor(MonitorResults):
         if not isinstance(saturation_margin, numbers.Real) or not 0 < saturation_margin < 0.5:
             raise ValueError("Monitor: saturation_margin must be in (0, 0.5), "
                              f"got {saturation_margin!r}")
+        if not isinstance(grad_norms_every_step, bool):
+            raise ValueError("Monitor: grad_norms_every_step must be True or False, got "
+                             f"{grad_norms_every_step!r}")
         self._schedule = Schedule(every, budget, dense_steps)
-        self._grad_every_step = bool(grad_norms_every_step)
+        self._grad_every_step = grad_norms_every_step
         self.path = None if path is None else check_path(path)
         self.meta = {"every": every, "budget": float(budget), "dense_steps": int(dense_steps),
                      "grad_norms_every_step": self._grad_every_step,

@@ -73,7 +73,9 @@ def test_budget_schedule_spends_most_of_its_budget_on_a_long_run():
                                                ({"every": "often"}, "every"),
                                                ({"budget": 0}, "budget"),
                                                ({"budget": 1.5}, "budget"),
-                                               ({"dense_steps": -1}, "dense_steps")])
+                                               ({"dense_steps": -1}, "dense_steps"),
+                                               ({"grad_norms_every_step": "yes"},
+                                                "grad_norms_every_step")])
 def test_bad_schedule_options_name_the_argument(options, name):
     with pytest.raises(ValueError, match=f"Monitor: {name} must be"):
         Monitor(**options)
