@@ -8,12 +8,11 @@ recording, including the dense start, stays within ``budget`` of the time spent
 training: after the dense start ``k`` first grows until that start is paid for (never
 beyond the steps run so far, so a short run is still covered to its end, at some cost
 above the budget), then settles where one recorded step every ``k`` steps costs less
-than the budget. The
-budget also pays for what the Monitor cannot time: its work on every step (the hook
-calls and the loss check, too quick to time one by one; :data:`STEP_COST` per step is
-set aside) and the slower training steps after a recorded one (its reads and writes
-evict the training's data from the caches; each record is charged
-:data:`UNTIMED_SHARE` more than its timed work).
+than the budget. The budget also pays for what the Monitor cannot time: its work on
+every step (the hook calls and the loss check, too quick to time one by one;
+:data:`STEP_COST` per step is set aside) and the slower training steps after a recorded
+one (its reads and writes evict the training's data from the caches; each record is
+charged :data:`UNTIMED_SHARE` more than its timed work).
 
 :func:`step_runs` and :func:`describe` compress the recorded steps for the records
 file and the report.
@@ -27,8 +26,9 @@ import numbers
 __all__ = ["STEP_COST", "UNTIMED_SHARE", "Schedule", "describe", "expand_runs", "step_runs"]
 
 #: Seconds a Monitor costs on a step it does not record: three hook calls from the
-#: training loop and the loss and order checks (about 1.5 us measured on the project's
-#: machine with ``bench/diagnostics_overhead.py``: 2% of a 67 us digits-MLP step).
+#: training loop and the loss and order checks (about 1.5 us on the project's machine,
+#: timed with ``timeit`` through ``reference_nets.train``'s hook dispatch: 2% of a 67 us
+#: digits-MLP step).
 STEP_COST = 1.5e-6
 #: Share of a record's timed work that it costs on top in the training steps after it
 #: (on the digits MLP a record of the budget schedule measured up to about twice its
