@@ -7,12 +7,13 @@ turns the records into actionable findings. ``lr_range_test`` and
 ``import diagnostics`` stays cheap) renders everything as one HTML page.
 """
 
+from diagnostics.call_order import HookOrderError
 from diagnostics.hooks import HOOK_METHODS, Monitor, call_hooks
 from diagnostics.lr import LRRangeResult, LRSensitivityResult, lr_range_test, lr_sensitivity
 from diagnostics.nonfinite import NonFiniteError
 
-__all__ = ["HOOK_METHODS", "LRRangeResult", "LRSensitivityResult", "Monitor", "NonFiniteError",
-           "call_hooks", "lr_range_test", "lr_sensitivity", "write_report"]
+__all__ = ["HOOK_METHODS", "HookOrderError", "LRRangeResult", "LRSensitivityResult", "Monitor",
+           "NonFiniteError", "call_hooks", "lr_range_test", "lr_sensitivity", "write_report"]
 
 
 def __getattr__(name):

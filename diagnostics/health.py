@@ -10,27 +10,43 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from diagnostics import incidents
+from diagnostics.step_stats import step_median
+
 __all__ = ["CHECKS", "SEVERITY_ORDER", "findings", "weight_tensors"]
 
 CHECKS = ("vanishing_gradient", "exploding_gradient", "dead_relu", "saturation",
-          "update_ratio", "non_finite", "loss_divergence")
+          "update_ratio", "non_finite", "loss_divergence", "no_learning")
 COLUMNS = ["severity", "check", "layer", "message"]
 #: Severities, most severe first.
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 
 
-def findings(frame: pd.DataFrame, meta: dict, *, vanishing_ratio=1e-3, exploding_growth=100.0,
-             spike_factor=50.0, dead_fraction=0.4, dead_critical=0.9, saturation_fraction=0.5,
-             update_low=1e-5, update_high=0.1, diverge_factor=4.0,
-             loss_smoothing=0.1) -> pd.DataFrame:
-    """Findings of one recorded run, most severe first.
+def findings(frame: pd.DataFrame, meta: dict, *, history=None, vanishing_ratio=1e-3,
+             exploding_growth=100.0, spike_factor=50.0, dead_fraction=0.4, dead_critical=0.9,
+             saturation_fraction=0.5, update_low=1e-5, update_high=0.1, diverge_factor=4.0,
+             loss_smoothing=0.1, chance_margin=0.1, loss_drop=0.05) -> pd.DataFrame:
+    """Findings of one recorded run, most severe first, the run's incident leading.
+
+    The first finding of a run that diverged is the divergence (``loss_divergence``),
+    naming the first non-finite tensor; NaN/Inf without a divergence give one
+    ``non_finite`` finding; a run that does not learn gets ``no_learning`` (critical),
+    naming the likely causes among the other findings. After an incident, dead and saturated
+    units and update ratios are judged on the records before it, and vanishing gradients
+    not at all (a blown-up run's tiny gradients are a consequence, not a cause). Medians
+    over the records of a series weight each record by the steps it stands for
+    (:mod:`diagnostics.step_stats`), so they hardly depend on the recording schedule.
 
     Parameters
     ----------
     frame : pandas.DataFrame
         Tidy records (``step, epoch, layer, tensor, metric, value``).
     meta : dict
-        ``Monitor.meta`` (uses ``layers``, ``shapes``, ``units``, ``dead_window``).
+        ``Monitor.meta`` (uses ``layers``, ``shapes``, ``units``, ``dead_window``,
+        ``chance_accuracy``).
+    history : pandas.DataFrame, optional
+        ``Monitor.history``: its ``val_accuracy`` (else ``train_accuracy``) column is
+        compared with chance.
     vanishing_ratio : float
         Warn when the median RMS gradient of some layer is below this fraction of the
         last layer's (default 1e-3: three orders of magnitude).
@@ -56,6 +72,13 @@ def findings(frame: pd.DataFrame, meta: dict, *, vanishing_ratio=1e-3, exploding
         of its running minimum and its starting value (default 4), or is non-finite.
     loss_smoothing : float
         Weight of the newest loss in that moving average (default 0.1).
+    chance_margin : float
+        The accuracy stays at chance when its best value is at most ``chance +
+        chance_margin * (1 - chance)`` (default 0.1), chance being the share of the most
+        frequent class (``meta["chance_accuracy"]``).
+    loss_drop : float
+        Without an accuracy, the loss does not fall when the median of its last tenth is
+        above ``1 - loss_drop`` times that of its first twentieth (default 0.05).
 
     Returns
     -------
@@ -63,56 +86,29 @@ def findings(frame: pd.DataFrame, meta: dict, *, vanishing_ratio=1e-3, exploding
         Columns ``severity`` (critical, warning, info), ``check`` (see ``CHECKS``),
         ``layer``, ``message``.
     """
-    by_metric = {name: group for name, group in frame.groupby("metric", sort=False)}
-    empty = frame.iloc[:0]
-    get = lambda metric: by_metric.get(metric, empty)  # noqa: E731
-    rows = [*_non_finite(get("non_finite")),
-            *_divergence(get("loss"), diverge_factor, loss_smoothing),
-            *_vanishing(get("grad_norm"), meta, vanishing_ratio),
+    get = _metrics(frame)
+    incident, start = incidents.divergence(get("loss"), get("non_finite"), diverge_factor,
+                                           loss_smoothing)
+    before = get if start is None else _metrics(frame[frame["step"] < start])
+    rows = [*([] if incident else _vanishing(get("grad_norm"), meta, vanishing_ratio)),
             *_exploding(get("grad_norm"), exploding_growth, spike_factor),
-            *_dead(get("dead_fraction"), meta, dead_fraction, dead_critical),
-            *_saturation(get("saturation_fraction"), saturation_fraction),
-            *_update_ratio(get("update_ratio"), meta, update_low, update_high)]
+            *_dead(before("dead_fraction"), meta, dead_fraction, dead_critical),
+            *_saturation(before("saturation_fraction"), saturation_fraction),
+            *_update_ratio(before("update_ratio"), meta, update_low, update_high)]
+    stuck = [] if incident else incidents.no_learning(
+        history, get("loss"), meta.get("chance_accuracy"), rows, chance_margin=chance_margin,
+        loss_drop=loss_drop)
+    rows = [*incident, *stuck, *rows]
     result = pd.DataFrame(rows, columns=COLUMNS)
     order = result["severity"].map(SEVERITY_ORDER)
     return result.iloc[np.argsort(order.to_numpy(), kind="stable")].reset_index(drop=True)
 
 
-def _non_finite(rows):
-    """One critical finding per first NaN/Inf (rows of metric ``non_finite``)."""
-    for r in rows.itertuples():
-        what = "loss" if r.tensor == "loss" else (
-            f"gradient {r.tensor[:-5]}" if r.tensor.endswith(".grad") else f"weight {r.tensor}")
-        yield ("critical", "non_finite", r.layer,
-               f"first NaN/Inf in the {what} at step {r.step} (epoch {r.epoch}). Try a smaller "
-               "learning rate, gradient clipping (clip_norm), or look for overflow in "
-               "exp/log/division in this layer's forward and backward.")
-
-
-def _divergence(loss, factor, alpha):
-    """The first step where the loss is non-finite or its moving average ran away."""
-    loss = loss.sort_values("step", kind="stable")
-    values, steps = loss["value"].to_numpy(), loss["step"].to_numpy()
-    if len(values) < 2:
-        return
-    bad = np.flatnonzero(~np.isfinite(values))
-    finite = np.where(np.isfinite(values), values, np.nan)
-    smooth = pd.Series(finite).ffill().ewm(alpha=alpha, adjust=False).mean().to_numpy()
-    best = np.fmin.accumulate(smooth)
-    rising = np.flatnonzero((smooth > factor * best) & (smooth > smooth[0]))
-    candidates = bad[:1].tolist() + rising[:1].tolist()
-    if not candidates:
-        return
-    i = min(candidates)
-    if np.isfinite(values[i]):  # found by the moving average, not as a NaN/Inf
-        seen = (f"the smoothed loss {smooth[i]:.4g} is {smooth[i] / best[i]:.1f}x its minimum "
-                f"{best[i]:.4g} and above its start {smooth[0]:.4g}")
-    else:
-        seen = f"the loss became {values[i]}"
-    yield ("critical", "loss_divergence", "model",
-           f"loss diverged at step {steps[i]} (epoch {loss['epoch'].iloc[i]}): {seen}. "
-           "Try a learning rate 3-10x smaller (see lr_range_test), gradient clipping, or a "
-           "warm-up.")
+def _metrics(frame):
+    """``metric -> rows of frame`` (an empty frame for a metric without records)."""
+    by_metric = {name: group for name, group in frame.groupby("metric", sort=False)}
+    empty = frame.iloc[:0]
+    return lambda metric: by_metric.get(metric, empty)
 
 
 def _layer_rms(grads, meta) -> pd.Series:
@@ -125,7 +121,9 @@ def _layer_rms(grads, meta) -> pd.Series:
     counts = {layer: sizes.get(layer, 0) for layer in per_step["layer"].unique()}
     per_step["rms"] = np.sqrt(per_step["sq"] / per_step["layer"].map(counts))
     order = [name for name in meta.get("layers", []) if name in counts]
-    return per_step.groupby("layer")["rms"].median().reindex(order)
+    medians = {layer: step_median(group["step"], group["rms"])  # groups are sorted by step
+               for layer, group in per_step.groupby("layer")}
+    return pd.Series(medians, dtype=np.float64).reindex(order)
 
 
 def _vanishing(grads, meta, ratio):
@@ -190,10 +188,13 @@ def _dead(dead, meta, threshold, critical):
 
 
 def _saturation(saturated, threshold):
-    """Median saturated share over the last quarter of the run, per saturating layer."""
+    """Median saturated share over the last quarter of the run's steps, per saturating
+    layer (weighted by the steps each record stands for)."""
     for layer, group in saturated.groupby("layer", sort=False):
-        values = group.sort_values("step", kind="stable")["value"].to_numpy()
-        share = float(np.median(values[-max(1, len(values) // 4):]))
+        group = group.sort_values("step", kind="stable")
+        steps, values = group["step"].to_numpy(), group["value"].to_numpy()
+        late = steps >= steps[-1] - (steps[-1] - steps[0]) / 4
+        share = step_median(steps[late], values[late])
         if share >= threshold:
             yield ("warning", "saturation", layer,
                    f"{share:.0%} of the outputs are saturated (near their limits; median over "
@@ -235,7 +236,6 @@ def _median_ratios(ratios, meta):
     for (layer, tensor), group in ratios.groupby(["layer", "tensor"], sort=False):
         if (layer, tensor) not in weights:
             continue
-        values = group["value"].to_numpy()
-        values = values[np.isfinite(values)]
-        if len(values):
-            yield layer, tensor, float(np.median(values))
+        group = group[np.isfinite(group["value"])].sort_values("step", kind="stable")
+        if len(group):
+            yield layer, tensor, step_median(group["step"], group["value"])

@@ -10,23 +10,23 @@ them, and so can any training loop (see the example in :class:`Monitor`)::
     on_epoch_end(epoch, history_row)           # 1-based epoch, dict of that epoch's metrics
     on_train_end(model)
 
-``step`` is the global 0-based mini-batch index.
+``step`` is the global 0-based mini-batch index. A :class:`Monitor` checks the order
+of the calls and names the missing one (:mod:`diagnostics.call_order`).
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+from time import perf_counter
 
-import pandas as pd
-
-from diagnostics import health
-from diagnostics.model_info import named_layers, param_tensors, summary
-from diagnostics.nonfinite import NonFiniteTracker
-from diagnostics.norms import ParamStats
-from diagnostics.record_files import append_records, check_path, read_records, write_records
-from diagnostics.records import Records, tidy_frame
-from diagnostics.units import ACTIVATION_KINDS, ForwardTap, UnitStats, classify
+from diagnostics.call_order import BACKWARD, BATCH, IDLE, READY, order_error
+from diagnostics.labels import LabelCounts
+from diagnostics.model_info import named_layers, summary
+from diagnostics.monitor_results import MonitorResults
+from diagnostics.record_files import check_path, write_records
+from diagnostics.recorder import Recorder
+from diagnostics.schedule import Schedule
 
 __all__ = ["HOOK_METHODS", "Monitor", "call_hooks"]
 
@@ -44,20 +44,36 @@ def call_hooks(hooks, name: str, *args) -> None:
             method(*args)
 
 
-class Monitor:
+class Monitor(MonitorResults):
     """Records gradient/weight/update norms, activation statistics, non-finite values
     and the loss while a model trains.
 
     Parameters
     ----------
-    every : int
-        Record norms and activation statistics every ``every`` steps (steps with
-        ``step % every == 0``). The loss is recorded and checked on every step.
+    every : int or "auto"
+        Which steps are recorded in full (norms and activation statistics): ``"auto"``
+        (default) the first ``dense_steps``, then a schedule that keeps the measured
+        cost of recording under ``budget`` (see :mod:`diagnostics.schedule`); an int:
+        the steps with ``step % every == 0`` (``every=1``: every step). The loss is
+        recorded and checked for NaN/Inf on every step.
     on_non_finite : {"record", "raise"}
         ``"raise"`` stops training with ``NonFiniteError`` (step, layer, tensor in the
         message) at the first NaN/Inf in the loss, or in gradients and weights on a
-        recorded step (every step with ``every=1``); a non-finite loss also triggers an
-        immediate check of all gradients and weights.
+        recorded step; a non-finite loss also triggers an immediate check of all
+        gradients and weights (so NaN gradients of a step that is not recorded are
+        caught one step later, when they have reached the loss).
+    budget : float
+        Share of the training time the Monitor may cost with ``every="auto"`` (default
+        0.05). It times its own work on recorded steps against the time between them,
+        and allows for what it cannot time (its per-step checks, the slower steps after
+        a record; see :mod:`diagnostics.schedule`).
+    dense_steps : int
+        Steps recorded one after another at the start with ``every="auto"`` (default 20;
+        their cost counts against the budget).
+    grad_norms_every_step : bool
+        Also record the gradient norms (per tensor and global) on every step that is not
+        recorded in full: the middle mode, e.g. ``Monitor(every=10,
+        grad_norms_every_step=True)``; its cost is outside ``budget``.
     path : str or Path, optional
         File the records are appended to at each epoch end (a crash loses at most the
         current epoch): JSON lines if it ends in ``.jsonl``, CSV if in ``.csv``; read it
@@ -78,9 +94,14 @@ class Monitor:
         Tidy records: ``step, epoch, layer, tensor, metric, value``.
     history : pandas.DataFrame
         The rows passed to ``on_epoch_end``.
+    recorded_steps : numpy.ndarray of int, shape (n_recorded,)
+        The steps recorded in full.
     meta : dict
-        ``model`` (one line per layer), ``n_params``, ``layers``, ``every`` and the
-        options above; ``activations`` (layer -> kind), ``units`` (layer -> count).
+        ``model`` (one line per layer), ``n_params``, ``layers``, the options above;
+        ``activations`` (layer -> kind), ``units`` (layer -> count), ``n_steps`` (steps
+        seen), ``recorded`` (one line: which steps were recorded), ``recorded_steps``
+        (runs ``[first, last, interval]``), ``chance_accuracy`` (share of the most
+        frequent class among the first labels, classification only).
 
     Notes
     -----
@@ -90,13 +111,8 @@ class Monitor:
     global ``grad_norm``; per activation layer: ``inactive_fraction`` or
     ``saturation_fraction``, ``act_mean``, ``act_std`` and, at the end of each window,
     ``dead_fraction``. Activation outputs are observed during the forward that
-    follows ``on_batch_begin`` of a recorded step (call it in your own loop too).
-    Recording every step of a very small model (the digits MLP, ~70 us per step)
-    costs about 32% more time, every 10 steps about 7% (``bench/diagnostics_overhead.py``):
-    per recorded step about 13 us for the norms (9 us on their own: BLAS products
-    over every weight and gradient, and a few numpy calls per tensor), 7 us for the
-    activation statistics (3.5 us on their own) and 2 us of bookkeeping; inside the
-    loop the recorders' reads and writes compete with training for the caches.
+    follows ``on_batch_begin`` of a recorded step.
+    Measured costs are in ``bench/README.md`` (``bench/diagnostics_overhead.py``).
 
     Examples
     --------
@@ -104,98 +120,109 @@ class Monitor:
 
         monitor = Monitor()
         monitor.on_train_begin(model, opt)
-        for step, (xb, yb) in enumerate(batches):
-            monitor.on_batch_begin(step, xb, yb)
-            value = loss.forward(model.forward(xb), yb)
-            model.backward(loss.backward())
-            monitor.on_backward_end(step, model, value)
-            opt.step()
-            monitor.on_step_end(step, model)
+        step = 0
+        for epoch in range(1, epochs + 1):
+            for xb, yb in batches:
+                monitor.on_batch_begin(step, xb, yb)
+                value = loss.forward(model.forward(xb), yb)
+                model.backward(loss.backward())
+                monitor.on_backward_end(step, model, value)
+                opt.step()
+                monitor.on_step_end(step, model)
+                step += 1
+            monitor.on_epoch_end(epoch, {"epoch": epoch, "train_loss": value})
         monitor.on_train_end(model)
         print(monitor.findings())
     """
 
-    def __init__(self, every=1, on_non_finite="record", *, path=None, dead_window=20,
+    def __init__(self, every="auto", on_non_finite="record", *, budget=0.05, dense_steps=20,
+                 grad_norms_every_step=False, path=None, dead_window=20,
                  saturation_margin=0.02, activations=None):
-        for value, name in ((every, "every"), (dead_window, "dead_window")):
-            if not isinstance(value, numbers.Integral) or value < 1:
-                raise ValueError(f"Monitor: {name} must be a positive int, got {value!r}")
+        if not isinstance(dead_window, numbers.Integral) or dead_window < 1:
+            raise ValueError(f"Monitor: dead_window must be a positive int, got {dead_window!r}")
         if not isinstance(saturation_margin, numbers.Real) or not 0 < saturation_margin < 0.5:
             raise ValueError("Monitor: saturation_margin must be in (0, 0.5), "
                              f"got {saturation_margin!r}")
-        self.every = int(every)
+        if not isinstance(grad_norms_every_step, bool):
+            raise ValueError("Monitor: grad_norms_every_step must be True or False, got "
+                             f"{grad_norms_every_step!r}")
+        self._schedule = Schedule(every, budget, dense_steps)
+        self._grad_every_step = grad_norms_every_step
         self.path = None if path is None else check_path(path)
-        self.records = Records()
-        self._nonfinite = NonFiniteTracker(self.records, on_non_finite)
-        self._kinds = {**ACTIVATION_KINDS, **(activations or {})}
-        self._options = dict(window=int(dead_window), margin=float(saturation_margin))
-        self.meta = {"every": self.every, "on_non_finite": on_non_finite,
-                     "dead_window": int(dead_window), "saturation_margin": saturation_margin,
-                     "activations": {}, "units": {}}
-        self._loss = ([], [], [])  # steps, epochs, values: every step
+        self.meta = {"every": every, "budget": float(budget), "dense_steps": int(dense_steps),
+                     "grad_norms_every_step": self._grad_every_step,
+                     "on_non_finite": on_non_finite, "dead_window": int(dead_window),
+                     "saturation_margin": saturation_margin, "activations": {}, "units": {}}
+        self._rec = Recorder(self.meta, on_non_finite, activations, int(dead_window),
+                             float(saturation_margin))
+        self._loss = self._rec.loss
+        self._labels = LabelCounts()
         self._rows_history: list[dict] = []
         self._loaded: list[dict] = []
-        self._units: dict[str, UnitStats] = {}
-        self._taps: list[ForwardTap] = []
-        self._params = None
-        self._epoch, self._row, self._row_step, self._last_done = 1, -1, None, None
+        self._recorded: list[int] = []
+        self._phase, self._step, self._next, self._recording = IDLE, None, 0, False
+        self._epoch = 1
         self._written = [0, 0, 0]  # records rows, loss values, history rows
 
     # ---- hook methods -------------------------------------------------------------
     def on_train_begin(self, model, optimizer=None) -> None:
         """Inspect the model, snapshot the initial parameters, tap activation layers."""
         layers = named_layers(model)
-        self._taps, self._last_done = [], None
         text, n_params, shapes = summary(layers)
         self.meta.update(model=text, n_params=n_params, layers=[n for n, _ in layers],
                          shapes=shapes)
-        self._tensors = param_tensors(layers)
-        self._params = ParamStats(self.records, self._tensors)
-        for name, layer in layers:
-            kind = self._kinds.get(type(layer).__name__)
-            # instances accept attributes (not hasattr(layer, "__dict__"): see ForwardTap)
-            if type(layer).__dictoffset__ and (kind is not None or not layer.params):
-                self._taps.append(ForwardTap(layer, self._observer(name, kind)))
+        self._rec.begin(layers, self._grad_every_step)
+        self._phase, self._step, self._next, self._recording = READY, -1, 0, False
+        self._schedule.start(perf_counter())
         if self.path is not None:
             write_records(self.path, self.meta)
 
     def on_batch_begin(self, step, x=None, y=None) -> None:
-        """Start a recorded step: tap the activation layers for this forward."""
-        if step % self.every:
-            return
-        self._begin_row(step)
-        for tap in self._taps:
-            tap.arm()
+        """Start a step; on a recorded step tap the activation layers for this forward."""
+        if self._phase != READY or step <= self._step:
+            raise order_error("on_batch_begin", step, self._phase, self._step)
+        self._phase, self._step = BATCH, step
+        if self._labels.counting:
+            self._labels.add(y)
+        if step >= self._next:
+            self._recording = True
+            self._rec.arm(step, self._epoch)
 
     def on_backward_end(self, step, model, loss_value) -> None:
-        """Record the loss; on recorded steps buffer gradients (and parameters)."""
+        """Record and check the loss; on recorded steps buffer gradients (and parameters)."""
+        if self._phase != BATCH or step != self._step:
+            raise order_error("on_backward_end", step, self._phase, self._step)
+        self._phase = BACKWARD
         value = float(loss_value)
         steps, epochs, values = self._loss
         steps.append(step)
         epochs.append(self._epoch)
         values.append(value)
-        if not math.isfinite(value) and ("model", "loss") not in self._nonfinite.seen:
-            self._nonfinite.scan(step, self._epoch, self._all_tensors())
-            self._nonfinite.loss(step, self._epoch, value)
-        if step % self.every:
-            return
-        if self._row_step != step:
-            self._begin_row(step)
-        sums = self._params.before_step(self._row, self._last_done == step - 1)
-        if self._nonfinite.mode == "raise" and not math.isfinite(sums[:, 0].sum()):
-            self._nonfinite.scan(step, self._epoch, self._all_tensors(params=False))
+        if not math.isfinite(value):
+            self._rec.check_loss(step, self._epoch, value)
+        if self._recording:
+            self._rec.before_update(step, self._epoch)
+        elif self._grad_every_step:
+            self._rec.grad_norms(step, self._epoch)
 
     def on_step_end(self, step, model) -> None:
-        """Buffer the updated parameters of a recorded step."""
-        if step % self.every or self._row_step != step:
-            return
-        sums = self._params.after_step()
-        self._last_done = step
-        if self._nonfinite.mode == "raise" and not math.isfinite(sums[:, 1:3].sum()):
-            self._nonfinite.scan(step, self._epoch, self._all_tensors(grads=False))
+        """End a step; on a recorded step buffer the updated parameters."""
+        if self._phase != BACKWARD or step != self._step:
+            raise order_error("on_step_end", step, self._phase, self._step)
+        self._phase = READY
+        if self._recording:
+            self._recording = False
+            rec = self._rec
+            rec.after_update(step, self._epoch)
+            self._recorded.append(step)
+            now = perf_counter()
+            self._next = self._schedule.next_step(step, rec.spent, now)
+            rec.spent = perf_counter() - now  # the decision counts with the next record
 
     def on_epoch_end(self, epoch, history_row) -> None:
         """Keep the history row; append this epoch's records to ``path``."""
+        if self._phase != READY:
+            raise order_error("on_epoch_end", None, self._phase, self._step)
         self._rows_history.append(dict(history_row))
         self._epoch = int(epoch) + 1
         if self.path is not None:
@@ -203,92 +230,10 @@ class Monitor:
 
     def on_train_end(self, model=None) -> None:
         """Untap the layers, compute everything buffered, append the rest to ``path``."""
-        for tap in self._taps:
-            tap.remove()
-        self._flush(finish=True)
+        if self._phase == IDLE:
+            raise order_error("on_train_end", None, self._phase, self._step)
+        self._phase, self._recording = IDLE, False
+        self._rec.end()
+        self._flush()
         if self.path is not None:
             self._append()
-
-    # ---- results ------------------------------------------------------------------
-    @property
-    def frame(self) -> pd.DataFrame:
-        """Tidy DataFrame ``step, epoch, layer, tensor, metric, value`` (built now)."""
-        self._flush()
-        return tidy_frame([*self._loaded, *self._chunks()])
-
-    @property
-    def history(self) -> pd.DataFrame:
-        """One row per ``on_epoch_end`` call (the training loop's history)."""
-        return pd.DataFrame(self._rows_history)
-
-    def findings(self, **thresholds) -> pd.DataFrame:
-        """Findings ``severity, check, layer, message``; see :func:`health.findings`."""
-        return health.findings(self.frame, self.meta, **thresholds)
-
-    def save(self, path):
-        """Write meta, records and history atomically to ``path``, JSON lines (``.jsonl``)
-        or CSV (``.csv``, see :mod:`diagnostics.record_files`); return the path."""
-        self._flush()
-        return write_records(path, self.meta, [*self._loaded, *self._chunks()],
-                             self._rows_history)
-
-    @classmethod
-    def load(cls, path) -> Monitor:
-        """A Monitor holding the records of a file written by ``save`` or ``path=``."""
-        meta, chunks, history = read_records(path)
-        monitor = cls(every=meta.get("every", 1))
-        monitor.meta.update(meta)
-        monitor._loaded, monitor._rows_history = chunks, history
-        return monitor
-
-    # ---- internals ----------------------------------------------------------------
-    def _begin_row(self, step) -> None:
-        self._row, self._row_step = self.records.add_row(step, self._epoch), step
-
-    def _observer(self, name, kind):
-        """Callback of a forward tap: classify once if needed, then buffer the output."""
-        def observe(x, y):
-            stats = self._units.get(name)
-            if stats is None:
-                found = kind if kind is not None else classify(x, y)
-                if found is None:
-                    self._taps = [t for t in self._taps if t.callback is not observe]
-                    return
-                stats = self._units[name] = UnitStats(self.records, name, found,
-                                                      **self._options)
-                self.meta["activations"][name] = found
-            stats.observe(y, self._row)
-            self.meta["units"][name] = stats.units
-        return observe
-
-    def _all_tensors(self, params=True, grads=True):
-        for name, key, layer in self._tensors:
-            if grads:
-                yield name, key + ".grad", layer.grads[key]
-            if params:
-                yield name, key, layer.params[key]
-
-    def _flush(self, finish=False) -> None:
-        if self._params is not None:
-            done = self._params.flush()
-            if done is not None:
-                rows, bad_grads, bad_params = done
-                self._nonfinite.flags(*self.records.step_epoch(rows), self._params.names,
-                                      bad_grads, bad_params)
-        for stats in self._units.values():
-            stats.finish() if finish else stats.flush()
-
-    def _chunks(self, start=(0, 0)) -> list[dict]:
-        steps, epochs, values = self._loss
-        first = start[1]
-        loss = {"kind": "records", "series": [["model", "loss", "loss"]],
-                "step": steps[first:], "epoch": epochs[first:],
-                "code": [0] * (len(values) - first), "value": values[first:]}
-        return [loss, self.records.chunk(start[0])]  # loss first: same order as the file
-
-    def _append(self) -> None:
-        self._flush()
-        rows, losses, history = self._written
-        append_records(self.path, self.meta, self._chunks((rows, losses)),
-                       self._rows_history[history:], history)
-        self._written = [self.records.n_rows, len(self._loss[0]), len(self._rows_history)]

@@ -1,10 +1,11 @@
 """Non-finite values (NaN, Inf) in the loss, gradients and weights.
 
-The first occurrence per ``(layer, tensor)`` is recorded as metric ``non_finite``
-(value 1.0) at its step; tensor names are the parameter key for weights
-(``"W"``), the key plus ``".grad"`` for gradients (``"W.grad"``) and ``"loss"``
-for the loss (layer ``"model"``). With ``mode="raise"`` the first occurrence stops
-training with :class:`NonFiniteError`.
+The first occurrence per ``(layer, tensor)`` is recorded as metric ``non_finite`` at its
+step, valued by the order of discovery (1.0 for the first tensor found, 2.0 for the
+next...: within a step, the order in which the values arose); tensor names are the
+parameter key for weights (``"W"``), the key plus ``".grad"`` for gradients
+(``"W.grad"``) and ``"loss"`` for the loss (layer ``"model"``). With ``mode="raise"``
+the first occurrence stops training with :class:`NonFiniteError`.
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ class NonFiniteTracker:
                 continue
             self.seen.add((layer, tensor))
             row = self.records.row_for(step, epoch)
-            self.records.put(row, self.records.column(layer, tensor, "non_finite"), 1.0)
+            self.records.put(row, self.records.column(layer, tensor, "non_finite"),
+                             float(len(self.seen)))
             if self.mode == "raise":
                 raise NonFiniteError(f"non-finite {tensor} in layer {layer} at step {step} "
                                      f"(epoch {epoch}): {detail}", step, layer, tensor)

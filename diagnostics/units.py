@@ -155,6 +155,7 @@ class UnitStats:
         self.units = None
         self._outputs = self._rows = self._alive = None
         self._used = self._seen = self._windows = 0
+        self._spans = [None, 0]  # first step of the current window, steps of the last one
 
     def observe(self, y, row: int) -> None:
         """Buffer the output ``y`` (batch first) of the recorded step in record ``row``."""
@@ -179,10 +180,13 @@ class UnitStats:
             self._record(self._outputs[:m], self._rows[:m].copy())
 
     def finish(self) -> None:
-        """Flush; record a final partial window if it is the only one or at least half."""
+        """Flush; record a final partial window if it is the only one, at least half full,
+        or spans more steps than the last full one (the recorded steps grew sparse)."""
         self.flush()
-        if self.kind == "relu" and self._seen and (
-                self._windows == 0 or 2 * self._seen >= self.window):
+        if not (self.kind == "relu" and self._seen):
+            return
+        span = self.records.step_epoch(self._last_row)[0] - self._spans[0] + 1
+        if self._windows == 0 or 2 * self._seen >= self.window or span > self._spans[1]:
             # a new row: the last one may already have been appended to a file
             self._close_window(self.records.add_row(*self.records.step_epoch(self._last_row)))
 
@@ -210,9 +214,13 @@ class UnitStats:
         squares = np.matmul(flat[:, None, :], flat[:, :, None]).reshape(-1) / flat.shape[1]
         std = np.sqrt(np.maximum(squares - mean * mean, 0.0))
         self.records.put(rows, self.columns, np.stack([first, mean, std], axis=1))
+        if self._spans[0] is None:
+            self._spans[0] = self.records.step_epoch(rows[0])[0]
         self._seen += m
         self._last_row = rows[-1]
         if self._seen == self.window:
+            last = self.records.step_epoch(self._last_row)[0]
+            self._spans = [last + 1, last + 1 - self._spans[0]]  # the next window starts after
             self._close_window(self._last_row)
 
     def _close_window(self, row: int) -> None:

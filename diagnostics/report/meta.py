@@ -33,12 +33,13 @@ def _seeds(values):
 
 
 def run_rows(runs):
-    """One dict per monitored run: name, parameter count, layer count, seeds, model summary."""
+    """One dict per monitored run: name, parameter count, layer count, which steps were
+    recorded (``meta["recorded"]``, else the ``every`` of older records), seeds, model."""
     return [{
         "name": run.name,
         "n_params": f"{int(run.meta['n_params']):,}" if "n_params" in run.meta else "unknown",
         "n_layers": len(run.layers) or "unknown",
-        "every": run.meta.get("every", 1),
+        "recorded": run.meta.get("recorded", f"every {run.meta.get('every', 1)} step(s)"),
         "seeds": _seeds([run.meta[k] for k in ("seed", "seeds") if k in run.meta]),
         "epochs": len(run.history),
         "model": str(run.meta.get("model", "")),

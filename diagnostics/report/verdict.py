@@ -17,6 +17,7 @@ CHECK_LABELS = {
     "update_ratio": "update/weight ratio out of range",
     "non_finite": "non-finite values (NaN/Inf)",
     "loss_divergence": "diverging loss",
+    "no_learning": "not learning",
 }
 
 #: Section anchor (see ``sections.py``) of the plot that shows each check.
@@ -28,6 +29,7 @@ CHECK_ANCHORS = {
     "saturation": "units",
     "update_ratio": "update-ratio",
     "loss_divergence": "loss",
+    "no_learning": "loss",
 }
 
 

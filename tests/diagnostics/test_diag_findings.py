@@ -94,26 +94,46 @@ def test_dead_relu_threshold_is_a_parameter(digits):
     assert "dead_relu" not in set(serious(monitor.findings(dead_fraction=0.6)).check)
 
 
-def test_overflowing_learning_rate_is_found_at_the_right_step(digits):
+def test_overflowing_learning_rate_leads_with_one_divergence_finding(digits):
     onehot = np.eye(10)[digits.y_train]
     truth, monitor = Losses(), Monitor()
     with np.errstate(all="ignore"):
         train(mlp((64, 10)), MSE(), SGD(3.0), digits.X_train, onehot, epochs=10, batch_size=32,
               hooks=[truth, monitor])
     first_bad = int(np.flatnonzero(~np.isfinite(truth.values))[0])
-    found = monitor.findings()
-    assert found.severity.iloc[0] == "critical"
-    loss_row = found[(found.check == "non_finite") & (found.layer == "model")]
-    assert f"at step {first_bad} " in loss_row.message.iloc[0]
     frame = monitor.frame
-    flagged = frame[(frame.metric == "non_finite") & (frame.tensor == "loss")]
-    assert flagged.step.tolist() == [first_bad]
-    divergence = found[found.check == "loss_divergence"].message.iloc[0]
-    diverged_at = int(divergence.split("at step ")[1].split()[0])
+    flagged = frame[frame.metric == "non_finite"]
+    assert flagged[flagged.tensor == "loss"].step.tolist() == [first_bad]
+    found = monitor.findings()
+    lead = found.iloc[0]
+    assert (lead.severity, lead.check) == ("critical", "loss_divergence")
+    assert "non_finite" not in set(found.check)  # the per-tensor rows are folded into it
+    assert flagged.step.min() == first_bad  # no tensor went bad before the loss overflowed
+    assert f"first non-finite value in the loss at step {first_bad} " in lead.message
+    assert f"then in {len(flagged) - 1} more" in lead.message and "Try a learning rate" in (
+        lead.message)
+    diverged_at = int(lead.message.split("at step ")[1].split()[0])
     assert diverged_at <= first_bad
     smoothed_rise = np.asarray(truth.values[:diverged_at + 1])
     assert smoothed_rise[-1] > 4 * smoothed_rise.min()  # the loss really had grown by then
     assert "exploding_gradient" in set(found.check)
+
+
+def test_run_at_chance_accuracy_is_critical_and_names_the_likely_cause(digits):
+    monitor = Monitor()
+    train(deep_sigmoid(), SoftmaxCrossEntropy(), SGD(0.1, momentum=0.9), digits.X_train,
+          digits.y_train, epochs=2, batch_size=32, hooks=[monitor],
+          validation=(digits.X_test, digits.y_test))
+    shares = np.bincount(digits.y_train) / len(digits.y_train)
+    assert shares.min() <= monitor.meta["chance_accuracy"] <= shares.max() + 0.02
+    found = monitor.findings()
+    lead = found.iloc[0]
+    assert (lead.severity, lead.check) == ("critical", "no_learning")
+    best = monitor.history["val_accuracy"].max()
+    assert f"best val_accuracy over 2 epoch(s) is {best:.3f}" in lead.message
+    assert "vanishing_gradient (0:Dense)" in lead.message and "Try lr_range_test" in (
+        lead.message)
+    assert "no_learning" not in set(fit(mlp(), digits, lr=0.05, epochs=2).findings().check)
 
 
 def test_saturated_tanh_layer_is_found(digits):
@@ -132,4 +152,44 @@ def test_saturated_tanh_layer_is_found(digits):
 
 def test_check_names_are_the_documented_ones():
     assert CHECKS == ("vanishing_gradient", "exploding_gradient", "dead_relu", "saturation",
-                      "update_ratio", "non_finite", "loss_divergence")
+                      "update_ratio", "non_finite", "loss_divergence", "no_learning")
+
+
+def _negative_bias_mlp():
+    model = mlp((64, 64, 64, 10))
+    model.layers[0].params["b"][:32] = -20.0
+    model.layers[2].params["b"][:] = -20.0
+    return model
+
+
+def _saturated_tanh_mlp():
+    model = mlp(activation="tanh")
+    model.layers[0].params["W"] *= 30.0
+    return model
+
+
+#: The sick runs of the tests above: (model factory, fit options; y: targets from digits).
+SICK_RUNS = {
+    "vanishing": (deep_sigmoid, dict(lr=0.1, epochs=2)),
+    "dead by learning rate": (mlp, dict(lr=5.0, epochs=2)),
+    "dead by bias": (_negative_bias_mlp, dict(lr=0.05, epochs=2)),
+    "overflow": (lambda: mlp((64, 10)), dict(lr=3.0, epochs=10, loss=MSE(), momentum=0.0,
+                                             y=lambda split: np.eye(10)[split.y_train])),
+    "saturated": (_saturated_tanh_mlp, dict(lr=0.01, epochs=2)),
+}
+
+
+@pytest.mark.parametrize("sick", SICK_RUNS)
+def test_sick_runs_give_the_same_checks_under_the_default_schedule_as_every_step(digits,
+                                                                                   sick):
+    make, options = SICK_RUNS[sick]
+    checks = {}
+    for every in ("auto", 1):
+        targets = options.get("y", lambda split: None)(digits)
+        with np.errstate(all="ignore"):
+            monitor = fit(make(), digits, every=every, **{**options, "y": targets})
+        checks[every] = set(monitor.findings().check)
+        recorded = len(monitor.recorded_steps)
+    steps = len(monitor.frame.query("metric == 'loss'"))
+    assert recorded == steps  # every=1 (the last run) recorded every step
+    assert checks["auto"] == checks[1] and checks[1] - {"update_ratio"}

@@ -153,7 +153,7 @@ def test_lone_layer_is_named_by_its_class_and_history_and_meta_are_kept():
     assert monitor.history["epoch"].tolist() == [1, 2]
     assert monitor.meta["n_params"] == 8 * 3 + 3
     assert monitor.meta["layers"] == ["Dense"]
-    assert monitor.meta["every"] == 1
+    assert monitor.meta["every"] == "auto"
     assert "W (8, 3)" in monitor.meta["model"]
 
 
@@ -233,3 +233,20 @@ def test_a_forward_set_on_the_instance_is_observed_and_restored():
     assert vars(relu)["forward"] == own and relu.calls == 2  # 2 batches, each seen once
     frame = monitor.frame
     assert len(frame[(frame.layer == "1:Wrapped") & (frame.metric == "act_mean")]) == 2
+
+
+def test_norms_of_a_large_weight_match_direct_computation():
+    X, y = t.blobs(96, 256, 3)
+    model = t.mlp((256, 128, 3))  # W of 0:Dense: 32768 elements, multiplied row by row
+    init = model.layers[0].params["W"].copy()
+    monitor, spy = Monitor(every=2), Spy()
+    t.fit(model, t.CrossEntropy(), t.SGD(0.1, 0.9), X, y, epochs=2, hooks=[spy, monitor])
+    frame = monitor.frame
+    for step in (2, 4):
+        before, after = spy.before[step]["0.W"], spy.after[step]["0.W"]
+        assert _value(frame, step, "0:Dense", "W", "dist_from_init") == pytest.approx(
+            np.linalg.norm(after - init), rel=1e-8)
+        assert _value(frame, step, "0:Dense", "W", "update_ratio") == pytest.approx(
+            np.linalg.norm(after - before) / np.linalg.norm(after), rel=1e-8)
+        assert _value(frame, step, "0:Dense", "W", "weight_norm") == pytest.approx(
+            np.linalg.norm(after), rel=1e-10)

@@ -135,8 +135,10 @@ def test_not_a_records_file_is_rejected(tmp_path, name, text):
 @FORMATS
 def test_non_finite_values_survive_the_round_trip(tmp_path, suffix):
     monitor = Monitor()
-    monitor.on_train_begin(t.mlp((2, 3, 2)), None)
-    monitor.on_backward_end(0, None, float("nan"))
+    model = t.mlp((2, 3, 2))
+    monitor.on_train_begin(model, None)
+    monitor.on_batch_begin(0)
+    monitor.on_backward_end(0, model, float("nan"))
     monitor.on_train_end()
     loaded = Monitor.load(monitor.save(tmp_path / f"nan{suffix}"))
     values = loaded.frame.set_index("metric")["value"]

@@ -1,0 +1,76 @@
+"""The read side of a :class:`~diagnostics.Monitor`: its records as frames, findings and
+files, for a live monitor and for one loaded from a records file."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from diagnostics import health
+from diagnostics.call_order import IDLE
+from diagnostics.record_files import append_records, read_records, write_records
+from diagnostics.records import tidy_frame
+from diagnostics.schedule import describe, expand_runs, step_runs
+
+__all__ = ["MonitorResults"]
+
+
+class MonitorResults:
+    """Results of a monitored run; :class:`~diagnostics.Monitor` sets the state they read
+    (``meta``, ``path``, its recorder, loss, history, recorded steps and label counts)."""
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """Tidy DataFrame ``step, epoch, layer, tensor, metric, value`` (built now)."""
+        self._flush()
+        return tidy_frame([*self._loaded, *self._rec.chunks()])
+
+    @property
+    def history(self) -> pd.DataFrame:
+        """One row per ``on_epoch_end`` call (the training loop's history)."""
+        return pd.DataFrame(self._rows_history)
+
+    @property
+    def recorded_steps(self) -> np.ndarray:
+        """The steps recorded in full, increasing within a run, shape (n_recorded,)."""
+        return np.asarray(self._recorded, dtype=np.int64)
+
+    def findings(self, **thresholds) -> pd.DataFrame:
+        """Findings ``severity, check, layer, message``; see :func:`health.findings`."""
+        return health.findings(self.frame, self.meta, history=self.history, **thresholds)
+
+    def save(self, path):
+        """Write meta, records and history atomically to ``path``, JSON lines (``.jsonl``)
+        or CSV (``.csv``, see :mod:`diagnostics.record_files`); return the path."""
+        self._flush()
+        return write_records(path, self.meta, [*self._loaded, *self._rec.chunks()],
+                             self._rows_history)
+
+    @classmethod
+    def load(cls, path):
+        """A Monitor (an instance of ``cls``) holding the records of a file written by
+        ``save`` or ``path=``."""
+        meta, chunks, history = read_records(path)
+        monitor = cls(every=meta.get("every", 1))
+        monitor.meta.update(meta)
+        monitor._loaded, monitor._rows_history = chunks, history
+        monitor._recorded = expand_runs(meta.get("recorded_steps", []))
+        return monitor
+
+    def _flush(self) -> None:
+        """Compute everything buffered; bring the schedule and label entries of meta up
+        to date."""
+        if self._phase != IDLE:
+            self._rec.flush()
+        if self._loaded:
+            return  # a loaded monitor keeps the meta of its file
+        runs, n_steps = step_runs(self._recorded), len(self._loss[0])
+        self.meta.update(n_steps=n_steps, recorded_steps=runs, recorded=describe(runs, n_steps),
+                         chance_accuracy=self._labels.chance)
+
+    def _append(self) -> None:
+        self._flush()
+        rows, losses, history = self._written
+        append_records(self.path, self.meta, self._rec.chunks((rows, losses)),
+                       self._rows_history[history:], history)
+        self._written = [self._rec.records.n_rows, len(self._loss[0]), len(self._rows_history)]
