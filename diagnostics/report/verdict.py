@@ -66,12 +66,16 @@ def _tensor_finding(tensor, rows):
     checks = ", ".join(dict.fromkeys(rows["check"].astype(str))) if "check" in rows else ""
     parts = [f"{tensor} ({checks})" if checks else str(tensor)]
     numeric = rows[np.isfinite(rows["max_rel_err"].astype(float))]
-    if len(numeric):
-        worst = numeric.loc[numeric["max_rel_err"].astype(float).idxmax()]
+    if len(numeric):   # the worst row that names an element, else the worst row
+        named = numeric[numeric["worst_index"].astype(str).str.startswith("(")]
+        pool = named if len(named) else numeric
+        worst = pool.loc[pool["max_rel_err"].astype(float).idxmax()]
         parts.append(f"max relative error {worst['max_rel_err']:.2e} at index "
                      f"{worst['worst_index']}")
     notes = [worst["message"]] if len(numeric) else []
     notes += list(rows.loc[~rows.index.isin(numeric.index), "message"])
+    if "likely_cause" in rows:
+        notes += [f"likely cause: {c}" for c in rows["likely_cause"] if isinstance(c, str) and c]
     notes = dict.fromkeys(n for n in notes if isinstance(n, str) and n)
     return "; ".join([": ".join(parts), *notes])
 

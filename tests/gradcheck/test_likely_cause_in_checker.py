@@ -56,3 +56,14 @@ def test_the_cause_reaches_the_text_the_error_and_the_model_rows():
     assert row.cause_label == "mean_scale"
     passing = found.table[found.table.status != "fail"]
     assert (passing.likely_cause == "").all()
+
+
+def test_the_html_report_and_the_pytest_failure_show_the_cause(tmp_path):
+    from diagnostics import write_report
+    from gradcheck import assert_gradients
+
+    x = np.random.default_rng(1).normal(size=(6, 5))
+    write_report(tmp_path / "page.html", gradcheck=check_layer(SumInsteadOfMean(5, 3), x))
+    assert "6 is the batch size" in (tmp_path / "page.html").read_text()
+    with pytest.raises(GradcheckError, match=r"likely cause: analytic = 6\.0000 x numeric"):
+        assert_gradients(SumInsteadOfMean(5, 3), x, label="test_node")
