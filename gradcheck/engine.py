@@ -46,7 +46,7 @@ class Part:
     """The displacement of one tensor in a move: ``t[index] += offset * scale * step``.
 
     ``index`` is an array of flat indices (``step`` of the same length) or None for the
-    whole tensor (``step`` of its size, e.g. a float32 random direction).
+    whole tensor (``step`` of its size, e.g. a random direction).
     """
 
     tensor: int

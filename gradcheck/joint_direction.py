@@ -57,8 +57,8 @@ NOISE_MARGIN = 2.0        # the round-off term stays below resolution * level / 
 
 
 def _project(v: np.ndarray, g: np.ndarray) -> float:
-    """``<v, g>`` (in float64) for a unit direction ``v``."""
-    return float(np.dot(np.ravel(g), v.astype(float)))
+    """``<v, g>`` for a unit direction ``v``."""
+    return float(np.dot(np.ravel(g), v))
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class Joint:
     ----------
     names : list of str
         The tensors (of one point).
-    directions : list of ndarray of float32, shape (size_t,)
+    directions : list of ndarray, shape (size_t,)
         Each tensor's random unit direction (:func:`gradcheck.selection.random_directions`).
     weights : ndarray, shape (k,)
         Step of each tensor along its direction (a signed power of two).

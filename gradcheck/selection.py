@@ -55,18 +55,18 @@ def select(mode: str, size: int, rng: np.random.Generator) -> Selection:
 
 
 def random_directions(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
-    """``n`` random unit vectors of ``size`` components, shape (n, size), float32 (4 bytes
-    each): random signs times magnitudes uniform in [0.5, 1.5), normalised.
+    """``n`` random unit vectors of ``size`` components, shape (n, size), float64: random
+    signs times magnitudes uniform in [0.5, 1.5), normalised.
 
     Continuous, so an error vector with a few equal entries (a one-hot off by one class, one
     wrong row) has no chance of an exact zero projection (random signs alone give it a fair
     one); bounded away from 0, so every element weighs in (bisection relies on it).
     """
-    directions = rng.random((n, size), dtype=np.float32)
+    directions = rng.random((n, size))
     directions *= 2
-    directions -= 1                                       # uniform in [-1, 1)
-    directions += np.copysign(np.float32(0.5), directions)   # +-[0.5, 1.5)
-    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    directions -= 1                                    # uniform in [-1, 1)
+    directions += np.copysign(0.5, directions)         # +-[0.5, 1.5)
+    directions /= np.sqrt(np.einsum("ij,ij->i", directions, directions))[:, None]
     return directions
 
 

@@ -67,5 +67,5 @@ def direction_values(point: Point, name: str, n: int, eps: float, rng: np.random
     for g in objectives_of(point, name):
         flat = np.asarray(g, float).reshape(-1)
         flat = flat if subset is None else flat[subset]
-        grads.append(directions.astype(float) @ flat)
+        grads.append(directions @ flat)
     return values, grads
