@@ -1,7 +1,8 @@
 """Shared plotting machinery: one seaborn theme, layer colours, downsampling, PNG embedding.
 
-Figures are built with :class:`matplotlib.figure.Figure` directly (Agg canvas), so
-rendering a report never touches pyplot's global state or the user's backend.
+Figures are :class:`ThemedFigure` objects built directly (Agg canvas), so rendering a
+report never touches pyplot's global state or the user's backend, and a figure looks the
+same embedded in the page as shown inline in a notebook.
 """
 
 from __future__ import annotations
@@ -38,6 +39,16 @@ _THEME = {
 }
 
 
+class ThemedFigure(Figure):
+    """A :class:`matplotlib.figure.Figure` that draws under the report theme wherever it is
+    rendered (report page, notebook, ``savefig``): tick density and label sizes are read from
+    the style at draw time, not only when the figure is built."""
+
+    def draw(self, renderer):
+        with mpl.rc_context(_THEME):
+            super().draw(renderer)
+
+
 @contextmanager
 def themed_figure(n_panels=1, *, height=3.6, width=FULL_WIDTH, max_cols=3, sharey=False):
     """Yield ``(fig, axes)`` styled with the report theme.
@@ -57,14 +68,14 @@ def themed_figure(n_panels=1, *, height=3.6, width=FULL_WIDTH, max_cols=3, share
 
     Yields
     ------
-    fig : matplotlib.figure.Figure
+    fig : ThemedFigure
     axes : list of matplotlib.axes.Axes, length ``n_panels``
         Unused grid cells are removed.
     """
     n_cols = min(n_panels, max_cols)
     n_rows = -(-n_panels // n_cols)
     with mpl.rc_context(_THEME):
-        fig = Figure(figsize=(width, height * n_rows), layout="constrained")
+        fig = ThemedFigure(figsize=(width, height * n_rows), layout="constrained")
         grid = np.atleast_1d(fig.subplots(n_rows, n_cols, sharey=sharey, squeeze=False)).ravel()
         for ax in grid[n_panels:]:
             ax.remove()

@@ -8,7 +8,7 @@ import numpy as np
 import seaborn as sns
 from matplotlib.patches import Rectangle
 
-from .figures import FULL_WIDTH, layer_order, themed_figure, to_data_uri
+from .figures import FULL_WIDTH, layer_order, themed_figure
 
 #: Colour range of log10(error / tolerance): green well inside, red well beyond.
 _LOG_RANGE = (-4.0, 4.0)
@@ -42,7 +42,7 @@ def relative_error_heatmap(check):
 
     Returns
     -------
-    figures.Plot
+    matplotlib.figure.Figure
     """
     table = check.table.assign(layer=check.table["layer"].astype(str),
                                ratio=error_over_tolerance(check.table, check.options),
@@ -71,4 +71,4 @@ def relative_error_heatmap(check):
         ax.set(xlabel="tensor (input = ∂L/∂x); cell text = max relative error", ylabel="layer",
                title=f"{check.name}: gradient error")
         ax.tick_params(axis="y", rotation=0)
-        return to_data_uri(fig)
+        return fig

@@ -6,7 +6,7 @@ import matplotlib as mpl
 import numpy as np
 from matplotlib.colors import LogNorm
 
-from .figures import integer_ticks, legend_below, themed_figure, to_data_uri
+from .figures import integer_ticks, legend_below, themed_figure
 
 _SUGGESTION_STYLES = {"steepest": ("tab:green", "--"), "min_over_10": ("tab:blue", "-.")}
 
@@ -31,7 +31,7 @@ def range_test_figure(result):
 
     Returns
     -------
-    figures.Plot
+    matplotlib.figure.Figure
     """
     curve, suggestions = result.curve, result.suggestions or {}
     with themed_figure(1, width=7.5, height=3.8) as (fig, (ax,)):
@@ -50,7 +50,7 @@ def range_test_figure(result):
         ax.set(title="learning-rate range test", xlabel="learning rate (log scale)",
                ylabel="training loss")
         legend_below(ax, 2 + len(suggestions) + (diverged is not None))
-        return to_data_uri(fig)
+        return fig
 
 
 def sensitivity_figure(result):
@@ -65,7 +65,7 @@ def sensitivity_figure(result):
 
     Returns
     -------
-    figures.Plot
+    matplotlib.figure.Figure
     """
     runs, summary = result.runs, result.summary.sort_values("lr")
     with themed_figure(2, height=3.8) as (fig, (left, right)):
@@ -88,7 +88,7 @@ def sensitivity_figure(result):
         right.set(title="sensitivity: loss per epoch", xlabel="epoch", ylabel="training loss")
         integer_ticks(right.xaxis)
         legend_below(right, runs["lr"].nunique())
-        return to_data_uri(fig)
+        return fig
 
 
 

@@ -1,7 +1,7 @@
 """Training-dynamics plots: gradient norms, update ratios, unit health, loss and accuracy.
 
 Each function takes the list of :class:`~diagnostics.report.inputs.Run` and returns a
-:class:`~diagnostics.report.figures.Plot`, or ``None`` when no run recorded the metrics it
+:class:`matplotlib.figure.Figure`, or ``None`` when no run recorded the metrics it
 needs. Runs are drawn side by side with a shared y axis, so a sick run stands out.
 """
 
@@ -20,7 +20,6 @@ from .figures import (
     legend_below,
     run_colors,
     themed_figure,
-    to_data_uri,
 )
 
 STEP_LABEL = "training step (mini-batch)"
@@ -69,7 +68,7 @@ def _per_layer_panels(runs, metric, per_layer, *, ylabel, decorate):
             ax.set_xlabel(STEP_LABEL)
             legend_below(ax, n_lines + 2, max_cols=_legend_cols(len(runs)))
         axes[0].set_ylabel(ylabel)
-        return to_data_uri(fig)
+        return fig
 
 
 def _layer_grad_norms(run):
@@ -162,7 +161,7 @@ def units_figure(runs):
             ax.set(title=f"{run.name}: {_UNIT_METRICS[metric]}", xlabel=STEP_LABEL,
                    ylabel="units (%)")
             legend_below(ax, n_lines, max_cols=_legend_cols(min(len(cells), 3)))
-        return to_data_uri(fig)
+        return fig
 
 
 def _epoch_curves(ax, runs, columns, ylabel, colors):
@@ -217,4 +216,4 @@ def loss_figure(runs):
             _epoch_curves(ax, with_history, ("train_accuracy", "val_accuracy"),
                           "accuracy (fraction correct)", colors)
             ax.set_title("accuracy per epoch")
-        return to_data_uri(fig)
+        return fig

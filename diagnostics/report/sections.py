@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .figures import to_data_uri
 from .plots_checks import relative_error_heatmap
 from .plots_lr import range_test_figure, sensitivity_figure
 from .plots_training import grad_norm_figure, loss_figure, units_figure, update_ratio_figure
@@ -69,24 +70,25 @@ def build_sections(runs, checks, ranges, sensitivities):
         sections.append({"id": check_anchor(i), "kind": "gradcheck",
                          "title": "Gradient check" + (f": {check.name}" if len(checks) > 1 else ""),
                          "passed": check.passed,
-                         "image": relative_error_heatmap(check), "columns": columns,
+                         "image": to_data_uri(relative_error_heatmap(check)), "columns": columns,
                          "rows": rows, "caption": "Worst relative error per layer and tensor, "
                          "coloured by error over tolerance (green passes, red fails; failed "
                          "cells outlined)."})
     for anchor, title, builder, caption in _TRAINING:
-        image = builder(runs) if runs else None
-        if image:
-            sections.append({"id": anchor, "kind": "figure", "title": title, "image": image,
-                             "caption": caption})
+        fig = builder(runs) if runs else None
+        if fig is not None:
+            sections.append({"id": anchor, "kind": "figure", "title": title,
+                             "image": to_data_uri(fig), "caption": caption})
     for i, result in enumerate(ranges):
         sections.append({"id": f"lr-range-{i + 1}", "kind": "lr", "title": "Learning-rate "
-                         "range test", "image": range_test_figure(result),
+                         "range test", "image": to_data_uri(range_test_figure(result)),
                          "caption": getattr(result, "caveat", ""),
                          "facts": {k: f"{v:.3g}" for k, v in result.suggestions.items()}})
     for i, result in enumerate(sensitivities):
         stable = result.stable_range
         sections.append({"id": f"lr-sensitivity-{i + 1}", "kind": "lr",
-                         "title": "Learning-rate sensitivity", "image": sensitivity_figure(result),
+                         "title": "Learning-rate sensitivity",
+                         "image": to_data_uri(sensitivity_figure(result)),
                          "caption": "Each learning rate trained with several seeds; the band "
                          "and dots show how much the outcome depends on the seed.",
                          "facts": {"best lr": f"{result.best_lr:.3g}", "stable range":
