@@ -19,11 +19,20 @@ class MonitorResults:
     """Results of a monitored run; :class:`~diagnostics.Monitor` sets the state they read
     (``meta``, ``path``, its recorder, loss, history, recorded steps and label counts)."""
 
+    #: (records version, loss count, loaded chunks) and the tidy frame built for them.
+    _frame_cache = (None, None)
+
     @property
     def frame(self) -> pd.DataFrame:
-        """Tidy DataFrame ``step, epoch, layer, tensor, metric, value`` (built now)."""
+        """Tidy DataFrame ``step, epoch, layer, tensor, metric, value`` (built when records
+        changed since the last call; a copy-on-write view of it otherwise)."""
         self._flush()
-        return tidy_frame([*self._loaded, *self._rec.chunks()])
+        key = (self._rec.records.version, len(self._loss[0]), len(self._loaded))
+        cached_key, cached = self._frame_cache
+        if cached_key != key:
+            cached = tidy_frame([*self._loaded, *self._rec.chunks()])
+            self._frame_cache = key, cached
+        return cached.copy(deep=False)
 
     @property
     def history(self) -> pd.DataFrame:

@@ -28,12 +28,15 @@ class Records:
         Column ``i`` holds the series ``series[i]``.
     n_rows : int
         Rows in use.
+    version : int
+        Grows with every added row and every write: views built from the records (the tidy
+        frame) are current while it is unchanged.
     """
 
     def __init__(self, rows: int = 256, columns: int = 16):
         self.series: list[tuple[str, str, str]] = []
         self._codes: dict[tuple[str, str, str], int] = {}
-        self.n_rows = 0
+        self.n_rows = self.version = 0
         self._steps = np.empty(rows, np.int64)
         self._epochs = np.empty(rows, np.int64)
         self._values = np.empty((rows, columns))
@@ -64,6 +67,7 @@ class Records:
         row = self.n_rows
         self._steps[row], self._epochs[row] = step, epoch
         self.n_rows += 1
+        self.version += 1
         return row
 
     def row_for(self, step: int, epoch: int) -> int:
@@ -80,6 +84,7 @@ class Records:
                  else np.ix_(rows, np.atleast_1d(columns)))
         self._values[index] = values
         self._present[index] = True
+        self.version += 1
 
     def step_epoch(self, rows) -> tuple[np.ndarray, np.ndarray]:
         """Steps and epochs of the given rows."""

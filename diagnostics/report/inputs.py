@@ -67,18 +67,21 @@ def _named(value, argument, single_name):
 
 
 def _require(obj, argument, expected, attribute):
-    if not isinstance(getattr(obj, attribute, None), pd.DataFrame):
+    """``obj.<attribute>`` (read once), which must be a DataFrame."""
+    value = getattr(obj, attribute, None)
+    if not isinstance(value, pd.DataFrame):
         raise TypeError(f"{argument} must be {expected}, got {type(obj).__name__} "
                         f"(no DataFrame attribute {attribute!r})")
+    return value
 
 
-def runs_from(monitor):
-    """Build :class:`Run` records from a Monitor or a dict of Monitors."""
+def runs_from(monitor, *, with_findings=True):
+    """Build :class:`Run` records from a Monitor or a dict of Monitors; each monitor's
+    frame is read once (``with_findings=False`` leaves ``findings`` empty, for plots)."""
     expected = "a Monitor or a dict {run_name: Monitor}"
     runs = []
     for name, mon in _named(monitor, "monitor", "run"):
-        _require(mon, "monitor", expected, "frame")
-        frame = mon.frame
+        frame = _require(mon, "monitor", expected, "frame")
         missing = [c for c in FRAME_COLUMNS if c not in frame.columns]
         if missing:
             raise ValueError(f"monitor {name!r}: frame lacks columns {missing}")
@@ -88,7 +91,8 @@ def runs_from(monitor):
         history = getattr(mon, "history", None)
         runs.append(Run(name=name, metrics=metrics,
                         history=history if isinstance(history, pd.DataFrame) else pd.DataFrame(),
-                        meta=meta, findings=mon.findings(), layers=list(meta.get("layers", []))))
+                        meta=meta, findings=mon.findings() if with_findings else pd.DataFrame(),
+                        layers=list(meta.get("layers", []))))
     return runs
 
 
@@ -97,8 +101,8 @@ def checks_from(gradcheck):
     expected = "a GradcheckReport or a dict {check_name: GradcheckReport}"
     checks = []
     for name, rep in _named(gradcheck, "gradcheck", "gradient check"):
-        _require(rep, "gradcheck", expected, "table")
-        checks.append(Check(name=name, table=rep.table, options=dict(getattr(rep, "options", {})),
+        table = _require(rep, "gradcheck", expected, "table")
+        checks.append(Check(name=name, table=table, options=dict(getattr(rep, "options", {})),
                             passed=bool(rep.passed)))
     return checks
 
