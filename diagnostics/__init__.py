@@ -4,16 +4,19 @@
 activation statistics, non-finite values and the loss; ``Monitor.findings()``
 turns the records into actionable findings. ``lr_range_test`` and
 ``lr_sensitivity`` probe learning rates. ``write_report`` (imported lazily, so
-``import diagnostics`` stays cheap) renders everything as one HTML page.
+``import diagnostics`` stays cheap) renders everything as one HTML page. ``Findings`` is
+the findings DataFrame that prints and renders its messages in full.
 """
 
 from diagnostics.call_order import HookOrderError
+from diagnostics.findings_frame import Findings
 from diagnostics.hooks import HOOK_METHODS, Monitor, call_hooks
 from diagnostics.lr import LRRangeResult, LRSensitivityResult, lr_range_test, lr_sensitivity
 from diagnostics.nonfinite import NonFiniteError
 
-__all__ = ["HOOK_METHODS", "HookOrderError", "LRRangeResult", "LRSensitivityResult", "Monitor",
-           "NonFiniteError", "call_hooks", "lr_range_test", "lr_sensitivity", "write_report"]
+__all__ = ["HOOK_METHODS", "Findings", "HookOrderError", "LRRangeResult",
+           "LRSensitivityResult", "Monitor", "NonFiniteError", "call_hooks", "lr_range_test",
+           "lr_sensitivity", "write_report"]
 
 
 def __getattr__(name):

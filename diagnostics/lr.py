@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -27,57 +26,9 @@ from diagnostics._training import (
     positive_int,
     train_step,
 )
+from diagnostics.lr_results import LRRangeResult, LRSensitivityResult
 
 __all__ = ["LRRangeResult", "LRSensitivityResult", "lr_range_test", "lr_sensitivity"]
-
-CAVEAT = ("No single rule picks the best learning rate: 'steepest' (the steepest descent "
-          "of the smoothed loss) and 'min_over_10' (a tenth of the rate at the minimum) are "
-          "starting points for a short sensitivity sweep, not answers.")
-
-
-@dataclass
-class LRRangeResult:
-    """Result of :func:`lr_range_test`.
-
-    Attributes
-    ----------
-    curve : pandas.DataFrame
-        ``lr, loss, smoothed_loss``, one row per mini-batch until divergence.
-    suggestions : dict
-        ``"steepest"`` and ``"min_over_10"`` -> learning rate.
-    diverged_at : float or None
-        Learning rate at which the test stopped on divergence.
-    caveat : str
-    """
-
-    curve: pd.DataFrame
-    suggestions: dict
-    diverged_at: float | None
-    caveat: str = CAVEAT
-
-
-@dataclass
-class LRSensitivityResult:
-    """Result of :func:`lr_sensitivity`.
-
-    Attributes
-    ----------
-    runs : pandas.DataFrame
-        ``lr, seed, epoch, loss``: full training-set loss after each epoch (epoch 0:
-        before training; NaN after a run diverged).
-    summary : pandas.DataFrame
-        ``lr, final_mean, final_std, best_mean, best_std, stable`` (over seeds).
-    stable_range : tuple (lo, hi) or None
-        The contiguous stable rates around ``best_lr``.
-    best_lr : float
-        Rate with the lowest mean final loss (among stable rates when there are any).
-    """
-
-    runs: pd.DataFrame
-    summary: pd.DataFrame
-    stable_range: tuple[float, float] | None
-    best_lr: float
-
 
 def _bar(total, desc):
     return tqdm(total=total, desc=desc, file=sys.stderr, leave=False,

@@ -8,6 +8,7 @@ import pandas as pd
 
 from diagnostics import health
 from diagnostics.call_order import IDLE
+from diagnostics.findings_frame import Findings
 from diagnostics.record_files import append_records, read_records, write_records
 from diagnostics.records import tidy_frame
 from diagnostics.schedule import describe, expand_runs, step_runs
@@ -44,9 +45,16 @@ class MonitorResults:
         """The steps recorded in full, increasing within a run, shape (n_recorded,)."""
         return np.asarray(self._recorded, dtype=np.int64)
 
-    def findings(self, **thresholds) -> pd.DataFrame:
-        """Findings ``severity, check, layer, message``; see :func:`health.findings`."""
-        return health.findings(self.frame, self.meta, history=self.history, **thresholds)
+    def findings(self, **thresholds) -> Findings:
+        """Findings ``severity, check, layer, message`` (a DataFrame that prints messages in
+        full); see :func:`health.findings`."""
+        return Findings(health.findings(self.frame, self.meta, history=self.history,
+                                        **thresholds))
+
+    def _repr_html_(self) -> str:
+        """Notebook summary: steps, layers, worst findings (:mod:`diagnostics.notebook_html`)."""
+        from diagnostics.notebook_html import monitor_html
+        return monitor_html(self)
 
     def save(self, path):
         """Write meta, records and history atomically to ``path``, JSON lines (``.jsonl``)

@@ -135,6 +135,10 @@ class GradcheckReport:
                 f"n_failed={self.n_failed}, n_nondifferentiable={self.n_nondifferentiable}, "
                 f"n_vacuous={self.n_vacuous})")
 
+    def _repr_html_(self) -> str:
+        from gradcheck.report_html import report_html
+        return report_html(self)
+
     def __str__(self) -> str:
         return "\n".join([self._headline(), *_format_rows(self.rows), *self._messages()])
 
