@@ -3,18 +3,20 @@
 ``Monitor`` is a training hook recording gradient, weight and update norms,
 activation statistics, non-finite values and the loss; ``Monitor.findings()``
 turns the records into actionable findings. ``lr_range_test`` and
-``lr_sensitivity`` probe learning rates. ``write_report`` (imported lazily, so
-``import diagnostics`` stays cheap) renders everything as one HTML page. ``Findings`` is
-the findings DataFrame that prints and renders its messages in full.
+``lr_sensitivity`` probe learning rates. ``GradcheckHook`` checks the gradients at chosen
+points of training. ``write_report`` (imported lazily, so ``import diagnostics`` stays
+cheap) renders everything as one HTML page. ``Findings`` is the findings DataFrame that
+prints and renders its messages in full.
 """
 
 from diagnostics.call_order import HookOrderError
 from diagnostics.findings_frame import Findings
+from diagnostics.gradcheck_hook import GradcheckHook
 from diagnostics.hooks import HOOK_METHODS, Monitor, call_hooks
 from diagnostics.lr import LRRangeResult, LRSensitivityResult, lr_range_test, lr_sensitivity
 from diagnostics.nonfinite import NonFiniteError
 
-__all__ = ["HOOK_METHODS", "Findings", "HookOrderError", "LRRangeResult",
+__all__ = ["HOOK_METHODS", "Findings", "GradcheckHook", "HookOrderError", "LRRangeResult",
            "LRSensitivityResult", "Monitor", "NonFiniteError", "call_hooks", "lr_range_test",
            "lr_sensitivity", "write_report"]
 

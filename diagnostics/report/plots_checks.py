@@ -8,11 +8,11 @@ import numpy as np
 import seaborn as sns
 from matplotlib.patches import Rectangle
 
+from ..check_messages import STATUS_RANK
 from .figures import FULL_WIDTH, layer_order, themed_figure
 
 #: Colour range of log10(error / tolerance): green well inside, red well beyond.
 _LOG_RANGE = (-4.0, 4.0)
-_STATUS_RANK = {"pass": 0, "vacuous": 1, "nondifferentiable": 2, "fail": 3}
 
 
 def error_over_tolerance(table, options):
@@ -46,7 +46,7 @@ def relative_error_heatmap(check):
     """
     table = check.table.assign(layer=check.table["layer"].astype(str),
                                ratio=error_over_tolerance(check.table, check.options),
-                               rank=check.table["status"].map(_STATUS_RANK).fillna(0))
+                               rank=check.table["status"].map(STATUS_RANK).fillna(0))
     layers = layer_order(table["layer"].unique())
     tensors = sorted(table["tensor"].unique(), key=lambda t: (t != "input", t))
     cells = table.groupby(["layer", "tensor"])[["max_rel_err", "ratio", "rank"]].max()
@@ -65,7 +65,7 @@ def relative_error_heatmap(check):
                         xticklabels=tensors, yticklabels=layers, linewidths=0.5,
                         annot_kws={"fontsize": 8},
                         cbar_kws={"label": "log10(error / tolerance); > 0 fails"})
-        rows, cols = np.nonzero(grid["rank"] == _STATUS_RANK["fail"])
+        rows, cols = np.nonzero(grid["rank"] == STATUS_RANK["fail"])
         for r, c in zip(rows, cols, strict=True):
             ax.add_patch(Rectangle((c, r), 1, 1, fill=False, edgecolor="red", lw=2.5))
         ax.set(xlabel="tensor (input = ∂L/∂x); cell text = max relative error", ylabel="layer",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
+from ..check_messages import tensor_failure
 from ..health import SEVERITY_ORDER
 
 #: Human wording of each check, as the banner names it.
@@ -55,29 +55,9 @@ def gradcheck_findings(check, anchor):
         frames.append(pd.DataFrame({
             "run": check.name, "severity": severity, "check": "gradient_check",
             "layer": [str(layer) for (layer, _), _ in groups],
-            "message": [_tensor_finding(tensor, rows) for (_, tensor), rows in groups],
+            "message": [tensor_failure(tensor, rows) for (_, tensor), rows in groups],
             "anchor": anchor}))
     return pd.concat(frames, ignore_index=True)
-
-
-def _tensor_finding(tensor, rows):
-    """One message for the failing rows of one tensor: the checks that failed (local,
-    end-to-end, protocol), the worst element of the numeric ones, every protocol message."""
-    checks = ", ".join(dict.fromkeys(rows["check"].astype(str))) if "check" in rows else ""
-    parts = [f"{tensor} ({checks})" if checks else str(tensor)]
-    numeric = rows[np.isfinite(rows["max_rel_err"].astype(float))]
-    if len(numeric):   # the worst row that names an element, else the worst row
-        named = numeric[numeric["worst_index"].astype(str).str.startswith("(")]
-        pool = named if len(named) else numeric
-        worst = pool.loc[pool["max_rel_err"].astype(float).idxmax()]
-        parts.append(f"max relative error {worst['max_rel_err']:.2e} at index "
-                     f"{worst['worst_index']}")
-    notes = [worst["message"]] if len(numeric) else []
-    notes += list(rows.loc[~rows.index.isin(numeric.index), "message"])
-    if "likely_cause" in rows:
-        notes += [f"likely cause: {c}" for c in rows["likely_cause"] if isinstance(c, str) and c]
-    notes = dict.fromkeys(n for n in notes if isinstance(n, str) and n)
-    return "; ".join([": ".join(parts), *notes])
 
 
 def collect_findings(runs, checks, present):
