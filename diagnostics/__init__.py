@@ -4,9 +4,10 @@
 activation statistics, non-finite values and the loss; ``Monitor.findings()``
 turns the records into actionable findings. ``lr_range_test`` and
 ``lr_sensitivity`` probe learning rates. ``GradcheckHook`` checks the gradients at chosen
-points of training. ``write_report`` (imported lazily, so ``import diagnostics`` stays
-cheap) renders everything as one HTML page. ``Findings`` is the findings DataFrame that
-prints and renders its messages in full.
+points of training. ``write_report`` renders everything as one HTML page and
+``diagnostics.plots`` returns its figures for notebooks (both imported lazily, so
+``import diagnostics`` stays cheap). ``Findings`` is the findings DataFrame that prints
+and renders its messages in full.
 """
 
 from diagnostics.call_order import HookOrderError
@@ -18,7 +19,7 @@ from diagnostics.nonfinite import NonFiniteError
 
 __all__ = ["HOOK_METHODS", "Findings", "GradcheckHook", "HookOrderError", "LRRangeResult",
            "LRSensitivityResult", "Monitor", "NonFiniteError", "call_hooks", "lr_range_test",
-           "lr_sensitivity", "write_report"]
+           "lr_sensitivity", "plots", "write_report"]
 
 
 def __getattr__(name):
@@ -26,4 +27,8 @@ def __getattr__(name):
         from diagnostics.report import write_report
 
         return write_report
+    if name == "plots":
+        import diagnostics.plots
+
+        return diagnostics.plots
     raise AttributeError(f"module 'diagnostics' has no attribute {name!r}")

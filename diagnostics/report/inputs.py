@@ -52,6 +52,29 @@ class Check:
     passed: bool
 
 
+@dataclass
+class Timeline:
+    """Gradient checks made during one run (a ``GradcheckHook``).
+
+    Attributes
+    ----------
+    name : str
+        ``"<run> in training"`` (dict key, or ``"run"`` for a lone hook).
+    frame : pandas.DataFrame
+        ``hook.timeline``: step, epoch, layer, status, n_nondifferentiable, seconds.
+    findings : pandas.DataFrame
+        ``hook.findings()``.
+    seconds, training_seconds : float
+        Time spent checking, and the run's wall time with the checks.
+    """
+
+    name: str
+    frame: pd.DataFrame
+    findings: pd.DataFrame
+    seconds: float
+    training_seconds: float
+
+
 def _named(value, argument, single_name):
     """Turn ``value`` (one object or a ``{name: object}`` dict) into ``[(name, object)]``."""
     if value is None:
@@ -105,6 +128,16 @@ def checks_from(gradcheck):
         checks.append(Check(name=name, table=table, options=dict(getattr(rep, "options", {})),
                             passed=bool(rep.passed)))
     return checks
+
+
+def timelines_from(gradcheck_hook):
+    """Build :class:`Timeline` records from a GradcheckHook or a dict of them."""
+    expected = "a GradcheckHook or a dict {run_name: GradcheckHook}"
+    return [Timeline(name=f"{name} in training",
+                     frame=_require(hook, "gradcheck_hook", expected, "timeline"),
+                     findings=hook.findings(), seconds=float(hook.seconds),
+                     training_seconds=float(hook.training_seconds))
+            for name, hook in _named(gradcheck_hook, "gradcheck_hook", "run")]
 
 
 def lr_results_from(lr):

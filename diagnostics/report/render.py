@@ -8,15 +8,16 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ..atomic import write_atomically
 from . import meta
-from .inputs import checks_from, lr_results_from, runs_from
-from .sections import build_sections, check_anchor
+from .inputs import checks_from, lr_results_from, runs_from, timelines_from
+from .sections import TIMELINE_ANCHOR, build_sections, check_anchor
 from .verdict import collect_findings, verdict
 
 _ENV = Environment(loader=PackageLoader("diagnostics.report", "templates"),
                    autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
 
 
-def write_report(path, *, monitor=None, gradcheck=None, lr=None, title=None):
+def write_report(path, *, monitor=None, gradcheck=None, lr=None, gradcheck_hook=None,
+                 title=None):
     """Write one self-contained HTML report (inline CSS, embedded PNG plots, no network).
 
     Parameters
@@ -29,6 +30,9 @@ def write_report(path, *, monitor=None, gradcheck=None, lr=None, title=None):
         Gradient-check result(s).
     lr : LRRangeResult or LRSensitivityResult or list of them, optional
         Learning-rate experiments.
+    gradcheck_hook : GradcheckHook or dict of str to GradcheckHook, optional
+        Gradient checks made during training (keys: the runs' names); shown as a timeline,
+        their failures as critical findings.
     title : str, optional
         Page title (default "gradkit report").
 
@@ -44,18 +48,22 @@ def write_report(path, *, monitor=None, gradcheck=None, lr=None, title=None):
     TypeError
         If an argument is not one of the accepted types.
     """
-    if monitor is None and gradcheck is None and lr is None:
-        raise ValueError("write_report needs at least one of monitor=, gradcheck=, lr=")
+    if monitor is None and gradcheck is None and lr is None and gradcheck_hook is None:
+        raise ValueError("write_report needs at least one of monitor=, gradcheck=, lr=, "
+                         "gradcheck_hook=")
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
     runs, checks = runs_from(monitor), checks_from(gradcheck)
     ranges, sensitivities = lr_results_from(lr)
-    sections = build_sections(runs, checks, ranges, sensitivities)
+    timelines = timelines_from(gradcheck_hook)
+    sections = build_sections(runs, checks, ranges, sensitivities, timelines)
     anchored = [(check, check_anchor(i)) for i, check in enumerate(checks)]
-    findings = collect_findings(runs, anchored, {s["id"] for s in sections})
+    findings = collect_findings(runs, anchored, {s["id"] for s in sections}, timelines,
+                                TIMELINE_ANCHOR)
     html = _ENV.get_template("report.html").render(
         title=title or "gradkit report",
-        verdict=verdict(findings, [run.name for run in runs], [c.name for c in checks]),
+        verdict=verdict(findings, [run.name for run in runs],
+                        [c.name for c in [*checks, *timelines]]),
         findings=findings.to_dict("records"),
         sections=sections,
         environment=meta.environment(),

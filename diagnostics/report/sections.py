@@ -7,6 +7,7 @@ import numpy as np
 from .figures import to_data_uri
 from .plots_checks import relative_error_heatmap
 from .plots_lr import range_test_figure, sensitivity_figure
+from .plots_timeline import timeline_figure
 from .plots_training import grad_norm_figure, loss_figure, units_figure, update_ratio_figure
 
 #: (anchor, title, figure builder, what to look for) for the monitored-run sections.
@@ -55,8 +56,76 @@ def check_anchor(index):
     return f"gradcheck-{index + 1}"
 
 
-def build_sections(runs, checks, ranges, sensitivities):
+#: Anchor of the section with the gradient checks made during training.
+TIMELINE_ANCHOR = "gradcheck-timeline"
+_TIMELINE_CAPTION = (
+    "Every layer at every check point of GradcheckHook (weights after that many optimizer "
+    "steps; same small batch each time): green pass, grey vacuous (all zero, proves nothing), "
+    "amber nondifferentiable, red fail (✗). The number counts values on a kink (ReLU at 0, "
+    "max-pool ties): it grows as units die or saturate. A layer that turns red later in "
+    "training has a backward that breaks as the weights move (a stale cache, a branch).")
+
+
+def _check_sections(checks):
+    for i, check in enumerate(checks):
+        columns, rows = check_table(check)
+        yield {"id": check_anchor(i), "kind": "gradcheck",
+               "title": "Gradient check" + (f": {check.name}" if len(checks) > 1 else ""),
+               "passed": check.passed, "image": to_data_uri(relative_error_heatmap(check)),
+               "columns": columns, "rows": rows, "caption": "Worst relative error per layer "
+               "and tensor, coloured by error over tolerance (green passes, red fails; failed "
+               "cells outlined)."}
+
+
+def _cost(timeline):
+    """``"5 check points (steps 0-340), 0.21 s = 1.2% of the run's time"``."""
+    steps = timeline.frame["step"]
+    share = (f" = {timeline.seconds / timeline.training_seconds:.1%} of the run's time"
+             if timeline.training_seconds > 0 else "")
+    return (f"{steps.nunique()} check points (steps {steps.min()}-{steps.max()}), "
+            f"{timeline.seconds:.2f} s{share}")
+
+
+def _timeline_sections(timelines):
+    fig = timeline_figure(timelines)
+    if fig is not None:
+        yield {"id": TIMELINE_ANCHOR, "kind": "figure", "title": "Gradient checks during "
+               "training", "image": to_data_uri(fig), "caption": _TIMELINE_CAPTION,
+               "facts": {t.name: _cost(t) for t in timelines if not t.frame.empty}}
+
+
+def _training_sections(runs):
+    for anchor, title, builder, caption in _TRAINING:
+        fig = builder(runs) if runs else None
+        if fig is not None:
+            yield {"id": anchor, "kind": "figure", "title": title, "image": to_data_uri(fig),
+                   "caption": caption}
+
+
+def _lr_sections(ranges, sensitivities):
+    for i, result in enumerate(ranges):
+        yield {"id": f"lr-range-{i + 1}", "kind": "lr", "title": "Learning-rate range test",
+               "image": to_data_uri(range_test_figure(result)),
+               "caption": getattr(result, "caveat", ""),
+               "facts": {k: f"{v:.3g}" for k, v in result.suggestions.items()}}
+    for i, result in enumerate(sensitivities):
+        stable = result.stable_range
+        yield {"id": f"lr-sensitivity-{i + 1}", "kind": "lr",
+               "title": "Learning-rate sensitivity",
+               "image": to_data_uri(sensitivity_figure(result)),
+               "caption": "Each learning rate trained with several seeds; the band and dots "
+               "show how much the outcome depends on the seed.",
+               "facts": {"best lr": f"{result.best_lr:.3g}", "stable range":
+                         f"{stable[0]:.3g} to {stable[1]:.3g}" if stable else "none"}}
+
+
+def build_sections(runs, checks, ranges, sensitivities, timelines=()):
     """All sections present in the report, in page order.
+
+    Parameters
+    ----------
+    runs, checks, timelines : lists of inputs.Run, inputs.Check, inputs.Timeline
+    ranges, sensitivities : lists of LRRangeResult, LRSensitivityResult
 
     Returns
     -------
@@ -64,33 +133,5 @@ def build_sections(runs, checks, ranges, sensitivities):
         Each with ``id``, ``title``, ``kind`` ("gradcheck", "figure" or "lr"),
         ``image`` (a ``figures.Plot``), ``caption`` and kind-specific fields.
     """
-    sections = []
-    for i, check in enumerate(checks):
-        columns, rows = check_table(check)
-        sections.append({"id": check_anchor(i), "kind": "gradcheck",
-                         "title": "Gradient check" + (f": {check.name}" if len(checks) > 1 else ""),
-                         "passed": check.passed,
-                         "image": to_data_uri(relative_error_heatmap(check)), "columns": columns,
-                         "rows": rows, "caption": "Worst relative error per layer and tensor, "
-                         "coloured by error over tolerance (green passes, red fails; failed "
-                         "cells outlined)."})
-    for anchor, title, builder, caption in _TRAINING:
-        fig = builder(runs) if runs else None
-        if fig is not None:
-            sections.append({"id": anchor, "kind": "figure", "title": title,
-                             "image": to_data_uri(fig), "caption": caption})
-    for i, result in enumerate(ranges):
-        sections.append({"id": f"lr-range-{i + 1}", "kind": "lr", "title": "Learning-rate "
-                         "range test", "image": to_data_uri(range_test_figure(result)),
-                         "caption": getattr(result, "caveat", ""),
-                         "facts": {k: f"{v:.3g}" for k, v in result.suggestions.items()}})
-    for i, result in enumerate(sensitivities):
-        stable = result.stable_range
-        sections.append({"id": f"lr-sensitivity-{i + 1}", "kind": "lr",
-                         "title": "Learning-rate sensitivity",
-                         "image": to_data_uri(sensitivity_figure(result)),
-                         "caption": "Each learning rate trained with several seeds; the band "
-                         "and dots show how much the outcome depends on the seed.",
-                         "facts": {"best lr": f"{result.best_lr:.3g}", "stable range":
-                                   f"{stable[0]:.3g} to {stable[1]:.3g}" if stable else "none"}})
-    return sections
+    return [*_check_sections(checks), *_timeline_sections(timelines),
+            *_training_sections(runs), *_lr_sections(ranges, sensitivities)]

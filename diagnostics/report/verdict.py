@@ -60,7 +60,7 @@ def gradcheck_findings(check, anchor):
     return pd.concat(frames, ignore_index=True)
 
 
-def collect_findings(runs, checks, present):
+def collect_findings(runs, checks, present, timelines=(), timeline_anchor=""):
     """All findings sorted critical first, each with the anchor of the plot that shows it.
 
     Parameters
@@ -70,6 +70,8 @@ def collect_findings(runs, checks, present):
         Each check with the anchor of its section.
     present : set of str
         Anchors of the sections actually on the page; links to absent plots are dropped.
+    timelines : list of inputs.Timeline
+        Gradient checks during training, their findings shown at ``timeline_anchor``.
 
     Returns
     -------
@@ -78,6 +80,8 @@ def collect_findings(runs, checks, present):
     """
     parts = [run.findings.assign(run=run.name) for run in runs if not run.findings.empty]
     parts += [gradcheck_findings(check, anchor) for check, anchor in checks]
+    parts += [t.findings.assign(run=t.name, anchor=timeline_anchor) for t in timelines
+              if not t.findings.empty]
     columns = ["run", "severity", "check", "layer", "message", "anchor"]
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
     if "anchor" not in frame:

@@ -9,28 +9,11 @@ from diagnostics import GradcheckHook
 from . import toy_nets as t
 
 
-class StaleTransposeDense(t.Dense):
-    """Caches W.T on its first backward and keeps using it: right until W first changes."""
-
-    def backward(self, dy):
-        if not hasattr(self, "W_T"):
-            self.W_T = self.params["W"].T.copy()
-        self.grads["W"] = self.x.T @ dy
-        self.grads["b"] = dy.sum(axis=0)
-        return dy @ self.W_T
-
-
-def stale_net(seed=0):
-    rng = np.random.default_rng(seed)
-    return t.Net([t.Dense(8, 16, rng), t.ReLU(), StaleTransposeDense(16, 16, rng), t.ReLU(),
-                  t.Dense(16, 3, rng)])
-
-
 @pytest.fixture(scope="module")
 def stale_hook():
     X, y = t.blobs(128, 8, 3)
     hook = GradcheckHook(t.CrossEntropy(), every_epochs=None, every_steps=1, after_steps=0)
-    t.fit(stale_net(), t.CrossEntropy(), t.SGD(0.1), X, y, epochs=1, batch_size=32,
+    t.fit(t.stale_net(), t.CrossEntropy(), t.SGD(0.1), X, y, epochs=1, batch_size=32,
           hooks=[hook])
     return hook
 
@@ -99,7 +82,7 @@ def test_schedule_burn_in_epochs_steps_and_end():
 
 def test_explicit_batch_checks_before_any_step_in_on_train_begin():
     X, y = t.blobs(64, 8, 3)
-    model = stale_net()
+    model = t.stale_net()
     hook = GradcheckHook(t.CrossEntropy(), every_epochs=None, every_steps=10, after_steps=0,
                          x=X[:4], y=y[:4], at_end=False)
     hook.on_train_begin(model)
@@ -121,6 +104,6 @@ def test_clear_errors_name_the_argument_or_the_missing_call():
     with pytest.raises(RuntimeError, match=r"call on_train_begin\(model, optimizer\) first"):
         GradcheckHook(loss).on_batch_begin(0, np.zeros((2, 8)), np.zeros(2, int))
     hook = GradcheckHook(loss, every_epochs=1, after_steps=0)
-    hook.on_train_begin(stale_net())
+    hook.on_train_begin(t.stale_net())
     with pytest.raises(RuntimeError, match="no check batch yet"):
         hook.on_epoch_end(1, {})

@@ -29,6 +29,18 @@ class Dense:
         return dy @ self.params["W"].T
 
 
+class StaleTransposeDense(Dense):
+    """A broken Dense: caches W.T on its first backward and keeps using it, so its dL/dx is
+    right until the first optimizer step changes W."""
+
+    def backward(self, dy):
+        if not hasattr(self, "W_T"):
+            self.W_T = self.params["W"].T.copy()
+        self.grads["W"] = self.x.T @ dy
+        self.grads["b"] = dy.sum(axis=0)
+        return dy @ self.W_T
+
+
 class ReLU:
     """Elementwise ``max(x, 0)``."""
 
@@ -124,6 +136,14 @@ def mlp(sizes, activation=ReLU, seed=0, scale=None, bias=0.0):
     for n_in, n_out in itertools.pairwise(sizes):
         layers += [Dense(n_in, n_out, rng, scale, bias), activation()]
     return Net(layers[:-1])
+
+
+def stale_net(seed=0):
+    """8-16-16-3 ReLU net whose middle Dense is a :class:`StaleTransposeDense`
+    (layer ``"2:StaleTransposeDense"``)."""
+    rng = np.random.default_rng(seed)
+    return Net([Dense(8, 16, rng), ReLU(), StaleTransposeDense(16, 16, rng), ReLU(),
+                Dense(16, 3, rng)])
 
 
 def blobs(n=512, n_in=16, n_classes=4, seed=0):

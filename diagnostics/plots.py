@@ -1,0 +1,89 @@
+"""The report's figures, one function each, for notebooks and scripts.
+
+Every function returns a :class:`matplotlib.figure.Figure` (shown inline by Jupyter,
+saved with ``fig.savefig(path)``), built by the very code that draws ``write_report``'s
+page, so a notebook shows the same pictures. No pyplot state is touched.
+
+``monitor`` is a :class:`~diagnostics.Monitor` or a dict ``{run name: Monitor}`` (runs
+side by side); a figure whose data no run recorded raises ``ValueError``.
+"""
+
+from __future__ import annotations
+
+from diagnostics.report.inputs import checks_from, runs_from, timelines_from
+from diagnostics.report.plots_checks import relative_error_heatmap
+from diagnostics.report.plots_lr import range_test_figure, sensitivity_figure
+from diagnostics.report.plots_timeline import timeline_figure
+from diagnostics.report.plots_training import (
+    grad_norm_figure,
+    loss_figure,
+    units_figure,
+    update_ratio_figure,
+)
+
+__all__ = ["gradcheck_errors", "gradcheck_timeline", "gradient_norms", "loss", "range_test",
+           "sensitivity", "units", "update_ratios"]
+
+
+def _training(builder, monitor, what):
+    if monitor is None:
+        raise ValueError("monitor must be a Monitor or a dict {run_name: Monitor}, got None")
+    fig = builder(runs_from(monitor, with_findings=False))
+    if fig is None:
+        raise ValueError(f"monitor: no run recorded {what}")
+    return fig
+
+
+def gradient_norms(monitor):
+    """Gradient L2 norm per layer over steps (log y), the global norm dashed, the first
+    NaN/Inf marked. Returns a Figure."""
+    return _training(grad_norm_figure, monitor, "gradient norms")
+
+
+def update_ratios(monitor):
+    """Update-to-weight ratio per layer over steps, with the usual 1e-3 band. Returns a
+    Figure."""
+    return _training(update_ratio_figure, monitor, "update ratios")
+
+
+def units(monitor):
+    """Share of dead (ReLU) and saturated (sigmoid/tanh) units per layer over steps.
+    Returns a Figure."""
+    return _training(units_figure, monitor, "dead or saturated units")
+
+
+def loss(monitor):
+    """Loss per step, loss per epoch (validation dashed) and accuracy per epoch. Returns a
+    Figure."""
+    return _training(loss_figure, monitor, "a loss")
+
+
+def range_test(result):
+    """Loss against learning rate of an ``LRRangeResult``, suggestions marked. Returns a
+    Figure."""
+    return range_test_figure(result)
+
+
+def sensitivity(result):
+    """Final loss against learning rate of an ``LRSensitivityResult`` with the spread over
+    seeds, and the loss per epoch of each rate. Returns a Figure."""
+    return sensitivity_figure(result)
+
+
+def gradcheck_errors(report, name="gradient check"):
+    """Heatmap of a ``GradcheckReport``: worst relative error per layer and tensor, coloured
+    by error over tolerance (failures outlined). Returns a Figure titled ``name``."""
+    [check] = checks_from({name: report})
+    return relative_error_heatmap(check)
+
+
+def gradcheck_timeline(hook):
+    """Status per layer at each check point of a ``GradcheckHook`` (or a dict ``{run name:
+    GradcheckHook}``), with kink counts. Returns a Figure."""
+    if hook is None:
+        raise ValueError("hook must be a GradcheckHook or a dict {run_name: GradcheckHook}, "
+                         "got None")
+    fig = timeline_figure(timelines_from(hook))
+    if fig is None:
+        raise ValueError("hook: no check point yet (train with the hook first)")
+    return fig

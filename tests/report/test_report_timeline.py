@@ -1,0 +1,83 @@
+"""Gradient checks during training in the report, and the public figures (diagnostics.plots)
+that the report itself embeds."""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+
+import pytest
+from matplotlib.figure import Figure
+
+from diagnostics import GradcheckHook, Monitor, plots, write_report
+from diagnostics.report.figures import to_data_uri
+from tests.diagnostics import toy_nets as t
+
+
+@pytest.fixture(scope="module")
+def stale_run():
+    """A Monitor and a GradcheckHook on a net whose dL/dx goes stale after step 0."""
+    X, y = t.blobs(128, 8, 3)
+    hook = GradcheckHook(t.CrossEntropy(), every_epochs=None, every_steps=2, after_steps=0)
+    monitor = Monitor()
+    t.fit(t.stale_net(), t.CrossEntropy(), t.SGD(0.1), X, y, epochs=2, batch_size=32,
+          hooks=[hook, monitor])
+    return monitor, hook
+
+
+@pytest.fixture(scope="module")
+def page(stale_run, tmp_path_factory):
+    monitor, hook = stale_run
+    path = write_report(tmp_path_factory.mktemp("timeline") / "r.html",
+                        monitor={"stale": monitor}, gradcheck_hook={"stale": hook})
+    return path.read_text(encoding="utf-8")
+
+
+def images(html):
+    """``{alt: src}`` of the page's images."""
+    return {alt: src for src, alt in re.findall(r'<img src="([^"]+)" width="\d+" alt="([^"]+)"',
+                                                html)}
+
+
+def test_timeline_section_findings_and_cost_in_the_page(stale_run, page):
+    _, hook = stale_run
+    html = page
+    assert 'id="gradcheck-timeline"' in html
+    rows = re.findall(r'<tr class="sev-critical">(.*?)</tr>', html, re.S)
+    stale = [r for r in rows if "2:StaleTransposeDense" in r]
+    assert len(stale) == 1
+    assert "stale in training" in stale[0] and "wrong gradients" in stale[0]
+    assert "failed first at step 2 (epoch 1), after passing at step 0" in stale[0]
+    assert '<a href="#gradcheck-timeline">' in stale[0]
+    assert "gradient check stale in training: failed" in html
+    share = hook.seconds / hook.training_seconds
+    steps = [p.step for p in hook.checkpoints]
+    assert (f"<dt>stale in training</dt><dd>{len(steps)} check points (steps 0-{steps[-1]}), "
+            f"{hook.seconds:.2f} s = {share:.1%} of the run&#39;s time</dd>") in html
+
+
+def test_report_embeds_exactly_the_public_figures(stale_run, page):
+    monitor, hook = stale_run
+    embedded = images(page)
+    public = {"Gradient norms per layer": plots.gradient_norms({"stale": monitor}),
+              "Update-to-weight ratio": plots.update_ratios({"stale": monitor}),
+              "Dead and saturated units": plots.units({"stale": monitor}),
+              "Loss and accuracy": plots.loss({"stale": monitor}),
+              "Gradient checks during training": plots.gradcheck_timeline({"stale": hook})}
+    for title, fig in public.items():
+        assert isinstance(fig, Figure)
+        assert unescape(embedded[title]) == to_data_uri(fig).src, title
+
+
+def test_gradcheck_figures_and_missing_data(stale_run):
+    monitor, hook = stale_run
+    fig = plots.gradcheck_errors(hook.checkpoints[-1].report, name="trained")
+    assert fig.axes[0].get_title() == "trained: gradient error"
+    labels = [tick.get_text() for tick in plots.gradcheck_timeline(hook).axes[0].get_yticklabels()]
+    assert labels == sorted(set(hook.timeline["layer"]), key=lambda n: int(n.split(":")[0]))
+    with pytest.raises(ValueError, match="no run recorded gradient norms"):
+        plots.gradient_norms(Monitor())
+    with pytest.raises(ValueError, match="no check point yet"):
+        plots.gradcheck_timeline(GradcheckHook(t.CrossEntropy()))
+    with pytest.raises(TypeError, match="gradcheck_hook must be a GradcheckHook"):
+        write_report("unused.html", gradcheck_hook=monitor)
