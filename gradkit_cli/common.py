@@ -118,8 +118,11 @@ def format_history(history):
     return history[columns].to_string(index=False, float_format=lambda v: f"{v:.4g}")
 
 
-def train_monitored(model, problem, *, lr, momentum=0.9, epochs, batch_size, seed=0, every=1):
-    """Train ``model`` on ``problem`` with SGD and a :class:`diagnostics.Monitor` attached.
+def train_monitored(model, problem, *, lr, momentum=0.9, epochs, batch_size, seed=0, every=1,
+                    hooks=()):
+    """Train ``model`` on ``problem`` with SGD and a :class:`diagnostics.Monitor` attached
+    after the ``hooks`` (e.g. a ``GradcheckHook``): the Monitor arms its activation taps in
+    ``on_batch_begin``, so the forwards of a check made there are not recorded.
 
     Returns
     -------
@@ -135,7 +138,8 @@ def train_monitored(model, problem, *, lr, momentum=0.9, epochs, batch_size, see
 
     monitor = Monitor(every=every)
     history = train(model, SoftmaxCrossEntropy(), SGD(lr, momentum=momentum), problem.X_train,
-                    problem.y_train, epochs=epochs, batch_size=batch_size, hooks=[monitor],
+                    problem.y_train, epochs=epochs, batch_size=batch_size,
+                    hooks=[*hooks, monitor],
                     seed=seed, validation=(problem.X_test, problem.y_test))
     monitor.meta["seed"] = seed
     return history, monitor
