@@ -1,7 +1,7 @@
 """``GradcheckHook``: gradient checks of the whole model at chosen points of training.
 
-A backward pass can be right at initialisation and wrong later (a cached transpose that
-goes stale after the first update, a branch only taken once units die), and the CS231n
+A backward pass can be right at initialisation and wrong later (a clip or a branch that
+only bites once some weight has grown, a path only taken once units die), and the CS231n
 advice is to check after a short burn-in anyway. The hook runs ``gradcheck.check_model``
 on a small fixed batch on a schedule, keeps every verdict per layer, and turns failures
 into critical ``gradient_check`` findings that name the first failing step.

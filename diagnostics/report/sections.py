@@ -63,7 +63,7 @@ _TIMELINE_CAPTION = (
     "steps; same small batch each time): green pass, grey vacuous (all zero, proves nothing), "
     "amber nondifferentiable, red fail (✗). The number counts values on a kink (ReLU at 0, "
     "max-pool ties): it grows as units die or saturate. A layer that turns red later in "
-    "training has a backward that breaks as the weights move (a stale cache, a branch).")
+    "training has a backward that breaks as the weights move (a clip, a branch, a cache).")
 
 
 def _check_sections(checks):

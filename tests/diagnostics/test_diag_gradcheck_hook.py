@@ -9,36 +9,55 @@ from diagnostics import GradcheckHook
 from . import toy_nets as t
 
 
+class MaxWeight:
+    """Largest |W| of a layer after each optimizer step (``steps[k]``: after k steps)."""
+
+    def __init__(self, layer):
+        self.layer, self.steps = layer, {0: np.abs(layer.params["W"]).max()}
+
+    def on_step_end(self, step, model):
+        self.steps[step + 1] = np.abs(self.layer.params["W"]).max()
+
+
 @pytest.fixture(scope="module")
-def stale_hook():
-    X, y = t.blobs(128, 8, 3)
+def late_break():
+    """A run whose middle layer's backward goes wrong once a weight grows past its clip limit."""
+    X, y = t.blobs(256, 8, 3)
+    model = t.late_break_net()
+    weights = MaxWeight(model.layers[2])
     hook = GradcheckHook(t.CrossEntropy(), every_epochs=None, every_steps=1, after_steps=0)
-    t.fit(t.stale_net(), t.CrossEntropy(), t.SGD(0.1), X, y, epochs=1, batch_size=32,
-          hooks=[hook])
-    return hook
+    t.fit(model, t.CrossEntropy(), t.SGD(0.1), X, y, epochs=2, batch_size=32,
+          hooks=[hook, weights])
+    return hook, weights.steps, model.layers[2].limit
 
 
-def test_a_cache_that_goes_stale_after_the_first_step_is_caught_at_step_1(stale_hook):
-    timeline = stale_hook.timeline
-    stale = timeline[timeline["layer"] == "2:StaleTransposeDense"]
-    assert list(stale["step"]) == [0, 1, 2, 3, 4]   # 128 rows / 32 per batch, and the end
-    assert list(stale["status"]) == ["pass"] + ["fail"] * 4
-    findings = stale_hook.findings()
-    row = findings[findings["layer"] == "2:StaleTransposeDense"].iloc[0]
+def test_a_backward_that_breaks_after_some_steps_is_caught_at_that_step(late_break):
+    hook, max_weight, limit = late_break
+    timeline = hook.timeline
+    broken = timeline[timeline["layer"] == "2:ClippedBackwardDense"].set_index("step")
+    assert list(broken.index) == list(range(2 * 256 // 32 + 1))   # every step, and the end
+    inside = [s for s in broken.index if max_weight[s] < 0.95 * limit]
+    past = [s for s in broken.index if max_weight[s] > limit]
+    assert inside[0] == 0 and len(inside) > 2 and past   # right at first, wrong later
+    assert set(broken.loc[inside, "status"]) == {"pass"}
+    assert set(broken.loc[past, "status"]) == {"fail"}
+    first = int(broken.index[broken["status"] == "fail"][0])
+    findings = hook.findings().set_index("layer")
+    row = findings.loc["2:ClippedBackwardDense"]
     assert (row["severity"], row["check"]) == ("critical", "gradient_check")
-    assert "failed first at step 1 (epoch 1), after passing at step 0" in row["message"]
-    assert "input (gradient)" in row["message"]   # dL/dx is what the stale W.T breaks
-    # the healthy layers after it stay green; the one before fails only end to end
+    epoch = (first - 1) // (256 // 32) + 1
+    assert (f"failed first at step {first} (epoch {epoch}), after passing at step {first - 1}"
+            in row["message"])
+    assert "input (gradient)" in row["message"]   # dL/dx is what the clipped W breaks
     assert set(timeline.loc[timeline["layer"] == "4:Dense", "status"]) == {"pass"}
-    assert "0:Dense" in set(findings["layer"])
-    assert "W (end_to_end)" in findings.set_index("layer").loc["0:Dense", "message"]
 
 
-def test_cost_is_the_sum_of_the_checks_and_part_of_the_run(stale_hook):
-    seconds = [point.seconds for point in stale_hook.checkpoints]
-    assert stale_hook.seconds == pytest.approx(sum(seconds))
-    assert 0 < stale_hook.seconds < stale_hook.training_seconds
-    assert set(stale_hook.timeline["seconds"]) == set(seconds)
+def test_cost_is_the_sum_of_the_checks_and_part_of_the_run(late_break):
+    hook = late_break[0]
+    seconds = [point.seconds for point in hook.checkpoints]
+    assert hook.seconds == pytest.approx(sum(seconds))
+    assert 0 < hook.seconds < hook.training_seconds
+    assert set(hook.timeline["seconds"]) == set(seconds)
 
 
 def _train_reference(hooks):
@@ -82,7 +101,7 @@ def test_schedule_burn_in_epochs_steps_and_end():
 
 def test_explicit_batch_checks_before_any_step_in_on_train_begin():
     X, y = t.blobs(64, 8, 3)
-    model = t.stale_net()
+    model = t.late_break_net()
     hook = GradcheckHook(t.CrossEntropy(), every_epochs=None, every_steps=10, after_steps=0,
                          x=X[:4], y=y[:4], at_end=False)
     hook.on_train_begin(model)
@@ -104,6 +123,6 @@ def test_clear_errors_name_the_argument_or_the_missing_call():
     with pytest.raises(RuntimeError, match=r"call on_train_begin\(model, optimizer\) first"):
         GradcheckHook(loss).on_batch_begin(0, np.zeros((2, 8)), np.zeros(2, int))
     hook = GradcheckHook(loss, every_epochs=1, after_steps=0)
-    hook.on_train_begin(t.stale_net())
+    hook.on_train_begin(t.late_break_net())
     with pytest.raises(RuntimeError, match="no check batch yet"):
         hook.on_epoch_end(1, {})

@@ -29,16 +29,19 @@ class Dense:
         return dy @ self.params["W"].T
 
 
-class StaleTransposeDense(Dense):
-    """A broken Dense: caches W.T on its first backward and keeps using it, so its dL/dx is
-    right until the first optimizer step changes W."""
+class ClippedBackwardDense(Dense):
+    """A broken Dense: its backward propagates through ``clip(W, -limit, limit)`` (a
+    leftover of a clipping experiment), so dL/dx is right until training grows some
+    weight past ``limit``."""
+
+    def __init__(self, n_in, n_out, rng, scale=None, limit=0.3):
+        super().__init__(n_in, n_out, rng, scale)
+        self.limit = limit
 
     def backward(self, dy):
-        if not hasattr(self, "W_T"):
-            self.W_T = self.params["W"].T.copy()
         self.grads["W"] = self.x.T @ dy
         self.grads["b"] = dy.sum(axis=0)
-        return dy @ self.W_T
+        return dy @ np.clip(self.params["W"], -self.limit, self.limit).T
 
 
 class ReLU:
@@ -138,12 +141,12 @@ def mlp(sizes, activation=ReLU, seed=0, scale=None, bias=0.0):
     return Net(layers[:-1])
 
 
-def stale_net(seed=0):
-    """8-16-16-3 ReLU net whose middle Dense is a :class:`StaleTransposeDense`
-    (layer ``"2:StaleTransposeDense"``)."""
+def late_break_net(seed=0):
+    """8-16-16-3 ReLU net whose middle Dense (layer ``"2:ClippedBackwardDense"``) starts
+    with weights well inside its clip limit 0.3 (scale 0.05)."""
     rng = np.random.default_rng(seed)
-    return Net([Dense(8, 16, rng), ReLU(), StaleTransposeDense(16, 16, rng), ReLU(),
-                Dense(16, 3, rng)])
+    return Net([Dense(8, 16, rng), ReLU(), ClippedBackwardDense(16, 16, rng, scale=0.05),
+                ReLU(), Dense(16, 3, rng)])
 
 
 def blobs(n=512, n_in=16, n_classes=4, seed=0):

@@ -16,11 +16,11 @@ from tests.diagnostics import toy_nets as t
 
 @pytest.fixture(scope="module")
 def stale_run():
-    """A Monitor and a GradcheckHook on a net whose dL/dx goes stale after step 0."""
-    X, y = t.blobs(128, 8, 3)
-    hook = GradcheckHook(t.CrossEntropy(), every_epochs=None, every_steps=2, after_steps=0)
+    """A Monitor and a GradcheckHook on a net whose dL/dx goes wrong after a few steps."""
+    X, y = t.blobs(256, 8, 3)
+    hook = GradcheckHook(t.CrossEntropy(), every_epochs=None, every_steps=3, after_steps=0)
     monitor = Monitor()
-    t.fit(t.stale_net(), t.CrossEntropy(), t.SGD(0.1), X, y, epochs=2, batch_size=32,
+    t.fit(t.late_break_net(), t.CrossEntropy(), t.SGD(0.1), X, y, epochs=2, batch_size=32,
           hooks=[hook, monitor])
     return monitor, hook
 
@@ -44,10 +44,13 @@ def test_timeline_section_findings_and_cost_in_the_page(stale_run, page):
     html = page
     assert 'id="gradcheck-timeline"' in html
     rows = re.findall(r'<tr class="sev-critical">(.*?)</tr>', html, re.S)
-    stale = [r for r in rows if "2:StaleTransposeDense" in r]
+    stale = [r for r in rows if "2:ClippedBackwardDense" in r]
     assert len(stale) == 1
     assert "stale in training" in stale[0] and "wrong gradients" in stale[0]
-    assert "failed first at step 2 (epoch 1), after passing at step 0" in stale[0]
+    timeline = hook.timeline
+    steps = timeline.loc[(timeline["layer"] == "2:ClippedBackwardDense")
+                         & (timeline["status"] == "fail"), "step"]
+    assert f"failed first at step {steps.iloc[0]} " in stale[0]
     assert '<a href="#gradcheck-timeline">' in stale[0]
     assert "gradient check stale in training: failed" in html
     share = hook.seconds / hook.training_seconds
