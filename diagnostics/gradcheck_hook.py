@@ -55,8 +55,9 @@ class GradcheckHook:
         Check before step ``after_steps`` and every ``every_steps`` steps after it.
     after_steps : int
         Burn-in: no check before this many optimizer steps (default 100).
-    batch : int
-        Check-batch size: the first ``batch`` rows of the first training batch (default 8).
+    batch : int or None
+        Check-batch size: the first ``batch`` rows of the first training batch (default 8;
+        None: all of it).
     x, y : ndarray, optional
         The check batch, ``x`` of shape (n, ...) and ``y`` its targets, instead of rows of
         the first training batch.
@@ -101,6 +102,9 @@ class GradcheckHook:
         self.every_steps = _optional_positive(every_steps, "every_steps")
         self.batch = _optional_positive(batch, "batch")
         self.at_end, self.eval_mode = bool(at_end), bool(eval_mode)
+        if self.every_epochs is None and self.every_steps is None and not self.at_end:
+            raise ValueError("GradcheckHook: no check would run; give every_epochs, "
+                             "every_steps or at_end=True")
         self.check_options = dict(check_options or {})
         self._batch = None if x is None else (np.array(x, copy=True), np.array(y, copy=True))
         self.checkpoints: list[Checkpoint] = []

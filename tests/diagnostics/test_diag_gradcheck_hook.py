@@ -116,6 +116,8 @@ def test_clear_errors_name_the_argument_or_the_missing_call():
         GradcheckHook(loss, every_steps=0)
     with pytest.raises(ValueError, match="after_steps must be an int >= 0"):
         GradcheckHook(loss, after_steps=-1)
+    with pytest.raises(ValueError, match="no check would run"):
+        GradcheckHook(loss, every_epochs=None, at_end=False)
     with pytest.raises(ValueError, match="give both x and y"):
         GradcheckHook(loss, x=np.zeros((2, 8)))
     with pytest.raises(TypeError, match="loss must have forward"):
