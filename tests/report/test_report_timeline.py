@@ -84,3 +84,15 @@ def test_gradcheck_figures_and_missing_data(stale_run):
         plots.gradcheck_timeline(GradcheckHook(t.CrossEntropy()))
     with pytest.raises(TypeError, match="gradcheck_hook must be a GradcheckHook"):
         write_report("unused.html", gradcheck_hook=monitor)
+
+
+def test_a_vacuous_check_is_never_shown_as_a_plain_pass(tmp_path):
+    from .synthetic_runs import fake_gradcheck, layer_names
+
+    proved, vacuous = fake_gradcheck(layer_names(2)), fake_gradcheck(layer_names(2))
+    vacuous.table.loc[0, "status"] = "vacuous"
+    html = write_report(tmp_path / "r.html", gradcheck={"proved": proved, "dead": vacuous})
+    chips = re.findall(r'<li class="chip (\w+)"><span class="dot"></span>([^<]*)</li>',
+                       html.read_text(encoding="utf-8"))
+    assert chips == [("healthy", "gradient check proved: passed"),
+                     ("warning", "gradient check dead: vacuous")]
