@@ -26,6 +26,7 @@ __all__ = ["gradcheck_errors", "gradcheck_timeline", "gradient_norms", "loss", "
 
 
 def _training(builder, monitor, what):
+    """``builder(runs)`` for the runs of ``monitor``; ValueError when it has nothing to draw."""
     if monitor is None:
         raise ValueError("monitor must be a Monitor or a dict {run_name: Monitor}, got None")
     fig = builder(runs_from(monitor, with_findings=False))
@@ -36,50 +37,120 @@ def _training(builder, monitor, what):
 
 def gradient_norms(monitor):
     """Gradient L2 norm per layer over steps (log y), the global norm dashed, the first
-    NaN/Inf marked. Returns a Figure."""
+    NaN/Inf marked.
+
+    Parameters
+    ----------
+    monitor : Monitor or dict of str to Monitor
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     return _training(grad_norm_figure, monitor, "gradient norms")
 
 
 def update_ratios(monitor):
-    """Update-to-weight ratio per layer over steps, with the usual 1e-3 band. Returns a
-    Figure."""
+    """Update-to-weight ratio per layer over steps, with the usual 1e-3 band.
+
+    Parameters
+    ----------
+    monitor : Monitor or dict of str to Monitor
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     return _training(update_ratio_figure, monitor, "update ratios")
 
 
 def units(monitor):
     """Share of dead (ReLU) and saturated (sigmoid/tanh) units per layer over steps.
-    Returns a Figure."""
+
+    Parameters
+    ----------
+    monitor : Monitor or dict of str to Monitor
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     return _training(units_figure, monitor, "dead or saturated units")
 
 
 def loss(monitor):
-    """Loss per step, loss per epoch (validation dashed) and accuracy per epoch. Returns a
-    Figure."""
+    """Loss per step, loss per epoch (validation dashed) and accuracy per epoch.
+
+    Parameters
+    ----------
+    monitor : Monitor or dict of str to Monitor
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     return _training(loss_figure, monitor, "a loss")
 
 
 def range_test(result):
-    """Loss against learning rate of an ``LRRangeResult``, suggestions marked. Returns a
-    Figure."""
+    """Loss against learning rate of a range test, suggestions marked.
+
+    Parameters
+    ----------
+    result : LRRangeResult
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     return range_test_figure(result)
 
 
 def sensitivity(result):
-    """Final loss against learning rate of an ``LRSensitivityResult`` with the spread over
-    seeds, and the loss per epoch of each rate. Returns a Figure."""
+    """Final loss against learning rate with the spread over seeds, and the loss per epoch
+    of each rate.
+
+    Parameters
+    ----------
+    result : LRSensitivityResult
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     return sensitivity_figure(result)
 
 
 def gradcheck_errors(report, name="gradient check"):
-    """Heatmap of a ``GradcheckReport``: worst relative error per layer and tensor, coloured
-    by error over tolerance (failures outlined). Returns a Figure titled ``name``."""
+    """Heatmap of a gradient check: worst relative error per layer and tensor, coloured by
+    error over tolerance (failures outlined).
+
+    Parameters
+    ----------
+    report : GradcheckReport
+    name : str
+        Title of the figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     [check] = checks_from({name: report})
     return relative_error_heatmap(check)
 
 
 def gradcheck_timeline(hook):
-    """Status per layer at each check point of a ``GradcheckHook`` (or a dict ``{run name:
-    GradcheckHook}``), with kink counts. Returns a Figure."""
+    """Status per layer at each check point of gradient checks made during training, with
+    the number of values on a kink.
+
+    Parameters
+    ----------
+    hook : GradcheckHook or dict of str to GradcheckHook
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     if hook is None:
         raise ValueError("hook must be a GradcheckHook or a dict {run_name: GradcheckHook}, "
                          "got None")
