@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["STATUS_RANK", "tensor_failure", "worst_status"]
+__all__ = ["STATUS_RANK", "proved_nothing", "tensor_failure", "worst_status"]
 
 #: Gradient-check statuses from best to worst; an unknown status ranks with "vacuous"
 #: (not a failure, not a plain pass either).
@@ -19,6 +19,12 @@ STATUS_RANK = {"pass": 0, "vacuous": 1, "nondifferentiable": 2, "fail": 3}
 def worst_status(statuses) -> str:
     """The worst of some statuses by :data:`STATUS_RANK` (``"pass"`` when there are none)."""
     return max(statuses, key=lambda s: STATUS_RANK.get(s, 1), default="pass")
+
+
+def proved_nothing(table) -> bool:
+    """Whether some row of a check table (``status`` column) is ``"vacuous"``: all analytic
+    and numeric values zero, so a pass there proves nothing."""
+    return bool((table["status"] == "vacuous").any())
 
 
 def tensor_failure(tensor, rows) -> str:

@@ -111,7 +111,9 @@ def summary(problem, monitors, hooks, histories, lr_results):
     for run in RUNS:
         accuracy = histories[run.name]["val_accuracy"].iloc[-1]
         reports = [point.report for point in hooks[run.name].checkpoints]
-        verdict = f"{sum(r.passed for r in reports)} of {len(reports)} passed"
+        vacuous = sum(r.n_vacuous > 0 for r in reports)
+        verdict = f"{sum(r.passed for r in reports)} of {len(reports)} passed" + (
+            f", {vacuous} of them vacuous" if vacuous else "")
         lines.append(f"{run.name:<17}{run.lr:>6g}  {accuracy:>7.3f}  {verdict}")
         lines.append(format_findings(monitors[run.name].findings(), limit=3))
     return "\n".join([*lines, "", describe(lr_results)])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..check_messages import proved_nothing
 from .figures import to_data_uri
 from .plots_checks import relative_error_heatmap
 from .plots_lr import range_test_figure, sensitivity_figure
@@ -66,12 +67,20 @@ _TIMELINE_CAPTION = (
     "training has a backward that breaks as the weights move (a clip, a branch, a cache).")
 
 
+def _badge(check):
+    """``(css class, word)`` of a check's section: failed, vacuous (proved nothing) or passed."""
+    if not check.passed:
+        return "critical", "failed"
+    return ("warning", "vacuous") if proved_nothing(check.table) else ("healthy", "passed")
+
+
 def _check_sections(checks):
     for i, check in enumerate(checks):
         columns, rows = check_table(check)
         yield {"id": check_anchor(i), "kind": "gradcheck",
                "title": "Gradient check" + (f": {check.name}" if len(checks) > 1 else ""),
-               "passed": check.passed, "image": to_data_uri(relative_error_heatmap(check)),
+               "passed": check.passed, "badge": _badge(check),
+               "image": to_data_uri(relative_error_heatmap(check)),
                "columns": columns, "rows": rows, "caption": "Worst relative error per layer "
                "and tensor, coloured by error over tolerance (green passes, red fails; failed "
                "cells outlined)."}

@@ -96,3 +96,6 @@ def test_a_vacuous_check_is_never_shown_as_a_plain_pass(tmp_path):
                        html.read_text(encoding="utf-8"))
     assert chips == [("healthy", "gradient check proved: passed"),
                      ("warning", "gradient check dead: vacuous")]
+    badges = re.findall(r'<h2>Gradient check: (\w+)\s*<span class="badge (\w+)">(\w+)</span>',
+                        html.read_text(encoding="utf-8"))
+    assert badges == [("proved", "healthy", "passed"), ("dead", "warning", "vacuous")]
