@@ -28,13 +28,27 @@ def error_over_tolerance(table, options):
     return table["max_rel_err"].to_numpy(dtype=float) / rtol
 
 
+def _mark_cells(ax, rank):
+    """Outline failed cells in red; grey out vacuous ones (all zero: their tiny error proves
+    nothing, so they must not look like a green pass). ``rank``: (layers, tensors)."""
+    for r, c in zip(*np.nonzero(rank == STATUS_RANK["fail"]), strict=True):
+        ax.add_patch(Rectangle((c, r), 1, 1, fill=False, edgecolor="red", lw=2.5))
+    vacuous = set(zip(*np.nonzero(rank == STATUS_RANK["vacuous"]), strict=True))
+    for r, c in vacuous:
+        ax.add_patch(Rectangle((c, r), 1, 1, facecolor="0.78", edgecolor="white", lw=0.5))
+    for text in ax.texts:
+        x, y = text.get_position()
+        if (int(y), int(x)) in vacuous:
+            text.set_color("0.15")
+
+
 def relative_error_heatmap(check):
     """Heatmap with layers as rows and tensors as columns.
 
     Each cell shows the worst relative error of that tensor (over all of its checks)
     and is coloured by that error against its tolerance, so passing cells are green
-    whatever their magnitude. Failing cells are outlined in red; tensors a layer does
-    not have are left blank.
+    whatever their magnitude. Failing cells are outlined in red, vacuous ones (all
+    values zero) are grey; tensors a layer does not have are left blank.
 
     Parameters
     ----------
@@ -65,9 +79,7 @@ def relative_error_heatmap(check):
                         xticklabels=tensors, yticklabels=layers, linewidths=0.5,
                         annot_kws={"fontsize": 8},
                         cbar_kws={"label": "log10(error / tolerance); > 0 fails"})
-        rows, cols = np.nonzero(grid["rank"] == STATUS_RANK["fail"])
-        for r, c in zip(rows, cols, strict=True):
-            ax.add_patch(Rectangle((c, r), 1, 1, fill=False, edgecolor="red", lw=2.5))
+        _mark_cells(ax, grid["rank"])
         ax.set(xlabel="tensor (input = ∂L/∂x); cell text = max relative error", ylabel="layer",
                title=f"{check.name}: gradient error")
         ax.tick_params(axis="y", rotation=0)

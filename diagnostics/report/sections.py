@@ -83,7 +83,7 @@ def _check_sections(checks):
                "image": to_data_uri(relative_error_heatmap(check)),
                "columns": columns, "rows": rows, "caption": "Worst relative error per layer "
                "and tensor, coloured by error over tolerance (green passes, red fails; failed "
-               "cells outlined)."}
+               "cells outlined; grey: vacuous, every value zero, so it proved nothing)."}
 
 
 def _cost(timeline):

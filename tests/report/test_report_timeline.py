@@ -99,3 +99,21 @@ def test_a_vacuous_check_is_never_shown_as_a_plain_pass(tmp_path):
     badges = re.findall(r'<h2>Gradient check: (\w+)\s*<span class="badge (\w+)">(\w+)</span>',
                         html.read_text(encoding="utf-8"))
     assert badges == [("proved", "healthy", "passed"), ("dead", "warning", "vacuous")]
+
+
+def test_vacuous_cells_of_the_heatmap_are_grey_and_failures_outlined():
+    from matplotlib.colors import to_rgba
+    from matplotlib.patches import Rectangle
+
+    from .synthetic_runs import fake_gradcheck, layer_names
+
+    check = fake_gradcheck(layer_names(3), failing=[("2:Dense", "W")])
+    check.table.loc[check.table["layer"] == "0:Dense", "status"] = "vacuous"
+    ax = plots.gradcheck_errors(check).axes[0]
+    boxes = [p for p in ax.patches if isinstance(p, Rectangle)]
+    grey = [(int(p.get_y()), int(p.get_x())) for p in boxes if p.get_fill()
+            and p.get_facecolor() == to_rgba("0.78")]
+    red = [(int(p.get_y()), int(p.get_x())) for p in boxes if not p.get_fill()]
+    n_tensors = check.table["tensor"].nunique()
+    assert sorted(grey) == [(0, c) for c in range(n_tensors)]   # row 0:Dense, every tensor
+    assert red == [(2, 1)]                                      # 2:Dense, W (input, W, b)
