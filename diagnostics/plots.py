@@ -25,71 +25,52 @@ __all__ = ["gradcheck_errors", "gradcheck_timeline", "gradient_norms", "loss", "
            "sensitivity", "units", "update_ratios"]
 
 
-def _training(builder, monitor, what):
-    """``builder(runs)`` for the runs of ``monitor``; ValueError when it has nothing to draw."""
-    if monitor is None:
-        raise ValueError("monitor must be a Monitor or a dict {run_name: Monitor}, got None")
-    fig = builder(runs_from(monitor, with_findings=False))
-    if fig is None:
-        raise ValueError(f"monitor: no run recorded {what}")
-    return fig
-
-
-def gradient_norms(monitor):
-    """Gradient L2 norm per layer over steps (log y), the global norm dashed, the first
-    NaN/Inf marked.
+_MONITOR_DOC = """{summary}
 
     Parameters
     ----------
     monitor : Monitor or dict of str to Monitor
+        One run, or runs side by side (dict keys are the panel titles).
 
     Returns
     -------
     matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        When no run recorded {what}.
     """
-    return _training(grad_norm_figure, monitor, "gradient norms")
 
 
-def update_ratios(monitor):
-    """Update-to-weight ratio per layer over steps, with the usual 1e-3 band.
+def _monitor_figure(name, builder, what, summary):
+    """A public figure function ``name(monitor)`` drawn by the report's ``builder(runs)``."""
+    def figure(monitor):
+        if monitor is None:
+            raise ValueError("monitor must be a Monitor or a dict {run_name: Monitor}, got None")
+        fig = builder(runs_from(monitor, with_findings=False))
+        if fig is None:
+            raise ValueError(f"monitor: no run recorded {what}")
+        return fig
 
-    Parameters
-    ----------
-    monitor : Monitor or dict of str to Monitor
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    return _training(update_ratio_figure, monitor, "update ratios")
-
-
-def units(monitor):
-    """Share of dead (ReLU) and saturated (sigmoid/tanh) units per layer over steps.
-
-    Parameters
-    ----------
-    monitor : Monitor or dict of str to Monitor
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    return _training(units_figure, monitor, "dead or saturated units")
+    figure.__name__ = figure.__qualname__ = name
+    figure.__doc__ = _MONITOR_DOC.format(summary=summary, what=what)
+    return figure
 
 
-def loss(monitor):
-    """Loss per step, loss per epoch (validation dashed) and accuracy per epoch.
-
-    Parameters
-    ----------
-    monitor : Monitor or dict of str to Monitor
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    return _training(loss_figure, monitor, "a loss")
+gradient_norms = _monitor_figure(
+    "gradient_norms", grad_norm_figure, "gradient norms",
+    "Gradient L2 norm per layer over steps (log y), the global norm dashed, the first "
+    "NaN/Inf marked.")
+update_ratios = _monitor_figure(
+    "update_ratios", update_ratio_figure, "update ratios",
+    "Update-to-weight ratio per layer over steps, with the usual 1e-3 band.")
+units = _monitor_figure(
+    "units", units_figure, "dead or saturated units",
+    "Share of dead (ReLU) and saturated (sigmoid/tanh) units per layer over steps.")
+loss = _monitor_figure(
+    "loss", loss_figure, "a loss",
+    "Loss per step, loss per epoch (validation dashed) and accuracy per epoch.")
 
 
 def range_test(result):
