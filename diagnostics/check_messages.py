@@ -1,4 +1,5 @@
-"""Readable messages from the rows of a gradient-check table (``GradcheckReport.table``).
+"""Readable messages and per-layer summaries from the rows of a gradient-check table
+(``GradcheckReport.table``).
 
 Shared by the report's findings on a final check and by :class:`GradcheckHook`'s findings
 on the checks made during training, so both say the same thing about the same failure.
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["STATUS_RANK", "proved_nothing", "tensor_failure", "worst_status"]
+__all__ = ["STATUS_RANK", "kink_counts", "proved_nothing", "tensor_failure", "worst_status"]
 
 #: Gradient-check statuses from best to worst; an unknown status ranks with "vacuous"
 #: (not a failure, not a plain pass either).
@@ -28,20 +29,20 @@ def proved_nothing(table) -> bool:
 
 
 def tensor_failure(tensor, rows) -> str:
-    """One message for the failing rows of one tensor.
+    """One message for the rows of one tensor that share a bad status (fail, vacuous).
 
     Parameters
     ----------
     tensor : str
         ``"input"`` or a parameter key.
     rows : pandas.DataFrame
-        The tensor's failing rows (DESIGN columns; ``check`` and ``likely_cause`` when the
-        table has them).
+        The tensor's rows with that status (DESIGN columns; ``check`` and ``likely_cause``
+        when the table has them).
 
     Returns
     -------
     str
-        The checks that failed (local, end-to-end, protocol), the worst element of the
+        The checks concerned (local, end-to-end, protocol), the worst element of the
         numeric ones (of those that name an element, when some do), every distinct message
         and every distinct likely cause.
     """
@@ -61,3 +62,13 @@ def tensor_failure(tensor, rows) -> str:
                   if isinstance(cause, str) and cause]
     notes = dict.fromkeys(n for n in notes if isinstance(n, str) and n)
     return "; ".join([": ".join(parts), *notes])
+
+
+def kink_counts(table):
+    """Values on a kink per layer (a pandas.Series by layer): the ``n_nondifferentiable``
+    column when the table has it, else the number of nondifferentiable rows."""
+    if "n_nondifferentiable" in table:
+        counts = table["n_nondifferentiable"].fillna(0)
+    else:
+        counts = (table["status"] == "nondifferentiable").astype(int)
+    return counts.groupby(table["layer"], sort=False).sum()

@@ -16,12 +16,14 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from diagnostics.check_messages import tensor_failure, worst_status
+from diagnostics.check_messages import kink_counts, tensor_failure, worst_status
 from diagnostics.findings_frame import Findings
 
 __all__ = ["Checkpoint", "GradcheckHook"]
 
 TIMELINE_COLUMNS = ["step", "epoch", "layer", "status", "n_nondifferentiable", "seconds"]
+#: Layer statuses that become findings: (status, severity, wording, one finding per layer).
+_REPORTED = (("fail", "critical", "failed", True), ("vacuous", "warning", "proved nothing", False))
 
 
 class Checkpoint(NamedTuple):
@@ -161,40 +163,52 @@ class GradcheckHook:
         rows = []
         for point in self.checkpoints:
             table = point.report.table
-            kinks = _kink_counts(table)
+            kinks = kink_counts(table)
             for layer, part in table.groupby("layer", sort=False):
                 rows.append((point.step, point.epoch, str(layer), worst_status(part["status"]),
                              int(kinks[layer]), point.seconds))
         return pd.DataFrame(rows, columns=TIMELINE_COLUMNS)
 
     def findings(self) -> Findings:
-        """One critical ``gradient_check`` finding per layer that failed a check: the first
-        failing step, the last passing step before it, and what failed there."""
+        """``gradient_check`` findings, critical first: one per layer that failed a check,
+        and one warning for all layers whose checks proved nothing (vacuous: every value
+        zero, as when units die). Each names the first such step, the status just before
+        it and what the checker said there."""
         timeline, rows = self.timeline, []
-        for layer, part in timeline.groupby("layer", sort=False):
-            failed = part[part["status"] == "fail"]
-            if failed.empty:
-                continue
-            first = failed.iloc[0]
-            before = part[(part["step"] < first["step"]) & (part["status"] != "fail")]
-            passed = f", after passing at step {before['step'].iloc[-1]}" if len(before) else ""
-            point = next(p for p in self.checkpoints if p.step == first["step"])
-            table = point.report.table
-            bad = table[(table["layer"] == layer) & (table["status"] == "fail")]
-            details = "; ".join(tensor_failure(tensor, group)
-                                for tensor, group in bad.groupby("tensor", sort=False))
-            rows.append(("critical", "gradient_check", layer,
-                         f"gradient check failed first at step {first['step']} (epoch "
-                         f"{first['epoch']}){passed}; failed at {len(failed)} of {len(part)} "
-                         f"check points. {details}"))
+        for status, severity, word, per_layer in _REPORTED:
+            hit = [(layer, part) for layer, part in timeline.groupby("layer", sort=False)
+                   if (part["status"] == status).any()]
+            for group in ([[h] for h in hit] if per_layer else [hit] if hit else []):
+                layer, part = min(group, key=lambda h: h[1].loc[h[1]["status"] == status,
+                                                                "step"].iloc[0])
+                message = self._message(layer, part, part[part["status"] == status], word)
+                others = [name for name, _ in group if name != layer]
+                if others:
+                    message += f" Also in {len(others)} more layer(s): {', '.join(others)}."
+                rows.append((severity, "gradient_check", layer, message))
         return Findings(rows, columns=["severity", "check", "layer", "message"])
 
     def __repr__(self) -> str:
         steps = ", ".join(str(p.step) for p in self.checkpoints)
-        return (f"GradcheckHook(checks at steps [{steps}], {len(self.findings())} failing "
-                f"layer(s), {self.seconds:.2f} s)")
+        failing = self.timeline.loc[lambda t: t["status"] == "fail", "layer"].nunique()
+        return (f"GradcheckHook(checks at steps [{steps}], {failing} failing layer(s), "
+                f"{self.seconds:.2f} s)")
 
     # ---- internals ----------------------------------------------------------------
+    def _message(self, layer, part, hits, word) -> str:
+        """The finding of ``layer``: ``hits`` are its timeline rows with the reported status,
+        ``part`` all its rows."""
+        first = hits.iloc[0]
+        before = part[part["step"] < first["step"]]
+        context = (f"; {before['status'].iloc[-1]} at step {before['step'].iloc[-1]}"
+                   if len(before) else "")
+        table = next(p for p in self.checkpoints if p.step == first["step"]).report.table
+        mine = table[(table["layer"] == layer) & (table["status"] == first["status"])]
+        details = "; ".join(tensor_failure(tensor, group)
+                            for tensor, group in mine.groupby("tensor", sort=False))
+        return (f"gradient check {word} first at step {first['step']} (epoch {first['epoch']}"
+                f"{context}); {word} at {len(hits)} of {len(part)} check points. {details}")
+
     def _require_begin(self, method):
         if self._model is None:
             raise RuntimeError(f"GradcheckHook.{method}: call on_train_begin(model, optimizer) "
@@ -229,12 +243,3 @@ class GradcheckHook:
         self.checkpoints.append(Checkpoint(self._steps_done, self._epoch, seconds, report))
         self.training_seconds = time.perf_counter() - self._started
 
-
-def _kink_counts(table) -> pd.Series:
-    """Values on a kink per layer: the ``n_nondifferentiable`` column when the table has it,
-    else the number of nondifferentiable rows."""
-    if "n_nondifferentiable" in table:
-        counts = table["n_nondifferentiable"].fillna(0)
-    else:
-        counts = (table["status"] == "nondifferentiable").astype(int)
-    return counts.groupby(table["layer"], sort=False).sum()

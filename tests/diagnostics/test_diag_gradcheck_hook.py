@@ -46,7 +46,7 @@ def test_a_backward_that_breaks_after_some_steps_is_caught_at_that_step(late_bre
     row = findings.loc["2:ClippedBackwardDense"]
     assert (row["severity"], row["check"]) == ("critical", "gradient_check")
     epoch = (first - 1) // (256 // 32) + 1
-    assert (f"failed first at step {first} (epoch {epoch}), after passing at step {first - 1}"
+    assert (f"failed first at step {first} (epoch {epoch}; pass at step {first - 1})"
             in row["message"])
     assert "input (gradient)" in row["message"]   # dL/dx is what the clipped W breaks
     assert set(timeline.loc[timeline["layer"] == "4:Dense", "status"]) == {"pass"}
@@ -128,3 +128,23 @@ def test_clear_errors_name_the_argument_or_the_missing_call():
     hook.on_train_begin(t.late_break_net())
     with pytest.raises(RuntimeError, match="no check batch yet"):
         hook.on_epoch_end(1, {})
+
+
+def test_checks_that_prove_nothing_become_a_warning_naming_the_step():
+    X, y = t.blobs(64, 8, 3)
+    model = t.mlp((8, 16, 3))
+    hook = GradcheckHook(t.CrossEntropy(), every_epochs=None, every_steps=1, after_steps=0,
+                         x=X[:8], y=y[:8])
+    hook.on_train_begin(model)                  # step 0: every unit alive
+    model.layers[0].params["b"][:] = -1e3       # every ReLU unit dies
+    hook.on_step_end(0)
+    status = hook.timeline.set_index(["step", "layer"])["status"]
+    assert status[0, "0:Dense"] == "pass" and status[1, "0:Dense"] == "vacuous"
+    [warning] = hook.findings().itertuples()   # one warning for every layer it concerns
+    assert (warning.severity, warning.layer) == ("warning", "0:Dense")
+    assert warning.message.startswith("gradient check proved nothing first at step 1 "
+                                      "(epoch 1; pass at step 0); proved nothing at 1 of 2")
+    vacuous = [layer for (step, layer), s in status.items() if step == 1 and s == "vacuous"]
+    assert warning.message.endswith(f"Also in {len(vacuous) - 1} more layer(s): "
+                                    f"{', '.join(vacuous[1:])}.")
+    assert "fail" not in set(hook.timeline["status"])
