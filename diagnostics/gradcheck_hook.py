@@ -181,10 +181,11 @@ class GradcheckHook:
             for group in ([[h] for h in hit] if per_layer else [hit] if hit else []):
                 layer, part = min(group, key=lambda h: h[1].loc[h[1]["status"] == status,
                                                                 "step"].iloc[0])
-                message = self._message(layer, part, part[part["status"] == status], word)
+                message = self._message(layer, part, part[part["status"] == status], word,
+                                        per_tensor=per_layer)
                 others = [name for name, _ in group if name != layer]
                 if others:
-                    message += f" Also in {len(others)} more layer(s): {', '.join(others)}."
+                    message += f". Also in {len(others)} more layer(s): {', '.join(others)}"
                 rows.append((severity, "gradient_check", layer, message))
         return Findings(rows, columns=["severity", "check", "layer", "message"])
 
@@ -195,17 +196,18 @@ class GradcheckHook:
                 f"{self.seconds:.2f} s)")
 
     # ---- internals ----------------------------------------------------------------
-    def _message(self, layer, part, hits, word) -> str:
+    def _message(self, layer, part, hits, word, per_tensor) -> str:
         """The finding of ``layer``: ``hits`` are its timeline rows with the reported status,
-        ``part`` all its rows."""
+        ``part`` all its rows; what the checker said per tensor, or once for all tensors."""
         first = hits.iloc[0]
         before = part[part["step"] < first["step"]]
         context = (f"; {before['status'].iloc[-1]} at step {before['step'].iloc[-1]}"
                    if len(before) else "")
         table = next(p for p in self.checkpoints if p.step == first["step"]).report.table
         mine = table[(table["layer"] == layer) & (table["status"] == first["status"])]
-        details = "; ".join(tensor_failure(tensor, group)
-                            for tensor, group in mine.groupby("tensor", sort=False))
+        groups = (mine.groupby("tensor", sort=False) if per_tensor
+                  else [(", ".join(dict.fromkeys(mine["tensor"])), mine)])
+        details = "; ".join(tensor_failure(tensor, group) for tensor, group in groups)
         return (f"gradient check {word} first at step {first['step']} (epoch {first['epoch']}"
                 f"{context}); {word} at {len(hits)} of {len(part)} check points. {details}")
 

@@ -145,6 +145,9 @@ def test_checks_that_prove_nothing_become_a_warning_naming_the_step():
     assert warning.message.startswith("gradient check proved nothing first at step 1 "
                                       "(epoch 1; pass at step 0); proved nothing at 1 of 2")
     vacuous = [layer for (step, layer), s in status.items() if step == 1 and s == "vacuous"]
-    assert warning.message.endswith(f"Also in {len(vacuous) - 1} more layer(s): "
-                                    f"{', '.join(vacuous[1:])}.")
+    assert warning.message.endswith(f". Also in {len(vacuous) - 1} more layer(s): "
+                                    f"{', '.join(vacuous[1:])}")
+    said = hook.checkpoints[1].report.table
+    said = said.loc[(said["layer"] == "0:Dense") & (said["status"] == "vacuous"), "message"]
+    assert warning.message.count(said.iloc[0]) == 1   # said once for all the layer's tensors
     assert "fail" not in set(hook.timeline["status"])
