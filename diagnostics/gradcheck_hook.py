@@ -22,8 +22,10 @@ from diagnostics.findings_frame import Findings
 __all__ = ["Checkpoint", "GradcheckHook"]
 
 TIMELINE_COLUMNS = ["step", "epoch", "layer", "status", "n_nondifferentiable", "seconds"]
-#: Layer statuses that become findings: (status, severity, wording, one finding per layer).
-_REPORTED = (("fail", "critical", "failed", True), ("vacuous", "warning", "proved nothing", False))
+#: Layer statuses that become findings: (status, severity, check name, wording, one finding
+#: per layer).
+_REPORTED = (("fail", "critical", "gradient_check", "failed", True),
+             ("vacuous", "warning", "gradient_check_vacuous", "proved nothing", False))
 
 
 class Checkpoint(NamedTuple):
@@ -170,12 +172,12 @@ class GradcheckHook:
         return pd.DataFrame(rows, columns=TIMELINE_COLUMNS)
 
     def findings(self) -> Findings:
-        """``gradient_check`` findings, critical first: one per layer that failed a check,
-        and one warning for all layers whose checks proved nothing (vacuous: every value
-        zero, as when units die). Each names the first such step, the status just before
-        it and what the checker said there."""
+        """Findings, critical first: a ``gradient_check`` one per layer that failed a check,
+        and one ``gradient_check_vacuous`` warning for all layers whose checks proved nothing
+        (vacuous: every value zero, as when units die). Each names the first such step, the
+        status just before it and what the checker said there."""
         timeline, rows = self.timeline, []
-        for status, severity, word, per_layer in _REPORTED:
+        for status, severity, check, word, per_layer in _REPORTED:
             hit = [(layer, part) for layer, part in timeline.groupby("layer", sort=False)
                    if (part["status"] == status).any()]
             for group in ([[h] for h in hit] if per_layer else [hit] if hit else []):
@@ -186,7 +188,7 @@ class GradcheckHook:
                 others = [name for name, _ in group if name != layer]
                 if others:
                     message += f". Also in {len(others)} more layer(s): {', '.join(others)}"
-                rows.append((severity, "gradient_check", layer, message))
+                rows.append((severity, check, layer, message))
         return Findings(rows, columns=["severity", "check", "layer", "message"])
 
     def __repr__(self) -> str:

@@ -10,6 +10,7 @@ from ..health import SEVERITY_ORDER
 #: Human wording of each check, as the banner names it.
 CHECK_LABELS = {
     "gradient_check": "wrong gradients",
+    "gradient_check_vacuous": "gradient checks that proved nothing",
     "vanishing_gradient": "vanishing gradients",
     "exploding_gradient": "exploding gradients",
     "dead_relu": "dead ReLU units",
@@ -34,8 +35,8 @@ CHECK_ANCHORS = {
 
 
 def gradcheck_findings(check, anchor):
-    """Turn the failing rows of a gradient check into critical findings, and its vacuous
-    rows (checks that saw only zeros and proved nothing) into warnings.
+    """Turn the failing rows of a gradient check into critical findings (one per tensor),
+    and its vacuous rows (checks that saw only zeros and proved nothing) into one warning.
 
     Parameters
     ----------
@@ -48,16 +49,25 @@ def gradcheck_findings(check, anchor):
     pandas.DataFrame
         Columns run, severity, check, layer, message, anchor.
     """
-    frames = []
-    for status, severity in (("fail", "critical"), ("vacuous", "warning")):
-        rows = check.table[check.table["status"] == status]
-        groups = list(rows.groupby(["layer", "tensor"], sort=False))
-        frames.append(pd.DataFrame({
-            "run": check.name, "severity": severity, "check": "gradient_check",
-            "layer": [str(layer) for (layer, _), _ in groups],
-            "message": [tensor_failure(tensor, rows) for (_, tensor), rows in groups],
-            "anchor": anchor}))
-    return pd.concat(frames, ignore_index=True)
+    failed = check.table[check.table["status"] == "fail"]
+    groups = list(failed.groupby(["layer", "tensor"], sort=False))
+    frame = pd.DataFrame({"run": check.name, "severity": "critical", "check": "gradient_check",
+                          "layer": [str(layer) for (layer, _), _ in groups],
+                          "message": [tensor_failure(tensor, rows)
+                                      for (_, tensor), rows in groups],
+                          "anchor": anchor})
+    vacuous = check.table[check.table["status"] == "vacuous"]
+    if vacuous.empty:
+        return frame
+    names = list(dict.fromkeys(f"{layer}.{tensor}" for layer, tensor
+                               in zip(vacuous["layer"], vacuous["tensor"], strict=True)))
+    message = (f"{len(names)} tensor(s) saw only exact zeros ({', '.join(names)}): the check "
+               f"proved nothing there; {vacuous['message'].iloc[0].split(': ', 1)[-1]}")
+    layers = ", ".join(dict.fromkeys(str(layer) for layer in vacuous["layer"]))
+    warning = pd.DataFrame({"run": [check.name], "severity": ["warning"],
+                            "check": ["gradient_check_vacuous"], "layer": [layers],
+                            "message": [message], "anchor": [anchor]})
+    return pd.concat([frame, warning], ignore_index=True)
 
 
 def collect_findings(runs, checks, present, timelines=(), timeline_anchor=""):
@@ -120,7 +130,7 @@ def verdict(findings, run_names, check_names):
         ``chips``: ``[(name, status, word)]``, one per run/check, shown under the banner.
     """
     critical, warnings = _problems(findings, "critical"), _problems(findings, "warning")
-    is_check = findings["check"] == "gradient_check"
+    is_check = findings["check"].isin(["gradient_check", "gradient_check_vacuous"])
     chips = []
     for name in run_names:
         mine = set(findings.loc[(findings["run"] == name) & ~is_check, "severity"])
