@@ -29,7 +29,8 @@ _TRAINING = [
 ]
 
 _CHECK_COLUMNS = ["layer", "tensor", "check", "status", "shape", "checked", "max_abs_err",
-                  "max_rel_err", "tolerance", "worst_index", "analytic", "numeric", "message"]
+                  "max_rel_err", "tolerance", "worst_index", "analytic", "numeric", "message",
+                  "likely_cause"]
 
 
 def _fmt(value, spec):
