@@ -4,7 +4,8 @@ Tanh MLPs from about 700 to 50,000 parameters (reference_nets, float64, batch 64
 cross-entropy). For each size both checkers run on the same weights and data, interleaved,
 ``--repeat`` times each, on one thread; the table gives the medians and torch / ours.
 
-Run: ``.venv/bin/python bench/gradcheck_sweep.py [--repeat 15] [--threads 1]``
+Run: ``.venv/bin/python bench/gradcheck_sweep.py [--repeat 15] [--threads 1]
+[--no-second-point]``
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ def _parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1, help="threads for every library")
     parser.add_argument("--repeat", type=int, default=15, help="interleaved runs per checker")
+    parser.add_argument("--no-second-point", action="store_true",
+                        help="check_model(second_point=False): the given point only")
     return parser.parse_args()
 
 
@@ -81,7 +84,8 @@ def main() -> int:
         model = mlp(sizes, activation="tanh", init="xavier", seed=0)
         x, y = rng.normal(size=(BATCH, sizes[0])), rng.integers(0, sizes[-1], BATCH)
         n = sum(p.size for layer in model.layers for p in layer.params.values())
-        m = medians({"ours": lambda m=model, x=x, y=y: check_model(m, loss, x, y).passed,
+        m = medians({"ours": lambda m=model, x=x, y=y: check_model(
+                         m, loss, x, y, second_point=not ARGS.no_second_point).passed,
                      "torch": torch_fast(model, x, y)}, ARGS.repeat)
         print(f"{'-'.join(map(str, sizes)):<20} {n:>7} {1e3 * m['ours']:>9.2f} "
               f"{1e3 * m['torch']:>14.2f} {m['torch'] / m['ours']:>13.2f}")
