@@ -9,6 +9,8 @@ from importlib import metadata
 
 import numpy as np
 
+from ..check_messages import proved_nothing
+
 
 def _version(distribution):
     try:
@@ -47,10 +49,13 @@ def run_rows(runs):
 
 
 def check_rows(checks):
-    """One dict per gradient check: name, verdict, counts and its options (mode, eps, seed...)."""
+    """One dict per gradient check: name, verdict ("failed", "vacuous" when a row proved
+    nothing, else "passed"), counts and its options (mode, eps, seed...)."""
     return [{
         "name": check.name,
         "passed": check.passed,
+        "verdict": ("failed" if not check.passed else
+                    "vacuous" if proved_nothing(check.table) else "passed"),
         "n_tensors": len(check.table),
         "options": ", ".join(f"{k}={v}" for k, v in check.options.items()),
     } for check in checks]
