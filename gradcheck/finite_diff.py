@@ -20,6 +20,7 @@ exact in floating point and the divisor is the step really taken.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -75,7 +76,7 @@ def default_eps(dtype, method: str = "central") -> float:
     return _EPS[(method, itemsize)]
 
 
-STEP_SHARE = 1 / 64   # no step is larger than this share of its tensor's rms ...
+STEP_SHARE = 1 / 64   # a tiny-valued tensor's steps stay below this share of its rms
 
 
 def step_floor(tensor: np.ndarray, eps: float) -> float:
@@ -104,8 +105,9 @@ def direction_step(values: np.ndarray, eps: float) -> float:
     """Step along a random direction over all of ``values``: :func:`step_sizes` of their
     largest magnitude (the one step a tensor's own direction and a joint direction use)."""
     real = np.real(values)
-    return float(step_sizes(np.asarray(max(real.max(), -real.min())), eps,
-                            step_floor(real, eps)))
+    mantissa, exponent = math.frexp(max(float(real.max()), -float(real.min()),
+                                        step_floor(real, eps)))
+    return math.ldexp(float(eps), exponent - (mantissa == 0.5))   # as step_sizes, scalar
 
 
 @dataclass(frozen=True)
