@@ -13,7 +13,7 @@ from gradcheck.function_check import function_rows
 from gradcheck.layer_check import point_rows, second_point_rows
 from gradcheck.layer_point import layer_point
 from gradcheck.model_check import model_rows
-from gradcheck.probes import probe_layer, upstream_like
+from gradcheck.probes import calls_leave_params_alone, probe_layer, upstream_like
 from gradcheck.progress import progress_bar
 from gradcheck.report import GradcheckReport
 from gradcheck.restore import kept_state
@@ -75,12 +75,13 @@ def check_layer(layer, x, *, mode: str = "auto", method: str = "central", eps=No
                          second_point=second_point, likely_cause=likely_cause,
                          where="check_layer")
     name = type(layer).__name__
-    with kept_state([layer]):
+    with kept_state([layer]) as (before,):
         probe = probe_layer(name, layer, x, lambda y0: upstream_like(y0, rng_for(seed, "upstream")))
         s = s.for_arrays({"x": x, **{f"params[{k!r}]": v for k, v in layer.params.items()},
                           "the output": probe.y0}, "check_layer")
-        rows = list(probe.rows)
-        if probe.deterministic:
+        moved = calls_leave_params_alone(name, layer, before)
+        rows = list(probe.rows) + moved
+        if probe.deterministic and not moved:
             point = layer_point(name, layer, x, probe, s.dtype)
             with progress_bar(_full_size(s.mode, point.tensors)) as bar:
                 found, first = point_rows(point, s, bar, layer, x)
@@ -125,8 +126,8 @@ def check_model(model, loss, x, y, *, mode: str = "auto", method: str = "central
     s = resolve_settings(mode=mode, method=method, eps=eps, atol=atol, rtol=rtol, seed=seed,
                          second_point=second_point, likely_cause=likely_cause,
                          where="check_model")
-    with kept_state(layers):
-        rows, s = model_rows(model, layers, loss, x, y, s)
+    with kept_state([*layers, loss]) as snapshots:
+        rows, s = model_rows(model, layers, loss, x, y, s, snapshots[:len(layers)])
     return GradcheckReport(rows, s.options(), time.perf_counter() - start)
 
 

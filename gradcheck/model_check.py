@@ -16,7 +16,7 @@ from gradcheck.model_walk import (
 )
 from gradcheck.plan import check_point, passed
 from gradcheck.point import machine_eps
-from gradcheck.probes import LayerProbe
+from gradcheck.probes import LayerProbe, calls_leave_params_alone
 from gradcheck.progress import progress_bar
 from gradcheck.rest_of_model import Downstream
 from gradcheck.selection import rng_for
@@ -37,11 +37,22 @@ def _walk(model, layers, loss, x, y, chained=None):
     return acts, mutated, loss0, dpred, chained, recorded
 
 
-def model_rows(model, layers, loss, x, y, s: Settings) -> tuple[list[dict], Settings]:
-    """Probe rows, then local and end-to-end verdict rows per layer, then second-point rows."""
+def model_rows(model, layers, loss, x, y, s: Settings,
+               snapshots) -> tuple[list[dict], Settings]:
+    """Probe rows, then local and end-to-end verdict rows per layer, then second-point rows.
+
+    ``snapshots`` (one :class:`gradcheck.restore.Snapshot` per layer, taken before the
+    check) tell which layers replaced or changed their parameters: those get a protocol row
+    and no numeric rows, as random layers do.
+    """
     acts, mutated, loss0, dpred, chained, recorded = _walk(model, layers, loss, x, y)
     firsts, e2e = recorded or (None, None)
     probes = probe_chain(layers, acts, mutated if chained else None, dpred, firsts)
+    for i, (layer, before) in enumerate(zip(layers, snapshots, strict=True)):
+        moved = calls_leave_params_alone(layer_name(i, layer), layer, before)
+        if moved:
+            probes[i].rows += moved
+            probes[i].deterministic = False
     random = not all(p.deterministic for p in probes)
     if not (chained or random):
         raise ValueError("check_model: model.forward(x) differs from running x through "

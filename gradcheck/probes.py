@@ -15,7 +15,7 @@ from gradcheck.point import machine_eps
 from gradcheck.report import problem_row
 from gradcheck.restore import Snapshot
 
-__all__ = ["LayerProbe", "during", "first_backward", "probe_layer"]
+__all__ = ["LayerProbe", "calls_leave_params_alone", "during", "first_backward", "probe_layer"]
 
 
 @contextmanager
@@ -179,6 +179,21 @@ def _same(a, b, factor: float, rtol: float) -> bool:
         if not (np.array_equal(x, y) or np.all(np.abs(x - y) <= rtol * np.abs(y))):
             return False
     return True
+
+
+def calls_leave_params_alone(name: str, layer, before: Snapshot) -> list[dict]:
+    """A row when the probe's forwards and backwards replaced or changed parameters (which
+    are then put back): perturbing them in place would go unseen, as an optimizer's would."""
+    moved = before.changed_params()
+    if not moved:
+        return []
+    before.restore()
+    listed = ", ".join(repr(k) for k in moved)
+    return [problem_row(name, moved[0], np.shape(layer.params[moved[0]]), "params_changed",
+                        f"forward or backward replaced or changed params {listed} (a copy "
+                        "assigned to params[k], an update inside backward); a layer must "
+                        "leave its parameters alone, since optimizers and gradcheck change "
+                        "them in place: compute with a local copy")]
 
 
 def upstream_like(y0: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -10,12 +10,27 @@ import numpy as np
 __all__ = ["Snapshot", "kept_state"]
 
 
+_IMMUTABLE = (int, float, complex, bool, str, bytes, type(None))
+
+
+class _Kept:
+    """A saved immutable attribute value (restored by assignment)."""
+
+    def __init__(self, value):
+        self.value = value
+
+
 def _copy(value):
-    """A deep copy of arrays, generators' states and containers of them; None for the rest."""
+    """A copy of arrays, immutable values, generators' states and containers of them; None
+    for what cannot be copied (it is left alone)."""
     if isinstance(value, np.ndarray):
         return value.copy()
+    if isinstance(value, _IMMUTABLE):
+        return _Kept(value)
     if isinstance(value, np.random.Generator):
         return value.bit_generator.state
+    if isinstance(value, np.random.RandomState):
+        return value.get_state()
     if isinstance(value, (dict, list, tuple)):
         try:
             return copy.deepcopy(value)
@@ -28,8 +43,9 @@ class Snapshot:
     """The state of one layer: grads, and its attributes that hold arrays, containers of them
     (nested dicts, lists, tuples) or generators; restored in place, bit for bit.
 
-    The ``params`` dict and parameter arrays are left out: the engine restores parameters
-    itself, and a snapshot of a large weight would double its memory.
+    Parameters are kept apart: the very arrays (put back into ``params`` if the layer
+    replaced them) and copies of their values (put back last, after grads that may alias
+    them).
     """
 
     def __init__(self, layer):
@@ -45,13 +61,19 @@ class Snapshot:
             if saved is not None:
                 self.saved[k] = (v, saved)
         self.grads = {k: np.array(g, copy=True) for k, g in getattr(layer, "grads", {}).items()}
+        self.params = ({k: (v, np.array(v, copy=True)) for k, v in params.items()}
+                       if isinstance(params, dict) else {})
 
     def changed(self) -> list[str]:
-        """Names of the array attributes added or changed since the snapshot."""
+        """Names of the attributes added, or of array and plain-value attributes changed,
+        since the snapshot."""
         attrs = vars(self.layer) if hasattr(self.layer, "__dict__") else {}
         return sorted(set(attrs) - self.names) + [
-            k for k, (_, saved) in self.saved.items() if isinstance(saved, np.ndarray)
-            and not _same_array(getattr(self.layer, k, None), saved)]
+            k for k, (_, saved) in self.saved.items()
+            if (isinstance(saved, np.ndarray) and not _same_array(getattr(self.layer, k, None),
+                                                                  saved))
+            or (isinstance(saved, _Kept) and not _same_value(getattr(self.layer, k, None),
+                                                             saved.value))]
 
     def restore(self) -> None:
         """Put every saved attribute back (in place where the object is still there) and
@@ -67,10 +89,27 @@ class Snapshot:
             if isinstance(current, np.ndarray) and current.shape == value.shape \
                     and current.flags.writeable:
                 np.copyto(current, value, casting="unsafe")
+        params = getattr(self.layer, "params", None)
+        for key, (array, values) in self.params.items():
+            if isinstance(params, dict):
+                params[key] = array
+            np.copyto(array, values)
+
+    def changed_params(self) -> list[str]:
+        """Parameters replaced by another array, or whose values changed, since the snapshot."""
+        params = getattr(self.layer, "params", {})
+        return [k for k, (array, values) in self.params.items()
+                if params.get(k) is not array or not np.array_equal(array, values,
+                                                                     equal_nan=True)]
 
 
 def _restore_into(current, saved):
     """``current`` with the contents of ``saved`` (in place where possible), or a copy."""
+    if isinstance(saved, _Kept):
+        return saved.value
+    if isinstance(current, np.random.RandomState):
+        current.set_state(saved)
+        return current
     if isinstance(current, np.random.Generator):
         current.bit_generator.state = (saved.bit_generator.state
                                        if isinstance(saved, np.random.Generator) else saved)
@@ -90,6 +129,11 @@ def _restore_into(current, saved):
         current[:] = [_restore_into(c, v) for c, v in zip(current, saved, strict=True)]
         return current
     return copy.deepcopy(saved)
+
+
+def _same_value(a, b) -> bool:
+    """Equal plain values of the same type (an attribute that became an array is not)."""
+    return type(a) is type(b) and a == b
 
 
 def _same_array(a, b: np.ndarray) -> bool:

@@ -251,3 +251,42 @@ def test_the_html_report_shows_a_vacuous_check_as_a_warning_not_a_pass(tmp_path)
     assert "proved nothing" in page and "vacuous" in page
     assert "Healthy: no problems found" not in page
     assert "<td>passed</td>" not in page   # the run metadata says "vacuous" too
+
+
+class RebindsParams(z.Linear):
+    """Bug: forward replaces params["W"] by a copy (as a max-norm step might), and backward
+    is wrong: the perturbations of the original array would go unseen."""
+
+    def forward(self, x):
+        self.params["W"] = self.params["W"].copy()
+        return super().forward(x)
+
+    def input_grad(self, dy):
+        return 3 * super().input_grad(dy)
+
+
+class StepsInBackward(z.Linear):
+    """Bug: backward also takes an optimizer step."""
+
+    def backward(self, dy):
+        dx = super().backward(dy)
+        self.params["W"] -= 0.1 * self.grads["W"]
+        return dx
+
+
+@pytest.mark.parametrize("make", [RebindsParams, StepsInBackward])
+def test_a_layer_that_changes_its_parameters_fails_and_is_restored(make):
+    layer = make()
+    original = layer.params["W"]
+    values = original.copy()
+    layer.count = 0
+    report = check_layer(layer, RNG.normal(size=(5, 4)))
+    assert "params_changed" in set(report.table.check), str(report)
+    assert not report.passed
+    assert layer.params["W"] is original and np.array_equal(original, values)
+    assert layer.count == 0   # plain attributes are restored too
+
+
+def test_complex_step_does_not_pass_a_wrong_gradient():
+    report = check_layer(z.DoubleInputGrad(), RNG.normal(size=(5, 4)), method="complex_step")
+    assert ("input", "gradient") in failing(report), str(report)
