@@ -32,21 +32,30 @@ def _inputs(arrays: list[np.ndarray], single: bool) -> list[Tensor]:
 
 
 def _gradients(label, vjp, args, G, single, tensors) -> tuple[dict, list[dict]]:
-    """The vjp's gradients by tensor name, and rows for a wrong number of them."""
+    """The vjp's gradients by tensor name (those of the right shape), and rows for a wrong
+    number of them, a missing one (``None``) or one of the wrong shape."""
     with during(f"vjp of {label}"):
         grads = vjp(args[0] if single else tuple(args), G)
-    grads = [grads] if single and not isinstance(grads, (tuple, list)) else list(grads)
+    if grads is None or (single and not isinstance(grads, (tuple, list))):
+        grads = [grads]
+    elif isinstance(grads, np.ndarray) or not isinstance(grads, (tuple, list)):
+        grads = [grads]   # one array for several inputs: a count problem, not split rows
     rows = []
     if len(grads) != len(tensors):
         rows.append(problem_row(label, "vjp", (), "grad_shape",
                                 f"vjp returned {len(grads)} gradients for {len(tensors)} "
                                 "inputs; return one array per input, in order"))
-    named = {t.name: np.asarray(g) for t, g in zip(tensors, grads, strict=False)
-             if g is not None}
-    rows += [problem_row(label, n, t.live.shape, "grad_shape",
-                         f"vjp returned a gradient of shape {g.shape} for input {n!r} of shape "
-                         f"{t.live.shape}") for t in tensors for n, g in named.items()
-             if n == t.name and g.shape != t.live.shape]
+    named = {}
+    for t, g in zip(tensors, list(grads) + [None] * (len(tensors) - len(grads)), strict=False):
+        if g is None:
+            rows.append(problem_row(label, t.name, t.live.shape, "missing_grad",
+                                    f"vjp returned no gradient (None) for input {t.name!r}"))
+        elif np.shape(g) != t.live.shape:
+            rows.append(problem_row(label, t.name, t.live.shape, "grad_shape",
+                                    f"vjp returned a gradient of shape {np.shape(g)} for input "
+                                    f"{t.name!r} of shape {t.live.shape}"))
+        else:
+            named[t.name] = np.asarray(g)
     return named, rows
 
 

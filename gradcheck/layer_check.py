@@ -22,6 +22,8 @@ SECOND_POINT_NOTES = {
     "kink": "the given point sits on kinks; at a second point nearby, without them, the "
             "gradient is wrong",
     "smooth": "at a second point nearby (no kinks there) it passes",
+    "sampled": "fails at a second point, along random directions that see every element: "
+               "the elements sampled at the given point missed the wrong ones",
 }
 _CHECKS = ("gradient", "end_to_end")
 
@@ -33,7 +35,7 @@ def point_rows(point: Point, s: Settings, progress=None, layer=None,
 
     Returns the rows and the verdicts by tensor name (for the second point's notes).
     """
-    names = [t.name for t in point.tensors if t.name in point.analytic]
+    names = [t.name for t in point.tensors if t.name in point.analytic and t.live.size]
     details = {}
     results = check_point(point, names, s, progress, details=details)
     rows = [verdict_row(point.label, n, point.tensors[point.index(n)].live.shape, check, v)
@@ -63,18 +65,19 @@ def second_point_rows(label: str, layer, x: np.ndarray, probe: LayerProbe, s: Se
         point = layer_point(label, layer, x2, probe2, s.dtype, check_input=check_input)
         names = [n for n in first if n in point.analytic and first[n][0].status != "fail"]
         again = check_point(point, names, s.at_second_point(), elements_first=False)
-    return second_point_verdict_rows(point, first, again, rows)
+    return second_point_verdict_rows(point, first, again, rows, s.mode == "sample")
 
 
-def second_point_verdict_rows(point: Point, first: dict, again: dict,
-                              rows: list[dict]) -> list[dict]:
+def second_point_verdict_rows(point: Point, first: dict, again: dict, rows: list[dict],
+                              sampled: bool = False) -> list[dict]:
     """Rows for tensors wrong at the second point (verdicts ``again``), and notes on the
     given point's ``rows`` of tensors that sat on kinks there but pass at the second."""
     extra = []
     for name, verdicts in again.items():
         before = first[name][0].status
         if verdicts[0].status == "fail":
-            note = SECOND_POINT_NOTES["kink" if before == "nondifferentiable" else "stale"]
+            note = SECOND_POINT_NOTES["kink" if before == "nondifferentiable" else
+                                      "sampled" if sampled else "stale"]
             extra.append(verdict_row(point.label, name, point.tensors[point.index(name)].live.shape,
                                      "second_point", verdicts[0], note))
         elif before == "nondifferentiable":

@@ -90,7 +90,7 @@ def moved_value(a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """``a`` moved to the second point (same dtype): ``a + m z (|a| + rms(a))``, ``z`` uniform
     in [-1, 1): each value moves by up to ``m`` of its own size plus ``m`` of the tensor's
     scale (continuous, so ties and exact zeros break by about ``m``)."""
-    rms = float(np.sqrt(np.vdot(a, a).real / a.size)) or 1.0
+    rms = (float(np.sqrt(np.vdot(a, a).real / a.size)) if a.size else 0.0) or 1.0
     z = rng.random(a.shape)
     z -= 0.5
     z *= 2 * SECOND_POINT_MOVE

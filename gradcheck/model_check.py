@@ -21,6 +21,7 @@ from gradcheck.progress import progress_bar
 from gradcheck.rest_of_model import Downstream
 from gradcheck.selection import rng_for
 from gradcheck.settings import Settings
+from gradcheck.validation import NonFiniteLoss
 
 __all__ = ["model_rows"]
 
@@ -95,7 +96,7 @@ def _second_point(model, layers, loss, x, y, s: Settings, firsts: list[dict],
     with moved_parameters(layers, rng):
         try:
             whole = model_point(model, layers, loss, x2, y, s.dtype)
-        except ValueError:   # the loss is not finite there: no second point
+        except NonFiniteLoss:   # the loss is not finite there: no second point
             return []
         wrong = {f"{i}.{n}" for i, first in enumerate(firsts) for n, verdicts in first.items()
                  if not passed(verdicts)}
@@ -122,5 +123,5 @@ def _layers_at_second_point(model, layers, loss, x2, y, s: Settings, firsts: lis
                  if n in point.analytic and firsts[i][n][0].status != "fail"]
         again = check_point(point, names, s.at_second_point(), elements_first=False)
         own = [r for r in rows if r["layer"] == point.label and r["check"] == "gradient"]
-        extra += second_point_verdict_rows(point, firsts[i], again, own)
+        extra += second_point_verdict_rows(point, firsts[i], again, own, s.mode == "sample")
     return extra

@@ -81,6 +81,10 @@ class Point:
         ``region`` is ``(elements, shape, structure)`` for a group of elements read back
         from their own output slices, or None for one value over the whole output.
         """
+        if np.shape(y) != np.shape(self.y0):
+            raise ValueError(f"{self.label}: a perturbed forward returned shape {np.shape(y)}, "
+                             f"the unperturbed one {np.shape(self.y0)}; the output's shape "
+                             "must not depend on the values of the inputs or parameters")
         weighted = self.G * (y - self.y0)
         if region is None:
             local = np.array([weighted.sum()])

@@ -107,12 +107,16 @@ def _grads_now(layer) -> dict:
 
 
 def grads_match_params(name: str, layer, grads: dict) -> list[dict]:
-    """Rows for missing grads, grads of the wrong shape, and grads less precise than their
-    parameter (a float64 gradient of a float32 parameter is fine)."""
+    """Rows for grads with NaN/Inf, missing grads, grads of the wrong shape, and grads less
+    precise than their parameter (a float64 gradient of a float32 parameter is fine)."""
     rows = []
     for key, param in layer.params.items():
         grad = grads.get(key)
-        if grad is None:
+        if grad is not None and grad.dtype.kind in "fc" and not np.isfinite(grad).all():
+            rows.append(problem_row(name, key, param.shape, "non_finite_grad",
+                                    f"backward wrote {int(np.sum(~np.isfinite(grad)))} NaN or "
+                                    f"Inf values into grads[{key!r}] at a finite point"))
+        elif grad is None:
             rows.append(problem_row(name, key, param.shape, "missing_grad",
                                     f"grads has no entry {key!r}: backward must write "
                                     f"layer.grads[{key!r}] (same shape as the parameter)"))
@@ -153,7 +157,8 @@ def backward_is_linear_and_overwrites(name: str, layer, x, probe: LayerProbe) ->
     pairs += [(k, probe.grads[k], g, True) for k, g in layer.grads.items() if k in probe.grads]
     rows = []
     for key, first, value, is_param in pairs:
-        if np.shape(value) != np.shape(first) or _same(value, first, 2.0, rtol):
+        if np.shape(value) != np.shape(first) or _same(value, first, 2.0, rtol) \
+                or not np.isfinite(first).all():   # NaNs are reported on their own
             continue
         if is_param and _same(value, first, 3.0, rtol):
             rows.append(problem_row(name, key, np.shape(value), "accumulation",

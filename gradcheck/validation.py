@@ -6,7 +6,11 @@ from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ["loss_value", "require_array", "require_layer", "require_model"]
+__all__ = ["NonFiniteLoss", "loss_value", "require_array", "require_layer", "require_model"]
+
+
+class NonFiniteLoss(ValueError):
+    """The loss at the point is NaN or infinite."""
 
 
 def require_layer(obj, name: str, where: str) -> None:
@@ -72,10 +76,15 @@ def loss_value(loss, pred, y) -> float:
     if n_y is not None and n_y != len(pred):
         raise ValueError(f"check_model: y has {n_y} rows but x has {len(pred)} samples")
     try:
-        value = float(loss.forward(pred, y))
+        raw = loss.forward(pred, y)
     except (TypeError, ValueError, IndexError) as exc:
         raise ValueError(f"check_model: {type(loss).__name__} rejected the targets y for "
                          f"predictions of shape {np.shape(pred)}: {exc}") from None
+    if np.size(raw) != 1:
+        raise TypeError(f"check_model: {type(loss).__name__}.forward returned an array of "
+                        f"shape {np.shape(raw)}; it must return the loss as one float (mean "
+                        "over the batch)")
+    value = float(np.asarray(raw).reshape(()))
     if not np.isfinite(value):
-        raise ValueError(f"check_model: the loss at x is not finite ({value})")
+        raise NonFiniteLoss(f"check_model: the loss at x is not finite ({value})")
     return value

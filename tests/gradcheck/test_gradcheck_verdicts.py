@@ -290,3 +290,46 @@ def test_a_layer_that_changes_its_parameters_fails_and_is_restored(make):
 def test_complex_step_does_not_pass_a_wrong_gradient():
     report = check_layer(z.DoubleInputGrad(), RNG.normal(size=(5, 4)), method="complex_step")
     assert ("input", "gradient") in failing(report), str(report)
+
+
+def test_bad_vjp_returns_and_nan_grads_are_rows_not_tracebacks():
+    from gradcheck import check_function
+
+    a, b = RNG.normal(size=(4, 3)), RNG.normal(size=(4, 3))
+
+    def f(u, v):
+        return np.tanh(u) * v
+
+    for vjp, problem in [(lambda inputs, G: None, "missing_grad"),
+                         (lambda inputs, G: (G * b, None), "missing_grad"),
+                         (lambda inputs, G: G * a, "grad_shape"),
+                         (lambda inputs, G: (np.ones((4, 2)), G), "grad_shape")]:
+        for mode in ("auto", "full"):
+            report = check_function(f, vjp, (a, b), mode=mode)
+            assert not report.passed and problem in set(report.table.check), str(report)
+
+    class NanGrad(z.Linear):
+        def backward(self, dy):
+            dx = super().backward(dy)
+            self.grads["W"][0, 0] = np.nan
+            return dx
+
+    table = check_layer(NanGrad(), RNG.normal(size=(5, 4))).table
+    assert "non_finite_grad" in set(table.check)
+    assert "linearity" not in set(table.check) and "accumulation" not in set(table.check)
+
+
+def test_a_zero_size_parameter_is_skipped_and_an_output_that_changes_shape_is_named():
+    layer = z.Linear()
+    layer.params["empty"], layer.grads["empty"] = np.zeros((0, 4)), np.zeros((0, 4))
+    assert check_layer(layer, RNG.normal(size=(5, 4))).passed
+
+    class ShapeShifter(z.Linear):
+        def forward(self, x):
+            y = super().forward(x)
+            return y if np.array_equal(self.params["W"], self.w0) else y[:, :1]
+
+    shifter = ShapeShifter()
+    shifter.w0 = shifter.params["W"].copy()
+    with pytest.raises(ValueError, match="output's shape must not depend"):
+        check_layer(shifter, RNG.normal(size=(5, 4)))
