@@ -77,7 +77,11 @@ def factor(a: np.ndarray, b: np.ndarray, tol: np.ndarray) -> float | None:
 
 
 def num(value: float) -> str:
-    """A measured number for a message: 4 decimals in a readable range, else 4 digits."""
+    """A measured number for a message: 4 decimals in a readable range, else 4 digits; a
+    factor close to 1 with as many digits as it takes to differ from 1 (1.000001)."""
+    if 0.99 < abs(value) < 1.01 and abs(value) != 1:
+        digits = min(15, 2 - int(np.floor(np.log10(abs(abs(value) - 1)))))
+        return f"{value:.{max(4, digits)}f}"
     return f"{value:.4f}" if 0.01 <= abs(value) < 1e4 else f"{value:.4g}"
 
 
@@ -96,8 +100,11 @@ def axis_name(tensor: str, ndim: int, axis: int) -> str:
     return "channel" if ndim == 4 and axis == 1 else f"axis {axis} index"
 
 
-def edge_hint(k: int, size: int) -> str:
-    """The off-by-one remark for a wrong slice at the first or the last index."""
+def edge_hint(k: int, size: int, dropped: bool) -> str:
+    """The off-by-one remark for a slice at the first or the last index whose gradient is
+    missing (``dropped``: analytic 0 there); nothing for a slice that is merely off."""
+    if not dropped:
+        return ""
     if k == size - 1:
         return "; it is the last index: an off-by-one (a loop or slice that stops one short)"
     if k == 0:

@@ -170,7 +170,7 @@ def one_slice(case: Case) -> Cause | None:
     return Cause("one_slice", f"only {case.evidence.tensor}[{label}] ({named}) is wrong: "
                               f"{int(case.bad.sum())} failing elements, all in it, and the "
                               f"{int((~inside).sum())} outside pass{there}"
-                              f"{edge_hint(k, shape[ax])}")
+                              f"{edge_hint(k, shape[ax], c == 0)}")
 
 
 def slice_scale(case: Case) -> Cause | None:
