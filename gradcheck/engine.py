@@ -135,7 +135,8 @@ def _write(array: np.ndarray, index, values: np.ndarray) -> None:
 
 
 def _displace(array: np.ndarray, part: Part, offset, original: np.ndarray) -> None:
-    """``array[index] = original + offset * scale * step`` (exact for power-of-two steps)."""
+    """``array[index] = original + offset * scale * step`` (exact for elements, whose steps
+    are powers of two; a direction's step is what the arithmetic gives)."""
     if part.index is None:
         np.multiply(part.step.reshape(array.shape), offset * part.scale, out=array)
         array += original
@@ -172,7 +173,8 @@ def numerical_gradient(f: Callable[[np.ndarray], float], x, method: str = "centr
     f : callable
         ``f(x) -> float`` (complex for ``method="complex_step"``).
     x : array_like of float, any shape
-        Point of evaluation; never modified (``f`` receives a private copy).
+        Point of evaluation; never modified (``f`` receives a working copy of it, perturbed
+        in place between calls).
     method : {"central", "forward", "richardson", "complex_step"}
         For central and forward differences the half-step refinement is included.
     eps : float, optional

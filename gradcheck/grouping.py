@@ -11,6 +11,8 @@ used only where it is exact.
 
 from __future__ import annotations
 
+from contextlib import closing
+
 import numpy as np
 
 from gradcheck.engine import Move, Part, Tensor, perturbed_outputs
@@ -32,11 +34,13 @@ def _independent(tensor: Tensor, evaluate, y0: np.ndarray, axis: int, out_axis: 
         np.moveaxis(mask, axis, 0)[mask_1d] = True
         return Move((Part(0, None, (jitter * mask).reshape(-1)),))
 
-    for j, _, y in perturbed_outputs([tensor], (move(c) for c in chosen), (1.0,), evaluate):
-        unchanged = np.flatnonzero(~chosen[j])
-        if y.shape != y0.shape or not np.array_equal(np.take(y, unchanged, axis=out_axis),
-                                                     np.take(y0, unchanged, axis=out_axis)):
-            return False
+    outputs = perturbed_outputs([tensor], (move(c) for c in chosen), (1.0,), evaluate)
+    with closing(outputs):   # stopping early restores the tensor at once
+        for j, _, y in outputs:
+            unchanged = np.flatnonzero(~chosen[j])
+            if y.shape != y0.shape or not np.array_equal(
+                    np.take(y, unchanged, axis=out_axis), np.take(y0, unchanged, axis=out_axis)):
+                return False
     return True
 
 

@@ -85,7 +85,7 @@ def settled(analytic: np.ndarray, numeric: np.ndarray, base_tol: np.ndarray) -> 
 
 
 def judge(analytic, est: Estimate, base_tol: np.ndarray, scale: float,
-          label: Callable[[int], str], prefer=None) -> Verdict:
+          label: Callable[[int], str]) -> Verdict:
     """Judge ``m`` analytic values against their estimates.
 
     Parameters
@@ -99,8 +99,6 @@ def judge(analytic, est: Estimate, base_tol: np.ndarray, scale: float,
         The ``scale`` of the rule (for ``max_rel_err``; already inside ``base_tol``).
     label : callable
         ``label(i) -> str``: how the report names value ``i`` (an index, a direction).
-    prefer : ndarray of bool, shape (m,), optional
-        Values to name as the worst when any of them fails (elements, which have an index).
     """
     analytic, numeric = np.asarray(analytic, float), np.asarray(est.value, float)
     if len(numeric) == 0:
@@ -111,8 +109,6 @@ def judge(analytic, est: Estimate, base_tol: np.ndarray, scale: float,
     kink = np.zeros_like(bad) if est.kink is None else bad & est.kink & (est.gap > tol)
     failed = bad & ~kink
     ratio = err / np.maximum(tol, _TINY)
-    if prefer is not None and (failed & prefer).any():
-        failed = failed & prefer
     worst = int(np.argmax(np.where(failed, ratio, -1.0) if failed.any() else ratio))
     max_abs = float(err.max())
     return Verdict(

@@ -22,6 +22,8 @@ SECOND_POINT_NOTES = {
     "kink": "the given point sits on kinks; at a second point nearby, without them, the "
             "gradient is wrong",
     "smooth": "at a second point nearby (no kinks there) it passes",
+    "zeros": "the given point's check saw only zeros (it proved nothing there); at a second "
+             "point nearby the gradient is wrong",
     "sampled": "fails at a second point, along random directions that see every element: "
                "the elements sampled at the given point missed the wrong ones",
 }
@@ -76,8 +78,8 @@ def second_point_verdict_rows(point: Point, first: dict, again: dict, rows: list
     for name, verdicts in again.items():
         before = first[name][0].status
         if verdicts[0].status == "fail":
-            note = SECOND_POINT_NOTES["kink" if before == "nondifferentiable" else
-                                      "sampled" if sampled else "stale"]
+            note = SECOND_POINT_NOTES[{"nondifferentiable": "kink", "vacuous": "zeros"}.get(
+                before, "sampled" if sampled else "stale")]
             extra.append(verdict_row(point.label, name, point.tensors[point.index(name)].live.shape,
                                      "second_point", verdicts[0], note))
         elif before == "nondifferentiable":

@@ -37,8 +37,6 @@ class ValueSet:
         The step of each value (1 for joint directions, whose moves carry the steps).
     label : callable
         ``label(i) -> str``: how the report names value ``i``.
-    prefer : ndarray of bool, shape (m,), optional
-        Values to name first when they fail (elements).
     """
 
     moves: tuple[Move, ...]
@@ -46,7 +44,6 @@ class ValueSet:
     regions: tuple
     steps: np.ndarray
     label: Callable[[int], str]
-    prefer: np.ndarray | None = None
 
 
 def _deltas(point: Point, values: ValueSet, offsets, which, ends: bool, progress) -> np.ndarray:
@@ -121,5 +118,5 @@ def check_values(point: Point, values: ValueSet, analytic: list[np.ndarray], rul
     if keep is not None:
         error = 0.0 if estimates[0].error is None else estimates[0].error
         keep.append((np.asarray(estimates[0].value, float), base[0] + SAFETY * error))
-    return [judge(a, e, b, s, values.label, values.prefer)
+    return [judge(a, e, b, s, values.label)
             for a, e, b, s in zip(analytic, estimates, base, scales, strict=True)]

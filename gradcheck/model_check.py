@@ -67,7 +67,8 @@ def model_rows(model, layers, loss, x, y, s: Settings,
     eps_mach = machine_eps(np.zeros(1, s.dtype))
     noise = eps_mach * (abs(loss0) + float(np.sum(np.abs(dpred * acts[-1]))))
     rows = [row for p in probes for row in p.rows]
-    total = sum(p.size for layer in layers for p in layer.params.values()) + x.size
+    total = sum(p.size for layer in layers for p in layer.params.values()) + sum(
+        a.size for a in acts[:-1])
     firsts_by_layer = []
     with progress_bar(total if s.mode == "full" else 0) as bar:
         for i, layer in enumerate(layers):

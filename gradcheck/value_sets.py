@@ -45,8 +45,7 @@ def element_values(point: Point, name: str, elements: np.ndarray, method: str, e
     moves = tuple(Move((Part(t, g, steps[c]),), size=len(g))
                   for g, c in zip(groups, columns, strict=True))
     values = ValueSet(moves, columns, tuple((g, live.shape, structure) for g in groups), steps,
-                      lambda i: element_label(elements[i], live.shape),
-                      prefer=np.ones(len(elements), bool))
+                      lambda i: element_label(elements[i], live.shape))
     return values, [np.asarray(g, float).reshape(-1)[elements] for g in objectives_of(point, name)]
 
 
