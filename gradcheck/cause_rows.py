@@ -7,8 +7,6 @@ the verdict's tolerance, the layer's other statuses and the context reruns.
 
 from __future__ import annotations
 
-from functools import partial
-
 import numpy as np
 
 from gradcheck.causes import Evidence, likely_causes, rerun_evidence
@@ -23,7 +21,8 @@ TOO_LARGE = "not analysed: the tensor is too large for a full numeric gradient"
 
 
 def add_likely_causes(point: Point, results: dict, details: dict, rows: list[dict],
-                      s: Settings, layer=None, x: np.ndarray | None = None) -> None:
+                      s: Settings, layer=None, x: np.ndarray | None = None,
+                      rerun_check=None) -> None:
     """Fill ``likely_cause`` and ``cause_label`` of the local rows of every failing tensor.
 
     Parameters
@@ -35,8 +34,9 @@ def add_likely_causes(point: Point, results: dict, details: dict, rows: list[dic
         ``name -> (numeric, tolerance)`` the plan kept (see :func:`gradcheck.plan.check_point`).
     rows : list of dict
         The point's rows (changed in place).
-    layer, x : optional
-        The layer and its input, for the context reruns (on deep copies); None: no reruns.
+    layer, x, rerun_check : optional
+        The layer, its input and ``rerun_check(layer, x) -> report`` (a quick check), for the
+        context reruns on deep copies of the layer; any None: no reruns.
     """
     statuses = {n: v[0].status for n, v in results.items()}
     for name in [n for n, st in statuses.items() if st == "fail"]:
@@ -44,7 +44,8 @@ def add_likely_causes(point: Point, results: dict, details: dict, rows: list[dic
         if arrays is None:
             text, labels = TOO_LARGE, ""
         else:
-            causes = likely_causes(_evidence(point, name, arrays, statuses, layer, x))
+            causes = likely_causes(_evidence(point, name, arrays, statuses, layer, x,
+                                             rerun_check))
             text = "; ".join(causes) if causes else NO_PATTERN
             labels = ",".join(c.label for c in causes)
         for row in rows:
@@ -52,12 +53,11 @@ def add_likely_causes(point: Point, results: dict, details: dict, rows: list[dic
                 row["likely_cause"], row["cause_label"] = text, labels
 
 
-def _evidence(point: Point, name: str, arrays, statuses: dict, layer, x) -> Evidence:
-    from gradcheck.checks import check_layer
-
+def _evidence(point: Point, name: str, arrays, statuses: dict, layer, x,
+              rerun_check) -> Evidence:
     numeric, tolerance = arrays
-    quick = partial(check_layer, mode="directional", second_point=False, likely_cause=False)
-    reruns = {} if layer is None or x is None else rerun_evidence(layer, x, quick, name)
+    reruns = ({} if layer is None or x is None or rerun_check is None
+              else rerun_evidence(layer, x, rerun_check, name))
     live = point.tensors[point.index(name)].live
     return Evidence(layer=point.label, tensor=name, analytic=np.asarray(point.analytic[name]),
                     numeric=numeric, tolerance=tolerance, value=np.array(live, copy=True),

@@ -84,7 +84,7 @@ def check_layer(layer, x, *, mode: str = "auto", method: str = "central", eps=No
         if probe.deterministic and not moved:
             point = layer_point(name, layer, x, probe, s.dtype)
             with progress_bar(_full_size(s.mode, point.tensors)) as bar:
-                found, first = point_rows(point, s, bar, layer, x)
+                found, first = point_rows(point, s, bar, layer, x, _quick_check)
             rows += found
             if s.second_point:
                 rows += second_point_rows(name, layer, x, probe, s, first, found)
@@ -127,7 +127,8 @@ def check_model(model, loss, x, y, *, mode: str = "auto", method: str = "central
                          second_point=second_point, likely_cause=likely_cause,
                          where="check_model")
     with kept_state([*layers, loss]) as snapshots:
-        rows, s = model_rows(model, layers, loss, x, y, s, snapshots[:len(layers)])
+        rows, s = model_rows(model, layers, loss, x, y, s, snapshots[:len(layers)],
+                             _quick_check)
     return GradcheckReport(rows, s.options(), time.perf_counter() - start)
 
 
@@ -168,6 +169,11 @@ def check_function(f, vjp, inputs, *, mode: str = "auto", method: str = "central
     with progress_bar(sum(a.size for a in arrays) if s.mode == "full" else 0) as bar:
         rows, s = function_rows(name, f, vjp, arrays, single, s, bar)
     return GradcheckReport(rows, s.options(), time.perf_counter() - start)
+
+
+def _quick_check(layer, x) -> GradcheckReport:
+    """The check the likely cause reruns a failing layer with (fast; no analysis of its own)."""
+    return check_layer(layer, x, mode="directional", second_point=False, likely_cause=False)
 
 
 def _full_size(mode: str, tensors) -> int:

@@ -31,9 +31,10 @@ _CHECKS = ("gradient", "end_to_end")
 
 
 def point_rows(point: Point, s: Settings, progress=None, layer=None,
-               x: np.ndarray | None = None) -> tuple[list[dict], dict]:
+               x: np.ndarray | None = None, rerun_check=None) -> tuple[list[dict], dict]:
     """Verdict rows of every tensor of ``point`` that has an analytic gradient, with the
-    likely cause of each failing one (context reruns on ``layer`` at ``x`` when given).
+    likely cause of each failing one (context reruns of ``rerun_check`` on copies of
+    ``layer`` at ``x`` when given).
 
     Returns the rows and the verdicts by tensor name (for the second point's notes).
     """
@@ -43,7 +44,7 @@ def point_rows(point: Point, s: Settings, progress=None, layer=None,
     rows = [verdict_row(point.label, n, point.tensors[point.index(n)].live.shape, check, v)
             for n in names for check, v in zip(_CHECKS, results[n], strict=False)]
     if s.likely_cause:
-        add_likely_causes(point, results, details, rows, s, layer, x)
+        add_likely_causes(point, results, details, rows, s, layer, x, rerun_check)
     return rows, results
 
 

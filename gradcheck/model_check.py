@@ -38,13 +38,14 @@ def _walk(model, layers, loss, x, y, chained=None):
     return acts, mutated, loss0, dpred, chained, recorded
 
 
-def model_rows(model, layers, loss, x, y, s: Settings,
-               snapshots) -> tuple[list[dict], Settings]:
+def model_rows(model, layers, loss, x, y, s: Settings, snapshots,
+               rerun_check=None) -> tuple[list[dict], Settings]:
     """Probe rows, then local and end-to-end verdict rows per layer, then second-point rows.
 
     ``snapshots`` (one :class:`gradcheck.restore.Snapshot` per layer, taken before the
     check) tell which layers replaced or changed their parameters: those get a protocol row
-    and no numeric rows, as random layers do.
+    and no numeric rows, as random layers do. ``rerun_check(layer, x)`` runs the likely
+    cause's context reruns of a failing layer.
     """
     acts, mutated, loss0, dpred, chained, recorded = _walk(model, layers, loss, x, y)
     firsts, e2e = recorded or (None, None)
@@ -80,7 +81,7 @@ def model_rows(model, layers, loss, x, y, s: Settings,
                 lambda i=i: rng_for(s.seed, "downstream", str(i)))
             point = layer_point(layer_name(i, layer), layer, acts[i], probes[i], s.dtype,
                                 downstream=down, e2e=e2e[i], e2e_noise=noise)
-            found, first = point_rows(point, s, bar, layer, acts[i])
+            found, first = point_rows(point, s, bar, layer, acts[i], rerun_check)
             rows += found
             firsts_by_layer.append(first)
     if s.second_point and chained and not random:
