@@ -10,7 +10,7 @@ import numpy as np
 
 from gradcheck.engine import Tensor
 from gradcheck.layer_check import point_rows
-from gradcheck.point import Point, machine_eps
+from gradcheck.point import Point, round_off
 from gradcheck.probes import during, upstream_like
 from gradcheck.report import problem_row
 from gradcheck.selection import rng_for
@@ -81,6 +81,6 @@ def function_rows(label: str, f, vjp, arrays: list[np.ndarray], single: bool,
                          "f or vjp changed this input in place; compute into new arrays")
              for t, a in zip(tensors, args, strict=True)
              if not np.array_equal(t.live, a, equal_nan=True)]
-    noise = machine_eps(np.zeros(1, s.dtype)) * float(np.sum(np.abs(G * np.real(y0))))
+    noise = round_off(s.dtype, G, y0)
     point = Point(label, tuple(tensors), evaluate, y0, G, analytic, noise)
     return rows + point_rows(point, s, progress)[0], s

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from gradcheck.engine import Tensor
-from gradcheck.point import Point, machine_eps
+from gradcheck.point import Point, round_off
 from gradcheck.probes import during
 from gradcheck.validation import loss_value
 
@@ -56,7 +56,7 @@ def layer_point(label: str, layer, x: np.ndarray, probe, dtype: str, *, check_in
     analytic = {t.name: analytic[t.name] for t in tensors
                 if analytic.get(t.name) is not None
                 and np.shape(analytic[t.name]) == t.live.shape}
-    noise = machine_eps(np.zeros(1, dtype)) * float(np.sum(np.abs(probe.G * np.real(probe.y0))))
+    noise = round_off(dtype, probe.G, probe.y0)
     return Point(label, tuple(tensors), evaluate, probe.y0, probe.G, analytic, noise,
                  downstream, e2e or {}, e2e_noise)
 
@@ -81,7 +81,7 @@ def model_point(model, layers, loss, x: np.ndarray, y, dtype: str) -> Point:
             tensors.append(Tensor(f"{i}.{key}", value))
             if np.shape(layer.grads.get(key)) == value.shape:
                 analytic[f"{i}.{key}"] = np.array(layer.grads[key], copy=True)
-    noise = machine_eps(np.zeros(1, dtype)) * (abs(loss0) + float(np.sum(np.abs(dpred * pred))))
+    noise = round_off(dtype, dpred, pred, loss0)
     return Point("model", tuple(tensors), evaluate, np.asarray(loss0), np.ones(()), analytic,
                  noise)
 

@@ -15,7 +15,7 @@ from gradcheck.model_walk import (
     recorded_backward,
 )
 from gradcheck.plan import check_point, passed
-from gradcheck.point import machine_eps
+from gradcheck.point import round_off
 from gradcheck.probes import LayerProbe, calls_leave_params_alone
 from gradcheck.progress import progress_bar
 from gradcheck.rest_of_model import Downstream
@@ -65,8 +65,7 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots,
                          enumerate(zip(layers, acts[1:], strict=True))}}, "check_model")
     if e2e is None:
         e2e = [{}] * len(layers) if random else model_grads(model, layers, dpred)
-    eps_mach = machine_eps(np.zeros(1, s.dtype))
-    noise = eps_mach * (abs(loss0) + float(np.sum(np.abs(dpred * acts[-1]))))
+    noise = round_off(s.dtype, dpred, acts[-1], loss0)
     rows = [row for p in probes for row in p.rows]
     total = sum(p.size for layer in layers for p in layer.params.values()) + sum(
         a.size for a in acts[:-1])

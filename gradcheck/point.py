@@ -17,7 +17,7 @@ import numpy as np
 from gradcheck.engine import Tensor
 from gradcheck.grouping import expand, region_sums
 
-__all__ = ["EXPAND_BUDGET", "Point", "machine_eps"]
+__all__ = ["EXPAND_BUDGET", "Point", "machine_eps", "round_off"]
 
 EXPAND_BUDGET = 1 << 21   # values per stacked batch of outputs sent to the rest of the model
 
@@ -26,6 +26,13 @@ def machine_eps(*arrays) -> float:
     """Machine epsilon of the lowest-precision float dtype among ``arrays``."""
     dtypes = [np.real(a).dtype for a in arrays if np.asarray(a).dtype.kind in "fc"]
     return max((float(np.finfo(d).eps) for d in dtypes), default=float(np.finfo(float).eps))
+
+
+def round_off(dtype: str, weights, values, offset: float = 0.0) -> float:
+    """Round-off of one evaluation of an objective ``offset + <weights, values>`` in ``dtype``:
+    ``eps_mach * (|offset| + sum|weights * values|)``."""
+    magnitude = abs(offset) + float(np.sum(np.abs(weights * np.real(values))))
+    return machine_eps(np.zeros(1, dtype)) * magnitude
 
 
 @dataclass(frozen=True)
