@@ -1,10 +1,11 @@
 """Measure a set of values at a point through the engine, refine what is unsettled, judge.
 
 Every value is first measured with its method's first offsets (two evaluations for central
-differences). Values the judge's fixed tolerance already passes are settled; the moves that
-hold any other value are evaluated again at half the step, which gives those values a
-Richardson estimate, an error estimate and a kink test (:mod:`gradcheck.finite_diff`). So a
-correct, well-conditioned check costs the first offsets only.
+differences, one for forward). Values the judge's fixed tolerance already passes are
+settled; the moves that hold any other value are evaluated again at half the step (and, for
+forward differences, at ``-h`` too), which gives those values a central Richardson estimate,
+an error estimate and a kink test (:mod:`gradcheck.finite_diff`). So a correct,
+well-conditioned check costs the first offsets only.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from gradcheck.judge import SAFETY, Rule, Verdict, judge, settled
 from gradcheck.point import Point
 
 __all__ = ["ValueSet", "check_values"]
+
+_HALVES = (0.5, -0.5)   # the half steps of a central refinement
 
 
 @dataclass(frozen=True)
@@ -109,12 +112,14 @@ def check_values(point: Point, values: ValueSet, analytic: list[np.ndarray], rul
                                     zip(analytic, estimates, base, strict=True)])
         redo = [j for j in all_moves if not ok[values.columns[j]].all()]
         if redo:
-            more = _deltas(point, values, st.refine, redo, ends, None)
+            # one-sided first offsets refine centrally: the kink test needs both sides
+            extra = st.refine if -1.0 in st.first else (-1.0, *_HALVES)
+            more = _deltas(point, values, extra, redo, ends, None)
             redone = np.zeros(len(ok), bool)
             redone[np.concatenate([values.columns[j] for j in redo])] = True
             both = np.concatenate([first, more])
-            estimates = [_merge(e, estimate(both[..., o], st.offsets, values.steps), redone)
-                         for o, e in enumerate(estimates)]
+            estimates = [_merge(e, estimate(both[..., o], st.first + extra, values.steps),
+                                redone) for o, e in enumerate(estimates)]
     if keep is not None:
         error = 0.0 if estimates[0].error is None else estimates[0].error
         keep.append((np.asarray(estimates[0].value, float), base[0] + SAFETY * error))

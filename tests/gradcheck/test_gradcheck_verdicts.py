@@ -333,3 +333,11 @@ def test_a_zero_size_parameter_is_skipped_and_an_output_that_changes_shape_is_na
     shifter.w0 = shifter.params["W"].copy()
     with pytest.raises(ValueError, match="output's shape must not depend"):
         check_layer(shifter, RNG.normal(size=(5, 4)))
+
+
+@pytest.mark.parametrize("method", ["central", "forward", "richardson"])
+def test_kinks_are_nondifferentiable_with_every_two_sided_or_refined_method(method):
+    x = np.array([[0.0, 1.0, -2.0, 0.0], [0.0, -1.0, 3.0, 0.5]])   # ReLU at its zeros
+    report = check_layer(z.ReLU(), x, mode="full", method=method)
+    assert report.passed and report.table.status.iloc[0] == "nondifferentiable", str(report)
+    assert not check_layer(z.MeanBias(), RNG.normal(size=(5, 4)), method=method).passed
