@@ -143,8 +143,9 @@ def backward_returns_dx_of_the_input_shape(name: str, dx, x: np.ndarray) -> list
 def backward_is_linear_and_overwrites(name: str, layer, x, probe: LayerProbe) -> list[dict]:
     """A second ``backward(2 G)`` must give twice the first (to the dtype's precision).
 
-    Grads that come out three times the first were added to the previous call's (``+=``);
-    any other difference means the backward is not linear in ``dy``.
+    When a parameter's grads do not, a third ``backward(G)`` tells accumulation (``+=``,
+    whatever the grads held before: each call adds its own share, so the second call added
+    twice what the third adds) from a backward that is not linear in ``dy``.
     """
     rtol = max(1e3 * machine_eps(x, probe.G, *layer.params.values()), 1e-10)
     with during(f"the second backward of {name} (on 2 * dy)"):
@@ -154,17 +155,23 @@ def backward_is_linear_and_overwrites(name: str, layer, x, probe: LayerProbe) ->
             layer.forward(x.copy())
             dx = layer.backward(2 * probe.G)
     pairs = [("input", probe.dx, dx, False)] if probe.dx is not None and dx is not None else []
-    pairs += [(k, probe.grads[k], g, True) for k, g in layer.grads.items() if k in probe.grads]
-    rows = []
+    pairs += [(k, probe.grads[k], np.array(g, copy=True), True)
+              for k, g in layer.grads.items() if k in probe.grads]
+    rows, third = [], None
     for key, first, value, is_param in pairs:
         if np.shape(value) != np.shape(first) or _same(value, first, 2.0, rtol) \
                 or not np.isfinite(first).all():   # NaNs are reported on their own
             continue
-        if is_param and _same(value, first, 3.0, rtol):
+        if is_param and third is None:   # a third call, on dy: accumulation adds dy's share
+            with during(f"the third backward of {name} (on dy)"):
+                layer.backward(probe.G.copy())
+            third = {k: np.array(g, copy=True) for k, g in layer.grads.items()}
+        if is_param and np.shape(third.get(key)) == np.shape(value) \
+                and _same(value - first, third[key] - value, 2.0, rtol):
             rows.append(problem_row(name, key, np.shape(value), "accumulation",
-                                    f"backward adds into grads[{key!r}] across calls (a second "
-                                    "call returned old + new); overwrite it "
-                                    "(grads[k][...] = g), do not accumulate with +="))
+                                    f"backward adds into grads[{key!r}] across calls (each call "
+                                    "returned old + new); overwrite it (grads[k][...] = g), do "
+                                    "not accumulate with +="))
         else:
             rows.append(problem_row(name, key, np.shape(value), "linearity",
                                     "backward is not linear in dy: backward(2*dy) differs from "

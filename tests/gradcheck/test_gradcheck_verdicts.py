@@ -341,3 +341,12 @@ def test_kinks_are_nondifferentiable_with_every_two_sided_or_refined_method(meth
     report = check_layer(z.ReLU(), x, mode="full", method=method)
     assert report.passed and report.table.status.iloc[0] == "nondifferentiable", str(report)
     assert not check_layer(z.MeanBias(), RNG.normal(size=(5, 4)), method=method).passed
+
+
+def test_accumulation_is_named_whatever_the_grads_held_before():
+    layer = z.Accumulating()
+    layer.grads["W"][...] = 5.0   # left over from a training step
+    report = check_layer(layer, RNG.normal(size=(5, 4)))
+    assert report.table.query("check == 'accumulation'").tensor.tolist() == ["W"]
+    assert "linearity" not in set(report.table.check)
+    assert np.all(layer.grads["W"] == 5.0)   # and the grads are put back
