@@ -39,12 +39,13 @@ _TINY = float(np.finfo(float).tiny)
 class Rule:
     """The fixed part of the tolerance: ``atol + rtol * scale + NOISE_FACTOR * noise / h``.
 
-    ``noise`` is ``eps_mach * F``, the round-off of one evaluation of the objective.
+    ``noise`` is ``eps_mach * F``, the round-off of one evaluation of the objective (an array
+    of one per value when each value's perturbation reaches a different share of it).
     """
 
     atol: float
     rtol: float
-    noise: float
+    noise: float | np.ndarray
 
     def base(self, steps: np.ndarray, scale: float) -> np.ndarray:
         """Tolerance without the finite-difference error term, shape of ``steps``."""

@@ -11,7 +11,7 @@ well-conditioned check costs the first offsets only.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -40,6 +40,10 @@ class ValueSet:
         The step of each value (1 for joint directions, whose moves carry the steps).
     label : callable
         ``label(i) -> str``: how the report names value ``i``.
+    noise_share : ndarray, shape (m,), optional
+        The share of the local objective's magnitude in the output region each value
+        changes (elements read back from their own slices): its round-off is that much
+        smaller than the whole output's. None: the whole output (1).
     """
 
     moves: tuple[Move, ...]
@@ -47,6 +51,7 @@ class ValueSet:
     regions: tuple
     steps: np.ndarray
     label: Callable[[int], str]
+    noise_share: np.ndarray | None = None
 
 
 def _deltas(point: Point, values: ValueSet, offsets, which, ends: bool, progress) -> np.ndarray:
@@ -106,6 +111,8 @@ def check_values(point: Point, values: ValueSet, analytic: list[np.ndarray], rul
     if scales is None:
         scales = [max(float(np.abs(e.value).max(initial=0)), float(np.abs(a).max(initial=0)))
                   for e, a in zip(estimates, analytic, strict=True)]
+    if values.noise_share is not None:   # the local objective's round-off per region
+        rules = [replace(rules[0], noise=rules[0].noise * values.noise_share), *rules[1:]]
     base = [r.base(values.steps, s) for r, s in zip(rules, scales, strict=True)]
     if st.refine and refine:
         ok = np.logical_and.reduce([settled(a, e.value, b) for a, e, b in

@@ -10,7 +10,7 @@ import numpy as np
 
 from gradcheck.engine import Move, Part
 from gradcheck.finite_diff import direction_step, stencil, step_floor, step_sizes
-from gradcheck.grouping import detect_structure, group_elements
+from gradcheck.grouping import detect_structure, group_elements, region_sums
 from gradcheck.measure import ValueSet
 from gradcheck.point import Point
 from gradcheck.selection import element_label, random_directions
@@ -45,8 +45,21 @@ def element_values(point: Point, name: str, elements: np.ndarray, method: str, e
     moves = tuple(Move((Part(t, g, steps[c]),), size=len(g))
                   for g, c in zip(groups, columns, strict=True))
     values = ValueSet(moves, columns, tuple((g, live.shape, structure) for g in groups), steps,
-                      lambda i: element_label(elements[i], live.shape))
+                      lambda i: element_label(elements[i], live.shape),
+                      _noise_share(point, elements, live.shape, structure))
     return values, [np.asarray(g, float).reshape(-1)[elements] for g in objectives_of(point, name)]
+
+
+def _noise_share(point: Point, elements: np.ndarray, shape: tuple, structure):
+    """Each element's share of ``sum|G * y0|`` over the output region it changes (None
+    without structure: every element may change the whole output)."""
+    if not structure:
+        return None
+    magnitude = np.abs(point.G * np.real(point.y0))
+    total = float(magnitude.sum())
+    if total == 0:
+        return None
+    return region_sums(magnitude, elements, shape, structure) / total
 
 
 def direction_values(point: Point, name: str, n: int, eps: float, rng: np.random.Generator,

@@ -350,3 +350,23 @@ def test_accumulation_is_named_whatever_the_grads_held_before():
     assert report.table.query("check == 'accumulation'").tensor.tolist() == ["W"]
     assert "linearity" not in set(report.table.check)
     assert np.all(layer.grads["W"] == 5.0)   # and the grads are put back
+
+
+class Offset:
+    """y = 2 x + c: a large constant offset makes the whole output's round-off large."""
+
+    def __init__(self, c, factor):
+        self.params, self.grads, self.c, self.factor = {}, {}, c, factor
+
+    def forward(self, x):
+        return 2 * x + self.c
+
+    def backward(self, dy):
+        return 2 * dy * self.factor
+
+
+@pytest.mark.parametrize(("c", "factor"), [(1e8, 2.0), (1e6, 1.01)])
+def test_a_large_output_offset_does_not_hide_a_wrong_gradient(c, factor):
+    x = RNG.normal(size=(50, 20))
+    assert not check_layer(Offset(c, factor), x).passed
+    assert check_layer(Offset(c, 1.0), x).passed
