@@ -93,7 +93,7 @@ def check_point(point: Point, names: list[str], s: Settings, progress=None, *,
             verdicts = _own(point, n, Selection(np.arange(0), 1), s, progress,   # another
                             rng=rng_for(s.seed, point.label, n, "again"))
         results[n] = (verdicts if resolved(verdicts, s.dtype) or not locate
-                      else _locate(point, n, s, progress, details))
+                      else _locate(point, n, s, progress, details, verdicts))
     return results
 
 
@@ -143,16 +143,17 @@ def _combine(elements: list[Verdict], directions: list[Verdict]) -> list[Verdict
             for e, d in zip(elements, directions, strict=True)]
 
 
-def _locate(point: Point, name: str, s: Settings, progress, details: dict) -> list[Verdict]:
-    """Stage 4: verdicts that name the wrong element of a tensor whose direction failed."""
+def _locate(point: Point, name: str, s: Settings, progress, details: dict,
+            first: list[Verdict]) -> list[Verdict]:
+    """Stage 4: verdicts that name the wrong element of a tensor whose direction (verdicts
+    ``first``, from stage 3) did not pass."""
     size = _size(point, name)
-    first = _own(point, name, Selection(np.arange(0), 1), s, None)
     # elements are located on the local objective alone (an end-to-end value per element
     # would cost a loss evaluation each); the end-to-end verdict stays the direction's
     local = replace(point, downstream=None)
     if size <= AUTO_LOCATE_LIMIT:
-        return _own(local, name, Selection(np.arange(size), 1), s, progress,
-                    details) + first[1:]
+        elements = _own(local, name, Selection(np.arange(size)), s, progress, details)
+        return _combine(elements, first[:1]) + first[1:]
     rng = _rng(s, point, name)
     candidates = np.arange(size)
     while len(candidates) > 1:   # keep the half whose direction is unsettled (a quick screen)
