@@ -13,7 +13,8 @@ from gradcheck.report import verdict_row
 from gradcheck.selection import rng_for
 from gradcheck.settings import Settings
 
-__all__ = ["SECOND_POINT_NOTES", "point_rows", "second_point_rows", "second_point_verdict_rows"]
+__all__ = ["SECOND_POINT_NOTES", "point_rows", "recheck_layer", "second_point_rows",
+           "second_point_verdict_rows"]
 
 SECOND_POINT_NOTES = {
     "stale": "passes at the given point but fails at a second point (input and parameters "
@@ -65,9 +66,18 @@ def second_point_rows(label: str, layer, x: np.ndarray, probe: LayerProbe, s: Se
         G2 = upstream_like(y2, rng)
         (_, dx, grads, _), _ = first_backward(label, layer, G2.copy(), G2)
         probe2 = LayerProbe(y0=y2, G=G2, dx=dx, grads=grads, mutates_input=probe.mutates_input)
-        point = layer_point(label, layer, x2, probe2, s.dtype, check_input=check_input)
-        names = [n for n in first if n in point.analytic and first[n][0].status != "fail"]
-        again = check_point(point, names, s.at_second_point(), elements_first=False)
+        return recheck_layer(label, layer, x2, probe2, s, first, rows,
+                             check_input=check_input)
+
+
+def recheck_layer(label: str, layer, x2: np.ndarray, probe2: LayerProbe, s: Settings,
+                  first: dict, rows: list[dict], *, check_input=True) -> list[dict]:
+    """A layer's tensors that did not fail at the given point (verdicts ``first``), checked
+    along directions at the second point (input ``x2``, forward and backward in ``probe2``);
+    rows for those wrong there, notes on the given point's ``rows``."""
+    point = layer_point(label, layer, x2, probe2, s.dtype, check_input=check_input)
+    names = [n for n in first if n in point.analytic and first[n][0].status != "fail"]
+    again = check_point(point, names, s.at_second_point(), elements_first=False)
     return second_point_verdict_rows(point, first, again, rows, s.mode == "sample")
 
 

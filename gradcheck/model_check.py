@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradcheck.layer_check import point_rows, second_point_verdict_rows
+from gradcheck.layer_check import point_rows, recheck_layer
 from gradcheck.layer_point import layer_point, model_point, moved_parameters, moved_value
 from gradcheck.model_walk import (
     activations,
@@ -119,10 +119,7 @@ def _layers_at_second_point(model, layers, loss, x2, y, s: Settings, firsts: lis
     for i, layer in enumerate(layers):
         G, dx, grads, _ = recorded[0][i]
         probe = LayerProbe(y0=acts[i + 1], G=G, dx=dx, grads=grads, mutates_input=mutated[i])
-        point = layer_point(layer_name(i, layer), layer, acts[i], probe, s.dtype)
-        names = [n for n in firsts[i]
-                 if n in point.analytic and firsts[i][n][0].status != "fail"]
-        again = check_point(point, names, s.at_second_point(), elements_first=False)
-        own = [r for r in rows if r["layer"] == point.label and r["check"] == "gradient"]
-        extra += second_point_verdict_rows(point, firsts[i], again, own, s.mode == "sample")
+        label = layer_name(i, layer)
+        own = [r for r in rows if r["layer"] == label and r["check"] == "gradient"]
+        extra += recheck_layer(label, layer, acts[i], probe, s, firsts[i], own)
     return extra
