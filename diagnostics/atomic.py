@@ -43,3 +43,53 @@ def write_atomically(path, text: str | Iterable[str]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+class OutputPathError(ValueError):
+    """An output path that cannot be written; the message names the option and the path."""
+
+
+def require_output_path(path, *, option: str, suffixes: Iterable[str] = ()) -> Path:
+    """Check, before any work, that a report or records file can be written at ``path``.
+
+    The path must not be a directory, must end in one of ``suffixes`` (when given), and its
+    nearest existing parent folder must be a writable folder (missing folders below it are
+    created by :func:`write_atomically`). Nothing is created here.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to be written.
+    option : str
+        How the user gave it (``"--report"``, ``"write_report(path=...)"``): named in the error.
+    suffixes : iterable of str, optional
+        Accepted suffixes, lower case with the dot (``".html"``).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    OutputPathError
+        One line: the option, the path and what is wrong.
+    """
+    path = Path(path)
+    accepted = tuple(suffixes)
+
+    def fail(problem: str):
+        raise OutputPathError(f"{option}: cannot write {str(path)!r}: {problem}")
+
+    if path.is_dir() or str(path).endswith(os.sep):
+        fail("it is a directory; give a file name")
+    if accepted and path.suffix.lower() not in accepted:
+        fail(f"the suffix must be {' or '.join(accepted)}, not {path.suffix or 'none'!r}")
+    parent = path.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        fail(f"{str(parent)!r} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        fail(f"the folder {str(parent)!r} is not writable")
+    return path
