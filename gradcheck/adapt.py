@@ -14,7 +14,22 @@ from collections.abc import Mapping, MutableMapping, Sequence
 
 import numpy as np
 
-__all__ = ["Adapted", "adapt"]
+__all__ = ["Adapted", "Wrapper", "adapt"]
+
+
+class Wrapper:
+    """A view of another layer (``self.layer``) whose ``training`` flag is that layer's, so
+    eval mode (the likely cause's reruns) reaches the layer itself."""
+
+    layer: object
+
+    @property
+    def training(self):
+        return getattr(self.layer, "training", None)
+
+    @training.setter
+    def training(self, value):
+        self.layer.training = value
 
 
 class _Without(MutableMapping):
@@ -41,7 +56,7 @@ class _Without(MutableMapping):
         return sum(1 for _ in self)
 
 
-class Adapted:
+class Adapted(Wrapper):
     """A layer seen through :func:`adapt` (the arguments are documented there)."""
 
     def __init__(self, layer, *, params, grads, accumulate, buffers, lazy, packed_inputs,
@@ -87,14 +102,6 @@ class Adapted:
         """The parameters declared as buffers: held fixed, restored after the check."""
         params = self._dict("params")
         return {k: params[k] for k in self.hidden if k in params}
-
-    @property
-    def training(self):
-        return getattr(self.layer, "training", None)
-
-    @training.setter
-    def training(self, value):
-        self.layer.training = value
 
     def gradcheck_build(self, *inputs) -> None:
         """With ``lazy``: one forward on ``inputs`` when the parameters do not exist yet."""
