@@ -66,6 +66,10 @@ USER_LAYERS = textwrap.dedent('''
         X = rng.standard_normal((64, 16))
         return X, (X[:, 0] > 0).astype(int)
 
+    def regression():
+        X, _ = data()
+        return X, X[:, :1] * 2.0 - X[:, 1:2]
+
     def data_with_val():
         X, y = data()
         return X[:48], y[:48], X[48:], y[48:]
