@@ -150,9 +150,12 @@ def _check_fits_net(net, problem):
     import numpy as np
 
     X, y = problem.X_train, problem.y_train
-    wanted = "(n, 1, size, size) images" if net == "cnn" else "(n, n_features) rows"
-    if (X.ndim != 4 or X.shape[1] != 1 or X.shape[2] != X.shape[3]) if net == "cnn" \
-            else X.ndim != 2:
+    if net == "cnn":
+        fits, wanted = X.ndim == 4 and X.shape[1] == 1 and X.shape[2] == X.shape[3], \
+            "(n, 1, size, size) images"
+    else:
+        fits, wanted = X.ndim == 2, "(n, n_features) rows"
+    if not fits:
         raise UsageError(f"--net {net} needs --data X of shape {wanted}, got {X.shape}")
     if y.ndim != 1 or not np.array_equal(y, np.round(y)) or y.min() < 0:
         raise UsageError(f"--net {net} is a classifier sized by the labels: --data y must "
