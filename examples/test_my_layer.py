@@ -10,7 +10,9 @@ the analytic and numeric values. Options (``mode``, ``method``, ``eps``, ``atol`
 ``rtol``, ``seed``, ``strict``) go as keywords, into ``@pytest.mark.gradcheck(...)``,
 on the command line (``--gradcheck-atol 1e-6``) or into the ini file
 (``gradcheck_atol = 1e-6``); ``--gradcheck-report reports/gradcheck.html`` writes a
-page with every check of the session.
+page with every check of the session, ``--gradcheck-json`` the same as JSON.
+``pytest -m gradcheck`` runs only the tests using the fixture; ``--gradcheck-disable``
+skips them.
 """
 
 import numpy as np

@@ -1,8 +1,10 @@
 """Result collection for one pytest session, and the merge of pytest-xdist workers.
 
-Each call of the ``gradcheck`` fixture adds a :class:`CheckRecord`. A worker ships its
-records to the controller as one JSON string (``config.workeroutput``), which the
-controller merges into its own :class:`SessionResults`.
+Each call of the ``gradcheck`` fixture adds a :class:`CheckRecord`; a gradient test that
+fails otherwise (an exception or an assertion of its own, not a gradient check) adds a
+:class:`RaisedTest`. A worker ships both to the controller as one JSON string
+(``config.workeroutput``), which the controller merges into its own
+:class:`SessionResults`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
+
+from gradcheck.session.headline import worst_row
 
 
 def tensors(report: Any, status: str | None = None) -> set[tuple[str, str]]:
@@ -70,6 +74,19 @@ class CheckRecord:
         """Number of checked values on a kink."""
         return nondifferentiable_points(self.report)
 
+    @property
+    def worst(self) -> dict[str, Any] | None:
+        """The report's row to name for this check (see :func:`.headline.worst_row`)."""
+        return worst_row(self.report.rows)
+
+    @property
+    def status(self) -> str:
+        """``"fail"`` when the test saw a failure, else the worst row's status."""
+        if not self.passed:
+            return "fail"
+        worst = self.worst
+        return "pass" if worst is None else worst["status"]
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form, inverse of :meth:`from_dict`."""
         return {"name": self.name, "passed": self.passed, "report": self.report.to_dict()}
@@ -81,6 +98,35 @@ class CheckRecord:
 
         report = GradcheckReport.from_dict(data["report"])
         return cls(name=data["name"], passed=bool(data["passed"]), report=report)
+
+
+@dataclass(frozen=True)
+class RaisedTest:
+    """A gradient test that failed other than by a failed check.
+
+    Attributes
+    ----------
+    name : str
+        The test's node id.
+    when : str
+        The phase: ``"setup"``, ``"call"`` or ``"teardown"``.
+    exception : str
+        The exception's type name (``"ValueError"``, ``"AssertionError"``).
+    message : str
+        The exception's text, as pytest prints it.
+    location : str
+        ``path:line`` where it was raised (pytest's crash location).
+    """
+
+    name: str
+    when: str
+    exception: str
+    message: str
+    location: str
+
+    def to_dict(self) -> dict[str, str]:
+        """JSON-serialisable form; ``RaisedTest(**d)`` rebuilds it."""
+        return dict(self.__dict__)
 
 
 def totals(records: list[CheckRecord]) -> dict[str, int]:
@@ -104,10 +150,12 @@ def totals(records: list[CheckRecord]) -> dict[str, int]:
 
 
 class SessionResults:
-    """Every gradient check of the session, in the order they finished."""
+    """Every gradient check of the session, and the gradient tests that raised, in the
+    order they finished."""
 
     def __init__(self) -> None:
         self.records: list[CheckRecord] = []
+        self.raised: list[RaisedTest] = []
         self._per_test: Counter[str] = Counter()
 
     def add(self, nodeid: str, report: Any, passed: bool) -> CheckRecord:
@@ -119,10 +167,18 @@ class SessionResults:
         self.records.append(record)
         return record
 
+    def document(self) -> dict[str, Any]:
+        """The session as a JSON-serialisable dict: ``totals``, ``checks``, ``raised``."""
+        return {"totals": {**totals(self.records), "raised_tests": len(self.raised)},
+                "checks": [record.to_dict() for record in self.records],
+                "raised": [test.to_dict() for test in self.raised]}
+
     def dumps(self) -> str:
-        """All records as one JSON string (what a pytest-xdist worker sends)."""
-        return json.dumps([record.to_dict() for record in self.records])
+        """The :meth:`document` as one JSON string (what a pytest-xdist worker sends)."""
+        return json.dumps(self.document())
 
     def merge(self, text: str) -> None:
-        """Append the records of a worker, as produced by :meth:`dumps`."""
-        self.records.extend(CheckRecord.from_dict(item) for item in json.loads(text))
+        """Append the checks and raised tests of a worker, as produced by :meth:`dumps`."""
+        document = json.loads(text)
+        self.records.extend(CheckRecord.from_dict(item) for item in document["checks"])
+        self.raised.extend(RaisedTest(**item) for item in document["raised"])

@@ -1,123 +1,125 @@
-"""Plugin settings: the option table and the precedence between their sources.
+"""Plugin settings: the command line and the ini file resolved into the session's settings.
 
 Precedence, strongest first: keyword of the ``gradcheck(...)`` call, the
 ``@pytest.mark.gradcheck(...)`` marker, the command line, the ini file, the
 defaults of :func:`gradcheck.check_layer` (an option nobody set is not passed).
+Every value is parsed and every output path checked here, at start-up, so that a bad
+value is one usage error naming the option (or ini key) before any test runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
-def _to_bool(text: str) -> bool:
-    """Parse an ini boolean the way pytest does (``true/false``, ``1/0``, ``yes/no``)."""
-    value = text.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"expected true or false, got {text!r}")
+from gradcheck.session.options import CHECK, MARKER_KEYWORDS, SETTINGS, Setting
 
 
 @dataclass(frozen=True)
-class Setting:
-    """One ``--gradcheck-<name>`` option, mirrored by the ini key ``gradcheck_<name>``.
+class OutputFile:
+    """A file the session writes at its end.
 
     Attributes
     ----------
-    name : str
-        Short name (``"atol"``); also the keyword it becomes for the check.
-    convert : callable
-        Turns the command-line or ini text into the value.
-    help : str
-        Help text shown by ``pytest --help``.
-    metavar : str or None
-        Placeholder for the value; ``None`` for a flag without value.
+    path : pathlib.Path
+        Absolute path, checked writable at start-up.
+    option : str
+        How the user asked for it (``"--gradcheck-report"`` or ``"ini key gradcheck_report"``),
+        named in a message when the file cannot be written after all.
     """
 
-    name: str
-    convert: Callable[[str], Any]
-    help: str
-    metavar: str | None
-
-    @property
-    def flag(self) -> str:
-        """The command-line flag, e.g. ``--gradcheck-atol``."""
-        return f"--gradcheck-{self.name}"
-
-    @property
-    def ini(self) -> str:
-        """The ini key, e.g. ``gradcheck_atol``."""
-        return f"gradcheck_{self.name}"
-
-    @property
-    def dest(self) -> str:
-        """The attribute name on ``config.option``."""
-        return self.ini
-
-
-SETTINGS = (
-    Setting("mode", str, "check mode passed to check_layer/check_model (default: auto)", "MODE"),
-    Setting("atol", float, "absolute tolerance (default: per-dtype table)", "ATOL"),
-    Setting("rtol", float, "relative tolerance (default: per-dtype table)", "RTOL"),
-    Setting("seed", int, "seed of the random check directions (default: 0)", "SEED"),
-    Setting(
-        "report",
-        str,
-        "write an HTML summary of every check in the session to PATH, and PATH with "
-        "suffix .json next to it",
-        "PATH",
-    ),
-    Setting("strict", _to_bool, "count nondifferentiable points (kinks) and vacuous checks "
-            "(all zeros) as failures", None),
-)
-
-#: Keywords of the ``gradcheck`` marker (and of the fixture besides ``loss``/``y``).
-MARKER_KEYWORDS = ("mode", "method", "eps", "atol", "rtol", "seed", "strict")
+    path: Path
+    option: str
 
 
 @dataclass(frozen=True)
 class SessionSettings:
-    """Settings resolved from the command line, the ini file and the defaults.
+    """Settings resolved from the command line and the ini file.
 
     Attributes
     ----------
     check : dict
         Options passed to every check unless the marker or the call overrides them,
-        including ``strict`` when it was set.
-    report : pathlib.Path or None
-        Absolute path of the session HTML report (its JSON twin is the same path with
-        suffix ``.json``), or None for no report.
+        ``strict`` included when it was set.
+    report, json : OutputFile or None
+        The session's HTML page and JSON document, or None when not asked for.
+    disabled_by : str or None
+        Where the checks were disabled (``"--gradcheck-disable"`` or
+        ``"ini key gradcheck_disable"``); None when they run.
     """
 
     check: Mapping[str, Any]
-    report: Path | None
+    report: OutputFile | None = None
+    json: OutputFile | None = None
+    disabled_by: str | None = None
+
+    @property
+    def skip_reason(self) -> str | None:
+        """Why the tests using the fixture are skipped; None when they run."""
+        if self.disabled_by is None:
+            return None
+        return f"gradient checks disabled by {self.disabled_by}"
 
 
-def _report_path(text: str, base: Path) -> Path:
-    """The absolute HTML report path; refuses a ``.json`` path (the JSON twin's name)."""
-    if not text or Path(text).suffix.lower() == ".json":
-        raise ValueError(f"--gradcheck-report expects an HTML file path, got {text!r}")
-    return base / text
+def ini_label(setting: Setting) -> str:
+    """How an error names a value from the ini file: key and the option it mirrors."""
+    return f"ini key {setting.ini} (of {setting.flag})"
+
+
+def _given(setting: Setting, cli: Mapping[str, Any], ini: Mapping[str, Any]):
+    """``(value, where, base)`` from the command line, else the ini file, else None."""
+    value = cli.get(setting.name)
+    if value is not None:
+        return value, setting.flag, "cli"
+    text = ini.get(setting.name)
+    if text not in (None, ""):
+        return text, ini_label(setting), "ini"
+    return None
+
+
+def _parsed(setting: Setting, value: Any, where: str) -> Any:
+    """``value`` (text, or a bool from an on/off flag) parsed by the setting's parser."""
+    if isinstance(value, bool):
+        return value
+    try:
+        return setting.parse(str(value))
+    except ValueError as error:
+        raise ValueError(f"{where}: {error}") from None
+
+
+def _output(setting: Setting, text: str, where: str, base: Path) -> OutputFile:
+    """The output file at ``base / text``, refused now if it could not be written later."""
+    from diagnostics.atomic import require_output_path
+
+    path = (base / text).absolute()
+    require_output_path(path, option=where, suffixes=setting.suffixes)
+    return OutputFile(path=path, option=where)
 
 
 def resolve_session(
-    cli: Mapping[str, Any], ini: Mapping[str, str | None], base: Path
+    cli: Mapping[str, Any],
+    ini: Mapping[str, Any],
+    bases: Mapping[str, Path],
+    *,
+    outputs: bool = True,
 ) -> SessionSettings:
-    """Merge command-line values over ini values; drop what neither source set.
+    """Merge command-line values over ini values, parse them and check the output paths.
 
     Parameters
     ----------
     cli : mapping
-        ``Setting.name -> value`` from the command line (already converted), None if absent.
+        ``Setting.name -> text`` (a bool for an on/off flag) from the command line,
+        None where absent.
     ini : mapping
-        ``Setting.name -> text`` from the ini file, None or ``""`` if absent.
-    base : pathlib.Path
-        Directory a relative report path is taken from (pytest's invocation directory).
+        ``Setting.name -> text`` from the ini file, None or ``""`` where absent.
+    bases : mapping
+        ``"cli"`` and ``"ini"``: the folders relative paths of each source start from
+        (pytest's invocation folder; the ini file's folder).
+    outputs : bool, default True
+        False: leave the output files out (a pytest-xdist worker, which writes nothing:
+        its controller checked and writes them).
 
     Returns
     -------
@@ -126,24 +128,25 @@ def resolve_session(
     Raises
     ------
     ValueError
-        An ini value cannot be converted (the message names the ini key), or the
-        report path ends in ``.json``.
+        One line naming the option (``--gradcheck-atol``) or the ini key (``ini key
+        gradcheck_atol (of --gradcheck-atol)``) and what was expected; for an output path,
+        a ``diagnostics.atomic.OutputPathError``.
     """
-    values: dict[str, Any] = {}
+    check: dict[str, Any] = {}
+    session: dict[str, Any] = {}
     for setting in SETTINGS:
-        value = cli.get(setting.name)
-        text = ini.get(setting.name)
-        if value is None and text not in (None, ""):
-            try:
-                value = setting.convert(text)
-            except ValueError as err:
-                raise ValueError(f"ini option {setting.ini}: {err}") from None
-        if value is not None:
-            values[setting.name] = value
-    report = values.pop("report", None)
-    return SessionSettings(
-        check=values, report=None if report is None else _report_path(report, base)
-    )
+        given = _given(setting, cli, ini)
+        if given is None or (setting.suffixes and not outputs):
+            continue
+        value, where, source = given
+        value = _parsed(setting, value, where)
+        if setting.scope == CHECK:
+            check[setting.name] = value
+        elif setting.suffixes:
+            session[setting.name] = _output(setting, value, where, bases[source])
+        elif value:
+            session["disabled_by"] = where
+    return SessionSettings(check=check, **session)
 
 
 def marker_options(markers: Iterable[Any]) -> dict[str, Any]:

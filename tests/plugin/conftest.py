@@ -7,6 +7,7 @@ import pytest
 # Imported here so they are in the snapshot pytester takes before each in-process run:
 # modules first imported inside such a run are dropped from sys.modules after it, and
 # numpy's extension modules cannot be loaded a second time by later tests.
+import diagnostics.atomic  # noqa: F401  (the output paths' check; brings pandas)
 import gradcheck.checks  # noqa: F401
 
 LAYERS_SOURCE = Path(__file__).with_name("plugin_layers.py").read_text()

@@ -107,3 +107,69 @@ def test_strict_counts_nondifferentiable_points_as_failures(layer_project):
 def test_example_file_passes(pytester):
     pytester.makepyfile(test_my_layer=EXAMPLE.read_text())
     pytester.runpytest().assert_outcomes(passed=3)
+
+
+def test_short_summary_line_says_layer_tensor_and_worst_error(layer_project, monkeypatch):
+    layer_project.makepyfile(
+        test_param="""
+        from plugin_layers import Scale, batch
+
+        def test_scale(gradcheck):
+            gradcheck(Scale(broken=True), batch())
+        """
+    )
+    report = check_layer(Scale(broken=True), batch())
+    (row,) = report.table.query("status == 'fail'").to_dict("records")
+    start = f"FAILED test_param.py::test_scale - Scale w: abs err {row['max_abs_err']:.3g} > tol "
+    full = (f"{start}{row['tolerance']:.2g} at {row['worst_index']} "
+            f"(rel err {row['max_rel_err']:.3g})")
+    for variable in ("CI", "BUILD_NUMBER"):  # pytest never trims the line on CI
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("COLUMNS", "80")
+    trimmed = layer_project.runpytest()
+    trimmed.assert_outcomes(failed=1)
+    trimmed.stdout.fnmatch_lines([f"{glob.escape(start)}*"])
+    whole = layer_project.runpytest("-vv")
+    whole.stdout.fnmatch_lines([glob.escape(full)])
+    whole.stdout.fnmatch_lines(["E*GradcheckError: gradcheck failed in test_param.py::test_scale*"])
+
+
+def test_short_summary_line_of_a_model_and_of_strict_mode(layer_project):
+    layer_project.makepyfile(
+        test_more="""
+        import numpy as np
+        from plugin_layers import ReLU, Scale, batch
+        from reference_nets import Dense, Sequential
+        from reference_nets.losses import MSE
+
+        def test_model(gradcheck):
+            model = Sequential([Scale(4, broken=True), Dense(4, 2)])
+            gradcheck(model, batch(4), loss=MSE(), y=np.zeros((4, 2)))
+
+        def test_kink(gradcheck):
+            x = batch()
+            x[0, 0] = 0.0
+            gradcheck(ReLU(), x, strict=True)
+        """
+    )
+    x = batch()
+    x[0, 0] = 0.0
+    kinks = nondifferentiable_points(check_layer(ReLU(), x))
+    result = layer_project.runpytest("-vv")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        ["FAILED test_more.py::test_model - 0:Scale w: abs err * > tol *",
+         f"FAILED test_more.py::test_kink - ReLU input: {kinks} values on a kink "
+         "(nondifferentiable); strict mode counts it as a failure"]
+    )
+
+
+def test_only_gradient_failures_get_a_headline(layer_project):
+    layer_project.makepyfile(
+        test_other="""
+        def test_plain():
+            assert 1 == 2, "plain failure"
+        """
+    )
+    result = layer_project.runpytest()
+    result.stdout.fnmatch_lines(["FAILED test_other.py::test_plain - AssertionError: plain fail*"])
