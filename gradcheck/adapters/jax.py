@@ -21,9 +21,13 @@ import contextlib
 import copy
 import re
 
-import jax
-import jax.numpy as jnp
 import numpy as np
+
+try:
+    import jax
+    import jax.numpy as jnp
+except ImportError as exc:   # the adapter is optional; the core never imports it
+    raise ImportError("gradcheck.adapters.jax needs JAX: pip install 'gradkit[jax]'") from exc
 
 from gradcheck.adapters.common import check_adapted
 from gradcheck.report import GradcheckReport
@@ -47,7 +51,8 @@ class JaxLayer:
         style code). Copied into the layer's ``params`` (numpy, which the checker perturbs in
         place; JAX arrays are immutable), so the caller's arrays are never changed.
     name : str, optional
-        The ``layer`` column of the rows; default ``f.__name__``.
+        The ``layer`` column of the rows (the attribute ``gradcheck_name``); default
+        ``f.__name__``.
 
     Notes
     -----
@@ -65,7 +70,7 @@ class JaxLayer:
         if params is not None and not isinstance(params, dict):
             raise TypeError("JaxLayer: params must be a dict of arrays (f(params, *inputs)), "
                             f"got {type(params).__name__}")
-        self.f, self.name = f, name or getattr(f, "__name__", type(f).__name__)
+        self.f, self.gradcheck_name = f, name or getattr(f, "__name__", type(f).__name__)
         self._with_params = params is not None
         self.params = {k: np.array(v, copy=True) for k, v in (params or {}).items()}
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
@@ -75,33 +80,31 @@ class JaxLayer:
         """``f``'s output(s) at ``inputs`` (numpy arrays), as numpy arrays."""
         arrays = [np.asarray(a) for a in inputs]
         with _precision([*arrays, *self.params.values()]):
-            args = tuple(jnp.array(a) for a in arrays)
-            out = self.f(*self._leading(), *args)
-        self._tape.args, self._tape.vjp, self._tape.n_outputs = args, None, _count(out)
+            args, leading = tuple(jnp.array(a) for a in arrays), self._leading()
+            out = self.f(*leading, *args)
+        tape = self._tape
+        tape.args, tape.leading, tape.vjp, tape.n_outputs = args, leading, None, _count(out)
         if isinstance(out, (tuple, list)):
             return tuple(np.asarray(o) for o in out)
         return np.asarray(out)
 
-    def _leading(self, params=None) -> tuple:
+    def _leading(self) -> tuple:
         """The arguments before the inputs: ``(params,)`` as JAX arrays, or none."""
-        if not self._with_params:
-            return ()
-        return ({k: jnp.array(v) for k, v in self.params.items()} if params is None
-                else params,)
+        return ({k: jnp.array(v) for k, v in self.params.items()},) if self._with_params else ()
 
     def backward(self, *dys):
         """Gradients of ``sum_k <dys[k], y_k>`` for the last forward: ``dx`` (or a tuple of
         them) returned, the parameters' gradients written into ``grads``."""
         tape = self._tape
         if tape.args is None:
-            raise RuntimeError(f"{self.name}: backward called before any forward")
+            raise RuntimeError(f"{self.gradcheck_name}: backward called before any forward")
         if len(dys) != tape.n_outputs:
-            raise TypeError(f"{self.name}: backward got {len(dys)} upstream gradients for "
-                            f"{tape.n_outputs} outputs")
+            raise TypeError(f"{self.gradcheck_name}: backward got {len(dys)} upstream "
+                            f"gradients for {tape.n_outputs} outputs")
         floats = [i for i, a in enumerate(tape.args) if jnp.issubdtype(a.dtype, jnp.inexact)]
         with _precision([*tape.args, *self.params.values()]):
             if tape.vjp is None:
-                tape.vjp = self._vjp(tape.args, floats)
+                tape.vjp = self._vjp(tape, floats)
             y, pullback = tape.vjp
             cotangents = pullback(_cotangent(y, dys))
         found = iter(cotangents)
@@ -113,31 +116,32 @@ class JaxLayer:
             dx[i] = np.asarray(next(found))
         return dx[0] if len(dx) == 1 else tuple(dx)
 
-    def _vjp(self, args: tuple, floats: list[int]):
-        """``jax.vjp`` of ``f`` in the params (if any) and the float inputs ``floats``; the
-        other inputs are constants."""
+    def _vjp(self, tape: _Tape, floats: list[int]):
+        """``jax.vjp`` of ``f`` at the forward's arguments ``tape``, in the params (if any)
+        and the float inputs ``floats``; the other inputs are constants."""
         def of_floats(*values):
-            params, values = (values[0], values[1:]) if self._with_params else (None, values)
-            full = list(args)
+            leading, values = values[:len(tape.leading)], values[len(tape.leading):]
+            full = list(tape.args)
             for i, v in zip(floats, values, strict=True):
                 full[i] = v
-            return self.f(*self._leading(params), *full)
+            return self.f(*leading, *full)
 
-        return jax.vjp(of_floats, *self._leading(), *(args[i] for i in floats))
+        return jax.vjp(of_floats, *tape.leading, *(tape.args[i] for i in floats))
 
     def locate_error(self, exc: Exception) -> tuple[str, int | None]:
         """``(check, input index)`` of an error JAX raised (see
-        :mod:`gradcheck.adapters.common`): a ``custom_vjp`` rule's ``output[i]`` is the
-        function's argument ``i`` (the params first, when given)."""
+        :mod:`gradcheck.adapters.common`): when ``f`` is itself the ``custom_vjp`` function
+        (no params), its rule's ``output[i]`` is input ``i``."""
         text = str(exc)
         found = _AT_OUTPUT.search(text)
         if "Custom VJP bwd rule" in text and found:
-            index = int(found.group(1)) - self._with_params
-            return "grad_shape", index if index >= 0 else None
+            direct = isinstance(self.f, jax.custom_vjp) and not self._with_params
+            return "grad_shape", int(found.group(1)) if direct else None
         return ("grad_count", None) if _STRUCTURE.search(text) else ("error", None)
 
     def __deepcopy__(self, memo):
-        twin = JaxLayer(self.f, params=None, name=self.name)
+        """A copy with its own params and grads and no tape (a forward comes first)."""
+        twin = JaxLayer(self.f, params=None, name=self.gradcheck_name)
         twin._with_params = self._with_params
         twin.params = copy.deepcopy(self.params, memo)
         twin.grads = copy.deepcopy(self.grads, memo)
@@ -145,9 +149,11 @@ class JaxLayer:
 
 
 class _Tape:
-    """The last forward's JAX arguments, output count and (once computed) its vjp."""
+    """The last forward's JAX arguments (inputs, and the params before them), output count
+    and (once computed) its vjp."""
 
     args: tuple | None = None
+    leading: tuple = ()
     vjp: tuple | None = None
     n_outputs: int = 1
 

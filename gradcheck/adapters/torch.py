@@ -18,8 +18,13 @@ import copy
 import re
 
 import numpy as np
-import torch
-from torch.func import functional_call
+
+try:
+    import torch
+    from torch.func import functional_call
+except ImportError as exc:   # the adapter is optional; the core never imports it
+    raise ImportError("gradcheck.adapters.torch needs PyTorch: pip install 'gradkit[torch]'"
+                      ) from exc
 
 from gradcheck.adapters.common import check_adapted
 from gradcheck.report import GradcheckReport
@@ -49,6 +54,8 @@ class TorchLayer:
 
     Attributes
     ----------
+    gradcheck_name : str
+        The rows' ``layer`` label (``name``).
     params : dict of str to ndarray
         Numpy views SHARING memory with the module's parameters (``named_parameters`` keys):
         the checker perturbs them in place, and the module sees it; restored exactly.
@@ -83,7 +90,7 @@ class TorchLayer:
                                        or not isinstance(torch_seed, int)):
             raise TypeError(f"TorchLayer: torch_seed must be an int or None, got {torch_seed!r}")
         self.fn, self.torch_seed = fn, torch_seed
-        self.name = name or getattr(fn, "__name__", type(fn).__name__)
+        self.gradcheck_name = name or getattr(fn, "__name__", type(fn).__name__)
         module = fn if isinstance(fn, torch.nn.Module) else None
         self.module = module
         named = dict(module.named_parameters()) if module is not None else {}
@@ -111,15 +118,17 @@ class TorchLayer:
         """The output(s) of ``fn`` at ``inputs`` (numpy arrays), as numpy arrays."""
         args = tuple(_tensor(a) for a in inputs)
         params = {k: torch.from_numpy(v).requires_grad_() for k, v in self.params.items()}
-        with torch.enable_grad(), _seeded(self.torch_seed):
+        seeded = _cpu_generator(self.torch_seed) if self.torch_seed is not None \
+            else contextlib.nullcontext()
+        with torch.enable_grad(), seeded:
             out = (functional_call(self.module, params, args) if self.module is not None
                    else self._call(*args))
         outs = out if isinstance(out, (tuple, list)) else (out,)
         if not all(isinstance(o, torch.Tensor) for o in outs):
             kinds = ", ".join(type(o).__name__ for o in outs)
-            raise TypeError(f"{self.name} returned {kinds}; it must return a tensor or a "
+            raise TypeError(f"{self.gradcheck_name} returned {kinds}; it must return a tensor or a "
                             "tuple of tensors")
-        self._tape.args, self._tape.params, self._tape.outs = args, params, outs
+        self._tape.args, self._tape.leaves, self._tape.outs = args, params, outs
         arrays = tuple(o.detach().resolve_conj().resolve_neg().numpy() for o in outs)
         return arrays if isinstance(out, (tuple, list)) else arrays[0]
 
@@ -128,11 +137,11 @@ class TorchLayer:
         them) returned, the parameters' gradients written into ``grads``."""
         tape = self._tape
         if tape.outs is None:
-            raise RuntimeError(f"{self.name}: backward called before any forward")
+            raise RuntimeError(f"{self.gradcheck_name}: backward called before any forward")
         if len(dys) != len(tape.outs):
-            raise TypeError(f"{self.name}: backward got {len(dys)} upstream gradients for "
-                            f"{len(tape.outs)} outputs")
-        wrt = [a for a in tape.args if a.requires_grad] + list(tape.params.values())
+            raise TypeError(f"{self.gradcheck_name}: backward got {len(dys)} upstream "
+                            f"gradients for {len(tape.outs)} outputs")
+        wrt = [a for a in tape.args if a.requires_grad] + list(tape.leaves.values())
         pairs = [(o, _tensor(d, grad=False).to(o.dtype))
                  for o, d in zip(tape.outs, dys, strict=True) if d is not None and o.requires_grad]
         grads = (torch.autograd.grad([o for o, _ in pairs], wrt, [d for _, d in pairs],
@@ -159,15 +168,15 @@ class TorchLayer:
 
     def __deepcopy__(self, memo):
         """A copy whose ``params`` share memory with the copied module (not with this one)."""
-        return TorchLayer(copy.deepcopy(self.fn, memo), name=self.name, torch_seed=self.torch_seed)
+        return TorchLayer(copy.deepcopy(self.fn, memo), name=self.gradcheck_name,
+                          torch_seed=self.torch_seed)
 
 
 class _Tape:
-    """The last forward's tensors (inputs, parameter leaves, outputs), for the backward; an
-    object of its own so that snapshots of the layer leave it alone."""
+    """The last forward's tensors (inputs, parameter leaves, outputs), for the backward."""
 
     args: tuple = ()
-    params: dict | None = None
+    leaves: dict | None = None
     outs: tuple | None = None
 
 
@@ -192,14 +201,16 @@ def _tensor(a, grad: bool = True) -> torch.Tensor:
 
 
 @contextlib.contextmanager
-def _seeded(seed: int | None):
-    """Run the block with torch's generator seeded by ``seed`` (restored after)."""
-    if seed is None:
+def _cpu_generator(seed: int | None = None):
+    """Run the block with torch's CPU generator seeded by ``seed`` (None: as it is), and put
+    its state back after (``torch.manual_seed`` would also reach for accelerators)."""
+    state = torch.get_rng_state()
+    try:
+        if seed is not None:
+            torch.default_generator.manual_seed(seed)
         yield
-        return
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
+    finally:
+        torch.set_rng_state(state)
 
 
 def _as_array(value, name: str) -> np.ndarray:
@@ -243,5 +254,5 @@ def check_torch(fn, *inputs, name: str | None = None, torch_seed: int | None = N
     """
     layer = TorchLayer(fn, name=name, torch_seed=torch_seed)
     arrays = [_as_array(a, f"inputs[{i}]") for i, a in enumerate(inputs)]
-    with torch.random.fork_rng(devices=[]):   # random code leaves torch's generator as found
+    with _cpu_generator():   # random code leaves torch's generator as found
         return check_adapted(layer, arrays, options, "check_torch")
