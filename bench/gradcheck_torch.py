@@ -124,17 +124,20 @@ def cell(case, verdict: dict, inputs) -> str:
 
 def summary(results, best) -> list[list[str]]:
     bugs = [i for i, c in enumerate(CASES) if c.wrong is not None]
+    bugs64 = [i for i in bugs if CASES[i].dtype == "float64"]
     good = [i for i, c in enumerate(CASES) if c.wrong is None]
     good32 = [i for i in good if CASES[i].dtype == "float32"]
     rows = []
     for tool in TOOLS:
         caught = sum(results[i][tool]["failed"] for i in bugs)
+        caught64 = sum(results[i][tool]["failed"] for i in bugs64)
         located = sum(results[i][tool]["failed"] and results[i][tool]["blamed"] == {CASES[i].wrong}
                       for i in bugs)
         alarms = sum(results[i][tool]["failed"] for i in good)
         alarms32 = sum(results[i][tool]["failed"] for i in good32)
         seconds = sum(b[tool] for b in best)
-        rows.append([tool, f"{caught} / {len(bugs)}", f"{located} / {len(bugs)}",
+        rows.append([tool, f"{caught} / {len(bugs)}", f"{caught64} / {len(bugs64)}",
+                     f"{located} / {len(bugs)}",
                      f"{alarms} / {len(good)}", f"{alarms32} / {len(good32)}", f"{seconds:.3f}"])
     slow = float(rows[1][-1])
     for row in rows:
@@ -157,7 +160,7 @@ def main() -> None:
     print(markdown(["case", "dtype", "bug in", *TOOLS, "ms (" + " / ".join(TOOLS) + ")"],
                    per_case))
     print()
-    print(markdown(["checker", "bugs caught", "located on the right input",
+    print(markdown(["checker", "bugs caught", "of them float64", "located on the right input",
                     "false alarms", "false alarms (float32)", "seconds", "time / torch slow"],
                    summary(results, best)))
     said = {r["torch slow"]["said"] for r in results if r["torch slow"]["failed"]}
