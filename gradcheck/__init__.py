@@ -25,8 +25,8 @@ import importlib
 # checking engine just because ``gradcheck`` is its parent package.
 _EXPORTS = {
     "TOLERANCES": "gradcheck.settings",
-    "Adapted": "gradcheck.adapt",
-    "adapt": "gradcheck.adapt",
+    "Adapted": "gradcheck.conventions",
+    "adapt": "gradcheck.conventions",
     "GradcheckError": "gradcheck.report",
     "GradcheckReport": "gradcheck.report",
     "assert_gradients": "gradcheck.assertions",

@@ -5,7 +5,10 @@
 1. tensors of up to ``AUTO_FULL_LIMIT`` elements: every element;
 2. the larger tensors together, along one joint random direction (:mod:`.joint_direction`);
 3. each tensor the joint direction did not settle: along its own random direction (and a
-   second one when the first passed with too coarse a tolerance to mean it);
+   second one when the first passed with too coarse a tolerance to mean it, then
+   ``CONFIRM_ELEMENTS`` random elements when that one is too coarse as well: elements read
+   back from their own output slices carry only those slices' round-off, which resolves
+   float32 errors of 1 % where a direction over a large output cannot);
 4. each tensor whose direction does not pass: locate the wrong element, by checking every
    element (grouped where exact) up to ``AUTO_LOCATE_LIMIT`` elements, by bisection over
    random directions on halves of the candidates above (``2 log2(size)`` evaluations; each
@@ -35,14 +38,16 @@ from gradcheck.selection import (
     select,
 )
 from gradcheck.settings import Settings
-from gradcheck.value_sets import direction_values, element_values
+from gradcheck.value_sets import STRUCTURE_MIN_ELEMENTS, direction_values, element_values
 
-__all__ = ["COARSE", "check_point", "full_numeric", "passed", "resolved"]
+__all__ = ["COARSE", "CONFIRM_ELEMENTS", "check_point", "full_numeric", "passed", "resolved"]
 
 _SETTLED = ("pass", "vacuous")
 # a passing direction whose tolerance is above this share of its value is no proof (float64
-# directions resolve about 1e-7 and float32 ones about 1e-2 when the round-off is normal)
-COARSE = {"float64": 1e-3, "float32": 0.25}
+# directions resolve about 1e-7; float32 ones 1e-2 at best, and over a large output much
+# less: a 512-element float32 softplus's random directions resolve 1.5 to 20 %)
+COARSE = {"float64": 1e-3, "float32": 1e-2}
+CONFIRM_ELEMENTS = STRUCTURE_MIN_ELEMENTS   # elements that back a direction too coarse
 COMPLEX_RTOL = 1e-12   # the complex step's floor (it has no cancellation error)
 
 
@@ -92,9 +97,24 @@ def check_point(point: Point, names: list[str], s: Settings, progress=None, *,
         if passed(verdicts) and not resolved(verdicts, s.dtype):   # too coarse to mean it:
             verdicts = _own(point, n, Selection(np.arange(0), 1), s, progress,   # another
                             rng=rng_for(s.seed, point.label, n, "again"))
-        results[n] = (verdicts if resolved(verdicts, s.dtype) or not locate
-                      else _locate(point, n, s, progress, details, verdicts))
+        if resolved(verdicts, s.dtype) or not locate:
+            results[n] = verdicts
+        elif passed(verdicts):   # still too coarse: a sample of elements backs the direction
+            sample = _own(point, n, _confirming(point, n, s), s, progress)
+            results[n] = (_combine(sample, verdicts) if passed(sample)
+                          else _locate(point, n, s, progress, details, sample))
+        else:
+            results[n] = _locate(point, n, s, progress, details, verdicts)
     return results
+
+
+def _confirming(point: Point, name: str, s: Settings) -> Selection:
+    """``CONFIRM_ELEMENTS`` random elements of a tensor (all of a smaller one): enough for
+    the structure probe, so elements of independent slices are grouped and each is judged
+    against its own output region's round-off, far finer than a direction's."""
+    size = _size(point, name)
+    rng = rng_for(s.seed, point.label, name, "confirm")
+    return Selection(np.sort(rng.choice(size, min(CONFIRM_ELEMENTS, size), replace=False)))
 
 
 def _size(point: Point, name: str) -> int:
