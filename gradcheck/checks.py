@@ -12,7 +12,7 @@ import time
 from gradcheck.function_check import function_rows
 from gradcheck.layer_check import point_rows, second_point_rows
 from gradcheck.layer_point import layer_point
-from gradcheck.model_check import model_rows
+from gradcheck.model_check import check_model_rows
 from gradcheck.probes import calls_leave_params_alone, probe_layer, upstream_like
 from gradcheck.progress import progress_bar
 from gradcheck.report import GradcheckReport
@@ -121,14 +121,12 @@ def check_model(model, loss, x, y, *, mode: str = "auto", method: str = "central
     GradcheckReport
     """
     start = time.perf_counter()
-    layers = require_model(model, loss, method)
+    found = require_model(model, loss, method)
     x = require_array(x, "x", "check_model")
     s = resolve_settings(mode=mode, method=method, eps=eps, atol=atol, rtol=rtol, seed=seed,
                          second_point=second_point, likely_cause=likely_cause,
                          where="check_model")
-    with kept_state([*layers, loss]) as snapshots:
-        rows, s = model_rows(model, layers, loss, x, y, s, snapshots[:len(layers)],
-                             _quick_check)
+    rows, s = check_model_rows(model, found, loss, x, y, s, _quick_check)
     return GradcheckReport(rows, s.options(), time.perf_counter() - start)
 
 

@@ -45,10 +45,11 @@ class Snapshot:
 
     Parameters are kept apart: the very arrays (put back into ``params`` if the layer
     replaced them) and copies of their values (put back last, after grads that may alias
-    them).
+    them). Attributes named in ``keep_out`` (those holding other layers, in a block or a
+    model) are neither copied nor restored.
     """
 
-    def __init__(self, layer):
+    def __init__(self, layer, keep_out=()):
         self.layer = layer
         params = getattr(layer, "params", None)
         skip = {id(params), id(getattr(layer, "grads", None))}
@@ -57,7 +58,7 @@ class Snapshot:
         self.names = set(attrs)
         self.saved = {}
         for k, v in attrs.items():
-            saved = None if id(v) in skip else _copy(v)
+            saved = None if id(v) in skip or k in keep_out else _copy(v)
             if saved is not None:
                 self.saved[k] = (v, saved)
         self.grads = {k: np.array(g, copy=True) for k, g in getattr(layer, "grads", {}).items()}
@@ -142,9 +143,11 @@ def _same_array(a, b: np.ndarray) -> bool:
 
 
 @contextmanager
-def kept_state(layers):
-    """Restore each layer's state, and numpy's global random state, after the block."""
-    snapshots = [Snapshot(layer) for layer in layers]
+def kept_state(layers, keep_out=None):
+    """Restore each layer's state, and numpy's global random state, after the block
+    (``keep_out``: per layer, the attribute names its :class:`Snapshot` leaves alone)."""
+    snapshots = [Snapshot(layer, () if keep_out is None else keep_out[i])
+                 for i, layer in enumerate(layers)]
     global_state = np.random.get_state()  # noqa: NPY002  (the user's layers may use it)
     try:
         yield snapshots
