@@ -13,13 +13,16 @@ import numpy as np
 __all__ = ["STATUS_RANK", "kink_counts", "proved_nothing", "tensor_failure", "worst_status"]
 
 #: Gradient-check statuses from best to worst; an unknown status ranks with "vacuous"
-#: (not a failure, not a plain pass either).
+#: (not a failure, not a plain pass either). ``"constant"`` rows (integer inputs, buffers:
+#: held fixed, not checked) do not count.
 STATUS_RANK = {"pass": 0, "vacuous": 1, "nondifferentiable": 2, "fail": 3}
 
 
 def worst_status(statuses) -> str:
-    """The worst of some statuses by :data:`STATUS_RANK` (``"pass"`` when there are none)."""
-    return max(statuses, key=lambda s: STATUS_RANK.get(s, 1), default="pass")
+    """The worst of some statuses by :data:`STATUS_RANK` (``"pass"`` when there are none
+    but ``"constant"``)."""
+    return max((s for s in statuses if s != "constant"), key=lambda s: STATUS_RANK.get(s, 1),
+               default="pass")
 
 
 def proved_nothing(table) -> bool:

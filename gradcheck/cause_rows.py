@@ -61,5 +61,14 @@ def _evidence(point: Point, name: str, arrays, statuses: dict, layer, x,
     live = point.tensors[point.index(name)].live
     return Evidence(layer=point.label, tensor=name, analytic=np.asarray(point.analytic[name]),
                     numeric=numeric, tolerance=tolerance, value=np.array(live, copy=True),
-                    upstream=point.G, batch_size=len(x) if x is not None and x.ndim else None,
+                    upstream=point.G, batch_size=_batch_size(layer, x),
                     statuses=statuses, reruns=reruns)
+
+
+def _batch_size(layer, x) -> int | None:
+    """The batch size the likely cause may quote: ``len(x)``, or what a several-input view
+    of the layer says (its ``x`` is a placeholder)."""
+    told = getattr(layer, "gradcheck_batch_size", None)
+    if isinstance(told, int):
+        return told
+    return len(x) if x is not None and np.ndim(x) else None

@@ -13,37 +13,67 @@ from gradcheck.function_check import function_rows
 from gradcheck.layer_check import point_rows, second_point_rows
 from gradcheck.layer_point import layer_point
 from gradcheck.model_check import check_model_rows
-from gradcheck.probes import calls_leave_params_alone, probe_layer, upstream_like
+from gradcheck.probes import (
+    SeveralOutputs,
+    calls_leave_params_alone,
+    probe_layer,
+    upstream_like,
+)
 from gradcheck.progress import progress_bar
 from gradcheck.report import GradcheckReport
-from gradcheck.restore import kept_state
+from gradcheck.restore import Snapshot, kept_state
 from gradcheck.selection import rng_for
 from gradcheck.settings import resolve_settings
-from gradcheck.validation import require_array, require_layer, require_model
+from gradcheck.several_inputs import PLACEHOLDER, InputsAsParams, parse_inputs
+from gradcheck.validation import (
+    buffer_rows,
+    layer_label,
+    require_array,
+    require_layer,
+    require_model,
+    trainable,
+)
 
 __all__ = ["check_function", "check_layer", "check_model"]
 
 
-def check_layer(layer, x, *, mode: str = "auto", method: str = "central", eps=None, atol=None,
-                rtol=None, seed: int = 0, second_point: bool = True,
+def check_layer(layer, *inputs, mode: str = "auto", method: str = "central", eps=None,
+                atol=None, rtol=None, seed: int = 0, second_point: bool = True,
                 likely_cause: bool = True) -> GradcheckReport:
-    """Check dL/dx and every parameter gradient of one layer.
+    """Check dL/d(each float input) and every parameter gradient of one layer.
 
-    The objective is ``L = <G, layer.forward(x)>`` with a random upstream gradient ``G``
-    (standard normal in the output's dtype, fixed by ``seed``). The calls, in order:
-    ``forward(x)`` twice (mutation, determinism), ``backward(G)`` (the analytic gradients:
-    ``backward`` returns dL/dx and writes dL/dparam into ``layer.grads``), ``backward(2 G)``
-    (linearity, accumulation), then perturbed forwards; with ``second_point``, a forward at a
-    moved input and moved parameters, ``backward(G2)`` there and perturbed forwards around it.
-    Parameters are perturbed in place and restored bit for bit; ``x`` is copied; the layer's
-    grads and other state (arrays, containers of them, generators) and numpy's global random
-    state are restored at the end.
+    The objective is ``L = <G, y>`` for the output ``y = layer.forward(*inputs)`` and a random
+    upstream gradient ``G`` (standard normal in the output's dtype, fixed by ``seed``).
+
+    The calls the checker makes, in order (each on private copies of the inputs):
+
+    1. ``forward(*inputs)`` twice: does it change its inputs, is it a function of them (a
+       third forward after restoring the layer's state tells a stateful layer from a random
+       one);
+    2. ``backward(G)``: the analytic gradients (returned dx, and ``layer.grads``);
+    3. ``backward(2 G)``: linear in ``dy``, grads overwritten (a third ``backward(G)`` tells
+       accumulation from non-linearity when they are not);
+    4. perturbed forwards: inputs and parameters moved in place, restored bit for bit;
+    5. with ``second_point``: a forward at moved inputs and parameters, ``backward(G2)``
+       there, and perturbed forwards around it;
+    6. for a failing tensor, with ``likely_cause``: quick checks of deep copies of the layer.
+
+    At the end the layer's grads and other state (arrays, nested dicts, lists and
+    sub-objects of them, generators) and numpy's global random state are restored.
 
     Parameters
     ----------
-    layer : object with the layer protocol (``params``, ``grads``, ``forward``, ``backward``)
-    x : ndarray of float, shape (n, ...)
-        A non-empty, finite input batch.
+    layer : object with the layer protocol
+        ``params`` and ``grads`` dicts (float arrays are checked; integer or boolean entries,
+        and a ``buffers`` dict, are held fixed), ``forward(*inputs) -> y`` (an array, or a
+        tuple of arrays for several outputs), ``backward(dy) -> dx`` (``backward(dy1, ...,
+        dyk)`` for ``k`` outputs; one dx per input as a tuple when there are several, ``None``
+        for integer inputs). Other conventions: :func:`gradcheck.adapt`.
+    *inputs : ndarray, or one dict of them
+        The inputs, positional (rows ``"input"``, or ``"input0"``, ``"input1"``, ...) or as one
+        dict passed as keywords (rows named by key). Float inputs: finite, non-empty, checked
+        (one input: a batch of shape (n, ...)). Integer and boolean inputs (token ids,
+        indices, masks) are constants: never perturbed, no dx expected (a ``"constant"`` row).
     mode : {"auto", "full", "sample", "directional"}
         Which values (:mod:`gradcheck.plan`): every element, a few random elements, random
         directions, or ``"auto"``: small tensors element by element, larger ones along one
@@ -66,29 +96,54 @@ def check_layer(layer, x, *, mode: str = "auto", method: str = "central", eps=No
     Returns
     -------
     GradcheckReport
-        Rows with ``layer`` = the class name, ``tensor`` = ``"input"`` or the parameter key.
+        Rows with ``layer`` = the class name (or the adapter's ``name``) and ``tensor`` = the
+        input's name or the parameter key.
     """
     start = time.perf_counter()
+    inputs = parse_inputs(inputs, "check_layer")
+    build = getattr(layer, "gradcheck_build", None)
+    if callable(build):   # parameters created by the first forward (adapt(..., lazy=True))
+        build(*[a.copy() for a in inputs.arrays])
     require_layer(layer, "layer", "check_layer")
-    x = require_array(x, "x", "check_layer")
     s = resolve_settings(mode=mode, method=method, eps=eps, atol=atol, rtol=rtol, seed=seed,
                          second_point=second_point, likely_cause=likely_cause,
                          where="check_layer")
-    name = type(layer).__name__
+    name = layer_label(layer)
     with kept_state([layer]) as (before,):
-        probe = probe_layer(name, layer, x, lambda y0: upstream_like(y0, rng_for(seed, "upstream")))
-        s = s.for_arrays({"x": x, **{f"params[{k!r}]": v for k, v in layer.params.items()},
-                          "the output": probe.y0}, "check_layer")
-        moved = calls_leave_params_alone(name, layer, before)
-        rows = list(probe.rows) + moved
-        if probe.deterministic and not moved:
-            point = layer_point(name, layer, x, probe, s.dtype)
-            with progress_bar(_full_size(s.mode, point.tensors)) as bar:
-                found, first = point_rows(point, s, bar, layer, x, _quick_check)
+        rows = buffer_rows(name, layer)
+        try:
+            if not inputs.plain:
+                raise SeveralOutputs
+            found, s = _layer_rows(name, layer, inputs.arrays[0], s, before,
+                                   {"x": inputs.arrays[0]})
             rows += found
-            if s.second_point:
-                rows += second_point_rows(name, layer, x, probe, s, first, found)
+        except SeveralOutputs:   # several inputs or outputs, integer inputs: inputs as params
+            before.restore()
+            view = InputsAsParams(layer, inputs)
+            named = dict(zip(inputs.names, inputs.arrays, strict=True))
+            found, s = _layer_rows(name, view, PLACEHOLDER, s, Snapshot(view), named,
+                                   check_input=False)
+            rows += view.rows(name) + found
     return GradcheckReport(rows, s.options(), time.perf_counter() - start)
+
+
+def _layer_rows(name: str, layer, x, s, before, named: dict, *, check_input=True):
+    """Probe rows and verdict rows of ``layer`` at ``x`` (``named``: the inputs, for the
+    dtype rule), the second point's when ``s.second_point``; and the settings as applied."""
+    probe = probe_layer(name, layer, x, lambda y0: upstream_like(y0, rng_for(s.seed, "upstream")))
+    s = s.for_arrays({**named, **{f"params[{k!r}]": v for k, v in trainable(layer.params).items()
+                                  if k not in named}, "the output": probe.y0}, "check_layer")
+    moved = calls_leave_params_alone(name, layer, before)
+    rows = list(probe.rows) + moved
+    if probe.deterministic and not moved:
+        point = layer_point(name, layer, x, probe, s.dtype, check_input=check_input)
+        with progress_bar(_full_size(s.mode, point.tensors)) as bar:
+            found, first = point_rows(point, s, bar, layer, x, _quick_check)
+        rows += found
+        if s.second_point:
+            rows += second_point_rows(name, layer, x, probe, s, first, found,
+                                      check_input=check_input)
+    return rows, s
 
 
 def check_model(model, loss, x, y, *, mode: str = "auto", method: str = "central", eps=None,

@@ -16,7 +16,7 @@ import numpy as np
 from gradcheck.engine import Tensor
 from gradcheck.point import Point, round_off
 from gradcheck.probes import during
-from gradcheck.validation import loss_value
+from gradcheck.validation import loss_value, trainable
 
 __all__ = ["SECOND_POINT_MOVE", "layer_point", "model_point", "moved_parameters", "moved_value"]
 
@@ -43,7 +43,7 @@ def layer_point(label: str, layer, x: np.ndarray, probe, dtype: str, *, check_in
             box[0] = array
             return lambda: box.__setitem__(0, tensors[0].live)
         tensors.append(Tensor("input", box[0], install_input))
-    for key, value in layer.params.items():
+    for key, value in trainable(layer.params).items():
         if not value.flags.writeable:
             raise ValueError(f"parameter {key!r} of {label} is read-only; gradcheck perturbs "
                              "parameters in place and restores them exactly")
@@ -93,7 +93,7 @@ def _add_parameters(owners, tensors: list, analytic: dict) -> None:
     summed over the layers that hold it, to ``analytic`` (none when one of them lacks it)."""
     name_of, lacking = {}, set()
     for prefix, layer in owners:
-        for key, value in layer.params.items():
+        for key, value in trainable(layer.params).items():
             name = name_of.get(id(value))
             if name is None:
                 if any(np.may_share_memory(value, t.live) for t in tensors[1:]):
@@ -127,7 +127,7 @@ def moved_value(a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 @contextmanager
 def moved_parameters(layers, rng: np.random.Generator):
     """Move every parameter of ``layers`` in place; restore them exactly after the block."""
-    saved = [(p, p.copy()) for layer in layers for p in layer.params.values()]
+    saved = [(p, p.copy()) for layer in layers for p in trainable(layer.params).values()]
     try:
         for p, original in saved:
             p[...] = moved_value(original, rng)

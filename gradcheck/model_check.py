@@ -9,7 +9,7 @@ import numpy as np
 from gradcheck.layer_check import point_rows, recheck_layer
 from gradcheck.layer_point import layer_point
 from gradcheck.model_graph import graph_rows
-from gradcheck.model_layers import ModelLayers, attributes_holding
+from gradcheck.model_layers import ModelLayers
 from gradcheck.model_second_point import model_second_point
 from gradcheck.model_targets import targets_of
 from gradcheck.model_walk import (
@@ -47,8 +47,7 @@ def check_model_rows(model, found: ModelLayers, loss, x, y, s: Settings,
             return causes_first(done[0]), done[1]
     targets = targets_of(found)
     units = [t.unit.obj for t in targets]
-    keep_out = [attributes_holding(obj, units) for obj in [*units, model]] + [()]
-    with kept_state([*units, model, loss], keep_out) as snapshots:
+    with kept_state([*units, model, loss]) as snapshots:
         rows, s = graph_rows(model, targets, loss, x, y, s, snapshots[:len(units)],
                              rerun_check)
     return causes_first(rows), s

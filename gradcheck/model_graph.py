@@ -23,26 +23,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradcheck.layer_check import point_rows, recheck_layer
-from gradcheck.layer_point import layer_point, model_point
+from gradcheck.layer_point import model_point
 from gradcheck.model_record import recording
 from gradcheck.model_second_point import model_second_point
 from gradcheck.model_targets import Target
 from gradcheck.plan import check_point, passed
-from gradcheck.probes import (
-    LayerProbe,
-    calls_leave_params_alone,
-    during,
-    first_backward,
-    probe_layer,
-    upstream_like,
-)
+from gradcheck.probes import calls_leave_params_alone, during
 from gradcheck.progress import progress_bar
 from gradcheck.report import problem_row, verdict_row
-from gradcheck.restore import Snapshot
-from gradcheck.selection import rng_for
 from gradcheck.settings import Settings
-from gradcheck.validation import loss_value
+from gradcheck.unit_check import call_rows, recheck_call, unchecked_row
+from gradcheck.validation import loss_value, trainable
 
 __all__ = ["graph_rows", "recorded_point"]
 
@@ -59,7 +50,7 @@ def recorded_point(model, targets: list[Target], loss, x, y, dtype: str):
 
 def owners(targets: list[Target]) -> list[tuple[str, object]]:
     """``(label, layer)`` of every target with parameters (the end-to-end tensors)."""
-    return [(t.label, t.layer) for t in targets if t.layer.params]
+    return [(t.label, t.layer) for t in targets if trainable(t.layer.params)]
 
 
 def graph_rows(model, targets: list[Target], loss, x, y, s: Settings, snapshots,
@@ -70,14 +61,14 @@ def graph_rows(model, targets: list[Target], loss, x, y, s: Settings, snapshots,
     check) tell which layers the model's forward or backward changed.
     """
     params = {f"{label}.{k}": v for label, layer in owners(targets)
-              for k, v in layer.params.items()}
+              for k, v in trainable(layer.params).items()}
     s = s.for_arrays({"x": x, **params}, "check_model")
     whole = recorded_point(model, targets, loss, x, y, s.dtype)
     outputs = {f"the output of {t.label}": out for t in targets for out in t.calls.outputs[:1]
                if isinstance(out, np.ndarray)}
-    if s.for_arrays({"x": x, **params, **outputs}, "check_model").dtype != s.dtype:
-        s = s.for_arrays({"x": x, **params, **outputs}, "check_model")   # a layer casts down
-        whole = recorded_point(model, targets, loss, x, y, s.dtype)
+    low = s.for_arrays({"x": x, **params, **outputs}, "check_model")
+    if low.dtype != s.dtype:   # a layer computes in a lower precision than its inputs
+        s, whole = low, recorded_point(model, targets, loss, x, y, low.dtype)
     rows = [row for t, before in zip(targets, snapshots, strict=True) if t.unit.leaf
             for row in calls_leave_params_alone(t.label, t.layer, before)]
     firsts, wrong, random = {}, set(), bool(rows)
@@ -109,65 +100,32 @@ def graph_rows(model, targets: list[Target], loss, x, y, s: Settings, snapshots,
 def _target_rows(t: Target, s: Settings, bar, rerun_check, random: bool):
     """Rows of every call of ``t``; ``(rows, {call label: verdicts}, deterministic)``."""
     if not t.calls.recorded or not t.calls.outputs:
-        return ([_unchecked_row(t.label, "the model's forward never called it, or called "
-                                "past its forward attribute (type(layer).forward(layer, x))")]
+        return ([unchecked_row(t.label, "the model's forward never called it, or called "
+                               "past its forward attribute (type(layer).forward(layer, x))")]
                 if t.unit.leaf else []), {}, True
     if not t.unit.leaf and random:   # a random layer inside makes every block around it so
         return [], {}, True
     rows, firsts, steady = _reach_rows(t), {}, True
     for k, args in enumerate(t.calls.inputs):
-        label = t.call_label(k)
-        if not _one_float_array(args):
-            rows += [_unchecked_row(label, "its forward got no single float array "
-                                    "(check it alone with check_layer)")] if t.unit.leaf else []
-            continue
-        found, first, ok = _local_rows(label, t.layer, args[0], t.calls.paired_upstream(k),
-                                       s, bar, rerun_check)
-        rows += found
-        firsts[label] = first
+        found, first, ok = call_rows(t.call_label(k), t.layer, args,
+                                     t.calls.paired_upstream(k), s, bar, rerun_check)
+        rows += found if t.unit.leaf or first or not ok else []
+        firsts[t.call_label(k)] = first
         steady &= ok
     return rows, firsts, steady
-
-
-def _one_float_array(args) -> bool:
-    return (args is not None and len(args) == 1 and isinstance(args[0], np.ndarray)
-            and args[0].dtype.kind == "f" and args[0].size > 0
-            and bool(np.isfinite(args[0]).all()))
-
-
-def _local_rows(label: str, layer, x: np.ndarray, dy, s: Settings, bar, rerun_check):
-    """Probe and check ``layer`` at ``x`` with ``dy`` as ``G`` (a random one when None)."""
-    before = Snapshot(layer)
-    rng = rng_for(s.seed, label, "upstream")
-    probe = probe_layer(label, layer, x, lambda y0: dy if dy is not None and np.shape(dy) ==
-                        np.shape(y0) else upstream_like(y0, rng))
-    moved = calls_leave_params_alone(label, layer, before)
-    rows = list(probe.rows) + moved
-    if not probe.deterministic or moved:
-        return rows, {}, False
-    point = layer_point(label, layer, x, probe, s.dtype)
-    found, first = point_rows(point, s, bar, layer, x, rerun_check)
-    return rows + found, first, True
 
 
 def _reach_rows(t: Target) -> list[dict]:
     """A failing row for a leaf with parameters whose backward the model's backward did not
     call once per forward call (its grads are then not this batch's)."""
     n_f, n_b = len(t.calls.outputs), len(t.calls.upstream)
-    if not t.unit.leaf or n_b == n_f or not t.layer.params:
+    if not t.unit.leaf or n_b == n_f or not trainable(t.layer.params):
         return []
     return [problem_row(t.label, "dy", (), "backward_reach",
                         f"model.backward called this layer's backward {n_b} time(s) for "
                         f"{n_f} forward call(s): its grads are not the gradient of this "
                         "loss; call each layer's backward once per forward call (checked "
                         "here with a random upstream gradient)")]
-
-
-def _unchecked_row(label: str, why: str) -> dict:
-    """A ``"vacuous"`` row: nothing was checked of this layer."""
-    row = problem_row(label, "output", (), "not_checked", f"not checked: {why}")
-    row["status"] = "vacuous"
-    return row
 
 
 def _repeats(model, loss, x, y, whole) -> bool:
@@ -178,10 +136,10 @@ def _repeats(model, loss, x, y, whole) -> bool:
 
 
 def _full_size(targets: list[Target], whole) -> int:
-    """Values checked one by one in ``"full"`` mode: every call's input and parameters, and
+    """Values checked one by one in ``"full"`` mode: every call's inputs and parameters, and
     every tensor of the whole model (the progress bar's total)."""
-    local = sum(args[0].size + sum(p.size for p in t.layer.params.values())
-                for t in targets for args in t.calls.inputs if _one_float_array(args))
+    local = sum(sum(np.size(a) for a in args) + sum(p.size for p in trainable(
+        t.layer.params).values()) for t in targets for args in t.calls.inputs if args)
     return local + sum(t.live.size for t in whole.tensors)
 
 
@@ -192,7 +150,8 @@ def _with_end_to_end(rows: list[dict], whole, targets: list[Target], model, s: S
     names = [t.name for t in whole.tensors if t.name in whole.analytic and t.live.size]
     results = check_point(whole, names, s, bar)
     where = {"input": (f"model:{type(model).__name__}", "input")}
-    where |= {f"{label}.{k}": (label, k) for label, layer in owners(targets) for k in layer.params}
+    where |= {f"{label}.{k}": (label, k) for label, layer in owners(targets)
+              for k in trainable(layer.params)}
     e2e = {}
     for name in names:
         label, key = where[name]
@@ -211,29 +170,16 @@ def _with_end_to_end(rows: list[dict], whole, targets: list[Target], model, s: S
 def _units_there(model, targets: list[Target], loss, y, s: Settings, firsts: dict,
                  rows: list[dict]):
     """``units_there(x2)`` for :func:`gradcheck.model_second_point.model_second_point`: every
-    call of every unit rechecked at the input it gets in a recorded run at ``x2``."""
+    call of every unit rechecked at the inputs it gets in a recorded run at ``x2``."""
     def units_there(x2):
         recorded_point(model, targets, loss, x2, y, s.dtype)
         extra = []
         for t in targets:
             for k, args in enumerate(t.calls.inputs):
                 label = t.call_label(k)
-                if firsts.get(label) and _one_float_array(args):
+                if firsts.get(label):
                     own = [r for r in rows if r["layer"] == label and r["check"] == "gradient"]
-                    extra += _recheck(label, t.layer, args[0], t.calls.paired_upstream(k), s,
-                                      firsts[label], own)
+                    extra += recheck_call(label, t.layer, args, t.calls.paired_upstream(k), s,
+                                          firsts[label], own)
         return extra
     return units_there
-
-
-def _recheck(label: str, layer, x2, dy, s: Settings, first: dict, own: list[dict]):
-    """One call's tensors at the second point, with ``dy`` as ``G`` (random when None)."""
-    with during(f"the forward of {label} at the second point"):
-        y2 = np.array(layer.forward(x2.copy()), copy=True)
-    if not np.isfinite(y2).all():
-        return []
-    G2 = dy if dy is not None and np.shape(dy) == y2.shape else upstream_like(
-        y2, rng_for(s.seed, label, "second point"))
-    (_, dx, grads, _), _ = first_backward(label, layer, G2.copy(), G2)
-    probe2 = LayerProbe(y0=y2, G=G2, dx=dx, grads=grads, mutates_input=True)
-    return recheck_layer(label, layer, x2, probe2, s, first, own)

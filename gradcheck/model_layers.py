@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ModelLayers", "Unit", "attributes_holding", "find_layers", "is_layer"]
+__all__ = ["ModelLayers", "Unit", "find_layers", "is_layer"]
 
 _OPAQUE = (np.ndarray, np.generic, str, bytes, int, float, complex, bool, type(None), type,
            types.ModuleType, types.FunctionType, types.MethodType, types.BuiltinFunctionType)
@@ -163,28 +163,6 @@ def find_layers(model) -> ModelLayers:
                   and all(u.leaf for u in units)
                   and {id(u.obj) for u in units} == {id(layer) for layer in layers})
     return ModelLayers(units, sequential)
-
-
-def attributes_holding(obj, targets) -> set[str]:
-    """Names of ``obj``'s attributes through which the walk reaches any of ``targets``
-    (objects): what a snapshot of ``obj`` must leave alone, or it would copy those."""
-    ids = {id(t) for t in targets}
-    return {name for name, value in _children(obj) if _reaches(value, ids, {id(obj)})}
-
-
-def _reaches(value, ids: set, seen: set) -> bool:
-    level = [value]
-    while level:
-        below = []
-        for obj in level:
-            if id(obj) in ids:
-                return True
-            if _opaque(obj) or id(obj) in seen:
-                continue
-            seen.add(id(obj))
-            below += [v for _, v in _children(obj)]
-        level = below
-    return False
 
 
 def _join(path: str, name: str, value, owner) -> str:

@@ -67,8 +67,9 @@ class Calls:
         arguments, which is not the protocol's).
     outputs : list
         Per forward call, a copy of what it returned.
-    upstream : list of ndarray
-        Per backward call, a copy of its ``dy``.
+    upstream : list of tuple
+        Per backward call, copies of its positional arguments (``(dy,)``, or one ``dy`` per
+        output of a layer with several).
     first : int or None
         Rank of its first forward call among all units' calls (None: never called).
     recorded : bool
@@ -82,13 +83,17 @@ class Calls:
     recorded: bool = True
 
     def paired_upstream(self, k: int):
-        """The ``dy`` of forward call ``k``: backward calls pair with forward calls last in,
-        first out (the order backpropagation visits them); None when the counts differ or
-        the shapes do not match."""
+        """The ``dy`` of forward call ``k`` (several outputs: their ``dy`` flattened and
+        joined, as :class:`gradcheck.several_inputs.InputsAsParams` reads them). Backward
+        calls pair with forward calls last in, first out (the order backpropagation visits
+        them); None when the counts differ or the shapes do not match the outputs."""
         if len(self.upstream) != len(self.outputs):
             return None
-        dy = self.upstream[len(self.upstream) - 1 - k]
-        return dy if np.shape(dy) == np.shape(self.outputs[k]) else None
+        dys, out = self.upstream[len(self.upstream) - 1 - k], self.outputs[k]
+        outs = out if isinstance(out, (tuple, list)) else (out,)
+        if [np.shape(o) for o in outs] != [np.shape(d) for d in dys]:
+            return None
+        return dys[0] if len(dys) == 1 else np.concatenate([np.ravel(d) for d in dys])
 
 
 def _copied(value):
@@ -134,8 +139,8 @@ def _forward_recorder(unit, record: Calls, counter: list):
 def _backward_recorder(unit, record: Calls, counter: list):
     backward = unit.backward
 
-    def recording_backward(dy, *args, **kwargs):
+    def recording_backward(*args, **kwargs):
         counter[0] = None
-        record.upstream.append(_copied(dy))
-        return backward(dy, *args, **kwargs)
+        record.upstream.append(_copied(args))
+        return backward(*args, **kwargs)
     return recording_backward

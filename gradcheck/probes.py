@@ -14,8 +14,10 @@ import numpy as np
 from gradcheck.point import machine_eps
 from gradcheck.report import problem_row
 from gradcheck.restore import Snapshot
+from gradcheck.validation import trainable
 
-__all__ = ["LayerProbe", "calls_leave_params_alone", "during", "first_backward", "probe_layer"]
+__all__ = ["LayerProbe", "SeveralOutputs", "calls_leave_params_alone", "during", "first_backward",
+           "probe_layer"]
 
 
 @contextmanager
@@ -42,11 +44,19 @@ class LayerProbe:
     mutates_input: bool = False
 
 
+class SeveralOutputs(Exception):
+    """The first forward returned a tuple: the layer is checked as one with several outputs."""
+
+
 def forward_keeps_its_input(name: str, layer, x: np.ndarray):
-    """``(y, mutated, rows)`` of one forward on a private copy of ``x``."""
+    """``(y, mutated, rows)`` of one forward on a private copy of ``x``; raises
+    :class:`SeveralOutputs` when forward returns a tuple or list."""
     given = x.copy()
     with during(f"the first forward of {name}"):
-        y = np.array(layer.forward(given), copy=True)
+        raw = layer.forward(given)
+    if isinstance(raw, (tuple, list)):
+        raise SeveralOutputs
+    y = np.array(raw, copy=True)
     mutated = not np.array_equal(given, x, equal_nan=True)
     rows = [problem_row(name, "input", x.shape, "mutation",
                         "forward changed its input x in place; compute into a new array "
@@ -106,28 +116,40 @@ def _grads_now(layer) -> dict:
     return {key: np.array(value, copy=True) for key, value in layer.grads.items()}
 
 
+def grad_words(layer, key: str) -> tuple[str, str, str]:
+    """How messages name ``key``'s gradient, its tensor, and the fix for a missing one;
+    a layer may say it otherwise (``layer.grad_words(key)``, as the several-input view
+    does for its inputs)."""
+    words = getattr(layer, "grad_words", None)
+    if callable(words):
+        return words(key)
+    return (f"grads[{key!r}]", "the parameter",
+            f"grads has no entry {key!r}: backward must write layer.grads[{key!r}] (same "
+            "shape as the parameter); if it is a buffer (running statistics), keep it in a "
+            "layer.buffers dict instead, or use adapt(layer, buffers=[...])")
+
+
 def grads_match_params(name: str, layer, grads: dict) -> list[dict]:
     """Rows for grads with NaN/Inf, missing grads, grads of the wrong shape, and grads less
     precise than their parameter (a float64 gradient of a float32 parameter is fine)."""
     rows = []
-    for key, param in layer.params.items():
+    for key, param in trainable(layer.params).items():
         grad = grads.get(key)
+        what, tensor, missing = grad_words(layer, key)
         if grad is not None and grad.dtype.kind in "fc" and not np.isfinite(grad).all():
             rows.append(problem_row(name, key, param.shape, "non_finite_grad",
                                     f"backward wrote {int(np.sum(~np.isfinite(grad)))} NaN or "
-                                    f"Inf values into grads[{key!r}] at a finite point"))
+                                    f"Inf values into {what} at a finite point"))
         elif grad is None:
-            rows.append(problem_row(name, key, param.shape, "missing_grad",
-                                    f"grads has no entry {key!r}: backward must write "
-                                    f"layer.grads[{key!r}] (same shape as the parameter)"))
+            rows.append(problem_row(name, key, param.shape, "missing_grad", missing))
         elif grad.shape != param.shape:
             rows.append(problem_row(name, key, param.shape, "grad_shape",
-                                    f"grads[{key!r}] has shape {grad.shape}, the parameter "
-                                    f"has {param.shape}: reduce over the batch axis"))
+                                    f"{what} has shape {grad.shape}, {tensor} has "
+                                    f"{param.shape}: reduce over the batch axis"))
         elif grad.dtype.kind not in "fc" or grad.dtype.itemsize < param.dtype.itemsize:
             rows.append(problem_row(name, key, param.shape, "grad_dtype",
-                                    f"grads[{key!r}] has dtype {grad.dtype}, the parameter "
-                                    f"has {param.dtype}: allocate grads like the parameter"))
+                                    f"{what} has dtype {grad.dtype}, {tensor} has "
+                                    f"{param.dtype}: allocate it like {tensor}"))
     return rows
 
 
@@ -169,9 +191,11 @@ def backward_is_linear_and_overwrites(name: str, layer, x, probe: LayerProbe) ->
         if is_param and np.shape(third.get(key)) == np.shape(value) \
                 and _same(value - first, third[key] - value, 2.0, rtol):
             rows.append(problem_row(name, key, np.shape(value), "accumulation",
-                                    f"backward adds into grads[{key!r}] across calls (each call "
-                                    "returned old + new); overwrite it (grads[k][...] = g), do "
-                                    "not accumulate with +="))
+                                    f"backward adds into {grad_words(layer, key)[0]} across "
+                                    "calls (each call returned old + new); overwrite it "
+                                    "(grads[k][...] = g), do not accumulate with +=; for a "
+                                    "layer meant to accumulate until zero_grad, check "
+                                    "adapt(layer, accumulate=True)"))
         else:
             rows.append(problem_row(name, key, np.shape(value), "linearity",
                                     "backward is not linear in dy: backward(2*dy) differs from "
@@ -196,7 +220,8 @@ def _same(a, b, factor: float, rtol: float) -> bool:
 def calls_leave_params_alone(name: str, layer, before: Snapshot) -> list[dict]:
     """A row when the probe's forwards and backwards replaced or changed parameters (which
     are then put back): perturbing them in place would go unseen, as an optimizer's would."""
-    moved = before.changed_params()
+    checked = trainable(layer.params)
+    moved = [k for k in before.changed_params() if k in checked]   # buffers may change
     if not moved:
         return []
     before.restore()

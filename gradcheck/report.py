@@ -9,13 +9,14 @@ import numpy as np
 
 from gradcheck.judge import SAFETY
 
-__all__ = ["COLUMNS", "GradcheckError", "GradcheckReport", "problem_row", "verdict_row"]
+__all__ = ["COLUMNS", "GradcheckError", "GradcheckReport", "constant_row", "problem_row",
+           "verdict_row"]
 
 COLUMNS = ("layer", "tensor", "shape", "checked", "max_abs_err", "max_rel_err", "worst_index",
            "analytic", "numeric", "status", "message",
            # extra columns, after the contract's
            "check", "tolerance", "n_nondifferentiable", "likely_cause", "cause_label")
-_STATUS_ORDER = {"fail": 0, "nondifferentiable": 1, "vacuous": 2, "pass": 3}
+_STATUS_ORDER = {"fail": 0, "nondifferentiable": 1, "vacuous": 2, "pass": 3, "constant": 4}
 _VACUOUS = ("every checked analytic and numeric value is exactly 0: the check proved nothing "
             "(dead ReLUs, a zero upstream gradient or a constant input block the gradient); "
             "check at an input that exercises the layer")
@@ -51,6 +52,12 @@ def problem_row(layer: str, tensor: str, shape, check: str, message: str) -> dic
             "analytic": float("nan"), "numeric": float("nan"), "status": "fail",
             "message": message, "check": check, "tolerance": float("nan"),
             "n_nondifferentiable": 0, "likely_cause": "", "cause_label": ""}
+
+
+def constant_row(layer: str, tensor: str, shape, message: str) -> dict[str, Any]:
+    """A ``"constant"`` row: a tensor held fixed (an integer input, a buffer), not checked and
+    not a failure; ``message`` says why."""
+    return {**problem_row(layer, tensor, shape, "constant", message), "status": "constant"}
 
 
 class GradcheckError(AssertionError):

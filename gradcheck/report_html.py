@@ -27,10 +27,10 @@ STYLE = """<style>
 .gk .fail, .gk .critical {background: #c62828}
 .gk .nondifferentiable, .gk .warning {background: #a35f00}
 .gk .vacuous {background: #6d6d6d}
-.gk .info {background: #1565c0}
+.gk .info, .gk .constant {background: #1565c0}
 </style>"""
 
-_ORDER = {"fail": 0, "nondifferentiable": 1, "vacuous": 2, "pass": 3}
+_ORDER = {"fail": 0, "nondifferentiable": 1, "vacuous": 2, "pass": 3, "constant": 4}
 _NUMBERS = {"max_abs_err": ".2e", "max_rel_err": ".2e", "tolerance": ".1e",
             "analytic": ".4g", "numeric": ".4g"}
 

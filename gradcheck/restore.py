@@ -2,55 +2,119 @@
 
 from __future__ import annotations
 
-import copy
+import functools
+import types
 from contextlib import contextmanager
 
 import numpy as np
 
 __all__ = ["Snapshot", "kept_state"]
 
-
 _IMMUTABLE = (int, float, complex, bool, str, bytes, type(None))
+_NOT_STATE = (type, types.ModuleType, types.FunctionType, types.MethodType,
+              types.BuiltinFunctionType, functools.partial)
+_FOREIGN = ("torch", "jax", "jaxlib", "numpy", "pandas")   # objects that keep their own state
 
 
 class _Kept:
-    """A saved immutable attribute value (restored by assignment)."""
+    """A saved immutable value (restored by assignment)."""
 
     def __init__(self, value):
         self.value = value
 
 
-def _copy(value):
-    """A copy of arrays, immutable values, generators' states and containers of them; None
-    for what cannot be copied (it is left alone)."""
+class _RngState:
+    """A saved ``np.random.Generator`` or ``RandomState`` state."""
+
+    def __init__(self, state):
+        self.state = state
+
+
+class _Items:
+    """A dict, list or tuple at snapshot time: each entry's original object and its saved copy
+    (None: left alone)."""
+
+    def __init__(self, entries: list[tuple]):
+        self.entries = entries
+
+
+def _saved(value, seen: frozenset):
+    """What restores ``value`` later: a copy of an array, an immutable value, a generator's
+    state, a container's entries, a :class:`Snapshot` of a plain sub-object (``seen``: ids of
+    the objects above it, so cycles are cut); None for what is left alone."""
     if isinstance(value, np.ndarray):
         return value.copy()
     if isinstance(value, _IMMUTABLE):
         return _Kept(value)
     if isinstance(value, np.random.Generator):
-        return value.bit_generator.state
+        return _RngState(value.bit_generator.state)
     if isinstance(value, np.random.RandomState):
-        return value.get_state()
-    if isinstance(value, (dict, list, tuple)):
-        try:
-            return copy.deepcopy(value)
-        except Exception:   # something uncopyable inside (a lock, a file): leave it alone
-            return None
+        return _RngState(value.get_state())
+    if id(value) in seen:
+        return None
+    inner = seen | {id(value)}
+    if isinstance(value, dict):
+        return _Items([(k, v, _saved(v, inner)) for k, v in value.items()])
+    if isinstance(value, (list, tuple)):
+        return _Items([(i, v, _saved(v, inner)) for i, v in enumerate(value)])
+    if _is_plain_object(value):
+        return Snapshot(value, seen)
     return None
+
+
+def _is_plain_object(value) -> bool:
+    """An instance of a user's class (a sub-layer, a cache object), not a type, a function, a
+    module, or an object of an array library that keeps its own state."""
+    return (hasattr(value, "__dict__") and not isinstance(value, _NOT_STATE)
+            and type(value).__module__.split(".")[0] not in _FOREIGN)
+
+
+def _restored(original, saved):
+    """``original`` with the contents ``saved`` (in place where possible): the object to put
+    back where it was."""
+    if saved is None:
+        return original
+    if isinstance(saved, _Kept):
+        return saved.value
+    if isinstance(saved, Snapshot):
+        saved.restore()
+        return original
+    if isinstance(saved, _RngState):
+        if isinstance(original, np.random.RandomState):
+            original.set_state(saved.state)
+        else:
+            original.bit_generator.state = saved.state
+        return original
+    if isinstance(saved, np.ndarray):
+        if original.flags.writeable:
+            np.copyto(original, saved)
+            return original
+        return saved.copy()
+    values = [(key, _restored(o, s)) for key, o, s in saved.entries]
+    if isinstance(original, dict):
+        original.clear()
+        original.update(values)
+        return original
+    if isinstance(original, list):
+        original[:] = [v for _, v in values]
+        return original
+    items = [v for _, v in values]
+    return type(original)(*items) if hasattr(original, "_fields") else type(original)(items)
 
 
 class Snapshot:
     """The state of one layer: grads, and its attributes that hold arrays, containers of them
-    (nested dicts, lists, tuples) or generators; restored in place, bit for bit.
+    (nested dicts, lists, tuples), generators or sub-objects (snapshotted the same way);
+    restored in place, bit for bit, with the very objects put back where they were.
 
     Parameters are kept apart: the very arrays (put back into ``params`` if the layer
     replaced them) and copies of their values (put back last, after grads that may alias
-    them). Attributes named in ``keep_out`` (those holding other layers, in a block or a
-    model) are neither copied nor restored.
+    them).
     """
 
-    def __init__(self, layer, keep_out=()):
+    def __init__(self, layer, seen: frozenset = frozenset()):
         self.layer = layer
+        seen = seen | {id(layer)}
         params = getattr(layer, "params", None)
         skip = {id(params), id(getattr(layer, "grads", None))}
         skip |= {id(p) for p in params.values()} if isinstance(params, dict) else set()
@@ -58,7 +122,7 @@ class Snapshot:
         self.names = set(attrs)
         self.saved = {}
         for k, v in attrs.items():
-            saved = None if id(v) in skip or k in keep_out else _copy(v)
+            saved = None if id(v) in skip else _saved(v, seen)
             if saved is not None:
                 self.saved[k] = (v, saved)
         self.grads = {k: np.array(g, copy=True) for k, g in getattr(layer, "grads", {}).items()}
@@ -66,24 +130,27 @@ class Snapshot:
                        if isinstance(params, dict) else {})
 
     def changed(self) -> list[str]:
-        """Names of the attributes added, or of array and plain-value attributes changed,
-        since the snapshot."""
+        """Names of the attributes added, or of array and plain-value attributes changed
+        (``"sub.name"`` inside a sub-object), since the snapshot."""
         attrs = vars(self.layer) if hasattr(self.layer, "__dict__") else {}
-        return sorted(set(attrs) - self.names) + [
-            k for k, (_, saved) in self.saved.items()
-            if (isinstance(saved, np.ndarray) and not _same_array(getattr(self.layer, k, None),
-                                                                  saved))
-            or (isinstance(saved, _Kept) and not _same_value(getattr(self.layer, k, None),
-                                                             saved.value))]
+        changed = sorted(set(attrs) - self.names)
+        for k, (original, saved) in self.saved.items():
+            now = getattr(self.layer, k, None)
+            if isinstance(saved, Snapshot):
+                changed += [f"{k}.{c}" for c in saved.changed()] if now is original else [k]
+            elif (isinstance(saved, np.ndarray) and not _same_array(now, saved)) or (
+                    isinstance(saved, _Kept) and not _same_value(now, saved.value)):
+                changed.append(k)
+        return changed
 
     def restore(self) -> None:
-        """Put every saved attribute back (in place where the object is still there) and
+        """Put every saved attribute back (the same objects, their contents restored) and
         drop the attributes added since (caches the check's calls created)."""
         if hasattr(self.layer, "__dict__"):
             for name in set(vars(self.layer)) - self.names:
                 delattr(self.layer, name)
         for name, (original, saved) in self.saved.items():
-            setattr(self.layer, name, _restore_into(original, saved))
+            setattr(self.layer, name, _restored(original, saved))
         grads = getattr(self.layer, "grads", None)
         for key, value in self.grads.items():
             current = grads.get(key) if isinstance(grads, dict) else None
@@ -104,34 +171,6 @@ class Snapshot:
                                                                      equal_nan=True)]
 
 
-def _restore_into(current, saved):
-    """``current`` with the contents of ``saved`` (in place where possible), or a copy."""
-    if isinstance(saved, _Kept):
-        return saved.value
-    if isinstance(current, np.random.RandomState):
-        current.set_state(saved)
-        return current
-    if isinstance(current, np.random.Generator):
-        current.bit_generator.state = (saved.bit_generator.state
-                                       if isinstance(saved, np.random.Generator) else saved)
-        return current
-    if isinstance(current, np.ndarray) and isinstance(saved, np.ndarray) \
-            and current.shape == saved.shape and current.dtype == saved.dtype \
-            and current.flags.writeable:
-        np.copyto(current, saved)
-        return current
-    if isinstance(current, dict) and isinstance(saved, dict):
-        for key in [k for k in current if k not in saved]:
-            del current[key]
-        for key, value in saved.items():
-            current[key] = _restore_into(current.get(key), value)
-        return current
-    if isinstance(current, list) and isinstance(saved, list) and len(current) == len(saved):
-        current[:] = [_restore_into(c, v) for c, v in zip(current, saved, strict=True)]
-        return current
-    return copy.deepcopy(saved)
-
-
 def _same_value(a, b) -> bool:
     """Equal plain values of the same type (an attribute that became an array is not)."""
     return type(a) is type(b) and a == b
@@ -143,11 +182,9 @@ def _same_array(a, b: np.ndarray) -> bool:
 
 
 @contextmanager
-def kept_state(layers, keep_out=None):
-    """Restore each layer's state, and numpy's global random state, after the block
-    (``keep_out``: per layer, the attribute names its :class:`Snapshot` leaves alone)."""
-    snapshots = [Snapshot(layer, () if keep_out is None else keep_out[i])
-                 for i, layer in enumerate(layers)]
+def kept_state(layers):
+    """Restore each layer's state, and numpy's global random state, after the block."""
+    snapshots = [Snapshot(layer) for layer in layers]
     global_state = np.random.get_state()  # noqa: NPY002  (the user's layers may use it)
     try:
         yield snapshots

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ["NonFiniteLoss", "loss_value", "require_array", "require_layer", "require_model"]
+__all__ = ["NonFiniteLoss", "buffers_of", "loss_value", "require_array", "require_layer",
+           "require_model", "trainable"]
 
 
 class NonFiniteLoss(ValueError):
@@ -24,9 +25,25 @@ def require_layer(obj, name: str, where: str) -> None:
                         f"forward, backward); got {type(obj).__name__} without "
                         f"{', '.join(missing)}")
     for key, value in obj.params.items():
-        if not (isinstance(value, np.ndarray) and value.dtype.kind == "f"):
-            raise TypeError(f"{where}: {name}.params[{key!r}] must be a float ndarray, got "
-                            f"{type(value).__name__} {getattr(value, 'dtype', '')}".rstrip())
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"{where}: {name}.params[{key!r}] must be a numpy array, got "
+                            f"{type(value).__name__}; convert it (np.asarray) or keep it out "
+                            "of params")
+
+
+def trainable(params) -> dict:
+    """The float entries of a ``params`` dict: the tensors checked (others are buffers)."""
+    return {k: v for k, v in params.items() if v.dtype.kind == "f"}
+
+
+def buffers_of(layer) -> dict:
+    """A layer's non-trainable state the checker holds fixed (and restores): integer or
+    boolean entries of ``params``, and a ``buffers`` dict of arrays if it has one."""
+    held = {k: v for k, v in layer.params.items() if v.dtype.kind != "f"}
+    declared = getattr(layer, "buffers", None)
+    if isinstance(declared, Mapping):
+        held.update((k, v) for k, v in declared.items() if isinstance(v, np.ndarray))
+    return held
 
 
 def require_array(x, name: str, where: str, *, batch: bool = True) -> np.ndarray:
@@ -103,3 +120,20 @@ def loss_value(loss, pred, y) -> float:
     if not np.isfinite(value):
         raise NonFiniteLoss(f"check_model: the loss at x is not finite ({value})")
     return value
+
+
+def layer_label(layer) -> str:
+    """A lone layer's row label: the name an adapter was given, else the class name."""
+    name = getattr(layer, "gradcheck_name", None)
+    return name if isinstance(name, str) and name else type(layer).__name__
+
+
+def buffer_rows(label: str, layer) -> list[dict]:
+    """A ``"constant"`` row per buffer of ``layer`` (:func:`buffers_of`): held fixed during the
+    check, restored after it."""
+    from gradcheck.report import constant_row
+
+    return [constant_row(label, key, value.shape,
+                         f"buffer ({value.dtype}): not trainable, held fixed during the check "
+                         "and restored after it")
+            for key, value in buffers_of(layer).items()]

@@ -19,7 +19,9 @@ ANNOTATE_UP_TO = 24
 
 
 def _grid(frame, layers):
-    """``(ranks, kinks, steps)``: status rank and kink count per (layer, check point)."""
+    """``(ranks, kinks, steps)``: status rank and kink count per (layer, check point);
+    ``"constant"`` rows (held fixed, not checked) do not count."""
+    frame = frame[frame["status"] != "constant"]
     ranks = frame.assign(rank=frame["status"].map(STATUS_RANK).fillna(1))
     steps = np.sort(frame["step"].unique())
     wide = {c: ranks.pivot_table(index="layer", columns="step", values=c, aggfunc="max")

@@ -85,10 +85,10 @@ class ListParams(z.Linear):
 @pytest.mark.parametrize(("layer", "x", "error", "match"), [
     (NotALayer(), X, TypeError, "layer protocol.*params"),
     (42, X, TypeError, "layer protocol"),
-    (ListParams(), X, TypeError, r"layer.params\['b'\] must be a float ndarray, got list"),
+    (ListParams(), X, TypeError, r"layer.params\['b'\] must be a numpy array, got list"),
     (z.Linear(), np.where(X > 1, np.nan, X), ValueError, "NaN"),
     (z.Linear(), np.where(X > 1, np.inf, X), ValueError, "Inf"),
-    (z.Linear(), np.ones((5, 4), dtype=int), TypeError, "float array.*int"),
+    (z.Linear(), np.ones((5, 4), dtype="U1"), TypeError, "float array.*U1"),
     (z.Linear(), np.ones((0, 4)), ValueError, "non-empty batch"),
     (z.Linear(), "abc", TypeError, "float array"),
 ])
