@@ -27,6 +27,7 @@ from gradcheck.rest_of_model import Downstream
 from gradcheck.restore import kept_state
 from gradcheck.selection import rng_for
 from gradcheck.settings import Settings
+from gradcheck.validation import buffer_rows
 
 __all__ = ["COMPOSITION", "SYMPTOM", "causes_first", "check_model_rows", "model_rows"]
 
@@ -44,13 +45,16 @@ def check_model_rows(model, found: ModelLayers, loss, x, y, s: Settings,
             done = model_rows(model, layers, loss, x, y, s, snapshots[:len(layers)],
                               rerun_check)
         if done is not None:
-            return causes_first(done[0]), done[1]
+            held = [row for i, layer in enumerate(layers) for row in buffer_rows(
+                layer_name(i, layer), layer)]
+            return causes_first(held + done[0]), done[1]
     targets = targets_of(found)
     units = [t.unit.obj for t in targets]
     with kept_state([*units, model, loss]) as snapshots:
         rows, s = graph_rows(model, targets, loss, x, y, s, snapshots[:len(units)],
                              rerun_check)
-    return causes_first(rows), s
+    held = [row for t in targets if t.unit.leaf for row in buffer_rows(t.label, t.layer)]
+    return causes_first(held + rows), s
 
 
 COMPOSITION = ("every layer passes its own check at the input and upstream gradient it gets "

@@ -146,12 +146,14 @@ def _full_size(targets: list[Target], whole) -> int:
 def _with_end_to_end(rows: list[dict], whole, targets: list[Target], model, s: Settings,
                      bar) -> tuple[list[dict], set[str]]:
     """``rows`` with the end-to-end rows of each owner after its own rows (the model's input
-    row last), and the names of the whole model's tensors that fail."""
-    names = [t.name for t in whole.tensors if t.name in whole.analytic and t.live.size]
-    results = check_point(whole, names, s, bar)
+    row last), and the names of the whole model's tensors that fail. Layers the forward
+    never called are left out (their not-checked row says so)."""
     where = {"input": (f"model:{type(model).__name__}", "input")}
-    where |= {f"{label}.{k}": (label, k) for label, layer in owners(targets)
-              for k in trainable(layer.params)}
+    where |= {f"{t.label}.{k}": (t.label, k) for t in targets if t.calls.outputs
+              for k in trainable(t.layer.params)}
+    names = [t.name for t in whole.tensors if t.name in whole.analytic and t.live.size
+             and t.name in where]
+    results = check_point(whole, names, s, bar)
     e2e = {}
     for name in names:
         label, key = where[name]

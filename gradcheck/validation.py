@@ -81,7 +81,7 @@ def require_model(model, loss, method: str):
     found = find_layers(model)
     if not found.units:
         raise (ValueError("check_model: model has no layers") if isinstance(layers, (
-            list, tuple)) else TypeError(_NO_LAYERS.format(f"found none in "
+            list, tuple)) else TypeError(_NO_LAYERS.format(f"found no layers in "
                                                            f"{type(model).__name__}")))
     for unit in found.leaves:
         require_layer(unit.obj, f"model.layers[{unit.path}]" if found.sequential

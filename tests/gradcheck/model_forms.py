@@ -163,3 +163,92 @@ class TiedNotSummed(Tied):
         da = self.fc.backward(dy)
         self.fc.forward(self.x)
         return self.fc.backward(self.act.backward(da))
+
+
+class ResidualLeaf(z.Linear):
+    """One layer ``y = x + tanh(x @ W + b)`` (square W): a residual block as a leaf."""
+
+    def __init__(self, n=4, seed=0):
+        super().__init__(n, n, seed=seed, scale=0.5)
+
+    def forward(self, x):
+        self.x, self.t = x, np.tanh(x @ self.params["W"] + self.params["b"])
+        return x + self.t
+
+    def backward(self, dy):
+        dz = dy * (1 - self.t ** 2)
+        self.grads["W"][...] = self.x.T @ dz
+        self.grads["b"][...] = dz.sum(axis=0)
+        return self.skip(dy) + dz @ self.params["W"].T
+
+    def skip(self, dy):
+        return dy
+
+
+class SkipForgottenLeaf(ResidualLeaf):
+    """Bug: dx drops the identity path."""
+
+    def skip(self, dy):
+        return 0 * dy
+
+
+class Concat:
+    """A merge layer with two inputs: ``forward(a, b) = [a, b]`` along axis 1."""
+
+    def __init__(self):
+        self.params, self.grads = {}, {}
+
+    def forward(self, a, b):
+        self.n = a.shape[1]
+        return np.hstack([a, b])
+
+    def backward(self, dy):
+        return dy[:, :self.n], dy[:, self.n:]
+
+
+class Merged(Branches):
+    """Two branches merged by a :class:`Concat` layer: ``head(cat(a(x), tanh(b(x))))``."""
+
+    def __init__(self):
+        super().__init__("cat")
+        self.cat = Concat()
+
+    def forward(self, x):
+        return self.head.forward(self.cat.forward(self.a.forward(x),
+                                                  self.act.forward(self.b.forward(x))))
+
+    def backward(self, dy):
+        da, db = self.cat.backward(self.head.backward(dy))
+        return self.a.backward(da) + self.b.backward(self.act.backward(db))
+
+
+class Scaled:
+    """A block with a parameter of its own: ``y = x + gamma * fc(x)`` (gamma (n,))."""
+
+    def __init__(self, n=4, seed=0):
+        self.fc = z.Linear(n, n, seed=seed, scale=0.5)
+        self.params = {"gamma": np.linspace(0.5, 1.5, n)}
+        self.grads = {"gamma": np.zeros(n)}
+
+    def forward(self, x):
+        self.h = self.fc.forward(x)
+        return x + self.params["gamma"] * self.h
+
+    def backward(self, dy):
+        self.grads["gamma"][...] = (dy * self.h).sum(axis=0)
+        return dy + self.fc.backward(dy * self.params["gamma"])
+
+
+class WithSpare(Attributes):
+    """``Attributes`` plus a layer its forward never calls."""
+
+    def __init__(self):
+        super().__init__()
+        self.spare = z.Linear(5, 5, seed=3)
+
+
+class Unreached(Attributes):
+    """Bug: backward never calls fc1's backward (fc1's grads stay as they were)."""
+
+    def backward(self, dy):
+        return self.act.backward(self.fc2.backward(dy)) @ self.fc1.params["W"].T
