@@ -60,6 +60,29 @@ def graph_rows(model, targets: list[Target], loss, x, y, s: Settings, snapshots,
     ``snapshots`` (one :class:`gradcheck.restore.Snapshot` per target, taken before the
     check) tell which layers the model's forward or backward changed.
     """
+    s, whole = _given_point(model, targets, loss, x, y, s)
+    rows = [row for t, before in zip(targets, snapshots, strict=True) if t.unit.leaf
+            for row in calls_leave_params_alone(t.label, t.layer, before)]
+    with progress_bar(_full_size(targets, whole) if s.mode == "full" else 0) as bar:
+        found, firsts, wrong, random = _local_checks(targets, s, bar, rerun_check, bool(rows))
+        rows += found
+        if not random and not _repeats(model, loss, x, y, whole):
+            random = True
+            rows.append(problem_row(f"model:{type(model).__name__}", "output", (),
+                                    "determinism", "model.forward gives another loss on the "
+                                    "same input while every layer repeats itself: seed "
+                                    "the model's randomness or use eval mode"))
+        if random:   # the loss is not a function of the parameters: no end-to-end check
+            return rows, s
+        rows, failing = _with_end_to_end(rows, whole, targets, model, s, bar)
+    if s.second_point:
+        rows += model_second_point(model, owners(targets), loss, x, y, s, wrong | failing,
+                                   _units_there(model, targets, loss, y, s, firsts, rows))
+    return rows, s
+
+
+def _given_point(model, targets: list[Target], loss, x, y, s: Settings):
+    """The settings for the check's arrays and the recorded whole-model point at ``x``."""
     params = {f"{label}.{k}": v for label, layer in owners(targets)
               for k, v in trainable(layer.params).items()}
     s = s.for_arrays({"x": x, **params}, "check_model")
@@ -68,33 +91,26 @@ def graph_rows(model, targets: list[Target], loss, x, y, s: Settings, snapshots,
                if isinstance(out, np.ndarray)}
     low = s.for_arrays({"x": x, **params, **outputs}, "check_model")
     if low.dtype != s.dtype:   # a layer computes in a lower precision than its inputs
-        s, whole = low, recorded_point(model, targets, loss, x, y, low.dtype)
-    rows = [row for t, before in zip(targets, snapshots, strict=True) if t.unit.leaf
-            for row in calls_leave_params_alone(t.label, t.layer, before)]
-    firsts, wrong, random = {}, set(), bool(rows)
-    order = sorted(targets, key=lambda t: (not t.unit.leaf, t.calls.first is None,
-                                           t.calls.first or 0))
-    with progress_bar(_full_size(targets, whole) if s.mode == "full" else 0) as bar:
-        for t in order:
-            found, first, steady = _target_rows(t, s, bar, rerun_check, random)
-            rows += found
-            firsts.update(first)
-            wrong |= {f"{t.label}.{n}" for f in first.values() for n, v in f.items()
-                      if not passed(v)}
-            random |= not steady
-        if not random and not _repeats(model, loss, x, y, whole):
-            random = True
-            rows.append(problem_row(f"model:{type(model).__name__}", "output", (),
-                                    "determinism", "model.forward gives another loss on the "
-                                    "same input while every layer repeats itself: seed "
-                                    "the model's randomness or use eval mode"))
-        if random:
-            return rows, s
-        rows, failing = _with_end_to_end(rows, whole, targets, model, s, bar)
-    if s.second_point:
-        rows += model_second_point(model, owners(targets), loss, x, y, s, wrong | failing,
-                                   _units_there(model, targets, loss, y, s, firsts, rows))
-    return rows, s
+        return low, recorded_point(model, targets, loss, x, y, low.dtype)
+    return s, whole
+
+
+def _local_checks(targets: list[Target], s: Settings, bar, rerun_check, random: bool):
+    """Every leaf's calls, then every block's, in the order the forward first called them.
+
+    Returns the rows, the verdicts by call label, the names (``"<label>.<key>"``) of the
+    tensors that failed, and whether a layer was random.
+    """
+    rows, firsts, wrong = [], {}, set()
+    for t in sorted(targets, key=lambda t: (not t.unit.leaf, t.calls.first is None,
+                                            t.calls.first or 0)):
+        found, first, steady = _target_rows(t, s, bar, rerun_check, random)
+        rows += found
+        firsts.update(first)
+        wrong |= {f"{t.label}.{n}" for f in first.values() for n, v in f.items()
+                  if not passed(v)}
+        random |= not steady
+    return rows, firsts, wrong, random
 
 
 def _target_rows(t: Target, s: Settings, bar, rerun_check, random: bool):
