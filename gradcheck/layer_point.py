@@ -90,23 +90,34 @@ def model_point(model, owners, loss, x: np.ndarray, y, dtype: str) -> Point:
 
 def _add_parameters(owners, tensors: list, analytic: dict) -> None:
     """Append each distinct parameter array of ``owners`` to ``tensors`` and its gradient,
-    summed over the layers that hold it, to ``analytic`` (none when one of them lacks it)."""
-    name_of, lacking = {}, set()
+    summed over the layers that hold it, to ``analytic`` (none when one of them lacks it).
+    Arrays that overlap another's memory (views of one buffer) are left out, all of them."""
+    held: dict[int, tuple[str, np.ndarray, dict]] = {}
     for prefix, layer in owners:
         for key, value in trainable(layer.params).items():
-            name = name_of.get(id(value))
-            if name is None:
-                if any(np.may_share_memory(value, t.live) for t in tensors[1:]):
-                    continue
-                name = name_of[id(value)] = f"{prefix}.{key}"
-                tensors.append(Tensor(name, value))
+            name, _, grads = held.setdefault(id(value), (f"{prefix}.{key}", value, {}))
             grad = layer.grads.get(key)
-            if name in lacking or np.shape(grad) != value.shape:
-                lacking.add(name)
-                analytic.pop(name, None)
-            else:
-                analytic[name] = analytic[name] + grad if name in analytic else np.array(
-                    grad, copy=True)
+            grads[id(grad)] = grad   # the same grads array reached twice counts once
+    by_buffer: dict[int, list] = {}
+    for entry in held.values():
+        by_buffer.setdefault(id(_buffer(entry[1])), []).append(entry)
+    for name, value, grads in held.values():
+        if any(other is not value and np.may_share_memory(value, other)
+               for _, other, _ in by_buffer[id(_buffer(value))]):
+            continue
+        tensors.append(Tensor(name, value))
+        if all(np.shape(g) == value.shape for g in grads.values()):
+            first, *more = grads.values()
+            analytic[name] = np.array(first, copy=True)
+            for g in more:
+                analytic[name] += g
+
+
+def _buffer(a: np.ndarray) -> np.ndarray:
+    """The array that owns ``a``'s memory (``a`` itself unless it is a view)."""
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a
 
 
 def moved_value(a: np.ndarray, rng: np.random.Generator) -> np.ndarray:

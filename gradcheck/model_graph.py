@@ -161,28 +161,41 @@ def _full_size(targets: list[Target], whole) -> int:
 
 def _with_end_to_end(rows: list[dict], whole, targets: list[Target], model, s: Settings,
                      bar) -> tuple[list[dict], set[str]]:
-    """``rows`` with the end-to-end rows of each owner after its own rows (the model's input
-    row last), and the names of the whole model's tensors that fail. Layers the forward
-    never called are left out (their not-checked row says so)."""
-    where = {"input": (f"model:{type(model).__name__}", "input")}
-    where |= {f"{t.label}.{k}": (t.label, k) for t in targets if t.calls.outputs
-              for k in trainable(t.layer.params)}
+    """``rows`` with the end-to-end rows of each layer after its own rows (the model's input
+    row last), and the names of the whole model's tensors that fail."""
+    e2e, failing = _end_to_end_rows(whole, targets, model, s, bar)
+    out = []
+    for i, row in enumerate(rows):
+        out.append(row)
+        if i + 1 == len(rows) or rows[i + 1]["layer"] != row["layer"]:
+            out += e2e.pop(row["layer"], [])
+    return out + [r for group in e2e.values() for r in group], failing
+
+
+def _end_to_end_rows(whole, targets: list[Target], model, s: Settings, bar):
+    """The end-to-end rows by layer label, and the names of the tensors that fail. Layers the
+    forward never called are left out (their not-checked row says so)."""
+    arrays = {(t.label, k): v for t in targets if t.calls.outputs
+              for k, v in trainable(t.layer.params).items()}
+    where = {f"{label}.{k}": (label, k) for label, k in arrays}
+    where["input"] = (f"model:{type(model).__name__}", "input")
     names = [t.name for t in whole.tensors if t.name in whole.analytic and t.live.size
              and t.name in where]
     results = check_point(whole, names, s, bar)
+    live = {id(t.live) for t in whole.tensors}
     e2e = {}
+    for (label, key), array in arrays.items():
+        if id(array) not in live:
+            e2e.setdefault(label, []).append({**unchecked_row(
+                label, "end to end: its array overlaps another layer's parameter without "
+                "being it (a view, such as a transposed tied weight), so perturbing one "
+                "moves both"), "tensor": key, "check": "end_to_end"})
     for name in names:
         label, key = where[name]
         shape = whole.tensors[whole.index(name)].live.shape
         e2e.setdefault(label, []).append(verdict_row(label, key, shape, "end_to_end",
                                                      results[name][0]))
-    out = []
-    for i, row in enumerate(rows):
-        out.append(row)
-        last = i + 1 == len(rows) or rows[i + 1]["layer"] != row["layer"]
-        out += e2e.pop(row["layer"], []) if last else []
-    failing = {n for n in names if results[n][0].status == "fail"}
-    return out + [r for group in e2e.values() for r in group], failing
+    return e2e, {n for n in names if results[n][0].status == "fail"}
 
 
 def _units_there(model, targets: list[Target], loss, y, s: Settings, firsts: dict,

@@ -73,8 +73,9 @@ def _own_keys(found: ModelLayers, index: int) -> list[str]:
     params = getattr(found.units[index].obj, "params", None)
     if not isinstance(params, dict) or not params:
         return []
-    inner = [p for i in found.inside(index) if found.units[i].leaf
-             for p in found.units[i].obj.params.values()]
+    inner = [p for i in found.inside(index)
+             for p in (getattr(found.units[i].obj, "params", None) or {}).values()
+             if isinstance(p, np.ndarray)]
     return [k for k, v in params.items()
             if isinstance(v, np.ndarray) and not any(np.may_share_memory(v, p) for p in inner)]
 

@@ -252,3 +252,15 @@ class Unreached(Attributes):
 
     def backward(self, dy):
         return self.act.backward(self.fc2.backward(dy)) @ self.fc1.params["W"].T
+
+
+class SharedWeight(Attributes):
+    """Two layers holding one weight array: ``fc2.params["W"] is fc1.params["W"]`` (square),
+    or with ``view=True`` its transpose, a view (a tied encoder/decoder)."""
+
+    def __init__(self, view=False):
+        super().__init__()
+        self.fc1, self.fc2 = z.Linear(4, 4, seed=1, scale=0.5), z.Linear(4, 2, seed=2)
+        self.fc2 = z.Linear(4, 4, seed=2, scale=0.5)
+        w = self.fc1.params["W"]
+        self.fc2.params["W"] = w.T if view else w

@@ -254,3 +254,18 @@ def test_the_model_and_its_layers_are_left_as_found_also_when_forward_raises():
     with pytest.raises(FloatingPointError):
         run(Failing(model.blocks), n_in=3)
     assert not any({"forward", "backward"} & set(vars(u)) for u in units)
+
+
+def test_one_weight_array_in_two_layers_is_one_tensor_whose_gradient_is_their_sum():
+    report = run(f.SharedWeight(), n_out=4)
+    assert report.passed, str(report)
+    e2e = report.table.query("check == 'end_to_end'")
+    assert set(zip(e2e.layer, e2e.tensor, strict=True)) == {
+        ("fc1:Linear", "W"), ("fc1:Linear", "b"), ("fc2:Linear", "b"),
+        ("model:SharedWeight", "input")}
+    viewed = run(f.SharedWeight(view=True), n_out=4)
+    assert viewed.passed, str(viewed)
+    rows = viewed.table.query("tensor == 'W' and check == 'end_to_end'")
+    assert list(zip(rows.layer, rows.status, strict=True)) == [("fc1:Linear", "vacuous"),
+                                                               ("fc2:Linear", "vacuous")]
+    assert rows.message.str.contains("a view").all()
