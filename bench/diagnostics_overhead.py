@@ -25,7 +25,12 @@ times after one warm-up round:
 BLAS is limited to one thread (threadpoolctl) and the process CPU time is measured (the
 steadier measure on a shared machine). The table shows per model and configuration
 microseconds per step, the ratios of the best and the median CPU times to the
-baseline's and, for ``Monitor()``, the median share of steps recorded. Goals: ``Monitor()`` <=
+baseline's, the median of the per-round ratios (each round runs every configuration once,
+so a burst of load on the machine hits a round's baseline and hooks alike) and, for
+``Monitor()``, the median share of steps recorded. End-to-end ratios move by several
+percent with the load of a shared machine; the ``hook share`` column does not: every hook
+method call is timed (``perf_counter`` around it) and summed, over the training run's CPU
+time: the overhead itself, measured where it is spent. Goals: ``Monitor()`` <=
 1.05x on each model; ``every=1`` <= 1.15x on the two larger models. Usage::
 
     .venv/bin/python bench/diagnostics_overhead.py [--repeats 1.0]
@@ -81,6 +86,29 @@ class NumpyLogger:
         self.prev_sq = param_sq.copy()
 
 
+HOOK_METHODS = ("on_train_begin", "on_batch_begin", "on_backward_end", "on_step_end",
+                "on_epoch_end", "on_train_end")
+
+
+class Timed:
+    """A hook's methods, each call timed (``perf_counter``) and summed into ``seconds``."""
+
+    def __init__(self, hook):
+        self.hook, self.seconds = hook, 0.0
+        for name in HOOK_METHODS:
+            if hasattr(hook, name):
+                setattr(self, name, self._timed(getattr(hook, name)))
+
+    def _timed(self, method):
+        def call(*args):
+            start = time.perf_counter()
+            try:
+                return method(*args)
+            finally:
+                self.seconds += time.perf_counter() - start
+        return call
+
+
 CONFIGS = {
     "no hooks": lambda: (),
     "no hooks (noise)": lambda: (),
@@ -106,30 +134,38 @@ def models():
     }
 
 
-def run(case, hooks, epochs) -> float:
-    """CPU seconds of one training run of a fresh model of ``case`` with ``hooks``."""
+def run(case, hooks, epochs) -> tuple[float, float]:
+    """CPU seconds of one training run of a fresh model of ``case`` with ``hooks``, and the
+    share of its wall time spent inside the hooks' methods."""
     make, X, y, batch, *_ = case
     model = make()
-    start = time.process_time()
+    timed = [Timed(h) for h in hooks]
+    start, wall = time.process_time(), time.perf_counter()
     train(model, SoftmaxCrossEntropy(), SGD(0.01, momentum=0.9), X, y, epochs=epochs,
-          batch_size=batch, hooks=hooks, progress=False)
-    return time.process_time() - start
+          batch_size=batch, hooks=timed, progress=False)
+    wall = time.perf_counter() - wall
+    return time.process_time() - start, sum(t.seconds for t in timed) / wall
 
 
-def measure(case, repeats) -> tuple[dict, float]:
-    """CPU seconds per configuration (interleaved) and the median share of steps that
-    ``Monitor()`` recorded."""
-    times, shares = {name: [] for name in CONFIGS}, []
+def measure(case, repeats) -> tuple[dict, dict, float]:
+    """CPU seconds and hook shares per configuration (interleaved), and the median share of
+    steps that ``Monitor()`` recorded."""
+    times, hook_share = ({name: [] for name in CONFIGS} for _ in range(2))
+    recorded = []
     for make in CONFIGS.values():
         run(case, make(), 1)
     for _ in range(repeats):
         for name, make in CONFIGS.items():
             hooks = make()
-            times[name].append(run(case, hooks, case[4]))
+            seconds, share = run(case, hooks, case[4])
+            times[name].append(seconds)
+            hook_share[name].append(share)
             if name.startswith("Monitor()"):
                 monitor = hooks[0]
-                shares.append(len(monitor.recorded_steps) / monitor.meta["n_steps"])
-    return {name: np.array(t) for name, t in times.items()}, float(np.median(shares))
+                recorded.append(len(monitor.recorded_steps) / monitor.meta["n_steps"])
+    return ({name: np.array(t) for name, t in times.items()},
+            {name: float(np.median(v)) for name, v in hook_share.items()},
+            float(np.median(recorded)))
 
 
 def main(argv=None) -> pd.DataFrame:
@@ -140,12 +176,14 @@ def main(argv=None) -> pd.DataFrame:
     with threadpool_limits(limits=1, user_api="blas"):
         for model, case in models().items():
             repeats = max(2, round(case[5] * args.repeats))
-            times, share = measure(case, repeats)
+            times, hook_share, share = measure(case, repeats)
             steps = case[4] * -(-len(case[1]) // case[3])
             base = times["no hooks"]
             rows += [{"model": model, "configuration": name,
                       "us/step": 1e6 * t.min() / steps, "ratio (best)": t.min() / base.min(),
                       "ratio (median)": np.median(t) / np.median(base),
+                      "ratio (median of rounds)": float(np.median(t / base)),
+                      "hook share": f"{hook_share[name]:.1%}",
                       "recorded": f"{share:.1%}" if name.startswith("Monitor()") else ""}
                      for name, t in times.items()]
             print(f"{model}: {steps} steps, {repeats} interleaved repeats", flush=True)

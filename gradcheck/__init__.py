@@ -14,6 +14,8 @@ of values per tensor (``selection``, ``value_sets``, ``joint_direction``), the o
 (perturb, evaluate, restore; ``grouping`` of independent elements), ``measure`` (first
 offsets, then half steps where unsettled; ``finite_diff``), the ``judge``, then ``report``.
 ``settings`` resolves options and dtype rules, ``restore`` leaves the user's objects as found.
+Several inputs and outputs and integer inputs (``several_inputs``: the inputs shown to the
+engine as parameters), buffers (``"constant"`` rows), and ``adapt`` for other conventions.
 """
 
 import importlib
@@ -23,6 +25,8 @@ import importlib
 # checking engine just because ``gradcheck`` is its parent package.
 _EXPORTS = {
     "TOLERANCES": "gradcheck.settings",
+    "Adapted": "gradcheck.adapt",
+    "adapt": "gradcheck.adapt",
     "GradcheckError": "gradcheck.report",
     "GradcheckReport": "gradcheck.report",
     "assert_gradients": "gradcheck.assertions",

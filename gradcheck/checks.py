@@ -140,7 +140,9 @@ def _layer_rows(name: str, layer, x, s, before, named: dict, *, check_input=True
         with progress_bar(_full_size(s.mode, point.tensors)) as bar:
             found, first = point_rows(point, s, bar, layer, x, _quick_check)
         rows += found
-        if s.second_point:
+        if s.second_point:   # not again for tensors whose backward already broke a rule
+            broken = {r["tensor"] for r in probe.rows if r["status"] == "fail"}
+            first = {k: v for k, v in first.items() if k not in broken}
             rows += second_point_rows(name, layer, x, probe, s, first, found,
                                       check_input=check_input)
     return rows, s

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gradcheck.validation import layer_label
+
 __all__ = ["ModelLayers", "Unit", "find_layers", "is_layer"]
 
 _OPAQUE = (np.ndarray, np.generic, str, bytes, int, float, complex, bool, type(None), type,
@@ -61,8 +63,8 @@ class Unit:
 
     @property
     def label(self) -> str:
-        """Row label: ``"<path>:<ClassName>"``."""
-        return f"{self.path}:{type(self.obj).__name__}"
+        """Row label: ``"<path>:<ClassName>"`` (an adapter's ``name`` for the class name)."""
+        return f"{self.path}:{layer_label(self.obj)}"
 
 
 @dataclass(frozen=True)

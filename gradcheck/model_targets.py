@@ -7,15 +7,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gradcheck.adapt import Wrapper
 from gradcheck.model_layers import ModelLayers, Unit
 from gradcheck.model_record import Calls
 
 __all__ = ["BlockView", "Target", "targets_of"]
 
 
-class BlockView:
-    """A block as one layer: its own ``forward`` and ``backward``, and only the parameters
-    that none of the layers inside it holds (usually none: then its check is of dL/dx).
+class BlockView(Wrapper):
+    """A block as one layer: its own ``forward`` and ``backward`` (and ``training`` flag), and
+    only the parameters that none of the layers inside it holds (usually none: then its check
+    is of dL/dx).
 
     Parameters
     ----------
@@ -25,21 +27,21 @@ class BlockView:
     """
 
     def __init__(self, block, keys):
-        self.block, self._keys = block, tuple(keys)
+        self.layer, self._keys = block, tuple(keys)
         params = getattr(block, "params", {}) if self._keys else {}
         self.params = {k: params[k] for k in self._keys}
 
     @property
     def grads(self) -> dict:
         """The block's grads of its own parameters (read afresh: a block may rebuild them)."""
-        grads = getattr(self.block, "grads", None) or {}
+        grads = getattr(self.layer, "grads", None) or {}
         return {k: grads[k] for k in self._keys if k in grads}
 
     def forward(self, *args, **kwargs):
-        return self.block.forward(*args, **kwargs)
+        return self.layer.forward(*args, **kwargs)
 
-    def backward(self, dy):
-        return self.block.backward(dy)
+    def backward(self, *dy):
+        return self.layer.backward(*dy)
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import types
+from collections.abc import Mapping, MutableMapping
 from contextlib import contextmanager
 
 import numpy as np
@@ -117,7 +118,7 @@ class Snapshot:
         seen = seen | {id(layer)}
         params = getattr(layer, "params", None)
         skip = {id(params), id(getattr(layer, "grads", None))}
-        skip |= {id(p) for p in params.values()} if isinstance(params, dict) else set()
+        skip |= {id(p) for p in params.values()} if isinstance(params, Mapping) else set()
         attrs = vars(layer) if hasattr(layer, "__dict__") else {}
         self.names = set(attrs)
         self.saved = {}
@@ -127,7 +128,7 @@ class Snapshot:
                 self.saved[k] = (v, saved)
         self.grads = {k: np.array(g, copy=True) for k, g in getattr(layer, "grads", {}).items()}
         self.params = ({k: (v, np.array(v, copy=True)) for k, v in params.items()}
-                       if isinstance(params, dict) else {})
+                       if isinstance(params, Mapping) else {})
 
     def changed(self) -> list[str]:
         """Names of the attributes added, or of array and plain-value attributes changed
@@ -153,13 +154,13 @@ class Snapshot:
             setattr(self.layer, name, _restored(original, saved))
         grads = getattr(self.layer, "grads", None)
         for key, value in self.grads.items():
-            current = grads.get(key) if isinstance(grads, dict) else None
+            current = grads.get(key) if isinstance(grads, Mapping) else None
             if isinstance(current, np.ndarray) and current.shape == value.shape \
                     and current.flags.writeable:
                 np.copyto(current, value, casting="unsafe")
         params = getattr(self.layer, "params", None)
         for key, (array, values) in self.params.items():
-            if isinstance(params, dict):
+            if isinstance(params, MutableMapping):
                 params[key] = array
             np.copyto(array, values)
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gradcheck.adapt import Wrapper
 from gradcheck.probes import grad_words
 from gradcheck.report import constant_row, problem_row
 from gradcheck.validation import require_array, trainable
@@ -75,7 +76,7 @@ def _input_array(value, name: str, where: str, single: bool) -> np.ndarray:
     return require_array(array, name if not single else "x", where, batch=single)
 
 
-class InputsAsParams:
+class InputsAsParams(Wrapper):
     """A layer and its inputs as a single-input layer whose float inputs are parameters.
 
     Parameters
@@ -102,14 +103,6 @@ class InputsAsParams:
         self.returned = ""           # what backward returned, when it does not fit the inputs
         self.mutated: list[str] = []
         self._watch = True
-
-    @property
-    def training(self):
-        return getattr(self.layer, "training", None)
-
-    @training.setter
-    def training(self, value):
-        self.layer.training = value
 
     def forward(self, _placeholder=None) -> np.ndarray:
         """The layer's output (several: flattened and concatenated) at the current inputs."""
