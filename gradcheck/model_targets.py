@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gradcheck.adapt import Wrapper
 from gradcheck.model_layers import ModelLayers, Unit
 from gradcheck.model_record import Calls
+from gradcheck.wrapper import Wrapper
 
 __all__ = ["BlockView", "Target", "targets_of"]
 
