@@ -264,3 +264,12 @@ class SharedWeight(Attributes):
         self.fc2 = z.Linear(4, 4, seed=2, scale=0.5)
         w = self.fc1.params["W"]
         self.fc2.params["W"] = w.T if view else w
+
+
+class StaleTranspose(z.Linear):
+    """Bug: caches W.T on the first backward and keeps using it."""
+
+    def input_grad(self, dy):
+        if not hasattr(self, "wt"):
+            self.wt = self.params["W"].T.copy()
+        return dy @ self.wt

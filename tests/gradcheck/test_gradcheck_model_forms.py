@@ -269,3 +269,14 @@ def test_one_weight_array_in_two_layers_is_one_tensor_whose_gradient_is_their_su
     assert list(zip(rows.layer, rows.status, strict=True)) == [("fc1:Linear", "vacuous"),
                                                                ("fc2:Linear", "vacuous")]
     assert rows.message.str.contains("a view").all()
+
+
+def test_a_stale_cache_inside_a_model_fails_at_the_second_point():
+    model = f.Attributes(fc2=f.StaleTranspose)
+    report = run(model)
+    rows = report.table.query("status == 'fail'")
+    assert set(zip(rows.layer, rows.tensor, rows.check, strict=True)) == {
+        ("fc2:StaleTranspose", "input", "second_point")}
+    assert "cached" in rows.message.iloc[0]
+    assert not hasattr(model.fc2, "wt")   # the cache the check's calls made is gone
+    assert run(f.Attributes(fc2=f.StaleTranspose), second_point=False).passed
