@@ -28,6 +28,7 @@ __all__ = ["ModelLayers", "Unit", "find_layers", "is_layer"]
 
 _OPAQUE = (np.ndarray, np.generic, str, bytes, int, float, complex, bool, type(None), type,
            types.ModuleType, types.FunctionType, types.MethodType, types.BuiltinFunctionType)
+_PLAIN = frozenset({np.ndarray, str, int, float, bool, type(None), dict, list, tuple})
 
 
 def is_layer(obj) -> bool:
@@ -97,7 +98,7 @@ class ModelLayers:
 
 def _children(obj) -> list[tuple[str, object]]:
     """``(name, value)`` pairs the walk goes on to, in the object's own order."""
-    if isinstance(obj, Mapping):
+    if type(obj) is dict or isinstance(obj, Mapping):
         return [(str(k), v) for k, v in obj.items()]
     if isinstance(obj, (list, tuple)):
         return [(str(i), v) for i, v in enumerate(obj)]
@@ -106,6 +107,8 @@ def _children(obj) -> list[tuple[str, object]]:
 
 
 def _opaque(obj) -> bool:
+    if type(obj) in _PLAIN:   # the common cases, decided without isinstance
+        return type(obj) not in (dict, list, tuple)
     return isinstance(obj, _OPAQUE) or hasattr(type(obj), "__array__")
 
 
@@ -128,10 +131,11 @@ def _walk(model) -> list[tuple[str, object, int | None]]:
     while level:
         below = []
         for path, obj, parent in level:
-            if _opaque(obj) or id(obj) in seen:
+            if id(obj) in seen or _opaque(obj):
                 continue
             seen.add(id(obj))
-            if _callable_pair(obj) and not isinstance(obj, (Mapping, list, tuple)):
+            if type(obj) not in (dict, list, tuple) and _callable_pair(obj) \
+                    and not isinstance(obj, (Mapping, list, tuple)):
                 found.append((path, obj, parent))
                 parent = len(found) - 1
             below += [(_join(path, name, value, obj), value, parent)
