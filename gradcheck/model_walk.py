@@ -6,14 +6,15 @@ import numpy as np
 
 from gradcheck.model_record import shadowing
 from gradcheck.probes import first_backward, probe_layer
-from gradcheck.validation import loss_value
+from gradcheck.validation import layer_label, loss_value
 
 __all__ = ["activations", "layer_name", "model_grads", "probe_chain", "recorded_backward"]
 
 
 def layer_name(i: int, layer) -> str:
-    """Row label of layer ``i`` of a model: ``"<index>:<ClassName>"``."""
-    return f"{i}:{type(layer).__name__}"
+    """Row label of layer ``i`` of a model: ``"<index>:<ClassName>"`` (an adapter's name for
+    the class name)."""
+    return f"{i}:{layer_label(layer)}"
 
 
 def activations(layers, loss, x, y):

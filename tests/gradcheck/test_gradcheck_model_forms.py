@@ -280,3 +280,24 @@ def test_a_stale_cache_inside_a_model_fails_at_the_second_point():
     assert "cached" in rows.message.iloc[0]
     assert not hasattr(model.fc2, "wt")   # the cache the check's calls made is gone
     assert run(f.Attributes(fc2=f.StaleTranspose), second_point=False).passed
+
+
+def test_a_model_of_adapted_third_party_layers_is_named_by_path_and_adapter_name():
+    from gradcheck import adapt
+    from tests.gradcheck import thirdparty_lib as lib
+
+    conventions = {"params": "parameters", "grads": "gradients", "accumulate": "zero_grad",
+                   "forward": "__call__", "backward": "backprop"}
+
+    class Model(f.Attributes):
+        def __init__(self, bug):
+            super().__init__()
+            self.fc1 = adapt(lib.FC(4, 5, seed=1), name="FC", **conventions)
+            self.fc2 = adapt(lib.FC(5, 2, bug=bug, seed=2), name="FC", **conventions)
+
+    assert run(Model(bug=False)).passed
+    report = run(Model(bug=True))
+    assert {layer for layer, _, _ in failing(report, "gradient")} == {"fc2:FC"}
+    listed = check_model(Sequential([Model(False).fc1, z.Tanh()]), z.MSE(),
+                         RNG.normal(size=(6, 4)), RNG.normal(size=(6, 5)))
+    assert {"0:FC", "1:Tanh"} == set(listed.table.layer)
