@@ -53,8 +53,11 @@ def require_output_path(path, *, option: str, suffixes: Iterable[str] = ()) -> P
     """Check, before any work, that a report or records file can be written at ``path``.
 
     The path must not be a directory, must end in one of ``suffixes`` (when given), and its
-    nearest existing parent folder must be a writable folder (missing folders below it are
-    created by :func:`write_atomically`). Nothing is created here.
+    nearest existing parent folder must be a folder in which a file can be created (missing
+    folders below it are created by :func:`write_atomically`). Writability is tried, not
+    inferred from permission bits (root ignores them; read-only, immutable or kernel
+    folders refuse even root): an empty probe file is created there and removed at once.
+    Nothing else is created here.
 
     Parameters
     ----------
@@ -90,6 +93,20 @@ def require_output_path(path, *, option: str, suffixes: Iterable[str] = ()) -> P
         parent = parent.parent
     if not parent.is_dir():
         fail(f"{str(parent)!r} is a file, not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        fail(f"the folder {str(parent)!r} is not writable")
+    refusal = _creation_refused(parent)
+    if refusal:
+        fail(f"the folder {str(parent)!r} is not writable ({refusal})")
     return path
+
+
+def _creation_refused(folder: Path) -> str:
+    """Why no file can be created in ``folder`` (the OS's words), or "" when one can."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return "permission denied"
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".gradkit-probe-")
+    except OSError as exc:
+        return (exc.strerror or type(exc).__name__).lower()
+    os.close(fd)
+    os.unlink(probe)
+    return ""

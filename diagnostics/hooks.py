@@ -20,11 +20,12 @@ import math
 import numbers
 from time import perf_counter
 
+from diagnostics.atomic import require_output_path
 from diagnostics.call_order import BACKWARD, BATCH, IDLE, READY, order_error
 from diagnostics.labels import LabelCounts
 from diagnostics.model_info import named_layers, summary
 from diagnostics.monitor_results import MonitorResults
-from diagnostics.record_files import check_path, write_records
+from diagnostics.record_files import SUFFIXES, write_records
 from diagnostics.recorder import Recorder
 from diagnostics.schedule import Schedule
 
@@ -77,7 +78,8 @@ class Monitor(MonitorResults):
     path : str or Path, optional
         File the records are appended to at each epoch end (a crash loses at most the
         current epoch): JSON lines if it ends in ``.jsonl``, CSV if in ``.csv``; read it
-        back with :meth:`Monitor.load`.
+        back with :meth:`Monitor.load`. Checked here, before any training
+        (:func:`diagnostics.atomic.require_output_path`: ``OutputPathError``, a ValueError).
     dead_window : int
         Recorded batches over which a ReLU unit must be inactive for every example to
         count as dead (default 20).
@@ -148,7 +150,8 @@ class Monitor(MonitorResults):
                              f"{grad_norms_every_step!r}")
         self._schedule = Schedule(every, budget, dense_steps)
         self._grad_every_step = grad_norms_every_step
-        self.path = None if path is None else check_path(path)
+        self.path = None if path is None else require_output_path(
+            path, option="Monitor(path=...)", suffixes=SUFFIXES)
         self.meta = {"every": every, "budget": float(budget), "dense_steps": int(dense_steps),
                      "grad_norms_every_step": self._grad_every_step,
                      "on_non_finite": on_non_finite, "dead_window": int(dead_window),

@@ -7,9 +7,10 @@ import numpy as np
 import pandas as pd
 
 from diagnostics import health
+from diagnostics.atomic import require_output_path
 from diagnostics.call_order import IDLE
 from diagnostics.findings_frame import Findings
-from diagnostics.record_files import append_records, read_records, write_records
+from diagnostics.record_files import SUFFIXES, append_records, read_records, write_records
 from diagnostics.records import tidy_frame
 from diagnostics.schedule import describe, expand_runs, step_runs
 
@@ -58,7 +59,9 @@ class MonitorResults:
 
     def save(self, path):
         """Write meta, records and history atomically to ``path``, JSON lines (``.jsonl``)
-        or CSV (``.csv``, see :mod:`diagnostics.record_files`); return the path."""
+        or CSV (``.csv``, see :mod:`diagnostics.record_files`); return the path.
+        ``OutputPathError`` (a ValueError) when ``path`` cannot be written."""
+        require_output_path(path, option="Monitor.save(path)", suffixes=SUFFIXES)
         self._flush()
         return write_records(path, self.meta, [*self._loaded, *self._rec.chunks()],
                              self._rows_history)

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-import importlib
-import os
+import argparse
+import json
 import sys
 
 from gradcheck.finite_diff import METHODS
 from gradcheck.settings import MODES
 
-from .common import UsageError, positive_int
+from .common import (
+    EXIT_CODES,
+    LOSSES,
+    UsageError,
+    make_loss,
+    nonnegative_float,
+    positive_float,
+    positive_int,
+)
+from .outputs import HTML, add_output
+from .user_code import call_with, key_value, keywords, load_callable
 
 HELP = "check a layer's (or model's) backward pass against finite differences"
 DTYPES = ("float64", "float32", "float16")
@@ -17,24 +27,41 @@ DTYPES = ("float64", "float32", "float16")
 
 def add_parser(commands):
     """Register ``check`` on the subcommand set."""
-    parser = commands.add_parser(
-        "check", help=HELP, description=HELP + ". Exit code 0: passed, 1: failed, "
-        "2: usage or import error.")
+    parser = commands.add_parser("check", help=HELP, description=HELP + ".", epilog=EXIT_CODES,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("target", metavar="MODULE:FACTORY",
-                        help="importable module and a callable in it that returns the layer "
-                        "or model (e.g. mylayers:make_layer); a model with a .layers list is "
-                        "checked layer by layer under an MSE loss against random targets")
+                        help="importable module (the current folder included) and a callable "
+                        "in it that returns the layer or model (e.g. mylayers:make_layer); a "
+                        "model (with a .layers list) is checked layer by layer under --loss")
     parser.add_argument("--input-shape", required=True, type=shape,
                         help="comma-separated input shape including the batch axis, e.g. 8,16")
+    parser.add_argument("--factory-arg", action="append", type=key_value, metavar="KEY=VALUE",
+                        help="keyword argument of the factory (repeatable); VALUE is a Python "
+                        "literal (16, 0.5, (8, 4), True, None) or else a string")
     parser.add_argument("--dtype", choices=DTYPES, default="float64",
                         help="dtype of the random input (default float64); parameters keep "
                         "the dtype the factory gave them")
+    parser.add_argument("--loss", choices=LOSSES,
+                        help="models only (default mse): mse against standard normal targets, "
+                        "softmax-ce against random class ids (outputs (N, C) logits), bce "
+                        "against random 0/1 targets (outputs are logits)")
     parser.add_argument("--mode", choices=MODES, default="auto",
                         help="full: every element; sample: a seeded sample; directional: "
                         "random directions; auto (default) picks by tensor size")
     parser.add_argument("--method", choices=METHODS, default="central",
                         help="finite-difference stencil (default central)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the input and sampling")
+    parser.add_argument("--eps", type=positive_float,
+                        help="relative finite-difference step (default: per dtype and method)")
+    parser.add_argument("--atol", type=nonnegative_float,
+                        help="absolute tolerance floor (default: per dtype)")
+    parser.add_argument("--rtol", type=nonnegative_float,
+                        help="relative tolerance floor (default: per dtype)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the input, the targets and the check's sampling")
+    parser.add_argument("--json", action="store_true",
+                        help="print the report as JSON on stdout ({'passed': ..., 'rows': "
+                        "[...], 'options': {...}, 'seconds': ...}); notes go to stderr")
+    add_output(parser, "--report", suffixes=HTML, help="also write an HTML report to PATH")
     parser.set_defaults(run=run)
     return parser
 
@@ -44,56 +71,68 @@ def shape(text):
     return tuple(positive_int(part) for part in text.split(","))
 
 
-def load_factory(target):
-    """Import ``MODULE:FACTORY`` and return the object the factory builds.
-
-    The current directory is importable, as with ``python -m``. Any failure becomes a
-    :class:`UsageError` with a one-line message.
-    """
-    module_name, _, attr = target.partition(":")
-    if not module_name or not attr:
-        raise UsageError(f"expected MODULE:FACTORY (e.g. mylayers:make_layer), got {target!r}")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:  # any import-time failure is the user's to fix: report it
-        raise UsageError(f"cannot import {module_name!r}: {type(exc).__name__}: {exc}") from exc
-    factory = getattr(module, attr, None)
-    if not callable(factory):
-        raise UsageError(f"{module_name!r} has no callable {attr!r}")
-    try:
-        obj = factory()
-    except Exception as exc:
-        raise UsageError(f"{target}() raised {type(exc).__name__}: {exc}") from exc
+def build(args):
+    """The object ``MODULE:FACTORY(**factory args)`` builds; a :class:`UsageError` when it is
+    not a layer."""
+    factory = load_callable(args.target, "MODULE:FACTORY")
+    obj = call_with(factory, keywords(args.factory_arg), args.target)
     if not (hasattr(obj, "forward") and hasattr(obj, "backward")):
-        raise UsageError(f"{target}() returned {type(obj).__name__}, which has no "
+        raise UsageError(f"{args.target}() returned {type(obj).__name__}, which has no "
                          "forward/backward (not a layer)")
     return obj
 
 
+def random_targets(loss, out_shape, rng, dtype):
+    """Targets of the kind ``loss`` expects for predictions of shape ``out_shape``: real
+    values (mse), class ids of shape (N,) (softmax-ce, outputs (N, C)) or 0/1 (bce)."""
+    if loss == "mse":
+        return rng.standard_normal(out_shape).astype(dtype)
+    if loss == "bce":
+        return rng.integers(0, 2, size=out_shape).astype(dtype)
+    if len(out_shape) != 2:
+        raise UsageError(f"--loss softmax-ce needs model outputs of shape (N, C) (logits), got "
+                         f"{out_shape}")
+    return rng.integers(0, out_shape[1], size=out_shape[0])
+
+
 def run(args):
-    """Build the object, check it, print the table; 0 when it passes, 1 when it fails."""
+    """Build the object, check it, show the report; 0 when it passes, 1 when it fails."""
     import numpy as np
 
     from gradcheck import check_layer, check_model
-    from reference_nets.losses import MSE
 
-    obj = load_factory(args.target)
+    obj = build(args)
     rng = np.random.default_rng(args.seed)
     x = rng.standard_normal(args.input_shape).astype(args.dtype)
-    options = {"mode": args.mode, "method": args.method, "seed": args.seed}
-    try:
-        if hasattr(obj, "layers"):
-            target = rng.standard_normal(np.shape(obj.forward(x.copy()))).astype(args.dtype)
-            report = check_model(obj, MSE(), x, target, **options)
-        else:
-            report = check_layer(obj, x, **options)
-    except (TypeError, ValueError) as exc:
-        raise UsageError(f"{type(exc).__name__}: {exc}") from exc
-    print(report)
+    options = {"mode": args.mode, "method": args.method, "eps": args.eps, "atol": args.atol,
+               "rtol": args.rtol, "seed": args.seed}
+    if hasattr(obj, "layers"):
+        loss = args.loss or "mse"
+        y = random_targets(loss, np.shape(obj.forward(x.copy())), rng, args.dtype)
+        report = check_model(obj, make_loss(loss), x, y, **options)
+    elif args.loss:
+        raise UsageError(f"--loss applies to models (objects with .layers); {args.target}() "
+                         "returned a layer, which is checked under a random upstream gradient")
+    else:
+        report = check_layer(obj, x, **options)
+    show(report, args)
+    return 0 if report.passed else 1
+
+
+def show(report, args):
+    """Print the report (as text, or JSON with ``--json``), a dtype note, write ``--report``."""
+    notes = sys.stderr if args.json else sys.stdout
+    if args.json:
+        print(json.dumps({"passed": report.passed, **report.to_dict()}, allow_nan=False))
+    else:
+        print(report)
     if report.options.get("dtype") != args.dtype:
         print(f"note: the check ran in {report.options.get('dtype')}, not {args.dtype}: "
               "a check follows the rules of its lowest-precision float, and the factory's "
-              "parameters have that dtype")
-    return 0 if report.passed else 1
+              "parameters have that dtype", file=notes)
+    if args.report:
+        from diagnostics import write_report
+
+        path = write_report(args.report, gradcheck={args.target: report},
+                            title=f"gradkit check: {args.target}")
+        print(f"report: {path}", file=notes)

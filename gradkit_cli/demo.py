@@ -11,10 +11,14 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .common import UsageError, build_net, format_findings, load_problem, train_monitored
-from .lr_find import describe, lr_experiments
+from .common import UsageError, format_findings
+from .lr_find import describe, range_test, sensitivity
+from .outputs import HTML, add_output
+from .stages import stage
+from .training import build_net, load_problem, train_monitored
 
 HELP = "train healthy and sick reference nets, check them, and write one HTML report"
+PROG = "gradkit demo"
 
 
 class DemoRun(NamedTuple):
@@ -59,9 +63,11 @@ def epochs_for(problem, steps):
 
 def add_parser(commands):
     """Register ``demo`` on the subcommand set."""
-    parser = commands.add_parser("demo", help=HELP, description=HELP + ".")
-    parser.add_argument("--out", default="reports/demo.html", metavar="PATH",
-                        help="report file (default reports/demo.html)")
+    parser = commands.add_parser("demo", help=HELP, description=HELP + ". Each stage prints "
+                                 "a line on stderr when it starts and when it ends; on a "
+                                 "terminal, progress bars show in between.")
+    add_output(parser, "--out", suffixes=HTML, default="reports/demo.html",
+               help="report file (default reports/demo.html)")
     parser.add_argument("--quick", action="store_true",
                         help="fewer epochs and learning rates (a few seconds)")
     parser.add_argument("--seed", type=int, default=0, help="seed of weights and shuffling")
@@ -79,8 +85,8 @@ def demo_problem():
 
 
 def train_and_check(problem, settings, seed):
-    """Train every demo run with a GradcheckHook and a Monitor; the hook's last check (of
-    the trained model) is the run's gradient check.
+    """Train every demo run with a GradcheckHook and a Monitor (one stage each); the hook's
+    last check (of the trained model) is the run's gradient check.
 
     Returns
     -------
@@ -91,17 +97,53 @@ def train_and_check(problem, settings, seed):
     from reference_nets.losses import SoftmaxCrossEntropy
 
     monitors, checks, hooks, histories = {}, {}, {}, {}
+    epochs = epochs_for(problem, settings.train_steps)
     for run in RUNS:
-        model = build_net(run.net, problem, seed=seed)
-        hooks[run.name] = GradcheckHook(SoftmaxCrossEntropy(), every_epochs=None,
-                                        every_steps=settings.check_every, after_steps=0,
-                                        x=problem.X_test[:8], y=problem.y_test[:8],
-                                        check_options={"seed": seed})
-        histories[run.name], monitors[run.name] = train_monitored(
-            model, problem, lr=run.lr, epochs=epochs_for(problem, settings.train_steps),
-            batch_size=BATCH, seed=seed, hooks=[hooks[run.name]])
-        checks[run.name] = hooks[run.name].checkpoints[-1].report
+        with stage(PROG, f"train {run.name} (lr {run.lr:g}, {epochs} epochs, gradient checks "
+                   f"every {settings.check_every} steps)") as running:
+            model = build_net(run.net, problem, seed=seed)
+            hooks[run.name] = GradcheckHook(SoftmaxCrossEntropy(), every_epochs=None,
+                                            every_steps=settings.check_every, after_steps=0,
+                                            x=problem.X_test[:8], y=problem.y_test[:8],
+                                            check_options={"seed": seed})
+            histories[run.name], monitors[run.name] = train_monitored(
+                model, problem, SoftmaxCrossEntropy(), lr=run.lr, epochs=epochs,
+                batch_size=BATCH, seed=seed, hooks=[hooks[run.name]])
+            checks[run.name] = hooks[run.name].checkpoints[-1].report
+            running.note = (f"val acc {histories[run.name]['val_accuracy'].iloc[-1]:.3f}; "
+                            f"gradient checks {checks_verdict(hooks[run.name])}")
     return monitors, checks, hooks, histories
+
+
+def checks_verdict(hook):
+    """``"3 of 4 passed, 1 of them vacuous"``: the checks a GradcheckHook made."""
+    reports = [point.report for point in hook.checkpoints]
+    vacuous = sum(r.n_vacuous > 0 for r in reports)
+    return f"{sum(r.passed for r in reports)} of {len(reports)} passed" + (
+        f", {vacuous} of them vacuous" if vacuous else "")
+
+
+def lr_stages(problem, settings, seed):
+    """The LR range test and the sensitivity sweep of the healthy architecture (a stage
+    each); ``[LRRangeResult, LRSensitivityResult]``."""
+    from reference_nets.losses import SoftmaxCrossEntropy
+
+    def make_model(seed):
+        return build_net("mlp", problem, seed=seed)
+
+    task = (problem, make_model, SoftmaxCrossEntropy())
+    with stage(PROG, f"LR range test ({settings.range_steps} steps)") as running:
+        found = range_test(*task, momentum=0.9, lr_min=1e-4, lr_max=10.0,
+                           steps=settings.range_steps, batch_size=BATCH, seed=seed)
+        running.note = ", ".join(f"{k} {v:.3g}" for k, v in found.suggestions.items())
+    lrs, seeds = settings.sensitivity_lrs, settings.sensitivity_seeds
+    epochs = epochs_for(problem, settings.sensitivity_steps)
+    with stage(PROG, f"LR sensitivity ({len(lrs)} rates x {len(seeds)} seeds, {epochs} "
+               "epochs each)") as running:
+        sweep = sensitivity(*task, momentum=0.9, lrs=lrs, seeds=seeds, epochs=epochs,
+                            batch_size=BATCH)
+        running.note = f"best lr {sweep.best_lr:.3g}"
+    return [found, sweep]
 
 
 def summary(problem, monitors, hooks, histories, lr_results):
@@ -110,17 +152,14 @@ def summary(problem, monitors, hooks, histories, lr_results):
              f"{'run':<17}{'lr':>6}  {'val acc':>7}  gradient checks (during training, end)"]
     for run in RUNS:
         accuracy = histories[run.name]["val_accuracy"].iloc[-1]
-        reports = [point.report for point in hooks[run.name].checkpoints]
-        vacuous = sum(r.n_vacuous > 0 for r in reports)
-        verdict = f"{sum(r.passed for r in reports)} of {len(reports)} passed" + (
-            f", {vacuous} of them vacuous" if vacuous else "")
-        lines.append(f"{run.name:<17}{run.lr:>6g}  {accuracy:>7.3f}  {verdict}")
+        lines.append(f"{run.name:<17}{run.lr:>6g}  {accuracy:>7.3f}  "
+                     f"{checks_verdict(hooks[run.name])}")
         lines.append(format_findings(monitors[run.name].findings(), limit=3))
     return "\n".join([*lines, "", describe(lr_results)])
 
 
 def build_demo(out, *, quick=False, seed=0):
-    """Run the whole demo and write the report.
+    """Run the whole demo and write the report; ``out`` is checked first.
 
     Returns
     -------
@@ -130,17 +169,19 @@ def build_demo(out, *, quick=False, seed=0):
         The one-screen summary.
     """
     from diagnostics import write_report
+    from diagnostics.atomic import require_output_path
 
+    require_output_path(out, option="--out", suffixes=HTML)
     settings = QUICK if quick else FULL
-    problem = demo_problem()
+    with stage(PROG, "load the data") as running:
+        problem = demo_problem()
+        running.note = problem.note
     monitors, checks, hooks, histories = train_and_check(problem, settings, seed)
-    lr_results = lr_experiments(problem, "mlp", momentum=0.9, lr_min=1e-4, lr_max=10.0,
-                                steps=settings.range_steps, batch_size=BATCH, seed=seed,
-                                sensitivity_lrs=settings.sensitivity_lrs,
-                                seeds=settings.sensitivity_seeds,
-                                epochs=epochs_for(problem, settings.sensitivity_steps))
-    path = write_report(out, monitor=monitors, gradcheck=checks, lr=lr_results,
-                        gradcheck_hook=hooks, title="gradkit demo: healthy vs sick training")
+    lr_results = lr_stages(problem, settings, seed)
+    with stage(PROG, "write the report") as running:
+        path = write_report(out, monitor=monitors, gradcheck=checks, lr=lr_results,
+                            gradcheck_hook=hooks, title="gradkit demo: healthy vs sick training")
+        running.note = str(path)
     return path, summary(problem, monitors, hooks, histories, lr_results)
 
 

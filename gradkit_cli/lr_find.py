@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from .common import (
-    UsageError,
-    add_training_args,
-    build_net,
-    load_training_problem,
-    positive_float,
-    positive_int,
-)
+import argparse
+
+from .common import EXIT_CODES, UsageError, positive_float, positive_int
+from .outputs import HTML, add_output
+from .training import add_training_args, training_setup
 
 HELP = "find a learning rate: range test, optionally a sensitivity sweep over seeds"
 
 
 def add_parser(commands):
     """Register ``lr-find`` on the subcommand set."""
-    parser = commands.add_parser("lr-find", help=HELP, description=HELP + ".")
+    parser = commands.add_parser("lr-find", help=HELP, description=HELP + ".",
+                                 epilog=EXIT_CODES,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_training_args(parser, epochs=3)
     parser.add_argument("--lr-min", type=positive_float, default=1e-5,
                         help="first learning rate of the range test (default 1e-5)")
@@ -28,7 +27,7 @@ def add_parser(commands):
                         help="also train --epochs epochs at each of these rates, per seed")
     parser.add_argument("--seeds", type=int_list, default=(0, 1, 2), metavar="S,S,...",
                         help="seeds of the sensitivity sweep (default 0,1,2)")
-    parser.add_argument("--report", metavar="PATH", help="write an HTML report to PATH")
+    add_output(parser, "--report", suffixes=HTML, help="write an HTML report to PATH")
     parser.set_defaults(run=run)
     return parser
 
@@ -43,38 +42,35 @@ def int_list(text):
     return tuple(int(part) for part in text.split(","))
 
 
-def lr_experiments(problem, net, *, momentum, lr_min, lr_max, steps, batch_size, seed,
-                   sensitivity_lrs=None, seeds=(0, 1, 2), epochs=3):
-    """Range test of ``net`` on ``problem`` with SGD(+momentum); a sweep when lrs are given.
+def range_test(problem, make_model, loss, *, momentum, lr_min, lr_max, steps, batch_size,
+               seed):
+    """LR range test of a model ``make_model`` builds (see :mod:`diagnostics.lr`) on
+    ``problem`` under ``loss`` with SGD(+momentum); an ``LRRangeResult``."""
+    from diagnostics import lr_range_test
 
-    Returns
-    -------
-    list
-        ``[LRRangeResult]`` or ``[LRRangeResult, LRSensitivityResult]``.
-    """
-    from diagnostics import lr_range_test, lr_sensitivity
-    from reference_nets.losses import SoftmaxCrossEntropy
+    return lr_range_test(make_model, loss, problem.X_train, problem.y_train,
+                         optimizer=_sgd(momentum), lr_min=lr_min, lr_max=lr_max, steps=steps,
+                         seed=seed, batch_size=batch_size)
+
+
+def sensitivity(problem, make_model, loss, *, momentum, lrs, seeds, epochs, batch_size):
+    """``epochs`` of training per learning rate in ``lrs`` and seed, as :func:`range_test`
+    trains; an ``LRSensitivityResult``."""
+    from diagnostics import lr_sensitivity
+
+    return lr_sensitivity(make_model, loss, problem.X_train, problem.y_train,
+                          optimizer=_sgd(momentum), lrs=lrs, epochs=epochs, seeds=seeds,
+                          batch_size=batch_size)
+
+
+def _sgd(momentum):
     from reference_nets.optim import SGD
 
-    def make_model(seed):
-        return build_net(net, problem, seed=seed)
-
-    def optimizer(lr):
-        return SGD(lr, momentum=momentum)
-
-    if lr_min >= lr_max:
-        raise UsageError(f"--lr-min ({lr_min:g}) must be below --lr-max ({lr_max:g})")
-    data = (make_model, SoftmaxCrossEntropy(), problem.X_train, problem.y_train)
-    results = [lr_range_test(*data, optimizer=optimizer, lr_min=lr_min, lr_max=lr_max,
-                             steps=steps, seed=seed, batch_size=batch_size)]
-    if sensitivity_lrs:
-        results.append(lr_sensitivity(*data, optimizer=optimizer, lrs=sensitivity_lrs,
-                                      epochs=epochs, seeds=seeds, batch_size=batch_size))
-    return results
+    return lambda lr: SGD(lr, momentum=momentum)
 
 
 def describe(results):
-    """Text lines for the results of :func:`lr_experiments`."""
+    """Text lines for a range test result and sensitivity results after it."""
     found = results[0]
     lines = ["range test suggestions: " + ", ".join(f"{k} {v:.3g}"
                                                     for k, v in found.suggestions.items())]
@@ -91,15 +87,19 @@ def describe(results):
 
 def run(args):
     """Run the experiments, print what they suggest, write the report when asked."""
-    problem = load_training_problem(args)
-    results = lr_experiments(problem, args.net, momentum=args.momentum, lr_min=args.lr_min,
-                             lr_max=args.lr_max, steps=args.steps, batch_size=args.batch_size,
-                             seed=args.seed, sensitivity_lrs=args.sensitivity,
-                             seeds=args.seeds, epochs=args.epochs)
+    if args.lr_min >= args.lr_max:
+        raise UsageError(f"--lr-min ({args.lr_min:g}) must be below --lr-max ({args.lr_max:g})")
+    setup = training_setup(args)
+    common = {"momentum": args.momentum, "batch_size": args.batch_size}
+    results = [range_test(*setup[:3], lr_min=args.lr_min, lr_max=args.lr_max, steps=args.steps,
+                          seed=args.seed, **common)]
+    if args.sensitivity:
+        results.append(sensitivity(*setup[:3], lrs=args.sensitivity, seeds=args.seeds,
+                                   epochs=args.epochs, **common))
     print(describe(results))
     if args.report:
         from diagnostics import write_report
 
-        path = write_report(args.report, lr=results, title=f"gradkit lr-find: {args.net}")
+        path = write_report(args.report, lr=results, title=f"gradkit lr-find: {setup.name}")
         print(f"report: {path}")
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .common import UsageError
+from .outputs import HTML, add_output
 
 HELP = "render an HTML report from saved monitor records"
 
@@ -15,7 +16,7 @@ def add_parser(commands):
                                  "shown side by side).")
     parser.add_argument("records", nargs="+", metavar="RECORDS",
                         help="JSON-lines file(s) written by Monitor.save or Monitor(path=...)")
-    parser.add_argument("--out", required=True, metavar="PATH", help="HTML file to write")
+    add_output(parser, "--out", suffixes=HTML, required=True, help="HTML file to write")
     parser.add_argument("--title", help="page title")
     parser.set_defaults(run=run)
     return parser

@@ -6,12 +6,13 @@ import os
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from ..atomic import write_atomically
+from ..atomic import require_output_path, write_atomically
 from . import meta
 from .inputs import checks_from, lr_results_from, runs_from, timelines_from
 from .sections import TIMELINE_ANCHOR, build_sections, check_anchor
 from .verdict import collect_findings, verdict
 
+HTML_SUFFIXES = (".html", ".htm")
 _ENV = Environment(loader=PackageLoader("diagnostics.report", "templates"),
                    autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
 
@@ -23,7 +24,9 @@ def write_report(path, *, monitor=None, gradcheck=None, lr=None, gradcheck_hook=
     Parameters
     ----------
     path : str or os.PathLike
-        Output file; missing parent directories are created. Written atomically.
+        Output file ending in ``.html`` (or ``.htm``); missing parent folders are created.
+        Checked before any work (:func:`diagnostics.atomic.require_output_path`), written
+        atomically.
     monitor : Monitor or dict of str to Monitor, optional
         Monitored training run(s); several runs are shown side by side.
     gradcheck : GradcheckReport or dict of str to GradcheckReport, optional
@@ -43,6 +46,9 @@ def write_report(path, *, monitor=None, gradcheck=None, lr=None, gradcheck_hook=
 
     Raises
     ------
+    OutputPathError
+        (a ValueError) If ``path`` cannot be written: a directory, another suffix, a parent
+        that is a file, a folder that refuses new files. Raised before any rendering.
     ValueError
         If no data is given at all, or a Monitor's frame lacks contract columns.
     TypeError
@@ -53,6 +59,7 @@ def write_report(path, *, monitor=None, gradcheck=None, lr=None, gradcheck_hook=
                          "gradcheck_hook=")
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+    require_output_path(path, option="write_report(path=...)", suffixes=HTML_SUFFIXES)
     runs, checks = runs_from(monitor), checks_from(gradcheck)
     ranges, sensitivities = lr_results_from(lr)
     timelines = timelines_from(gradcheck_hook)

@@ -87,9 +87,10 @@ def test_csv_table_is_the_tidy_frame_plus_history_entries(tmp_path):
 
 @pytest.mark.parametrize("suffix", [".json", ".txt", ""])
 def test_a_path_without_a_format_suffix_is_rejected(tmp_path, suffix):
-    with pytest.raises(ValueError, match=r"path must end in \.jsonl \(JSON lines\) or \.csv"):
+    with pytest.raises(ValueError, match=r"^Monitor\(path=\.\.\.\): .*the suffix must be "
+                       r"\.jsonl or \.csv"):
         Monitor(path=tmp_path / f"run{suffix}")
-    with pytest.raises(ValueError, match=r"must end in \.jsonl"):
+    with pytest.raises(ValueError, match=r"^Monitor\.save\(path\): .*suffix must be \.jsonl"):
         Monitor().save(tmp_path / f"run{suffix}")
 
 
