@@ -12,7 +12,7 @@ import time
 from gradcheck.function_check import function_rows
 from gradcheck.layer_check import point_rows, second_point_rows
 from gradcheck.layer_point import layer_point
-from gradcheck.model_check import model_rows
+from gradcheck.model_check import check_model_rows
 from gradcheck.probes import (
     SeveralOutputs,
     calls_leave_params_alone,
@@ -151,22 +151,54 @@ def _layer_rows(name: str, layer, x, s, before, named: dict, *, check_input=True
 def check_model(model, loss, x, y, *, mode: str = "auto", method: str = "central", eps=None,
                 atol=None, rtol=None, seed: int = 0, second_point: bool = True,
                 likely_cause: bool = True) -> GradcheckReport:
-    """Check every layer of a model in place, and the model's end-to-end parameter gradients.
+    """Check every layer of a model in place, and the model's end-to-end gradients.
 
-    Each layer ``i`` is checked at its real input against its true upstream gradient (the
-    ``dL/dy_i`` that reaches it in ``model.backward`` under ``loss``), so a wrong layer is named
-    even when the layers after it are right (rows ``layer="<i>:<ClassName>"``,
-    ``check="gradient"``). The same perturbed outputs of layer ``i`` are pushed through the
-    later layers (cached inputs, recomputing only what follows) and the loss, which checks the
-    gradients ``model.backward`` leaves in each layer's ``grads`` (``check="end_to_end"``).
-    A random layer (dropout in training mode) gets a ``"determinism"`` failure and the
-    end-to-end rows are skipped, since the loss is then not a function of the parameters.
-    With ``second_point``, every layer is checked again after a forward and backward of the
-    model at a moved input and moved parameters (``check="second_point"`` rows where wrong).
+    The model's layers are found by walking it (:mod:`gradcheck.model_layers`): a ``layers``
+    list, attributes (``self.fc1``), dicts of named layers, lists, and nested blocks (objects
+    with ``forward`` and ``backward`` that hold layers), cycles and shared objects included. A
+    *leaf* is an object with the layer protocol that holds no other layer. Rows are named by
+    path, ``"<path>:<ClassName>"``: ``"fc1:Dense"``, ``"blocks.0.conv:Conv2D"``, and
+    ``"<i>:<ClassName>"`` for ``model.layers[i]`` (an object's ``layers`` list adds no name).
+
+    Each layer is checked on its own (``check="gradient"``) at its real input against its true
+    upstream gradient: the ``dL/dy`` that reaches it in ``model.backward`` under ``loss``, so a
+    wrong layer is named even when the layers after it are right. The model's end-to-end
+    gradients (``check="end_to_end"``), the grads ``model.backward`` leaves in each layer and
+    the dx it returns (row ``"model:<ClassName>"``, ``"input"``), are checked against finite
+    differences of the loss. The rows put causes before symptoms: failing rows of layers' own
+    checks first (leaves, then blocks), then failing end-to-end rows, whose likely cause names
+    those layers (or, when every layer passes on its own, a wrong composition: a skip, a
+    merge, a shared layer's gradients not summed), then the rest, in forward order.
+
+    Two paths, with the same rows where both apply:
+
+    - a *chain*: ``model.layers`` holds every layer and ``model.forward`` runs them in order.
+      The layers' inputs are cached activations; each layer's perturbed outputs are pushed
+      through the later layers only (batched where they treat samples independently).
+    - *any other* model (:mod:`gradcheck.model_graph`): one run of ``model.forward(x)``,
+      ``loss``, ``model.backward(dL/dpred)`` records, for every layer and block (their
+      ``forward``/``backward`` shadowed by instance attributes for that run, removed after,
+      also on errors), each call's inputs and the ``dy`` its backward got (paired last in,
+      first out). Each leaf, then each block, is checked at each of its calls (a shared layer
+      called twice gets rows ``"fc:Dense"`` and ``"fc:Dense (call 2)"``) with that ``dy`` as
+      ``G``, as :func:`check_layer` checks a layer (several inputs or outputs and integer
+      inputs included); a block is checked on its input and on the parameters none of its
+      layers holds. The end-to-end check perturbs the input and every parameter (an array
+      several layers hold is one tensor whose gradient is the sum of theirs) and runs
+      ``model.forward`` and the loss. A leaf the forward never calls gets a ``"vacuous"``
+      ``"not_checked"`` row; a leaf with parameters whose backward ``model.backward`` does
+      not call once per forward call gets a ``"backward_reach"`` failure (and a random ``G``).
+
+    A random layer (dropout in training mode), or a model whose forward is random, gets a
+    ``"determinism"`` failure and the end-to-end rows are skipped, since the loss is then not
+    a function of the parameters. With ``second_point``, the whole model is checked again at a
+    moved input and moved parameters along directions; where that fails, every layer at the
+    input it gets there (``check="second_point"`` rows where wrong). The model, its layers,
+    the loss and numpy's global random state are restored at the end.
 
     Parameters
     ----------
-    model : object with ``.layers`` (list of layers), ``forward`` and ``backward``
+    model : object with ``forward`` and ``backward`` that holds its layers (see above)
     loss : object with ``forward(pred, target) -> float`` and ``backward() -> dL/dpred``
     x : ndarray of float, shape (n, ...)
     y : targets accepted by ``loss`` for the model's predictions (n rows)
@@ -178,14 +210,12 @@ def check_model(model, loss, x, y, *, mode: str = "auto", method: str = "central
     GradcheckReport
     """
     start = time.perf_counter()
-    layers = require_model(model, loss, method)
+    found = require_model(model, loss, method)
     x = require_array(x, "x", "check_model")
     s = resolve_settings(mode=mode, method=method, eps=eps, atol=atol, rtol=rtol, seed=seed,
                          second_point=second_point, likely_cause=likely_cause,
                          where="check_model")
-    with kept_state([*layers, loss]) as snapshots:
-        rows, s = model_rows(model, layers, loss, x, y, s, snapshots[:len(layers)],
-                             _quick_check)
+    rows, s = check_model_rows(model, found, loss, x, y, s, _quick_check)
     return GradcheckReport(rows, s.options(), time.perf_counter() - start)
 
 

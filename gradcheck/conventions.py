@@ -14,22 +14,9 @@ from collections.abc import Mapping, MutableMapping, Sequence
 
 import numpy as np
 
-__all__ = ["Adapted", "Wrapper", "adapt"]
+from gradcheck.wrapper import Wrapper
 
-
-class Wrapper:
-    """A view of another layer (``self.layer``) whose ``training`` flag is that layer's, so
-    eval mode (the likely cause's reruns) reaches the layer itself."""
-
-    layer: object
-
-    @property
-    def training(self):
-        return getattr(self.layer, "training", None)
-
-    @training.setter
-    def training(self, value):
-        self.layer.training = value
+__all__ = ["Adapted", "adapt"]
 
 
 class _Without(MutableMapping):

@@ -61,9 +61,15 @@ def layer_point(label: str, layer, x: np.ndarray, probe, dtype: str, *, check_in
                  downstream, e2e or {}, e2e_noise)
 
 
-def model_point(model, layers, loss, x: np.ndarray, y, dtype: str) -> Point:
-    """A whole model as one target at ``x``: the input and every parameter (``"<i>.<key>"``)
-    feed the loss; the analytic gradients are what ``model.backward`` returns and leaves."""
+def model_point(model, owners, loss, x: np.ndarray, y, dtype: str) -> Point:
+    """A whole model as one target at ``x``: the input and every parameter feed the loss; the
+    analytic gradients are what ``model.backward`` returns and leaves.
+
+    ``owners`` are ``(prefix, layer)`` pairs; parameter ``key`` of a layer is the tensor
+    ``"<prefix>.<key>"``. An array several layers hold (tied weights) is one tensor, the first
+    layer's, whose gradient is the sum of theirs; an array that overlaps another's memory
+    without being it (a transposed view) is left out, since perturbing one moves the other.
+    """
     box = [x.copy()]
 
     def evaluate():
@@ -76,14 +82,42 @@ def model_point(model, layers, loss, x: np.ndarray, y, dtype: str) -> Point:
     dx = model.backward(dpred.copy())
     tensors = [Tensor("input", box[0])]
     analytic = {"input": np.array(dx, copy=True)} if np.shape(dx) == x.shape else {}
-    for i, layer in enumerate(layers):
-        for key, value in trainable(layer.params).items():
-            tensors.append(Tensor(f"{i}.{key}", value))
-            if np.shape(layer.grads.get(key)) == value.shape:
-                analytic[f"{i}.{key}"] = np.array(layer.grads[key], copy=True)
+    _add_parameters(owners, tensors, analytic)
     noise = round_off(dtype, dpred, pred, loss0)
     return Point("model", tuple(tensors), evaluate, np.asarray(loss0), np.ones(()), analytic,
                  noise)
+
+
+def _add_parameters(owners, tensors: list, analytic: dict) -> None:
+    """Append each distinct parameter array of ``owners`` to ``tensors`` and its gradient,
+    summed over the layers that hold it, to ``analytic`` (none when one of them lacks it).
+    Arrays that overlap another's memory (views of one buffer) are left out, all of them."""
+    held: dict[int, tuple[str, np.ndarray, dict]] = {}
+    for prefix, layer in owners:
+        for key, value in trainable(layer.params).items():
+            name, _, grads = held.setdefault(id(value), (f"{prefix}.{key}", value, {}))
+            grad = layer.grads.get(key)
+            grads[id(grad)] = grad   # the same grads array reached twice counts once
+    by_buffer: dict[int, list] = {}
+    for entry in held.values():
+        by_buffer.setdefault(id(_buffer(entry[1])), []).append(entry)
+    for name, value, grads in held.values():
+        if any(other is not value and np.may_share_memory(value, other)
+               for _, other, _ in by_buffer[id(_buffer(value))]):
+            continue
+        tensors.append(Tensor(name, value))
+        if all(np.shape(g) == value.shape for g in grads.values()):
+            first, *more = grads.values()
+            analytic[name] = np.array(first, copy=True)
+            for g in more:
+                analytic[name] += g
+
+
+def _buffer(a: np.ndarray) -> np.ndarray:
+    """The array that owns ``a``'s memory (``a`` itself unless it is a view)."""
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a
 
 
 def moved_value(a: np.ndarray, rng: np.random.Generator) -> np.ndarray:

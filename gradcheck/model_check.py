@@ -1,12 +1,17 @@
-"""The rows of :func:`gradcheck.check_model`: each layer at its real input, end to end, and
-again at a second point of the whole model."""
+"""The rows of :func:`gradcheck.check_model`: a plain chain of layers here (each layer at its
+real input, end to end through the rest of the chain, again at a second point of the whole
+model), any other model in :mod:`gradcheck.model_graph`; causes before symptoms."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from gradcheck.layer_check import point_rows, recheck_layer
-from gradcheck.layer_point import layer_point, model_point, moved_parameters, moved_value
+from gradcheck.layer_point import layer_point
+from gradcheck.model_graph import graph_rows
+from gradcheck.model_layers import ModelLayers
+from gradcheck.model_second_point import model_second_point
+from gradcheck.model_targets import targets_of
 from gradcheck.model_walk import (
     activations,
     layer_name,
@@ -14,16 +19,66 @@ from gradcheck.model_walk import (
     probe_chain,
     recorded_backward,
 )
-from gradcheck.plan import check_point, passed
+from gradcheck.plan import passed
 from gradcheck.point import round_off
 from gradcheck.probes import LayerProbe, calls_leave_params_alone
 from gradcheck.progress import progress_bar
 from gradcheck.rest_of_model import Downstream
+from gradcheck.restore import kept_state
 from gradcheck.selection import rng_for
 from gradcheck.settings import Settings
-from gradcheck.validation import NonFiniteLoss
+from gradcheck.validation import buffer_rows
 
-__all__ = ["model_rows"]
+__all__ = ["COMPOSITION", "SYMPTOM", "causes_first", "check_model_rows", "model_rows"]
+
+
+def check_model_rows(model, found: ModelLayers, loss, x, y, s: Settings,
+                     rerun_check=None) -> tuple[list[dict], Settings]:
+    """Every row of a model check, causes first; the users' objects restored after.
+
+    A model whose ``layers`` list holds all its layers (``found.sequential``) and whose
+    forward runs them in order takes :func:`model_rows`; any other the general path.
+    """
+    if found.sequential:
+        layers = list(model.layers)
+        with kept_state([*layers, loss]) as snapshots:
+            done = model_rows(model, layers, loss, x, y, s, snapshots[:len(layers)],
+                              rerun_check)
+        if done is not None:
+            held = [row for i, layer in enumerate(layers) for row in buffer_rows(
+                layer_name(i, layer), layer)]
+            return causes_first(held + done[0]), done[1]
+    targets = targets_of(found)
+    units = [t.unit.obj for t in targets]
+    with kept_state([*units, model, loss]) as snapshots:
+        rows, s = graph_rows(model, targets, loss, x, y, s, snapshots[:len(units)],
+                             rerun_check)
+    held = [row for t in targets if t.unit.leaf for row in buffer_rows(t.label, t.layer)]
+    return causes_first(held + rows), s
+
+
+COMPOSITION = ("every layer passes its own check at the input and upstream gradient it gets "
+               "here: the model's backward combines their gradients unlike its forward (a skip "
+               "connection, a merge, a shared layer's gradients not summed, a factor outside "
+               "the layers)")
+SYMPTOM = ("layers fail their own checks ({}, listed first); an end-to-end gradient that flows "
+           "through a wrong layer is wrong too: fix those first")
+
+
+def causes_first(rows: list[dict]) -> list[dict]:
+    """The failing rows of layers' own checks (protocol problems, local gradients, second
+    point) first, then failing end-to-end rows (where a wrong layer shows in the layers
+    before it), then the rest; each group in its given order. A failing end-to-end row gets
+    a likely cause: a symptom of those layers, or a wrong composition when there are none."""
+    def rank(r):
+        return 2 if r["status"] != "fail" else 1 if r["check"] == "end_to_end" else 0
+    ordered = sorted(rows, key=rank)
+    causes = list(dict.fromkeys(r["layer"] for r in ordered if rank(r) == 0))
+    for row in (r for r in ordered if rank(r) == 1 and not r["likely_cause"]):
+        row["likely_cause"], row["cause_label"] = (
+            (SYMPTOM.format(", ".join(causes)), "symptom") if causes
+            else (COMPOSITION, "composition"))
+    return ordered
 
 
 def _walk(model, layers, loss, x, y, chained=None):
@@ -39,8 +94,9 @@ def _walk(model, layers, loss, x, y, chained=None):
 
 
 def model_rows(model, layers, loss, x, y, s: Settings, snapshots,
-               rerun_check=None) -> tuple[list[dict], Settings]:
-    """Probe rows, then local and end-to-end verdict rows per layer, then second-point rows.
+               rerun_check=None) -> tuple[list[dict], Settings] | None:
+    """Probe rows, then local and end-to-end verdict rows per layer, then second-point rows
+    (None when ``model.forward`` is not the layers in order and no layer is random).
 
     ``snapshots`` (one :class:`gradcheck.restore.Snapshot` per layer, taken before the
     check) tell which layers replaced or changed their parameters: those get a protocol row
@@ -57,8 +113,7 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots,
             probes[i].deterministic = False
     random = not all(p.deterministic for p in probes)
     if not (chained or random):
-        raise ValueError("check_model: model.forward(x) differs from running x through "
-                         "model.layers in order; check_model needs a sequential model")
+        return None   # model.forward is not its layers in order: the general path
     s = s.for_arrays({"x": x, **{f"{layer_name(i, layer)}.{k}": v for i, layer in
                                  enumerate(layers) for k, v in layer.params.items()},
                       **{f"the output of {layer_name(i, layer)}": a for i, (layer, a) in
@@ -84,29 +139,13 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots,
             rows += found
             firsts_by_layer.append(first)
     if s.second_point and chained and not random:
-        rows += _second_point(model, layers, loss, x, y, s, firsts_by_layer, rows)
+        wrong = {f"{i}.{n}" for i, first in enumerate(firsts_by_layer)
+                 for n, verdicts in first.items() if not passed(verdicts)}
+        rows += model_second_point(
+            model, [(str(i), layer) for i, layer in enumerate(layers)], loss, x, y, s, wrong,
+            lambda x2: _layers_at_second_point(model, layers, loss, x2, y, s, firsts_by_layer,
+                                               rows))
     return rows, s
-
-
-def _second_point(model, layers, loss, x, y, s: Settings, firsts: list[dict],
-                  rows: list[dict]) -> list[dict]:
-    """The model again at a moved input and weights: end to end along one joint direction
-    over the input and every parameter; when that does not pass, every layer on its own."""
-    rng = rng_for(s.seed, "model", "second point")
-    x2 = moved_value(x, rng)
-    with moved_parameters(layers, rng):
-        try:
-            whole = model_point(model, layers, loss, x2, y, s.dtype)
-        except NonFiniteLoss:   # the loss is not finite there: no second point
-            return []
-        wrong = {f"{i}.{n}" for i, first in enumerate(firsts) for n, verdicts in first.items()
-                 if not passed(verdicts)}
-        names = [n for n in whole.analytic if n not in wrong]
-        results = check_point(whole, names, s.at_second_point(), elements_first=False,
-                              locate=False)
-        if all(v[0].status != "fail" for v in results.values()):
-            return []
-        return _layers_at_second_point(model, layers, loss, x2, y, s, firsts, rows)
 
 
 def _layers_at_second_point(model, layers, loss, x2, y, s: Settings, firsts: list[dict],

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from gradcheck.model_record import shadowing
 from gradcheck.probes import first_backward, probe_layer
-from gradcheck.validation import loss_value
+from gradcheck.validation import layer_label, loss_value
 
 __all__ = ["activations", "layer_name", "model_grads", "probe_chain", "recorded_backward"]
 
 
 def layer_name(i: int, layer) -> str:
-    """Row label of layer ``i`` of a model: ``"<index>:<ClassName>"``."""
-    return f"{i}:{type(layer).__name__}"
+    """Row label of layer ``i`` of a model: ``"<index>:<ClassName>"`` (an adapter's name for
+    the class name)."""
+    return f"{i}:{layer_label(layer)}"
 
 
 def activations(layers, loss, x, y):
@@ -78,22 +80,12 @@ def recorded_backward(model, layers, dpred):
     if len({id(layer) for layer in layers}) != len(layers):
         return None
     records: list[list] = [[] for _ in layers]
-    wrapped = []
-    try:
+    with shadowing() as shadows:
         for i, layer in enumerate(layers):
-            own = vars(layer).get("backward") if hasattr(layer, "__dict__") else None
-            try:
-                layer.backward = _recorder(layer_name(i, layer), layer, records[i])
-            except (AttributeError, TypeError):
+            if not shadows.put(layer, "backward", _recorder(layer_name(i, layer), layer,
+                                                            records[i])):
                 return None
-            wrapped.append((layer, own))
         model.backward(dpred.copy())
-    finally:
-        for layer, own in wrapped:
-            if own is None:
-                del layer.backward
-            else:
-                layer.backward = own
     if any(len(r) != 1 for r in records):
         return None
     firsts = [r[0] for r in records]

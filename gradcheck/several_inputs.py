@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gradcheck.conventions import Wrapper
 from gradcheck.probes import grad_words
 from gradcheck.report import constant_row, problem_row
 from gradcheck.validation import require_array, trainable
+from gradcheck.wrapper import Wrapper
 
 __all__ = ["PLACEHOLDER", "Inputs", "InputsAsParams", "parse_inputs"]
 

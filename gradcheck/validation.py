@@ -67,24 +67,39 @@ def require_array(x, name: str, where: str, *, batch: bool = True) -> np.ndarray
     return x
 
 
-def require_model(model, loss, method: str) -> list:
-    """Validated list of layers; clear errors for a non-model or non-loss."""
+def require_model(model, loss, method: str):
+    """The model's layers and blocks (:func:`gradcheck.model_layers.find_layers`); clear
+    errors for a non-model, a model with no layers, a wrong layer or a non-loss."""
+    from gradcheck.model_layers import find_layers, is_layer
+
+    if not callable(getattr(model, "backward", None)):
+        raise TypeError(_NO_LAYERS.format(f"got {type(model).__name__} without backward"))
     layers = getattr(model, "layers", None)
-    if layers is None or not callable(getattr(model, "backward", None)):
-        raise TypeError("check_model: model must offer .layers (a list of layers), forward and "
-                        f"backward; got {type(model).__name__}")
-    layers = list(layers)
-    if not layers:
-        raise ValueError("check_model: model has no layers")
-    for i, layer in enumerate(layers):
-        require_layer(layer, f"model.layers[{i}]", "check_model")
+    for i, layer in enumerate(layers if isinstance(layers, (list, tuple)) else []):
+        if not is_layer(layer) and not find_layers(layer).units:
+            require_layer(layer, f"model.layers[{i}]", "check_model")
+    found = find_layers(model)
+    if not found.units:
+        raise (ValueError("check_model: model has no layers") if isinstance(layers, (
+            list, tuple)) else TypeError(_NO_LAYERS.format(f"found no layers in "
+                                                           f"{type(model).__name__}")))
+    for unit in found.leaves:
+        require_layer(unit.obj, f"model.layers[{unit.path}]" if found.sequential
+                      else f"layer {unit.label}", "check_model")
+    if not callable(getattr(model, "forward", None)):
+        raise TypeError(_NO_LAYERS.format(f"got {type(model).__name__} without forward"))
     if not (callable(getattr(loss, "forward", None)) and callable(getattr(loss, "backward", None))):
         raise TypeError("check_model: loss must offer forward(pred, target) and backward(); got "
                         f"{type(loss).__name__}")
     if method == "complex_step":
         raise ValueError("check_model: method='complex_step' needs complex predictions, which "
                          "losses do not take; use check_layer or check_function for it")
-    return layers
+    return found
+
+
+_NO_LAYERS = ("check_model: model must offer .layers (a list of layers) or hold its layers in "
+              "attributes, dicts, lists or nested blocks, and offer forward and backward; {} "
+              "(a single layer is checked with check_layer)")
 
 
 def loss_value(loss, pred, y) -> float:

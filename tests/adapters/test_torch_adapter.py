@@ -155,7 +155,7 @@ def test_the_wrapper_works_inside_a_model():
     bad = Sequential([TorchLayer(ops.CustomLinear(5, 4, fn=ops.LinearBiasBug)), Tanh()])
     failing = {(r["layer"], r["tensor"]) for r in check_model(bad, MSE(), x, y).rows
                if r["status"] == "fail"}
-    assert ("0:TorchLayer", "bias") in failing
+    assert ("0:CustomLinear", "bias") in failing   # rows use the wrapped name
     assert not any(tensor in ("weight", "input") for _, tensor in failing)
 
 

@@ -77,14 +77,19 @@ def test_accumulating_layer_in_a_model_is_named():
     assert list(zip(rows.layer, rows.tensor, strict=True)) == [("2:Accumulating", "W")]
 
 
-def test_a_model_whose_forward_is_not_its_layers_in_order_is_rejected():
+def test_a_model_whose_forward_is_not_its_layers_in_order_is_checked_as_it_runs():
     class Doubled(Sequential):
         def forward(self, x):
-            return super().forward(x) * 2
+            return super().forward(x) * 2   # backward forgets the factor
 
     model = Doubled([z.Linear(4, 2)])
-    with pytest.raises(ValueError, match="sequential model"):
-        check_model(model, z.MSE(), RNG.normal(size=(3, 4)), np.zeros((3, 2)))
+    report = check_model(model, z.MSE(), RNG.normal(size=(3, 4)), RNG.normal(size=(3, 2)))
+    failed = report.table[report.table.status == "fail"]
+    assert set(zip(failed.layer, failed.tensor, failed.check, strict=True)) == {
+        ("0:Linear", "W", "end_to_end"), ("0:Linear", "b", "end_to_end"),
+        ("model:Doubled", "input", "end_to_end")}
+    assert np.allclose(failed.numeric / failed.analytic, 2.0)
+    assert (failed.cause_label == "composition").all()   # every layer passes on its own
 
 
 def test_auto_mode_names_an_element_of_a_large_wrong_tensor():

@@ -44,8 +44,11 @@ def test_timeline_section_findings_and_cost_in_the_page(stale_run, page):
     html = page
     assert 'id="gradcheck-timeline"' in html
     rows = re.findall(r'<tr class="sev-critical">(.*?)</tr>', html, re.S)
-    stale = [r for r in rows if "2:ClippedBackwardDense" in r]
+    # the layer's own finding (0:Dense's end-to-end finding names it as the likely cause)
+    stale = [r for r in rows if "<code>2:ClippedBackwardDense</code>" in r]
     assert len(stale) == 1
+    assert any("<code>0:Dense</code>" in r and "(2:ClippedBackwardDense, listed first)" in r
+               for r in rows)   # the symptom's finding points at the cause
     assert "stale in training" in stale[0] and "wrong gradients" in stale[0]
     timeline = hook.timeline
     steps = timeline.loc[(timeline["layer"] == "2:ClippedBackwardDense")

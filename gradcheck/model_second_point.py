@@ -1,0 +1,45 @@
+"""A model's second point: the whole model at a moved input and moved parameters, checked
+along directions; where that fails, each layer again at the input it gets there."""
+
+from __future__ import annotations
+
+from gradcheck.layer_point import model_point, moved_parameters, moved_value
+from gradcheck.plan import check_point
+from gradcheck.selection import rng_for
+from gradcheck.settings import Settings
+from gradcheck.validation import NonFiniteLoss
+
+__all__ = ["model_second_point"]
+
+
+def model_second_point(model, owners, loss, x, y, s: Settings, wrong: set[str],
+                       layers_there) -> list[dict]:
+    """Rows of the layers wrong at the second point (none when the whole model passes there).
+
+    Parameters
+    ----------
+    model, loss, x, y
+        As given to :func:`gradcheck.check_model`.
+    owners : list of (str, layer)
+        The layers whose parameters move, with the prefixes of their tensors' names
+        (:func:`gradcheck.layer_point.model_point`).
+    s : Settings
+    wrong : set of str
+        Names of the whole model's tensors that failed at the given point (left out).
+    layers_there : callable
+        ``layers_there(x2) -> rows``: every layer checked at the input it gets when the model
+        runs at ``x2`` (the parameters are still moved while it runs).
+    """
+    rng = rng_for(s.seed, "model", "second point")
+    x2 = moved_value(x, rng)
+    with moved_parameters([layer for _, layer in owners], rng):
+        try:
+            whole = model_point(model, owners, loss, x2, y, s.dtype)
+        except NonFiniteLoss:   # the loss is not finite there: no second point
+            return []
+        names = [n for n in whole.analytic if n not in wrong]
+        results = check_point(whole, names, s.at_second_point(), elements_first=False,
+                              locate=False)
+        if all(v[0].status != "fail" for v in results.values()):
+            return []
+        return layers_there(x2)
