@@ -9,7 +9,8 @@ from gradcheck.session.results import SessionResults
 
 
 class Checker:
-    """``gradcheck(layer, x, **options)`` / ``gradcheck(model, x, loss=..., y=..., **options)``.
+    """``gradcheck(layer, *inputs, **options)``, ``gradcheck(model, x, loss=..., y=...)``,
+    ``gradcheck(f, *inputs, vjp=...)``: every form :func:`gradcheck.assert_gradients` takes.
 
     Parameters
     ----------
@@ -30,7 +31,7 @@ class Checker:
     def __repr__(self) -> str:
         return f"<gradcheck fixture of {self.nodeid}, defaults {self.defaults}>"
 
-    def __call__(self, target: Any, x: Any, *, loss: Any = None, y: Any = None, **options: Any):
+    def __call__(self, target: Any, *inputs: Any, **options: Any):
         """Run :func:`gradcheck.assert_gradients` and record the outcome.
 
         Returns
@@ -49,7 +50,7 @@ class Checker:
 
         merged = {**self.defaults, **options}
         try:
-            report = assert_gradients(target, x, loss=loss, y=y, label=self.nodeid, **merged)
+            report = assert_gradients(target, *inputs, label=self.nodeid, **merged)
         except GradcheckError as error:
             self.results.add(self.nodeid, error.report, passed=False)
             raise
