@@ -27,6 +27,10 @@ SECOND_POINT_NOTES = {
              "point nearby the gradient is wrong",
     "sampled": "fails at a second point, along random directions that see every element: "
                "the elements sampled at the given point missed the wrong ones",
+    "marginal": "fails at a second point by about the relative error it already had at the "
+                "given point, where that was still within the tolerance: the gradient is "
+                "likely wrong by this much everywhere, an error at the limit of what the "
+                "dtype's finite differences resolve",
 }
 _CHECKS = ("gradient", "end_to_end")
 
@@ -89,8 +93,7 @@ def second_point_verdict_rows(point: Point, first: dict, again: dict, rows: list
     for name, verdicts in again.items():
         before = first[name][0].status
         if verdicts[0].status == "fail":
-            note = SECOND_POINT_NOTES[{"nondifferentiable": "kink", "vacuous": "zeros"}.get(
-                before, "sampled" if sampled else "stale")]
+            note = SECOND_POINT_NOTES[_note_key(first[name][0], verdicts[0], sampled)]
             extra.append(verdict_row(point.label, name, point.tensors[point.index(name)].live.shape,
                                      "second_point", verdicts[0], note))
         elif before == "nondifferentiable":
@@ -98,3 +101,15 @@ def second_point_verdict_rows(point: Point, first: dict, again: dict, rows: list
                 if row["tensor"] == name and row["status"] == "nondifferentiable":
                     row["message"] += f"; {SECOND_POINT_NOTES['smooth']}"
     return extra
+
+
+def _note_key(first, again, sampled: bool) -> str:
+    """Which :data:`SECOND_POINT_NOTES` explains a tensor that did not fail at the given point
+    (verdict ``first``) but fails at the second (``again``)."""
+    if first.status in ("nondifferentiable", "vacuous"):
+        return {"nondifferentiable": "kink", "vacuous": "zeros"}[first.status]
+    if sampled:
+        return "sampled"
+    close = first.tolerance > 0 and first.max_abs_err >= 0.1 * first.tolerance
+    similar = first.max_rel_err > 0 and again.max_rel_err <= 10 * first.max_rel_err
+    return "marginal" if close and similar else "stale"

@@ -399,3 +399,26 @@ def test_float32_errors_of_two_percent_are_caught_in_large_tensors(seed, factor)
     assert not _quiet(check_layer, layer, RNG.normal(size=(16, 300)).astype(np.float32),
                       seed=seed).passed
     assert _quiet(check_layer, ScaledTanh(1.0), x, seed=seed).passed
+
+
+def _verdict(abs_err, rel_err, tolerance, n_failed=0):
+    from gradcheck.judge import Verdict
+    return Verdict(checked=12, n_failed=n_failed, n_nondifferentiable=0, n_zero=0,
+                   max_abs_err=abs_err, max_rel_err=rel_err, worst=0, worst_label="(0,)",
+                   analytic=1.0, numeric=1.0, tolerance=tolerance)
+
+
+@pytest.mark.parametrize(("first", "note"), [
+    (_verdict(1e-13, 1e-13, 1e-9), "cached"),               # exact at the given point: stale
+    (_verdict(9e-4, 5e-4, 1e-3), "limit of what the dtype"),  # as wrong, just within tolerance
+])
+def test_the_second_points_note_tells_a_stale_cache_from_an_error_at_the_resolution_limit(
+        first, note):
+    from gradcheck.engine import Tensor
+    from gradcheck.layer_check import second_point_verdict_rows
+    from gradcheck.point import Point
+    point = Point("L", (Tensor("input", np.zeros(12)),), lambda: None, np.zeros(1), np.zeros(1),
+                  {}, 0.0)
+    rows = second_point_verdict_rows(point, {"input": (first,)},
+                                     {"input": (_verdict(1e-3, 5e-4, 6e-4, n_failed=1),)}, [])
+    assert [r["status"] for r in rows] == ["fail"] and note in rows[0]["message"]
