@@ -113,17 +113,22 @@ class GradcheckHook:
         self._batch = None if x is None else (np.array(x, copy=True), np.array(y, copy=True))
         self.checkpoints: list[Checkpoint] = []
         self.seconds = self.training_seconds = 0.0
-        self._model, self._started = None, None
+        self._model, self._started, self._units = None, None, []
         self._steps_done, self._epochs_done, self._epoch = 0, 0, 1   # _epoch: of the last step
 
     # ---- hook methods -------------------------------------------------------------
     def on_train_begin(self, model, optimizer=None) -> None:
         """Remember the model (checks need it), start the training clock; with an explicit
         batch, make the step-0 check (if due) here, before any hook arms anything."""
-        if not isinstance(getattr(model, "layers", None), list | tuple):
-            raise TypeError("GradcheckHook.on_train_begin: model must have a .layers list "
-                            f"(check_model checks layer by layer), got {type(model).__name__}")
+        from gradcheck.model_layers import find_layers
+
+        units = find_layers(model).units
+        if not units:
+            raise TypeError("GradcheckHook.on_train_begin: model must hold layers (a .layers "
+                            "list, attributes, dicts or blocks of them; check_model checks "
+                            f"layer by layer), got {type(model).__name__} with none")
         self._model, self._started, self._steps_done = model, time.perf_counter(), 0
+        self._units = [u.obj for u in units]
         if self._batch is not None:
             self._check_if_due()
 
@@ -233,7 +238,7 @@ class GradcheckHook:
             raise RuntimeError("GradcheckHook: no check batch yet; pass x= and y=, or call "
                                "on_batch_begin(step, x, y) with the training batch first")
         start = time.perf_counter()
-        flags = [(obj, obj.training) for obj in (self._model, *self._model.layers)
+        flags = [(obj, obj.training) for obj in (self._model, *self._units)
                  if self.eval_mode and hasattr(obj, "training")]
         try:
             for obj, _ in flags:

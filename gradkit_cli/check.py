@@ -106,12 +106,12 @@ def run(args):
     x = rng.standard_normal(args.input_shape).astype(args.dtype)
     options = {"mode": args.mode, "method": args.method, "eps": args.eps, "atol": args.atol,
                "rtol": args.rtol, "seed": args.seed}
-    if hasattr(obj, "layers"):
+    if _is_model(obj):
         loss = args.loss or "mse"
         y = random_targets(loss, np.shape(obj.forward(x.copy())), rng, args.dtype)
         report = check_model(obj, make_loss(loss), x, y, **options)
     elif args.loss:
-        raise UsageError(f"--loss applies to models (objects with .layers); {args.target}() "
+        raise UsageError(f"--loss applies to models (objects holding layers); {args.target}() "
                          "returned a layer, which is checked under a random upstream gradient")
     else:
         report = check_layer(obj, x, **options)
@@ -136,3 +136,11 @@ def show(report, args):
         path = write_report(args.report, gradcheck={args.target: report},
                             title=f"gradkit check: {args.target}")
         print(f"report: {path}", file=notes)
+
+
+def _is_model(obj) -> bool:
+    """A model: a ``.layers`` list, or an object that is not a layer itself but holds layers
+    (as attributes, dicts, nested blocks): ``check_model`` checks it layer by layer."""
+    from gradcheck.model_layers import find_layers, is_layer
+
+    return hasattr(obj, "layers") or (not is_layer(obj) and bool(find_layers(obj).units))

@@ -61,6 +61,20 @@ USER_LAYERS = textwrap.dedent('''
         from reference_nets import zoo
         return zoo.mlp(sizes, seed=seed)
 
+    def attribute_model():
+        from reference_nets import Dense, Tanh
+
+        class TwoLayers:                   # layers as attributes, no .layers list
+            def __init__(self):
+                self.fc1, self.act, self.fc2 = Dense(16, 8, seed=1), Tanh(), Dense(8, 4)
+
+            def forward(self, x):
+                return self.fc2.forward(self.act.forward(self.fc1.forward(x)))
+
+            def backward(self, dy):
+                return self.fc1.backward(self.act.backward(self.fc2.backward(dy)))
+        return TwoLayers()
+
     def data():
         rng = np.random.default_rng(0)
         X = rng.standard_normal((64, 16))

@@ -191,3 +191,10 @@ def test_help_documents_the_exit_codes(capsys):
     for code in ("0  success", "1  check: a gradient is wrong", "2  usage error",
                  "3  your code raised"):
         assert code in text
+
+
+def test_a_model_holding_its_layers_as_attributes_is_checked_as_a_model(user_dir, run_cli,
+                                                                        model_check):
+    code, _, err = run_cli(*CHECK, "userlayers:attribute_model", "--loss", "softmax-ce")
+    assert code == 0, err
+    assert len(model_check) == 1

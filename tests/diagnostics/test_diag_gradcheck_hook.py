@@ -151,3 +151,21 @@ def test_checks_that_prove_nothing_become_a_warning_naming_the_step():
     said = said.loc[(said["layer"] == "0:Dense") & (said["status"] == "vacuous"), "message"]
     assert warning.message.count(said.iloc[0]) == 1   # said once for all the layer's tensors
     assert "fail" not in set(hook.timeline["status"])
+
+
+def test_a_model_holding_its_layers_as_attributes_is_checked_and_set_to_eval_mode():
+    from tests.gradcheck.model_forms import Attributes
+
+    class Dropoutless(Attributes):
+        training = True
+
+    X, y = t.blobs(16, 4, 2)
+    model = Dropoutless()
+    hook = GradcheckHook(t.CrossEntropy(), every_epochs=None, every_steps=10, after_steps=0,
+                         x=X[:4], y=y[:4], at_end=False)
+    hook.on_train_begin(model)
+    [point] = hook.checkpoints
+    assert point.report.passed and {"fc1:Linear", "fc2:Linear"} <= set(point.report.table.layer)
+    assert model.training is True          # back to training mode after the check
+    with pytest.raises(TypeError, match="must hold layers"):
+        GradcheckHook(t.CrossEntropy(), x=X[:4], y=y[:4]).on_train_begin(object())
