@@ -13,6 +13,7 @@ from gradcheck.function_check import function_rows
 from gradcheck.layer_check import point_rows, second_point_rows
 from gradcheck.layer_point import layer_point
 from gradcheck.model_check import model_rows
+from gradcheck.parallel import uses_workers
 from gradcheck.probes import calls_leave_params_alone, probe_layer, upstream_like
 from gradcheck.progress import progress_bar
 from gradcheck.report import GradcheckReport
@@ -24,9 +25,10 @@ from gradcheck.validation import require_array, require_layer, require_model
 __all__ = ["check_function", "check_layer", "check_model"]
 
 
+@uses_workers("check_layer")
 def check_layer(layer, x, *, mode: str = "auto", method: str = "central", eps=None, atol=None,
                 rtol=None, seed: int = 0, second_point: bool = True,
-                likely_cause: bool = True) -> GradcheckReport:
+                likely_cause: bool = True, n_jobs: int | None = None) -> GradcheckReport:
     """Check dL/dx and every parameter gradient of one layer.
 
     The objective is ``L = <G, layer.forward(x)>`` with a random upstream gradient ``G``
@@ -62,6 +64,14 @@ def check_layer(layer, x, *, mode: str = "auto", method: str = "central", eps=No
         Analyse each failing tensor (its full numeric gradient, context reruns on copies of
         the layer) and name the probable bug in the ``likely_cause`` column
         (:mod:`gradcheck.causes`).
+    n_jobs : int, optional
+        joblib workers for the large value sets (``mode="full"`` above all): None or 1 checks
+        in this process; -1 uses every core. Any joblib backend runs them (loky processes by
+        default; Dask or Ray on a cluster inside ``joblib.parallel_config(backend=...)``).
+        Each worker perturbs its own (cloudpickled) copy of the layer, computing with this
+        process's BLAS thread counts (limit them to 1 to keep local workers from
+        oversubscribing the cores), and the report is the serial one, bit for bit
+        (:mod:`gradcheck.parallel`).
 
     Returns
     -------
@@ -91,9 +101,10 @@ def check_layer(layer, x, *, mode: str = "auto", method: str = "central", eps=No
     return GradcheckReport(rows, s.options(), time.perf_counter() - start)
 
 
+@uses_workers("check_model")
 def check_model(model, loss, x, y, *, mode: str = "auto", method: str = "central", eps=None,
                 atol=None, rtol=None, seed: int = 0, second_point: bool = True,
-                likely_cause: bool = True) -> GradcheckReport:
+                likely_cause: bool = True, n_jobs: int | None = None) -> GradcheckReport:
     """Check every layer of a model in place, and the model's end-to-end parameter gradients.
 
     Each layer ``i`` is checked at its real input against its true upstream gradient (the
@@ -113,8 +124,9 @@ def check_model(model, loss, x, y, *, mode: str = "auto", method: str = "central
     loss : object with ``forward(pred, target) -> float`` and ``backward() -> dL/dpred``
     x : ndarray of float, shape (n, ...)
     y : targets accepted by ``loss`` for the model's predictions (n rows)
-    mode, method, eps, atol, rtol, seed, second_point, likely_cause
-        As in :func:`check_layer` (``"complex_step"`` is not available: losses are real).
+    mode, method, eps, atol, rtol, seed, second_point, likely_cause, n_jobs
+        As in :func:`check_layer` (``"complex_step"`` is not available: losses are real;
+        each worker gets a copy of the layer checked, the layers after it and the loss).
 
     Returns
     -------
@@ -132,9 +144,10 @@ def check_model(model, loss, x, y, *, mode: str = "auto", method: str = "central
     return GradcheckReport(rows, s.options(), time.perf_counter() - start)
 
 
+@uses_workers("check_function")
 def check_function(f, vjp, inputs, *, mode: str = "auto", method: str = "central", eps=None,
-                   atol=None, rtol=None, seed: int = 0, likely_cause: bool = True
-                   ) -> GradcheckReport:
+                   atol=None, rtol=None, seed: int = 0, likely_cause: bool = True,
+                   n_jobs: int | None = None) -> GradcheckReport:
     """Check a plain function against its vector-Jacobian product.
 
     Parameters
@@ -146,8 +159,9 @@ def check_function(f, vjp, inputs, *, mode: str = "auto", method: str = "central
         input (a tuple with one array per input; a bare array when there is one input).
     inputs : ndarray or tuple of ndarrays (float, finite)
         Never modified (``f`` and ``vjp`` get copies).
-    mode, method, eps, atol, rtol, seed, likely_cause
-        As in :func:`check_layer` (no context reruns: a function has no layer to rerun).
+    mode, method, eps, atol, rtol, seed, likely_cause, n_jobs
+        As in :func:`check_layer` (no context reruns: a function has no layer to rerun;
+        each worker gets a copy of ``f``).
 
     Returns
     -------

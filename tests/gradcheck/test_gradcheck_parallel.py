@@ -1,0 +1,210 @@
+"""``n_jobs``: checks measured by joblib workers give the serial report, bit for bit."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+
+import gradcheck.parallel
+from gradcheck import check_function, check_layer, check_model
+from reference_nets import Sequential
+from reference_nets.losses import SoftmaxCrossEntropy
+from tests.clusters import dask_cluster, ray_cluster
+from tests.gradcheck import zoo_layers as z
+
+# a worker whose copy cannot stand in for the layer warns: here that is a failure
+pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
+RNG = np.random.default_rng(5)
+X = RNG.normal(size=(5, 40))
+
+
+class Noting(z.Linear):
+    """A correct affine layer that notes, in ``path``, each other process it runs in."""
+
+    def __init__(self, path, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.path, self.home = str(path), os.getpid()
+
+    def forward(self, x):
+        if os.getpid() != self.home:
+            with open(self.path, "a") as f:
+                f.write(f"{os.getpid()}\n")
+        return super().forward(x)
+
+
+class NotingWrongRow(Noting, z.OneWrongRow):
+    """Noting, with row 2 of dW dropped."""
+
+
+class FlatParams(z.Linear):
+    """W and b are views of one flat buffer, and forward reads the buffer: pickling a copy
+    for a worker separates the views (what gradcheck perturbs) from it."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        W = self.params["W"]
+        self.flat = np.concatenate([W.ravel(), self.params["b"]])
+        self.params = {"W": self.flat[:W.size].reshape(W.shape), "b": self.flat[W.size:]}
+
+    def forward(self, x):
+        self.x = x
+        n_in, n_out = self.params["W"].shape
+        return x @ self.flat[:n_in * n_out].reshape(n_in, n_out) + self.flat[n_in * n_out:]
+
+
+class Locked(z.Linear):
+    """A layer holding a lock: it cannot be pickled for the workers."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lock = threading.Lock()
+
+
+@pytest.fixture
+def everywhere(monkeypatch):
+    """Send every value set of two or more moves to the workers, however small."""
+    monkeypatch.setattr(gradcheck.parallel, "CHUNK_MIN_SECONDS", 0.0)
+    monkeypatch.setattr(gradcheck.parallel, "MIN_MOVES_PER_CHUNK", 1)
+
+
+@pytest.fixture
+def no_pool(monkeypatch):
+    """Fail on any attempt to start joblib workers."""
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("a joblib pool was started")
+    monkeypatch.setattr(gradcheck.parallel, "ordered_parallel", refuse)
+
+
+def assert_same(report, serial):
+    pd.testing.assert_frame_equal(report.table, serial.table, check_exact=True)
+    assert report.options == serial.options
+
+
+def workers_seen(path) -> set[str]:
+    return set(path.read_text().split()) if path.exists() else set()
+
+
+@pytest.mark.parametrize("method", ["central", "forward", "complex_step"])
+def test_check_layer_full_on_loky_is_the_serial_report(everywhere, tmp_path, method):
+    layer = Noting(tmp_path / "pids", 40, 30, seed=1)
+    serial = check_layer(layer, X, mode="full", method=method)
+    assert_same(check_layer(layer, X, mode="full", method=method, n_jobs=2), serial)
+    assert workers_seen(tmp_path / "pids")   # measured in other processes
+
+
+def test_a_failing_layer_gets_the_same_rows_and_likely_cause(everywhere, tmp_path):
+    layer = NotingWrongRow(tmp_path / "pids", 40, 30, seed=2)
+    serial = check_layer(layer, X, mode="full")
+    assert not serial.passed and serial.table.likely_cause.str.len().max() > 0
+    assert_same(check_layer(layer, X, mode="full", n_jobs=-1), serial)
+    assert workers_seen(tmp_path / "pids")
+
+
+def test_auto_mode_locates_the_wrong_element_on_the_workers(everywhere, tmp_path):
+    layer, x = NotingWrongRow(tmp_path / "pids", 300, 40, seed=3), RNG.normal(size=(6, 300))
+    serial = check_layer(layer, x)
+    assert serial.table.query("tensor == 'W'").worst_index.iloc[0].startswith("(2,")
+    assert_same(check_layer(layer, x, n_jobs=2), serial)
+    assert workers_seen(tmp_path / "pids")
+
+
+def small_model(path):
+    return Sequential([z.Linear(20, 16, seed=1), z.Tanh(), Noting(path, 16, 5, seed=2)])
+
+
+def test_check_model_full_on_loky_is_the_serial_report(everywhere, tmp_path):
+    model, loss = small_model(tmp_path / "pids"), SoftmaxCrossEntropy()
+    x, y = RNG.normal(size=(7, 20)), RNG.integers(0, 5, 7)
+    serial = check_model(model, loss, x, y, mode="full")
+    assert serial.passed and set(serial.table.check) == {"gradient", "end_to_end"}
+    assert_same(check_model(model, loss, x, y, mode="full", n_jobs=2), serial)
+    assert workers_seen(tmp_path / "pids")
+
+
+def test_check_function_full_on_loky_is_the_serial_report(everywhere):
+    def f(a, b):
+        return np.tanh(a) * b
+
+    def vjp(inputs, G):
+        a, b = inputs
+        return G * b / np.cosh(a) ** 2, G * np.tanh(a)
+
+    inputs = (RNG.normal(size=(6, 8)), RNG.normal(size=(6, 8)))
+    serial = check_function(f, vjp, inputs, mode="full")
+    assert serial.passed
+    assert_same(check_function(f, vjp, inputs, mode="full", n_jobs=2), serial)
+
+
+def test_check_model_on_a_dask_local_cluster_is_the_serial_report(everywhere, tmp_path):
+    model, loss = small_model(tmp_path / "pids"), SoftmaxCrossEntropy()
+    x, y = RNG.normal(size=(7, 20)), RNG.integers(0, 5, 7)
+    serial = check_model(model, loss, x, y, mode="full")
+    with dask_cluster(2) as backend, joblib.parallel_config(backend=backend):
+        report = check_model(model, loss, x, y, mode="full", n_jobs=-1)
+    assert_same(report, serial)
+    assert workers_seen(tmp_path / "pids")
+
+
+def test_check_layer_on_ray_is_the_serial_report(everywhere, tmp_path):
+    layer = Noting(tmp_path / "pids", 40, 30, seed=1)
+    serial = check_layer(layer, X, mode="full")
+    with ray_cluster(2) as backend, joblib.parallel_config(backend=backend):
+        report = check_layer(layer, X, mode="full", n_jobs=2)
+    assert_same(report, serial)
+    assert workers_seen(tmp_path / "pids")
+
+
+@pytest.mark.parametrize(("layer", "why"), [
+    (FlatParams(40, 30, seed=4), "a worker's copy of FlatParams computed other values"),
+    (Locked(40, 30, seed=4), "Locked cannot be pickled for the workers"),
+])
+def test_a_layer_the_workers_cannot_copy_is_checked_here_with_a_warning(everywhere, layer,
+                                                                         why):
+    serial = check_layer(layer, X, mode="full")
+    with pytest.warns(RuntimeWarning, match=f"n_jobs=2: {why}.*run in this process"):
+        report = check_layer(layer, X, mode="full", n_jobs=2)
+    assert_same(report, serial)
+
+
+@pytest.mark.parametrize("n_jobs", [None, 1])
+def test_n_jobs_none_or_1_starts_no_workers(no_pool, everywhere, n_jobs):
+    layer = z.Linear(40, 30)
+    assert_same(check_layer(layer, X, mode="full", n_jobs=n_jobs), check_layer(layer, X,
+                                                                            mode="full"))
+
+
+def test_small_value_sets_stay_in_this_process(no_pool, tmp_path):
+    """Under the default chunk sizes a quick check is not worth sending anywhere."""
+    layer = Noting(tmp_path / "pids", 40, 30)
+    assert_same(check_layer(layer, X, mode="full", n_jobs=2), check_layer(layer, X,
+                                                                          mode="full"))
+    assert not workers_seen(tmp_path / "pids")
+
+
+class Counting(z.Linear):
+    calls = 0
+
+    def forward(self, x):
+        Counting.calls += 1
+        return super().forward(x)
+
+
+@pytest.mark.parametrize(("n_jobs", "error"), [(0, ValueError), (2.0, TypeError),
+                                               (True, TypeError), ("4", TypeError)])
+def test_a_bad_n_jobs_is_refused_before_any_work(n_jobs, error):
+    Counting.calls = 0
+    layer = Counting(4, 3)
+    calls = [lambda: check_layer(layer, X[:, :4], n_jobs=n_jobs),
+             lambda: check_model(Sequential([layer]), z.MSE(), X[:, :4], X[:, :3],
+                                 n_jobs=n_jobs),
+             lambda: check_function(np.tanh, lambda x, G: G, X, n_jobs=n_jobs)]
+    for where, call in zip(["check_layer", "check_model", "check_function"], calls,
+                           strict=True):
+        with pytest.raises(error, match=f"{where}: n_jobs must be"):
+            call()
+    assert Counting.calls == 0
