@@ -30,13 +30,16 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-import cloudpickle
-import joblib
 import numpy as np
-from threadpoolctl import threadpool_info, threadpool_limits
 
 from gradcheck.engine import Move, perturbed_outputs
+
+# joblib, cloudpickle and threadpoolctl are imported on first use: a serial check never
+# pays for them (joblib alone takes 0.1 to 0.2 s to import)
+if TYPE_CHECKING:
+    import joblib
 
 __all__ = ["CHUNKS_PER_WORKER", "CHUNK_MIN_SECONDS", "MIN_MOVES_PER_CHUNK", "changes_per_move",
            "move_changes", "ordered_parallel", "require_n_jobs", "thread_limits",
@@ -65,6 +68,8 @@ def ordered_parallel(n_jobs, **options) -> joblib.Parallel:
     """A ``joblib.Parallel`` under the active backend whose results come in task order as
     they finish (``return_as="generator"``) where the backend can stream them, else all at
     once as a list (Ray's joblib backend, for one, cannot stream)."""
+    import joblib
+
     try:
         return joblib.Parallel(n_jobs=n_jobs, return_as="generator", **options)
     except ValueError:   # "Backend ... does not support return_as=generator"
@@ -73,11 +78,15 @@ def ordered_parallel(n_jobs, **options) -> joblib.Parallel:
 
 def thread_limits() -> dict[str, int]:
     """This process's thread count per loaded BLAS/OpenMP library (threadpoolctl prefixes)."""
+    from threadpoolctl import threadpool_info
+
     return {lib["prefix"]: lib["num_threads"] for lib in threadpool_info()}
 
 
 def with_thread_limits(limits: dict[str, int], fn, *args):
     """``fn(*args)`` with the thread counts ``limits`` (a worker computing as its caller)."""
+    from threadpoolctl import threadpool_limits
+
     with threadpool_limits(limits=limits):
         return fn(*args)
 
@@ -123,8 +132,7 @@ class _Job:
 def _chunk(blob: bytes, part: _Job, limits: dict) -> list[np.ndarray]:
     """A worker's share: its part of the moves, measured at its own copy of the point."""
     point = pickle.loads(blob)   # first: the libraries it loads get the limits too
-    with threadpool_limits(limits=limits):
-        return list(replace(part, point=point).here())
+    return with_thread_limits(limits, lambda: list(replace(part, point=point).here()))
 
 
 def _bounds(n: int, seconds: float, size: int) -> list[tuple[int, int]]:
@@ -172,6 +180,8 @@ class _Workers:
                       RuntimeWarning, stacklevel=2)
 
     def _pickled(self, point) -> bytes | None:
+        import cloudpickle
+
         try:   # the workers need neither side's analytic gradients
             return cloudpickle.dumps(replace(point, analytic={}, e2e={}))
         except Exception as exc:   # a lock, a file, a C object inside the layer
@@ -196,9 +206,11 @@ class _Workers:
     def _spread(self, job: _Job, first: np.ndarray, bounds, blob: bytes, progress):
         """The chunks ``bounds`` of ``job`` measured by the workers, each checked against
         ``first``; from the first chunk that differs on, measured here."""
+        from joblib import delayed
+
         limits = thread_limits()
-        results = self._pool()(joblib.delayed(_chunk)(blob, job.part(a, b), limits)
-                               for a, b in bounds)
+        results = self._pool()(delayed(_chunk)(blob, job.part(a, b), limits)
+                        for a, b in bounds)
         try:
             for (a, b), blocks in zip(bounds, results, strict=True):
                 if not _identical(blocks[0], first):
@@ -227,12 +239,19 @@ def move_changes(point, moves: Sequence[Move], regions: Sequence, offsets, ends:
     return pool.changes(_Job(point, moves, regions, tuple(offsets), ends), progress)
 
 
+def _effective_n_jobs(n_jobs: int) -> int:
+    """Workers that ``n_jobs`` stands for under the active joblib backend."""
+    import joblib
+
+    return joblib.effective_n_jobs(n_jobs)
+
+
 @contextmanager
 def workers(n_jobs, where: str):
     """Run the block's checks with ``n_jobs`` joblib workers (None or 1: here, serially)."""
     n_jobs = require_n_jobs(n_jobs, where)
     with ExitStack() as stack:
-        size = 1 if n_jobs in (None, 1) else joblib.effective_n_jobs(n_jobs)
+        size = 1 if n_jobs in (None, 1) else _effective_n_jobs(n_jobs)
         token = _WORKERS.set(_Workers(n_jobs, where, size, stack) if size > 1 else None)
         try:
             yield

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 
 import joblib
@@ -208,3 +210,16 @@ def test_a_bad_n_jobs_is_refused_before_any_work(n_jobs, error):
         with pytest.raises(error, match=f"{where}: n_jobs must be"):
             call()
     assert Counting.calls == 0
+
+
+def test_a_serial_check_does_not_import_joblib():
+    """joblib, cloudpickle and threadpoolctl load only for workers (joblib: 0.1-0.2 s)."""
+    code = ("import sys, numpy as np; from gradcheck import check_layer; "
+            "from tests.gradcheck.zoo_layers import Linear; "
+            "check_layer(Linear(), np.ones((2, 4)), mode='full', n_jobs=1); "
+            "print(sorted(m for m in ('joblib', 'cloudpickle', 'threadpoolctl') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=os.path.dirname(os.path.dirname(os.path.dirname(
+                             os.path.abspath(__file__)))))
+    assert out.stdout.strip() == "[]"
