@@ -135,8 +135,9 @@ def lr_sensitivity(make_model, loss, X, y, *, lrs, epochs, seeds=(0, 1, 2), opti
     Runs go through ``joblib.Parallel`` (loky processes by default; a
     ``joblib.parallel_config`` context chooses another backend, e.g. Dask or Ray on a
     cluster: see the README's "On many cores or a cluster"). Results are the serial ones, bit for
-    bit, on any backend: every run computes with this process's BLAS and OpenMP thread
-    counts (OpenBLAS sums some products in another order with another count), so limit them
+    bit, on any backend whose workers have this machine's CPU and library versions: every
+    run computes with this process's BLAS and OpenMP thread counts (OpenBLAS sums some
+    products in another order with another count), so limit them
     (``threadpoolctl.threadpool_limits(1)``) to keep local workers from oversubscribing the
     cores. Backends that cannot stream results (Ray's) return them all at the end.
 
