@@ -6,9 +6,10 @@ The first move is measured here and timed. When the rest would take at least two
 ``CHUNK_MIN_SECONDS`` (and ``MIN_MOVES_PER_CHUNK`` moves each), it is cut into contiguous
 chunks, up to ``CHUNKS_PER_WORKER`` per worker, which joblib runs on its workers: loky
 processes by default, or any backend a ``joblib.parallel_config`` names (Dask, Ray on a
-cluster). Every chunk carries one cloudpickled copy of the point: its tensors, the
-``evaluate`` closure with the layer and, inside a model, the rest of the model and the loss.
-A worker perturbs that copy in place; the caller's arrays are never sent back or touched.
+cluster). The point is cloudpickled once per value set sent (its tensors, the ``evaluate``
+closure with the layer and, inside a model, the rest of the model and the loss), as an array
+of bytes that a cluster backend ships once (Dask scatters it), and every chunk unpickles its
+own copy and perturbs it in place: the caller's arrays are never sent back or touched.
 
 Identical reports. A move's objective changes depend on the point and the move alone, as
 long as the process computing them gets the same bits as this one. So a worker computes with
@@ -129,7 +130,7 @@ class _Job:
                        regions=[self.regions[0], *self.regions[start:stop]])
 
 
-def _chunk(blob: bytes, part: _Job, limits: dict) -> list[np.ndarray]:
+def _chunk(blob: np.ndarray, part: _Job, limits: dict) -> list[np.ndarray]:
     """A worker's share: its part of the moves, measured at its own copy of the point."""
     point = pickle.loads(blob)   # first: the libraries it loads get the limits too
     return with_thread_limits(limits, lambda: list(replace(part, point=point).here()))
@@ -179,11 +180,14 @@ class _Workers:
                       "pass n_jobs=None to check serially without this warning",
                       RuntimeWarning, stacklevel=2)
 
-    def _pickled(self, point) -> bytes | None:
+    def _pickled(self, point) -> np.ndarray | None:
+        """``point`` pickled, as an array of bytes: a cluster backend sends an array once
+        (Dask scatters it) where it would put bytes into every task."""
         import cloudpickle
 
         try:   # the workers need neither side's analytic gradients
-            return cloudpickle.dumps(replace(point, analytic={}, e2e={}))
+            return np.frombuffer(cloudpickle.dumps(replace(point, analytic={}, e2e={})),
+                                 np.uint8)
         except Exception as exc:   # a lock, a file, a C object inside the layer
             self._give_up(point.label, f"{point.label} cannot be pickled for the workers "
                                        f"({type(exc).__name__}: {exc})")
@@ -203,7 +207,7 @@ class _Workers:
         else:
             yield from self._spread(job, first, bounds, blob, progress)
 
-    def _spread(self, job: _Job, first: np.ndarray, bounds, blob: bytes, progress):
+    def _spread(self, job: _Job, first: np.ndarray, bounds, blob: np.ndarray, progress):
         """The chunks ``bounds`` of ``job`` measured by the workers, each checked against
         ``first``; from the first chunk that differs on, measured here."""
         from joblib import delayed
