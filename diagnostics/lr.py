@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 import pandas as pd
-from joblib import delayed
+from joblib import delayed, effective_n_jobs
 from tqdm.auto import tqdm
 
 from diagnostics._training import (
@@ -28,7 +28,13 @@ from diagnostics._training import (
     train_step,
 )
 from diagnostics.lr_results import LRRangeResult, LRSensitivityResult
-from gradcheck.parallel import ordered_parallel, require_n_jobs, thread_limits, with_thread_limits
+from gradcheck.parallel import (
+    ordered_parallel,
+    require_n_jobs,
+    thread_limits,
+    warn_if_oversubscribed,
+    with_thread_limits,
+)
 
 __all__ = ["LRRangeResult", "LRSensitivityResult", "lr_range_test", "lr_sensitivity"]
 
@@ -172,7 +178,9 @@ def lr_sensitivity(make_model, loss, X, y, *, lrs, epochs, seeds=(0, 1, 2), opti
         raise ValueError(f"need non-empty lrs and seeds, got {lrs}, {seeds}")
     n_jobs = require_n_jobs(n_jobs, "lr_sensitivity")
     tasks = [(lr, int(seed)) for lr in lrs for seed in seeds]
-    limits = thread_limits()
+    limits, workers = thread_limits(), effective_n_jobs(n_jobs)
+    if workers > 1:
+        warn_if_oversubscribed(workers, "lr_sensitivity")
     jobs = ordered_parallel(n_jobs)(
         delayed(with_thread_limits)(limits, _sensitivity_run, make_model, loss, X, y, lr, seed,
                                     epochs, optimizer, batch_size, diverge)

@@ -17,13 +17,16 @@ this process's BLAS and OpenMP thread counts (OpenBLAS sums some products in ano
 with another count), and measures the first move again at the start of each chunk: when that
 does not match this process's result bit for bit (arrays that pickling separates, such as
 ones sharing memory with another library's tensors; another CPU on a cluster), or when the
-point cannot be pickled, the check warns once and measures the rest here.
+point cannot be pickled, the check warns once and measures the rest here. Workers on this
+machine that would want more threads than it has cores get a warning too: BLAS threads that
+wait spin, so oversubscribed workers can be slower than none; give the caller one thread.
 """
 
 from __future__ import annotations
 
 import functools
 import numbers
+import os
 import pickle
 import time
 import warnings
@@ -44,7 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CHUNKS_PER_WORKER", "CHUNK_MIN_SECONDS", "MIN_MOVES_PER_CHUNK", "changes_per_move",
            "move_changes", "ordered_parallel", "require_n_jobs", "thread_limits",
-           "uses_workers", "with_thread_limits", "workers"]
+           "uses_workers", "warn_if_oversubscribed", "with_thread_limits", "workers"]
 
 CHUNK_MIN_SECONDS = 0.1    # work per chunk, at least (a chunk's transfer costs milliseconds)
 MIN_MOVES_PER_CHUNK = 16   # each chunk measures its first move twice: at most 1/16 more work
@@ -82,6 +85,26 @@ def thread_limits() -> dict[str, int]:
     from threadpoolctl import threadpool_info
 
     return {lib["prefix"]: lib["num_threads"] for lib in threadpool_info()}
+
+
+_LOCAL = ("LokyBackend", "MultiprocessingBackend", "ThreadingBackend")   # on this machine
+
+
+def warn_if_oversubscribed(n_workers: int, where: str) -> None:
+    """Warn when ``n_workers`` workers of a backend on this machine, each at this process's
+    thread counts, want more threads than it has cores (BLAS threads that wait spin, so an
+    exhaustive check on two cores ran 0.8x as fast as serially: bench/README.md)."""
+    from joblib.parallel import get_active_backend
+
+    threads, cores = max(thread_limits().values(), default=1), os.cpu_count() or 1
+    if type(get_active_backend()[0]).__name__ in _LOCAL and n_workers * threads > cores:
+        warnings.warn(f"{where}: {n_workers} workers with {threads} BLAS/OpenMP threads each "
+                      f"on {cores} cores oversubscribe them (slower than n_jobs=None, maybe): "
+                      "the workers compute with this process's thread counts, so that the "
+                      "results are the serial ones bit for bit; limit them to "
+                      f"{max(1, cores // n_workers)}, e.g. with "
+                      "threadpoolctl.threadpool_limits or OPENBLAS_NUM_THREADS",
+                      RuntimeWarning, stacklevel=3)
 
 
 def with_thread_limits(limits: dict[str, int], fn, *args):
@@ -169,6 +192,7 @@ class _Workers:
 
     def _pool(self) -> joblib.Parallel:
         if self._parallel is None:
+            warn_if_oversubscribed(self.size, self.where)
             self._parallel = self._stack.enter_context(ordered_parallel(self.n_jobs,
                                                                         max_nbytes=None))
         return self._parallel

@@ -6,21 +6,27 @@ import os
 import subprocess
 import sys
 import threading
+import warnings
 
 import joblib
 import numpy as np
 import pandas as pd
 import pytest
+from threadpoolctl import threadpool_limits
 
 import gradcheck.parallel
 from gradcheck import check_function, check_layer, check_model
+from gradcheck.parallel import thread_limits
 from reference_nets import Sequential
 from reference_nets.losses import SoftmaxCrossEntropy
 from tests.clusters import dask_cluster, ray_cluster
 from tests.gradcheck import zoo_layers as z
 
-# a worker whose copy cannot stand in for the layer warns: here that is a failure
-pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
+# a worker whose copy cannot stand in for the layer warns: here that is a failure (two
+# workers at this machine's default thread counts oversubscribe its cores: that warning is
+# expected, and tested on its own)
+pytestmark = [pytest.mark.filterwarnings("error::RuntimeWarning"),
+              pytest.mark.filterwarnings("ignore:.*oversubscribe:RuntimeWarning")]
 RNG = np.random.default_rng(5)
 X = RNG.normal(size=(5, 40))
 
@@ -171,6 +177,48 @@ def test_a_layer_the_workers_cannot_copy_is_checked_here_with_a_warning(everywhe
     with pytest.warns(RuntimeWarning, match=f"n_jobs=2: {why}.*run in this process"):
         report = check_layer(layer, X, mode="full", n_jobs=2)
     assert_same(report, serial)
+
+
+def gemm_depends_on_threads(a, b) -> bool:
+    with threadpool_limits(1):
+        one = a @ b
+    with threadpool_limits(2):
+        return not np.array_equal(one, a @ b)
+
+
+def test_workers_compute_with_the_callers_thread_counts(everywhere, monkeypatch):
+    """OpenBLAS sums a (2, 784) @ (784, 600) product in another order on 2 threads than on
+    1: workers at their own count (loky gives each one thread here) would change the bits."""
+    layer, x = z.Linear(784, 600, seed=6), RNG.normal(size=(2, 784))
+    with threadpool_limits(2):
+        serial = check_layer(layer, x, mode="full", second_point=False)
+        assert_same(check_layer(layer, x, mode="full", second_point=False, n_jobs=2), serial)
+        if not gemm_depends_on_threads(x, layer.params["W"]):
+            pytest.skip("this BLAS gives the same bits on 1 and 2 threads: no control")
+        monkeypatch.setattr(gradcheck.parallel, "thread_limits",
+                            lambda: {lib: 1 for lib in thread_limits()})
+        with pytest.warns(RuntimeWarning, match="computed other values"):
+            report = check_layer(layer, x, mode="full", second_point=False, n_jobs=2)
+    assert_same(report, serial)   # measured here after the warning
+
+
+def oversubscription_warnings(threads: int) -> list[str]:
+    with threadpool_limits(threads), warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        check_layer(z.Linear(40, 30), X, mode="full", n_jobs=2)
+    return [str(w.message) for w in seen if "oversubscribe" in str(w.message)]
+
+
+def test_workers_that_oversubscribe_the_cores_are_named_in_a_warning(everywhere):
+    cores = os.cpu_count() or 1
+    assert oversubscription_warnings(cores) == [
+        f"check_layer: 2 workers with {cores} BLAS/OpenMP threads each on {cores} cores "
+        "oversubscribe them (slower than n_jobs=None, maybe): the workers compute with this "
+        "process's thread counts, so that the results are the serial ones bit for bit; limit "
+        f"them to {max(1, cores // 2)}, e.g. with threadpoolctl.threadpool_limits or "
+        "OPENBLAS_NUM_THREADS"]
+    if cores >= 2:
+        assert oversubscription_warnings(1) == []
 
 
 @pytest.mark.parametrize("n_jobs", [None, 1])
