@@ -10,12 +10,13 @@ and ``step()`` (e.g. ``lambda lr: SGD(lr, momentum=0.9)``).
 
 from __future__ import annotations
 
+import copy
 import math
 import sys
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
+from joblib import delayed, effective_n_jobs
 from tqdm.auto import tqdm
 
 from diagnostics._training import (
@@ -27,6 +28,13 @@ from diagnostics._training import (
     train_step,
 )
 from diagnostics.lr_results import LRRangeResult, LRSensitivityResult
+from gradcheck.parallel import (
+    ordered_parallel,
+    require_n_jobs,
+    thread_limits,
+    warn_if_oversubscribed,
+    with_thread_limits,
+)
 
 __all__ = ["LRRangeResult", "LRSensitivityResult", "lr_range_test", "lr_sensitivity"]
 
@@ -38,6 +46,9 @@ def _bar(total, desc):
 def lr_range_test(make_model, loss, X, y, *, optimizer="sgd", lr_min=1e-6, lr_max=10.0,
                   steps=100, smooth=0.05, diverge=4.0, seed=0, batch_size=32) -> LRRangeResult:
     """Train one fresh model with an exponentially increasing learning rate.
+
+    One run, in this process (each step starts from the weights the last step left, so there
+    is nothing to split over workers): an active ``joblib.parallel_config`` leaves it as is.
 
     Parameters
     ----------
@@ -102,7 +113,10 @@ def _suggest(curve: pd.DataFrame) -> dict:
 
 
 def _sensitivity_run(make_model, loss, X, y, lr, seed, epochs, optimizer, batch_size, diverge):
-    """Losses after each epoch of one (lr, seed) run; NaN once diverged."""
+    """Losses after each epoch of one (lr, seed) run; NaN once diverged. The run has its own
+    copy of ``loss`` (a loss keeps its forward's values for backward: runs in threads of one
+    process, joblib's threading backend, would mix them up)."""
+    loss = copy.deepcopy(loss)
     model, opt, rng = fresh_run(make_model, optimizer, lr, seed)
     losses = [full_loss(model, loss, X, y)]
     with np.errstate(all="ignore"):
@@ -124,8 +138,14 @@ def lr_sensitivity(make_model, loss, X, y, *, lrs, epochs, seeds=(0, 1, 2), opti
                    n_jobs=None) -> LRSensitivityResult:
     """Short independent trainings over a grid of learning rates and seeds.
 
-    Runs go through ``joblib.Parallel`` (processes by default; a
-    ``joblib.parallel_config`` context can choose another backend, e.g. a cluster).
+    Runs go through ``joblib.Parallel`` (loky processes by default; a
+    ``joblib.parallel_config`` context chooses another backend, e.g. Dask or Ray on a
+    cluster: see the README's "On many cores or a cluster"). Results are the serial ones, bit for
+    bit, on any backend whose workers have this machine's CPU and library versions: every
+    run computes with this process's BLAS and OpenMP thread counts (OpenBLAS sums some
+    products in another order with another count), so limit them
+    (``threadpoolctl.threadpool_limits(1)``) to keep local workers from oversubscribing the
+    cores. Backends that cannot stream results (Ray's) return them all at the end.
 
     Parameters
     ----------
@@ -144,7 +164,8 @@ def lr_sensitivity(make_model, loss, X, y, *, lrs, epochs, seeds=(0, 1, 2), opti
         A rate is *stable* when, for every seed, the run did not stop and its final
         loss is at most ``improve`` times its initial loss (default 0.5).
     n_jobs : int or None
-        joblib workers (None: joblib's default, 1 unless configured).
+        joblib workers (-1: every core or, on a cluster backend, every worker; None:
+        joblib's default, 1 unless a ``joblib.parallel_config`` sets it).
 
     Returns
     -------
@@ -155,10 +176,15 @@ def lr_sensitivity(make_model, loss, X, y, *, lrs, epochs, seeds=(0, 1, 2), opti
     epochs, batch_size = positive_int(epochs, "epochs"), positive_int(batch_size, "batch_size")
     if not lrs or not seeds:
         raise ValueError(f"need non-empty lrs and seeds, got {lrs}, {seeds}")
+    n_jobs = require_n_jobs(n_jobs, "lr_sensitivity")
     tasks = [(lr, int(seed)) for lr in lrs for seed in seeds]
-    jobs = Parallel(n_jobs=n_jobs, return_as="generator")(
-        delayed(_sensitivity_run)(make_model, loss, X, y, lr, seed, epochs, optimizer,
-                                  batch_size, diverge) for lr, seed in tasks)
+    limits, workers = thread_limits(), effective_n_jobs(n_jobs)
+    if workers > 1:
+        warn_if_oversubscribed(workers, "lr_sensitivity")
+    jobs = ordered_parallel(n_jobs)(
+        delayed(with_thread_limits)(limits, _sensitivity_run, make_model, loss, X, y, lr, seed,
+                                    epochs, optimizer, batch_size, diverge)
+        for lr, seed in tasks)
     rows = []
     with _bar(len(tasks), "lr sensitivity") as bar:
         for result in jobs:

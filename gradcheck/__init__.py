@@ -12,7 +12,8 @@ The pipeline: a target at a point (``point``, ``layer_point``, ``function_check`
 ``model_check`` with ``model_walk`` and ``rest_of_model``), protocol ``probes``, a ``plan``
 of values per tensor (``selection``, ``value_sets``, ``joint_direction``), the one ``engine``
 (perturb, evaluate, restore; ``grouping`` of independent elements), ``measure`` (first
-offsets, then half steps where unsettled; ``finite_diff``), the ``judge``, then ``report``.
+offsets, then half steps where unsettled; ``finite_diff``; ``parallel`` runs the same
+measurements on joblib workers for ``n_jobs``), the ``judge``, then ``report``.
 ``settings`` resolves options and dtype rules, ``restore`` leaves the user's objects as found.
 Several inputs and outputs and integer inputs (``several_inputs``: the inputs shown to the
 engine as parameters), buffers (``"constant"`` rows), and ``adapt`` for other conventions.

@@ -13,6 +13,7 @@ from gradcheck.function_check import function_rows
 from gradcheck.layer_check import point_rows, second_point_rows
 from gradcheck.layer_point import layer_point
 from gradcheck.model_check import check_model_rows
+from gradcheck.parallel import uses_workers
 from gradcheck.probes import (
     SeveralOutputs,
     calls_leave_params_alone,
@@ -37,9 +38,10 @@ from gradcheck.validation import (
 __all__ = ["check_function", "check_layer", "check_model"]
 
 
+@uses_workers("check_layer")
 def check_layer(layer, *inputs, mode: str = "auto", method: str = "central", eps=None,
                 atol=None, rtol=None, seed: int = 0, second_point: bool = True,
-                likely_cause: bool = True) -> GradcheckReport:
+                likely_cause: bool = True, n_jobs: int | None = None) -> GradcheckReport:
     """Check dL/d(each float input) and every parameter gradient of one layer.
 
     The objective is ``L = <G, y>`` for the output ``y = layer.forward(*inputs)`` and a random
@@ -92,6 +94,14 @@ def check_layer(layer, *inputs, mode: str = "auto", method: str = "central", eps
         Analyse each failing tensor (its full numeric gradient, context reruns on copies of
         the layer) and name the probable bug in the ``likely_cause`` column
         (:mod:`gradcheck.causes`).
+    n_jobs : int, optional
+        joblib workers for the large value sets (``mode="full"`` above all): None or 1 checks
+        in this process; -1 uses every core. Any joblib backend runs them (loky processes by
+        default; Dask or Ray on a cluster inside ``joblib.parallel_config(backend=...)``).
+        Each worker perturbs its own (cloudpickled) copy of the layer, computing with this
+        process's BLAS thread counts (limit them to 1 to keep local workers from
+        oversubscribing the cores), and the report is the serial one, bit for bit
+        (:mod:`gradcheck.parallel`).
 
     Returns
     -------
@@ -148,9 +158,10 @@ def _layer_rows(name: str, layer, x, s, before, named: dict, *, check_input=True
     return rows, s
 
 
+@uses_workers("check_model")
 def check_model(model, loss, x, y, *, mode: str = "auto", method: str = "central", eps=None,
                 atol=None, rtol=None, seed: int = 0, second_point: bool = True,
-                likely_cause: bool = True) -> GradcheckReport:
+                likely_cause: bool = True, n_jobs: int | None = None) -> GradcheckReport:
     """Check every layer of a model in place, and the model's end-to-end gradients.
 
     The model's layers are found by walking it (:mod:`gradcheck.model_layers`): a ``layers``
@@ -202,8 +213,9 @@ def check_model(model, loss, x, y, *, mode: str = "auto", method: str = "central
     loss : object with ``forward(pred, target) -> float`` and ``backward() -> dL/dpred``
     x : ndarray of float, shape (n, ...)
     y : targets accepted by ``loss`` for the model's predictions (n rows)
-    mode, method, eps, atol, rtol, seed, second_point, likely_cause
-        As in :func:`check_layer` (``"complex_step"`` is not available: losses are real).
+    mode, method, eps, atol, rtol, seed, second_point, likely_cause, n_jobs
+        As in :func:`check_layer` (``"complex_step"`` is not available: losses are real;
+        each worker gets a copy of the layer checked, the layers after it and the loss).
 
     Returns
     -------
@@ -219,9 +231,10 @@ def check_model(model, loss, x, y, *, mode: str = "auto", method: str = "central
     return GradcheckReport(rows, s.options(), time.perf_counter() - start)
 
 
+@uses_workers("check_function")
 def check_function(f, vjp, inputs, *, mode: str = "auto", method: str = "central", eps=None,
-                   atol=None, rtol=None, seed: int = 0, likely_cause: bool = True
-                   ) -> GradcheckReport:
+                   atol=None, rtol=None, seed: int = 0, likely_cause: bool = True,
+                   n_jobs: int | None = None) -> GradcheckReport:
     """Check a plain function against its vector-Jacobian product.
 
     Parameters
@@ -233,8 +246,9 @@ def check_function(f, vjp, inputs, *, mode: str = "auto", method: str = "central
         input (a tuple with one array per input; a bare array when there is one input).
     inputs : ndarray or tuple of ndarrays (float, finite)
         Never modified (``f`` and ``vjp`` get copies).
-    mode, method, eps, atol, rtol, seed, likely_cause
-        As in :func:`check_layer` (no context reruns: a function has no layer to rerun).
+    mode, method, eps, atol, rtol, seed, likely_cause, n_jobs
+        As in :func:`check_layer` (no context reruns: a function has no layer to rerun;
+        each worker gets a copy of ``f``).
 
     Returns
     -------

@@ -15,9 +15,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from gradcheck.engine import Move, perturbed_outputs
+from gradcheck.engine import Move
 from gradcheck.finite_diff import Estimate, estimate, stencil
 from gradcheck.judge import SAFETY, Rule, Verdict, judge, settled
+from gradcheck.parallel import move_changes
 from gradcheck.point import Point
 
 __all__ = ["ValueSet", "check_values"]
@@ -55,14 +56,15 @@ class ValueSet:
 
 
 def _deltas(point: Point, values: ValueSet, offsets, which, ends: bool, progress) -> np.ndarray:
-    """Objective changes, shape (len(offsets), m, n_objectives); zero outside ``which``."""
+    """Objective changes, shape (len(offsets), m, n_objectives); zero outside ``which``
+    (measured by the check's joblib workers when it has any: :mod:`gradcheck.parallel`)."""
     complex_step = any(isinstance(s, complex) for s in offsets)
     out = np.zeros((len(offsets), len(values.steps), 2 if ends else 1),
                    complex if complex_step else float)
-    moves = [values.moves[j] for j in which]
-    for jj, k, y in perturbed_outputs(point.tensors, moves, offsets, point.evaluate, progress):
-        j = which[jj]
-        out[k, values.columns[j]] = point.changes(y, values.regions[j], ends)
+    blocks = move_changes(point, [values.moves[j] for j in which],
+                          [values.regions[j] for j in which], offsets, ends, progress)
+    for j, block in zip(which, blocks, strict=True):
+        out[:, values.columns[j]] = block
     return out
 
 

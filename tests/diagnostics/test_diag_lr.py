@@ -4,6 +4,7 @@ import functools
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from diagnostics import LRRangeResult, LRSensitivityResult, lr_range_test, lr_sensitivity
 from reference_nets.losses import SoftmaxCrossEntropy
@@ -19,9 +20,10 @@ def momentum(lr):
 
 @pytest.fixture(scope="module")
 def sensitivity(digits):
-    return lr_sensitivity(MAKE, SoftmaxCrossEntropy(), digits.X_train, digits.y_train,
-                          lrs=[0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0], epochs=3, seeds=(0, 1),
-                          optimizer=momentum, n_jobs=2)
+    with threadpool_limits(1):   # two workers, one BLAS thread each: no oversubscription
+        return lr_sensitivity(MAKE, SoftmaxCrossEntropy(), digits.X_train, digits.y_train,
+                              lrs=[0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0], epochs=3,
+                              seeds=(0, 1), optimizer=momentum, n_jobs=2)
 
 
 @pytest.fixture(scope="module")

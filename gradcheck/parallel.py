@@ -1,0 +1,298 @@
+"""The plan's moves, measured here or by joblib workers (``n_jobs``), with the same result.
+
+A check given ``n_jobs`` runs with a set of workers (:func:`uses_workers`), and every value
+set it measures (:func:`gradcheck.measure.check_values`) goes through :func:`move_changes`.
+The first move is measured here and timed. When the rest would take at least two chunks of
+``CHUNK_MIN_SECONDS`` (and ``MIN_MOVES_PER_CHUNK`` moves each), it is cut into contiguous
+chunks, up to ``CHUNKS_PER_WORKER`` per worker, which joblib runs on its workers: loky
+processes by default, or any backend a ``joblib.parallel_config`` names (Dask, Ray on a
+cluster). The point is cloudpickled once per value set sent (its tensors, the ``evaluate``
+closure with the layer and, inside a model, the rest of the model and the loss), as an array
+of bytes that a cluster backend ships once (Dask scatters it), and every chunk unpickles its
+own copy and perturbs it in place: the caller's arrays are never sent back or touched.
+
+Identical reports. A move's objective changes depend on the point and the move alone, as
+long as the process computing them gets the same bits as this one. So a worker computes with
+this process's BLAS and OpenMP thread counts (OpenBLAS sums some products in another order
+with another count), and measures the first move again at the start of each chunk: when that
+does not match this process's result bit for bit (arrays that pickling separates, such as
+ones sharing memory with another library's tensors; another CPU on a cluster), or when the
+point cannot be pickled, the check warns once and measures the rest here. Workers on this
+machine that would want more threads than it has cores get a warning too: BLAS threads that
+wait spin, so oversubscribed workers can be slower than none; give the caller one thread.
+"""
+
+from __future__ import annotations
+
+import functools
+import numbers
+import os
+import pickle
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from gradcheck.engine import Move, perturbed_outputs
+
+# joblib, cloudpickle and threadpoolctl are imported on first use: a serial check never
+# pays for them (joblib alone takes 0.1 to 0.2 s to import)
+if TYPE_CHECKING:
+    import joblib
+
+__all__ = ["CHUNKS_PER_WORKER", "CHUNK_MIN_SECONDS", "MIN_MOVES_PER_CHUNK", "changes_per_move",
+           "move_changes", "ordered_parallel", "require_n_jobs", "thread_limits",
+           "uses_workers", "warn_if_oversubscribed", "with_thread_limits", "workers"]
+
+CHUNK_MIN_SECONDS = 0.1    # work per chunk, at least (a chunk's transfer costs milliseconds)
+MIN_MOVES_PER_CHUNK = 16   # each chunk measures its first move twice: at most 1/16 more work
+CHUNKS_PER_WORKER = 4      # chunks per worker, at most (balance; a slow chunk waits alone)
+
+
+def require_n_jobs(n_jobs, where: str) -> int | None:
+    """``n_jobs`` as joblib takes it (None, an int >= 1, or -1 for every core, -2 for all but
+    one, ...); a clear error naming ``where`` otherwise."""
+    if n_jobs is None:
+        return None
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral):
+        raise TypeError(f"{where}: n_jobs must be None or an int (1: serial, -1: every core), "
+                        f"got {n_jobs!r}")
+    if n_jobs == 0:
+        raise ValueError(f"{where}: n_jobs must be an int >= 1, or negative as in joblib (-1: "
+                         "every core, -2: all but one); got 0")
+    return int(n_jobs)
+
+
+def ordered_parallel(n_jobs, **options) -> joblib.Parallel:
+    """A ``joblib.Parallel`` under the active backend whose results come in task order as
+    they finish (``return_as="generator"``) where the backend can stream them, else all at
+    once as a list (Ray's joblib backend, for one, cannot stream)."""
+    import joblib
+
+    try:
+        return joblib.Parallel(n_jobs=n_jobs, return_as="generator", **options)
+    except ValueError:   # "Backend ... does not support return_as=generator"
+        return joblib.Parallel(n_jobs=n_jobs, **options)   # any other error raises again
+
+
+def thread_limits() -> dict[str, int]:
+    """This process's thread count per loaded BLAS/OpenMP library (threadpoolctl prefixes)."""
+    from threadpoolctl import threadpool_info
+
+    return {lib["prefix"]: lib["num_threads"] for lib in threadpool_info()}
+
+
+_LOCAL = ("LokyBackend", "MultiprocessingBackend", "ThreadingBackend")   # on this machine
+
+
+def warn_if_oversubscribed(n_workers: int, where: str) -> None:
+    """Warn when ``n_workers`` workers of a backend on this machine, each at this process's
+    thread counts, want more threads than it has cores (BLAS threads that wait spin, so an
+    exhaustive check on two cores ran 0.8x as fast as serially: bench/README.md)."""
+    from joblib.parallel import get_active_backend
+
+    threads, cores = max(thread_limits().values(), default=1), os.cpu_count() or 1
+    if type(get_active_backend()[0]).__name__ in _LOCAL and n_workers * threads > cores:
+        warnings.warn(f"{where}: {n_workers} workers with {threads} BLAS/OpenMP threads each "
+                      f"on {cores} cores oversubscribe them (slower than n_jobs=None, maybe): "
+                      "the workers compute with this process's thread counts, so that the "
+                      "results are the serial ones bit for bit; limit them to "
+                      f"{max(1, cores // n_workers)}, e.g. with "
+                      "threadpoolctl.threadpool_limits or OPENBLAS_NUM_THREADS",
+                      RuntimeWarning, stacklevel=3)
+
+
+def with_thread_limits(limits: dict[str, int], fn, *args):
+    """``fn(*args)`` with the thread counts ``limits`` (a worker computing as its caller)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=limits):
+        return fn(*args)
+
+
+def changes_per_move(point, moves: Sequence[Move], regions: Sequence, offsets, ends: bool,
+                     progress=None) -> Iterator[np.ndarray]:
+    """Per move, in order: the objective changes of its values at every offset.
+
+    Each is an array of shape (len(offsets), k, 1 or 2): the move's ``k`` values (one, or a
+    group's elements read back from their own output ``regions``), local then end-to-end.
+    """
+    blocks = []
+    for j, _, y in perturbed_outputs(point.tensors, moves, offsets, point.evaluate, progress):
+        blocks.append(point.changes(y, regions[j], ends))
+        if len(blocks) == len(offsets):
+            yield np.stack(blocks)
+            blocks = []
+
+
+@dataclass(frozen=True)
+class _Job:
+    """The moves of one value set, to measure at ``point`` (None: sent to a worker without
+    it; the point travels once per chunk, pickled)."""
+
+    point: object
+    moves: Sequence[Move]
+    regions: Sequence
+    offsets: tuple
+    ends: bool
+
+    def here(self, start: int = 0, stop: int | None = None, progress=None):
+        """:func:`changes_per_move` of moves ``start:stop``, in this process."""
+        return changes_per_move(self.point, self.moves[start:stop], self.regions[start:stop],
+                                self.offsets, self.ends, progress)
+
+    def part(self, start: int, stop: int) -> _Job:
+        """What a worker gets: the first move (measured again, to compare) and moves
+        ``start:stop``, without the point."""
+        return replace(self, point=None, moves=[self.moves[0], *self.moves[start:stop]],
+                       regions=[self.regions[0], *self.regions[start:stop]])
+
+
+def _chunk(blob: np.ndarray, part: _Job, limits: dict) -> list[np.ndarray]:
+    """A worker's share: its part of the moves, measured at its own copy of the point."""
+    point = pickle.loads(blob)   # first: the libraries it loads get the limits too
+    return with_thread_limits(limits, lambda: list(replace(part, point=point).here()))
+
+
+def _bounds(n: int, seconds: float, size: int) -> list[tuple[int, int]]:
+    """Contiguous ``(start, stop)`` chunks of moves ``1..n`` (none when under two)."""
+    count = min(CHUNKS_PER_WORKER * size, n // MIN_MOVES_PER_CHUNK,
+                int(seconds * n / CHUNK_MIN_SECONDS) if CHUNK_MIN_SECONDS else n)
+    if count < 2:
+        return []
+    edges = np.linspace(1, n + 1, count + 1).round().astype(int)
+    return list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
+
+
+def _identical(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
+
+
+def _stop(results) -> None:
+    """Cancel what a joblib result generator has left (quietly: the results are not needed
+    when a check stops early); a list has nothing left."""
+    if hasattr(results, "close"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)   # "... tasks ... not used"
+            results.close()
+
+
+class _Workers:
+    """The joblib workers of one check (the pool is made on first use, reused after)."""
+
+    def __init__(self, n_jobs: int, where: str, size: int, stack: ExitStack):
+        self.n_jobs, self.where, self.size, self._stack = n_jobs, where, size, stack
+        self._parallel = None
+        self.serial = False   # True once a worker's copy could not stand in for the point
+
+    def _pool(self) -> joblib.Parallel:
+        if self._parallel is None:
+            warn_if_oversubscribed(self.size, self.where)
+            self._parallel = self._stack.enter_context(ordered_parallel(self.n_jobs,
+                                                                        max_nbytes=None))
+        return self._parallel
+
+    def _give_up(self, label: str, why: str) -> None:
+        self.serial = True
+        warnings.warn(f"{self.where}: n_jobs={self.n_jobs}: {why}; {label} and the rest of "
+                      "the check run in this process (n_jobs must not change the report); "
+                      "pass n_jobs=None to check serially without this warning",
+                      RuntimeWarning, stacklevel=2)
+
+    def _pickled(self, point) -> np.ndarray | None:
+        """``point`` pickled, as an array of bytes: a cluster backend sends an array once
+        (Dask scatters it) where it would put bytes into every task."""
+        import cloudpickle
+
+        try:   # the workers need neither side's analytic gradients
+            return np.frombuffer(cloudpickle.dumps(replace(point, analytic={}, e2e={})),
+                                 np.uint8)
+        except Exception as exc:   # a lock, a file, a C object inside the layer
+            self._give_up(point.label, f"{point.label} cannot be pickled for the workers "
+                                       f"({type(exc).__name__}: {exc})")
+            return None
+
+    def changes(self, job: _Job, progress) -> Iterator[np.ndarray]:
+        """As :func:`changes_per_move`, the moves after the first on the workers when the
+        first one's time says that they are worth it."""
+        start = time.perf_counter()
+        (first,) = job.here(0, 1, progress)   # unpacked to the end: the tensors restored
+        yield first
+        bounds = [] if self.serial else _bounds(len(job.moves) - 1,
+                                                time.perf_counter() - start, self.size)
+        blob = self._pickled(job.point) if bounds else None
+        if blob is None:
+            yield from job.here(1, None, progress)
+        else:
+            yield from self._spread(job, first, bounds, blob, progress)
+
+    def _spread(self, job: _Job, first: np.ndarray, bounds, blob: np.ndarray, progress):
+        """The chunks ``bounds`` of ``job`` measured by the workers, each checked against
+        ``first``; from the first chunk that differs on, measured here."""
+        from joblib import delayed
+
+        limits = thread_limits()
+        results = self._pool()(delayed(_chunk)(blob, job.part(a, b), limits)
+                        for a, b in bounds)
+        try:
+            for (a, b), blocks in zip(bounds, results, strict=True):
+                if not _identical(blocks[0], first):
+                    self._give_up(job.point.label, f"a worker's copy of {job.point.label} "
+                                  "computed other values than the original (arrays that share "
+                                  "memory, as with another library's tensors, are parted by "
+                                  "pickling; another CPU or library version gives other bits)")
+                    yield from job.here(a, None, progress)
+                    return
+                yield from blocks[1:]
+                if progress is not None:
+                    progress.update(sum(m.size for m in job.moves[a:b]))
+        finally:
+            _stop(results)
+
+
+_WORKERS: ContextVar[_Workers | None] = ContextVar("gradcheck_workers", default=None)
+
+
+def move_changes(point, moves: Sequence[Move], regions: Sequence, offsets, ends: bool,
+                 progress=None) -> Iterator[np.ndarray]:
+    """:func:`changes_per_move`, on the current check's workers when it has any."""
+    pool = _WORKERS.get()
+    if pool is None or len(moves) < 2:
+        return changes_per_move(point, moves, regions, offsets, ends, progress)
+    return pool.changes(_Job(point, moves, regions, tuple(offsets), ends), progress)
+
+
+def _effective_n_jobs(n_jobs: int) -> int:
+    """Workers that ``n_jobs`` stands for under the active joblib backend."""
+    import joblib
+
+    return joblib.effective_n_jobs(n_jobs)
+
+
+@contextmanager
+def workers(n_jobs, where: str):
+    """Run the block's checks with ``n_jobs`` joblib workers (None or 1: here, serially)."""
+    n_jobs = require_n_jobs(n_jobs, where)
+    with ExitStack() as stack:
+        size = 1 if n_jobs in (None, 1) else _effective_n_jobs(n_jobs)
+        token = _WORKERS.set(_Workers(n_jobs, where, size, stack) if size > 1 else None)
+        try:
+            yield
+        finally:
+            _WORKERS.reset(token)
+
+
+def uses_workers(where: str):
+    """Decorate a check whose keyword ``n_jobs`` says where its measurements run."""
+    def decorate(check):
+        @functools.wraps(check)
+        def run(*args, **kwargs):
+            with workers(kwargs.get("n_jobs"), where):
+                return check(*args, **kwargs)
+        return run
+    return decorate
