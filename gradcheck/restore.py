@@ -14,7 +14,9 @@ __all__ = ["Snapshot", "kept_state"]
 _IMMUTABLE = (int, float, complex, bool, str, bytes, type(None))
 _NOT_STATE = (type, types.ModuleType, types.FunctionType, types.MethodType,
               types.BuiltinFunctionType, functools.partial)
-_FOREIGN = ("torch", "jax", "jaxlib", "numpy", "pandas")   # objects that keep their own state
+# Packages whose objects keep their own (live) state: left alone, never snapshotted.
+_FOREIGN = frozenset({"torch", "jax", "jaxlib", "numpy", "pandas", "logging", "threading",
+                      "multiprocessing", "concurrent", "asyncio", "socket", "io", "queue"})
 
 
 class _Kept:

@@ -116,3 +116,15 @@ def test_buffers_are_constant_rows_and_all_nested_state_is_restored_bit_for_bit(
     assert all(np.array_equal(a, b) for a, b in zip(now[:4], saved[:4], strict=True))
     assert len(now[4]) == len(saved[4])
     assert all(np.array_equal(a, b) for a, b in zip(now[4], saved[4], strict=True))
+
+
+def test_live_objects_a_layer_holds_are_left_alone():
+    import logging
+    import threading
+
+    layer = il.Bilinear()
+    layer.log, layer.lock = logging.getLogger("gradkit-test-layer"), threading.Lock()
+    handlers = list(layer.log.handlers)
+    assert check_layer(layer, A, B).passed
+    assert layer.log is logging.getLogger("gradkit-test-layer")
+    assert layer.log.handlers == handlers and not layer.lock.locked()
