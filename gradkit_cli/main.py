@@ -5,6 +5,7 @@ one module per subcommand, and turns what went wrong into an exit code (see ``EX
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from diagnostics.atomic import OutputPathError
@@ -50,6 +51,10 @@ def main(argv=None):
         return fail(args, str(exc), 2)
     except KeyboardInterrupt:
         return fail(args, "interrupted", 130)
+    except BrokenPipeError:   # the reader stopped early (gradkit check --json | head)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())   # no second error when Python flushes at exit
+        return 0
     except Exception as exc:
         frames = user_frames(exc)
         if frames:
