@@ -17,6 +17,7 @@ from .common import (
     nonnegative_float,
     positive_float,
     positive_int,
+    print_out,
 )
 from .outputs import HTML, add_output
 from .user_code import call_with, key_value, keywords, load_callable
@@ -123,19 +124,19 @@ def show(report, args):
     """Print the report (as text, or JSON with ``--json``), a dtype note, write ``--report``."""
     notes = sys.stderr if args.json else sys.stdout
     if args.json:
-        print(json.dumps({"passed": report.passed, **report.to_dict()}, allow_nan=False))
+        print_out(json.dumps({"passed": report.passed, **report.to_dict()}, allow_nan=False))
     else:
-        print(report)
+        print_out(report)
     if report.options.get("dtype") != args.dtype:
-        print(f"note: the check ran in {report.options.get('dtype')}, not {args.dtype}: "
-              "a check follows the rules of its lowest-precision float, and the factory's "
-              "parameters have that dtype", file=notes)
+        print_out(f"note: the check ran in {report.options.get('dtype')}, not {args.dtype}: "
+                  "a check follows the rules of its lowest-precision float, and the "
+                  "factory's parameters have that dtype", file=notes)
     if args.report:
         from diagnostics import write_report
 
         path = write_report(args.report, gradcheck={args.target: report},
                             title=f"gradkit check: {args.target}")
-        print(f"report: {path}", file=notes)
+        print_out(f"report: {path}", file=notes)
 
 
 def _is_model(obj) -> bool:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 LOSSES = ("softmax-ce", "mse", "bce")
 
 EXIT_CODES = """exit codes:
@@ -11,7 +14,20 @@ EXIT_CODES = """exit codes:
   2  usage error, in one line: a bad option or value, MODULE:NAME not found, data or an
      input that does not fit, an output path that cannot be written
   3  your code raised: importing your module, calling your factory or data function, or
-     inside your forward/backward (the last frames of your own traceback are shown)"""
+     inside your forward/backward (the last frames of your own traceback are shown)
+  141  the reader of the output stopped early (a closed pipe; check keeps its verdict)"""
+
+
+def print_out(*values, file=None) -> None:
+    """``print`` to stdout (or ``file``), where a reader that stopped early (``| head``)
+    ends the output quietly: the rest goes to the null device and the command goes on."""
+    stream = file or sys.stdout
+    try:
+        print(*values, file=stream, flush=True)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())   # nor a second error when Python flushes at exit
+        os.close(devnull)
 
 
 class UsageError(Exception):

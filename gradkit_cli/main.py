@@ -51,10 +51,10 @@ def main(argv=None):
         return fail(args, str(exc), 2)
     except KeyboardInterrupt:
         return fail(args, "interrupted", 130)
-    except BrokenPipeError:   # the reader stopped early (gradkit check --json | head)
+    except BrokenPipeError:   # the reader stopped early: 128 + SIGPIPE, as shells report it
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())   # no second error when Python flushes at exit
-        return 0
+        return 141
     except Exception as exc:
         frames = user_frames(exc)
         if frames:

@@ -268,14 +268,16 @@ def test_demo_budget_is_in_steps_so_the_small_spirals_train_as_long_as_the_digit
         assert (epochs - 1) * per_epoch < FULL.train_steps <= epochs * per_epoch
 
 
-def test_a_reader_that_stops_early_gets_no_traceback(user_dir):
+@pytest.mark.parametrize(("factory", "code"), [("good", 0), ("bad", 1)])
+def test_a_reader_that_stops_early_gets_no_traceback_and_the_verdict(user_dir, factory, code):
     reader, writer = os.pipe()
     os.close(reader)                       # like `gradkit check ... --json | head -c 1`
     try:
-        done = gradkit("check", "userlayers:good", "--input-shape", "8,16", "--json",
-                       cwd=user_dir, stdout=writer, stderr=subprocess.PIPE,
-                       capture_output=False)
+        done = gradkit("check", f"userlayers:{factory}", "--input-shape", "8,16", "--json",
+                       "--report", user_dir / "r.html", cwd=user_dir, stdout=writer,
+                       stderr=subprocess.PIPE, capture_output=False)
     finally:
         os.close(writer)
-    assert "Traceback" not in done.stderr and done.stderr == ""
-    assert done.returncode == 0
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == code
+    assert (user_dir / "r.html").is_file()          # the rest of the work still happened
