@@ -27,7 +27,7 @@ from gradcheck.rest_of_model import Downstream
 from gradcheck.restore import kept_state
 from gradcheck.selection import rng_for
 from gradcheck.settings import Settings
-from gradcheck.validation import buffer_rows
+from gradcheck.validation import buffer_rows, trainable
 
 __all__ = ["COMPOSITION", "SYMPTOM", "causes_first", "check_model_rows", "model_rows"]
 
@@ -120,24 +120,10 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots,
                          enumerate(zip(layers, acts[1:], strict=True))}}, "check_model")
     if e2e is None:
         e2e = [{}] * len(layers) if random else model_grads(model, layers, dpred)
-    noise = round_off(s.dtype, dpred, acts[-1], loss0)
     rows = [row for p in probes for row in p.rows]
-    total = sum(p.size for layer in layers for p in layer.params.values()) + sum(
-        a.size for a in acts[:-1])
-    firsts_by_layer = []
-    with progress_bar(total if s.mode == "full" else 0) as bar:
-        for i, layer in enumerate(layers):
-            if not probes[i].deterministic:
-                firsts_by_layer.append({})
-                continue
-            down = None if random else Downstream(
-                layers[i + 1:], acts[i + 1:], loss, y, loss0, s.step,
-                lambda i=i: rng_for(s.seed, "downstream", str(i)))
-            point = layer_point(layer_name(i, layer), layer, acts[i], probes[i], s.dtype,
-                                downstream=down, e2e=e2e[i], e2e_noise=noise)
-            found, first = point_rows(point, s, bar, layer, acts[i], rerun_check)
-            rows += found
-            firsts_by_layer.append(first)
+    found, firsts_by_layer = _chain_layer_rows(layers, acts, probes, loss, y, loss0, dpred, e2e,
+                                               s, random, rerun_check)
+    rows += found
     if s.second_point and chained and not random:
         wrong = {f"{i}.{n}" for i, first in enumerate(firsts_by_layer)
                  for n, verdicts in first.items() if not passed(verdicts)}
@@ -146,6 +132,31 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots,
             lambda x2: _layers_at_second_point(model, layers, loss, x2, y, s, firsts_by_layer,
                                                rows))
     return rows, s
+
+
+def _chain_layer_rows(layers, acts, probes, loss, y, loss0: float, dpred, e2e: list[dict],
+                      s: Settings, random: bool, rerun_check) -> tuple[list[dict], list[dict]]:
+    """Each deterministic layer of a chain checked at its cached input ``acts[i]`` (local
+    rows) and, unless a layer is random, through the later layers to the loss (end-to-end
+    rows). Returns the rows and, per layer, its verdicts by tensor (empty when skipped)."""
+    noise = round_off(s.dtype, dpred, acts[-1], loss0)
+    total = sum(p.size for layer in layers for p in trainable(layer.params).values()) + sum(
+        a.size for a in acts[:-1])
+    rows, firsts = [], []
+    with progress_bar(total if s.mode == "full" else 0) as bar:
+        for i, layer in enumerate(layers):
+            if not probes[i].deterministic:
+                firsts.append({})
+                continue
+            down = None if random else Downstream(
+                layers[i + 1:], acts[i + 1:], loss, y, loss0, s.step,
+                lambda i=i: rng_for(s.seed, "downstream", str(i)))
+            point = layer_point(layer_name(i, layer), layer, acts[i], probes[i], s.dtype,
+                                downstream=down, e2e=e2e[i], e2e_noise=noise)
+            found, first = point_rows(point, s, bar, layer, acts[i], rerun_check)
+            rows += found
+            firsts.append(first)
+    return rows, firsts
 
 
 def _layers_at_second_point(model, layers, loss, x2, y, s: Settings, firsts: list[dict],
