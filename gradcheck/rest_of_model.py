@@ -13,8 +13,8 @@ shortcuts keep that work small, each taken only where it is exact:
   independently, ``K`` copies of ``n`` samples go through as one batch of ``K * n``.
 - **One loss call for many copies.** A loss that offers ``forward_each(preds, target) ->
   (K,)`` (the reference losses do) gives the ``K`` losses at once. It is compared once
-  with ``forward`` at the model's prediction; if they disagree beyond rounding it is not
-  used (with a warning) and the loss runs once per copy.
+  with ``forward`` on the model's prediction and a perturbed copy; if they disagree beyond
+  rounding it is not used (with a warning) and the loss runs once per copy.
 
 Which layers keep which slices apart is probed at their cached inputs with the exact
 bit-coded probes of :mod:`gradcheck.grouping`, lazily: a check that sends one output at a
@@ -144,29 +144,31 @@ class Downstream:
 
     def _each_usable(self, preds: np.ndarray) -> bool:
         """Whether the loss's ``forward_each`` serves (tried on the first call with more
-        than one copy: it must give ``loss0`` at the prediction, up to rounding)."""
+        than one copy, see :meth:`_agreed`)."""
         if not self._each_tried and len(preds) > 1:
             self._each_tried = True
             each = getattr(self.loss, "forward_each", None)
             if callable(each):
-                self._each_loss0 = self._agreed(each)
+                self._each_loss0 = self._agreed(each, preds[0])
         return self._each_loss0 is not None
 
-    def _agreed(self, each) -> float | None:
-        """``forward_each`` at the prediction when it agrees with ``loss0``, else None (and a
-        warning: the check then calls ``forward`` once per copy)."""
-        pred = self._inputs[-1]
-        name = type(self.loss).__name__
+    def _agreed(self, each, copy: np.ndarray) -> float | None:
+        """``forward_each`` at the prediction, when on a stack of the prediction and ``copy``
+        (a perturbed one) it gives what ``forward`` gives for each up to rounding; else None
+        and a warning (the check then calls ``forward`` once per copy)."""
+        pred, name = self._inputs[-1], type(self.loss).__name__
+        want = np.array([self.loss0, self.loss.forward(copy, self.target)])
         try:
-            value = np.asarray(each(pred[None], self.target), float).reshape(-1)
+            got = np.asarray(each(np.stack([pred, copy]), self.target), float).reshape(-1)
         except Exception as exc:   # a user's forward_each that cannot take the stack
             why = f"raised {type(exc).__name__}: {exc}"
         else:
-            rounding = EACH_AGREEMENT * machine_eps(pred) * abs(self.loss0)
-            if value.size == 1 and abs(value[0] - self.loss0) <= rounding:
-                return float(value[0])
-            why = f"gave {value.tolist()} where forward gave {self.loss0!r}"
-        warnings.warn(f"{name}.forward_each(preds, target) at the model's prediction {why}; "
-                      f"gradcheck calls {name}.forward once per perturbed copy instead "
-                      "(slower, same verdicts)", RuntimeWarning, stacklevel=2)
+            rounding = EACH_AGREEMENT * machine_eps(pred) * np.abs(want)
+            if got.shape == want.shape and (np.abs(got - want) <= rounding).all():
+                return float(got[0])
+            why = f"gave {got.tolist()} where forward gives {want.tolist()}"
+        warnings.warn(f"{name}.forward_each(preds, target) on the model's prediction and a "
+                      f"perturbed one {why}; gradcheck calls {name}.forward once per "
+                      "perturbed copy instead (slower, same verdicts)", RuntimeWarning,
+                      stacklevel=2)
         return None

@@ -149,11 +149,19 @@ class Refusing(SoftmaxCrossEntropy):
         raise ValueError("no stacks here")
 
 
+class Mixing(SoftmaxCrossEntropy):
+    """A forward_each that averages the stacked copies (right for a stack of one only)."""
+
+    def forward_each(self, preds, target):
+        return np.full(len(preds), super().forward_each(preds, target).mean())
+
+
 class Plain(SoftmaxCrossEntropy):
     forward_each = None   # no forward_each at all
 
 
-@pytest.mark.parametrize("bad, why", [(Doubled, r"gave \[[0-9.]+\] where forward gave"),
+@pytest.mark.parametrize("bad, why", [(Doubled, r"gave \[[0-9., ]+\] where forward gives"),
+                                      (Mixing, r"gave \[[0-9., ]+\] where forward gives"),
                                       (Refusing, "raised ValueError: no stacks here")])
 def test_a_forward_each_that_disagrees_with_forward_is_not_used(bad, why):
     model = mlp((30, 8, 4), activation="tanh")
