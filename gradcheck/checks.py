@@ -211,6 +211,10 @@ def check_model(model, loss, x, y, *, mode: str = "auto", method: str = "central
     ----------
     model : object with ``forward`` and ``backward`` that holds its layers (see above)
     loss : object with ``forward(pred, target) -> float`` and ``backward() -> dL/dpred``
+        Optionally ``forward_each(preds, target) -> (K,)``: the loss of each of ``K``
+        predictions stacked on a leading axis (the reference losses have it); full mode's
+        end-to-end rows then send many perturbed copies in one call (see
+        :mod:`gradcheck.rest_of_model`).
     x : ndarray of float, shape (n, ...)
     y : targets accepted by ``loss`` for the model's predictions (n rows)
     mode, method, eps, atol, rtol, seed, second_point, likely_cause, n_jobs

@@ -108,10 +108,9 @@ def expand(y: np.ndarray, y0: np.ndarray, elements: np.ndarray, shape: tuple,
     if not structure:
         return np.broadcast_to(y, (len(elements), *y.shape))
     out_axes = [o for _, o in structure]
-    lead = list(range(1, len(out_axes) + 1))
-    stacked = np.repeat(np.moveaxis(y0, out_axes, range(len(out_axes)))[None],
-                        len(elements), axis=0)
+    stacked = np.repeat(y0[None], len(elements), axis=0)   # C order: folds without a copy
     coords = np.unravel_index(elements, shape)
     where = (np.arange(len(elements)), *(coords[a] for a, _ in structure))
-    stacked[where] = np.moveaxis(y, out_axes, range(len(out_axes)))[where[1:]]
-    return np.moveaxis(stacked, lead, [o + 1 for o in out_axes])
+    front = np.moveaxis(stacked, [o + 1 for o in out_axes], range(1, len(out_axes) + 1))
+    front[where] = np.moveaxis(y, out_axes, range(len(out_axes)))[where[1:]]
+    return stacked

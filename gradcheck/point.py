@@ -15,11 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gradcheck.engine import Tensor
-from gradcheck.grouping import expand, region_sums
+from gradcheck.grouping import region_sums
 
-__all__ = ["EXPAND_BUDGET", "Point", "machine_eps", "round_off"]
-
-EXPAND_BUDGET = 1 << 21   # values per stacked batch of outputs sent to the rest of the model
+__all__ = ["Point", "machine_eps", "round_off"]
 
 
 def machine_eps(*arrays) -> float:
@@ -55,8 +53,9 @@ class Point:
         Each tensor's gradient of ``<G, y>`` as the code under test computed it.
     noise : float
         Round-off of one evaluation of the local objective: ``eps_mach * sum|G * y0|``.
-    downstream : callable, optional
-        ``downstream(outputs (K, *y0.shape)) -> (K,)`` loss changes (end-to-end objective).
+    downstream : Downstream, optional
+        The rest of the model (:class:`gradcheck.rest_of_model.Downstream`):
+        ``downstream.changes(y, region) -> (k,)`` loss changes (end-to-end objective).
     e2e : mapping of str to ndarray
         End-to-end analytic gradients by tensor name (the tensors that have one).
     e2e_noise : float
@@ -70,7 +69,7 @@ class Point:
     G: np.ndarray
     analytic: Mapping[str, np.ndarray]
     noise: float
-    downstream: Callable[[np.ndarray], np.ndarray] | None = None
+    downstream: object | None = None
     e2e: Mapping[str, np.ndarray] = field(default_factory=dict)
     e2e_noise: float = 0.0
 
@@ -93,18 +92,7 @@ class Point:
                              f"the unperturbed one {np.shape(self.y0)}; the output's shape "
                              "must not depend on the values of the inputs or parameters")
         weighted = self.G * (y - self.y0)
-        if region is None:
-            local = np.array([weighted.sum()])
-            if not ends:
-                return local[:, None]
-            return np.stack([local.real, self.downstream(y[None])], axis=1)
-        elements, shape, structure = region
-        local = region_sums(weighted, elements, shape, structure)
+        local = np.array([weighted.sum()]) if region is None else region_sums(weighted, *region)
         if not ends:
             return local[:, None]
-        e2e = np.empty(len(elements))
-        chunk = max(1, EXPAND_BUDGET // max(1, y.size))
-        for start in range(0, len(elements), chunk):
-            part = elements[start:start + chunk]
-            e2e[start:start + chunk] = self.downstream(expand(y, self.y0, part, shape, structure))
-        return np.stack([local.real, e2e], axis=1)
+        return np.stack([local.real, self.downstream.changes(y, region)], axis=1)

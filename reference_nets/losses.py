@@ -4,6 +4,9 @@ Each loss offers ``forward(pred, target) -> float`` (validating both arrays),
 ``backward() -> dL/dpred`` and ``check_target(target, pred_shape, name)`` which
 ``train`` uses to validate all labels before the first step. Classification
 losses also offer ``count_correct(pred, target) -> (n_correct, n_total)`` for accuracy.
+``forward_each(preds, target) -> (K,)`` gives the losses of ``K`` predictions stacked on a
+leading axis in one call, with ``forward``'s arithmetic (gradcheck's end-to-end checks
+evaluate thousands of perturbed copies of one prediction).
 """
 
 from __future__ import annotations
@@ -17,7 +20,15 @@ __all__ = ["MSE", "BinaryCrossEntropy", "Loss", "SoftmaxCrossEntropy"]
 
 
 class Loss:
-    """Base class: validation of ``pred``/``target`` and the ``forward``/``backward`` pair."""
+    """Base class: validation of ``pred``/``target`` and the ``forward``/``backward`` pair.
+
+    A subclass implements ``_stacked(z, target) -> (losses, saved)``: the loss of each
+    prediction of ``z`` (shape (K, *pred.shape)) and what ``backward`` needs for ``z[0]``;
+    ``_ranks`` and ``_shape_doc`` say which prediction shapes it takes.
+    """
+
+    _ranks: tuple[int, ...] | None = None   # allowed pred.ndim (None: any)
+    _shape_doc = ""
 
     def __call__(self, pred: np.ndarray, target: np.ndarray) -> float:
         return self.forward(pred, target)
@@ -25,16 +36,52 @@ class Loss:
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
-    def _pred(self, pred, ndims: tuple[int, ...] | None, shape_doc: str) -> np.ndarray:
-        """Validate predictions (numeric, right rank). Non-finite values are allowed:
-        a diverging run must report a NaN loss, not stop in the loss."""
-        where = f"{type(self).__name__}.forward"
-        pred = as_numeric(pred, "pred", where)
-        if ndims is not None and pred.ndim not in ndims:
-            raise ValueError(f"{where}: pred must have shape {shape_doc}, got shape {pred.shape}")
-        if pred.shape[0] == 0:
-            raise ValueError(f"{where}: pred is empty (shape {pred.shape})")
+    def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
+        """Loss of ``pred`` against ``target`` (kept for ``backward``)."""
+        z = self._pred(pred, "pred", "forward")
+        losses, self._saved = self._stacked(z[None], self.check_target(target, z.shape))
+        return float(losses[0])
+
+    def forward_each(self, preds: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """The loss of each of ``K`` predictions against one target, in one call.
+
+        Parameters
+        ----------
+        preds : ndarray, shape (K, *pred.shape)
+            ``K`` predictions stacked on a new leading axis.
+        target : array_like
+            As for :meth:`forward` (validated once for all ``K``).
+
+        Returns
+        -------
+        ndarray, shape (K,)
+            ``forward(preds[k], target)`` for each ``k``, by the same arithmetic; nothing is
+            kept for ``backward``.
+        """
+        where = f"{type(self).__name__}.forward_each"
+        z = as_numeric(preds, "preds", where)
+        if z.ndim == 0 or len(z) == 0:
+            raise ValueError(f"{where}: preds must stack at least one prediction on a leading "
+                             f"axis, got shape {z.shape}")
+        z = self._pred(z, "preds", "forward_each", stacked=True)
+        return self._stacked(z, self.check_target(target, z.shape[1:]))[0]
+
+    def _pred(self, pred, name: str, method: str, stacked: bool = False) -> np.ndarray:
+        """Validate predictions (numeric, right rank, a leading stack axis when ``stacked``).
+        Non-finite values are allowed: a diverging run must report a NaN loss, not stop in
+        the loss."""
+        where = f"{type(self).__name__}.{method}"
+        pred = as_numeric(pred, name, where)
+        one = pred.shape[1:] if stacked else pred.shape
+        if self._ranks is not None and len(one) not in self._ranks:
+            doc = f"(K, {self._shape_doc[1:]}" if stacked else self._shape_doc
+            raise ValueError(f"{where}: {name} must have shape {doc}, got shape {pred.shape}")
+        if one[:1] == (0,):
+            raise ValueError(f"{where}: {name} is empty (shape {pred.shape})")
         return pred
+
+    def _stacked(self, z: np.ndarray, target: np.ndarray):  # pragma: no cover - abstract
+        raise NotImplementedError
 
     def check_target(self, target, pred_shape: tuple[int, ...],
                      name: str = "target") -> np.ndarray:  # pragma: no cover - abstract
@@ -61,13 +108,13 @@ class MSE(Loss):
     def check_target(self, target, pred_shape, name: str = "target") -> np.ndarray:
         return self._same_shape_target(target, pred_shape, name)
 
-    def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
-        pred = self._pred(pred, None, "")
-        self._diff = pred - self.check_target(target, pred.shape)
-        return float(np.mean(self._diff * self._diff))
+    def _stacked(self, z, target):
+        diff = z - target
+        return _mean_each(diff * diff), diff[0]
 
     def backward(self) -> np.ndarray:
-        return self._diff * (2.0 / self._diff.size)
+        diff = self._saved
+        return diff * (2.0 / diff.size)
 
 
 class SoftmaxCrossEntropy(Loss):
@@ -76,6 +123,8 @@ class SoftmaxCrossEntropy(Loss):
     ``pred``: logits (N, C). ``target``: integer labels (N,) in [0, C), or
     one-hot / probability rows (N, C) summing to 1.
     """
+
+    _ranks, _shape_doc = (2,), "(N, C)"
 
     def check_target(self, target, pred_shape, name: str = "target") -> np.ndarray:
         where = "SoftmaxCrossEntropy"
@@ -102,26 +151,25 @@ class SoftmaxCrossEntropy(Loss):
                              f"in [0, {n_classes - 1}] for {n_classes} classes")
         return target
 
-    def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
-        z = self._pred(pred, (2,), "(N, C)")
-        target = self.check_target(target, z.shape)
-        shifted = z - z.max(axis=1, keepdims=True)          # <= 0, so exp cannot overflow
+    def _stacked(self, z, target):
+        shifted = z - z.max(axis=-1, keepdims=True)         # <= 0, so exp cannot overflow
         e = np.exp(shifted)
-        total = e.sum(axis=1, keepdims=True)                 # >= 1, so log is finite
-        self._p = e / total
-        self._target = target
+        total = e.sum(axis=-1, keepdims=True)                # >= 1, so log is finite
         log_norm = np.log(total)                             # -log p = log_norm - shifted
         if target.ndim == 1:
-            return float((log_norm[:, 0] - shifted[np.arange(len(target)), target]).mean())
-        return float((target * (log_norm - shifted)).sum(axis=1).mean())
+            per_sample = log_norm[..., 0] - shifted[:, np.arange(len(target)), target]
+        else:
+            per_sample = (target * (log_norm - shifted)).sum(axis=-1)
+        return per_sample.mean(axis=-1), (e[0] / total[0], target)
 
     def backward(self) -> np.ndarray:
-        grad = self._p.copy()
+        p, target = self._saved
+        grad = p.copy()
         n = len(grad)
-        if self._target.ndim == 1:
-            grad[np.arange(n), self._target] -= 1.0
+        if target.ndim == 1:
+            grad[np.arange(n), target] -= 1.0
         else:
-            grad -= self._target
+            grad -= target
         grad /= n
         return grad
 
@@ -144,16 +192,13 @@ class BinaryCrossEntropy(Loss):
                              f"(0/1 labels), got range [{target.min()}, {target.max()}]")
         return target
 
-    def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
-        z = self._pred(pred, None, "")
-        t = self.check_target(target, z.shape)
+    def _stacked(self, z, target):
         e = np.exp(-np.abs(z))                               # shared with backward's sigmoid
-        self._z, self._t, self._e = z, t, e
-        losses = np.maximum(z, 0) - z * t + np.log1p(e)
-        return float(losses.mean())
+        return _mean_each(np.maximum(z, 0) - z * target + np.log1p(e)), (z[0], target, e[0])
 
     def backward(self) -> np.ndarray:
-        return (sigmoid(self._z, self._e) - self._t) / self._z.size
+        z, target, e = self._saved
+        return (sigmoid(z, e) - target) / z.size
 
     def count_correct(self, pred: np.ndarray, target: np.ndarray) -> tuple[int, int]:
         """(elements where ``pred > 0`` agrees with ``target > 0.5``, elements)."""
@@ -162,3 +207,8 @@ class BinaryCrossEntropy(Loss):
 
 def _is_int(target) -> bool:
     return isinstance(target, np.ndarray) and target.dtype.kind in "iu"
+
+
+def _mean_each(values: np.ndarray) -> np.ndarray:
+    """Mean over everything but the leading axis: shape (K, ...) -> (K,)."""
+    return values.reshape(len(values), -1).mean(axis=1)
