@@ -120,19 +120,26 @@ def _buffer(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def moved_value(a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def moved_value(a: np.ndarray, rng: np.random.Generator, out: np.ndarray | None = None
+                ) -> np.ndarray:
     """``a`` moved to the second point (same dtype): ``a + m z (|a| + rms(a))``, ``z`` uniform
     in [-1, 1): each value moves by up to ``m`` of its own size plus ``m`` of the tensor's
-    scale (continuous, so ties and exact zeros break by about ``m``)."""
+    scale (continuous, so ties and exact zeros break by about ``m``).
+
+    ``out`` (shape and dtype of ``a``, not ``a`` itself) receives the moved values; by
+    default a new array. ``z`` is the only temporary of ``a``'s size.
+    """
     rms = (float(np.sqrt(np.vdot(a, a).real / a.size)) if a.size else 0.0) or 1.0
     z = rng.random(a.shape)
     z -= 0.5
     z *= 2 * SECOND_POINT_MOVE
-    moved = np.abs(a, dtype=float)
-    moved += rms
-    moved *= z
-    moved += a
-    return moved.astype(a.dtype, copy=False)
+    if out is None:
+        out = np.empty_like(a, dtype=np.result_type(a.dtype, np.float64))
+    np.abs(a, out=out)
+    out += rms
+    out *= z
+    out += a
+    return out.astype(a.dtype, copy=False)
 
 
 @contextmanager
@@ -141,7 +148,7 @@ def moved_parameters(layers, rng: np.random.Generator):
     saved = [(p, p.copy()) for layer in layers for p in trainable(layer.params).values()]
     try:
         for p, original in saved:
-            p[...] = moved_value(original, rng)
+            moved_value(original, rng, out=p)
         yield
     finally:
         for p, original in saved:
