@@ -61,26 +61,31 @@ def layer_point(label: str, layer, x: np.ndarray, probe, dtype: str, *, check_in
                  downstream, e2e or {}, e2e_noise)
 
 
-def model_point(model, owners, loss, x: np.ndarray, y, dtype: str) -> Point:
+def model_point(model, owners, loss, x: np.ndarray, y, dtype: str, *,
+                mutates_input: bool = True) -> Point:
     """A whole model as one target at ``x``: the input and every parameter feed the loss; the
     analytic gradients are what ``model.backward`` returns and leaves.
+
+    ``x`` becomes the input tensor, perturbed in place and restored exactly after each use:
+    pass an array of your own. A model whose forward may change its input in place
+    (``mutates_input``, the default) gets a fresh copy of it on every call.
 
     ``owners`` are ``(prefix, layer)`` pairs; parameter ``key`` of a layer is the tensor
     ``"<prefix>.<key>"``. An array several layers hold (tied weights) is one tensor, the first
     layer's, whose gradient is the sum of theirs; an array that overlaps another's memory
     without being it (a transposed view) is left out, since perturbing one moves the other.
     """
-    box = [x.copy()]
+    fresh = (lambda a: a.copy()) if mutates_input else (lambda a: a)
 
     def evaluate():
         with during("a perturbed forward of the model"):
-            return np.asarray(loss_value(loss, model.forward(box[0].copy()), y))
+            return np.asarray(loss_value(loss, model.forward(fresh(x)), y))
 
-    pred = np.array(model.forward(x.copy()), copy=True)
+    pred = np.array(model.forward(fresh(x)), copy=True)
     loss0 = loss_value(loss, pred, y)
     dpred = np.array(loss.backward(), copy=True)
     dx = model.backward(dpred.copy())
-    tensors = [Tensor("input", box[0])]
+    tensors = [Tensor("input", x)]
     analytic = {"input": np.array(dx, copy=True)} if np.shape(dx) == x.shape else {}
     _add_parameters(owners, tensors, analytic)
     noise = round_off(dtype, dpred, pred, loss0)
