@@ -61,26 +61,31 @@ def layer_point(label: str, layer, x: np.ndarray, probe, dtype: str, *, check_in
                  downstream, e2e or {}, e2e_noise)
 
 
-def model_point(model, owners, loss, x: np.ndarray, y, dtype: str) -> Point:
+def model_point(model, owners, loss, x: np.ndarray, y, dtype: str, *,
+                mutates_input: bool = True) -> Point:
     """A whole model as one target at ``x``: the input and every parameter feed the loss; the
     analytic gradients are what ``model.backward`` returns and leaves.
+
+    ``x`` becomes the input tensor, perturbed in place and restored exactly after each use:
+    pass an array of your own. A model whose forward may change its input in place
+    (``mutates_input``, the default) gets a fresh copy of it on every call.
 
     ``owners`` are ``(prefix, layer)`` pairs; parameter ``key`` of a layer is the tensor
     ``"<prefix>.<key>"``. An array several layers hold (tied weights) is one tensor, the first
     layer's, whose gradient is the sum of theirs; an array that overlaps another's memory
     without being it (a transposed view) is left out, since perturbing one moves the other.
     """
-    box = [x.copy()]
+    fresh = (lambda a: a.copy()) if mutates_input else (lambda a: a)
 
     def evaluate():
         with during("a perturbed forward of the model"):
-            return np.asarray(loss_value(loss, model.forward(box[0].copy()), y))
+            return np.asarray(loss_value(loss, model.forward(fresh(x)), y))
 
-    pred = np.array(model.forward(x.copy()), copy=True)
+    pred = np.array(model.forward(fresh(x)), copy=True)
     loss0 = loss_value(loss, pred, y)
     dpred = np.array(loss.backward(), copy=True)
     dx = model.backward(dpred.copy())
-    tensors = [Tensor("input", box[0])]
+    tensors = [Tensor("input", x)]
     analytic = {"input": np.array(dx, copy=True)} if np.shape(dx) == x.shape else {}
     _add_parameters(owners, tensors, analytic)
     noise = round_off(dtype, dpred, pred, loss0)
@@ -120,19 +125,26 @@ def _buffer(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def moved_value(a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def moved_value(a: np.ndarray, rng: np.random.Generator, out: np.ndarray | None = None
+                ) -> np.ndarray:
     """``a`` moved to the second point (same dtype): ``a + m z (|a| + rms(a))``, ``z`` uniform
     in [-1, 1): each value moves by up to ``m`` of its own size plus ``m`` of the tensor's
-    scale (continuous, so ties and exact zeros break by about ``m``)."""
+    scale (continuous, so ties and exact zeros break by about ``m``).
+
+    ``out`` (shape and dtype of ``a``, not ``a`` itself) receives the moved values; by
+    default a new array. ``z`` is the only temporary of ``a``'s size.
+    """
     rms = (float(np.sqrt(np.vdot(a, a).real / a.size)) if a.size else 0.0) or 1.0
     z = rng.random(a.shape)
     z -= 0.5
     z *= 2 * SECOND_POINT_MOVE
-    moved = np.abs(a, dtype=float)
-    moved += rms
-    moved *= z
-    moved += a
-    return moved.astype(a.dtype, copy=False)
+    if out is None:
+        out = np.empty_like(a, dtype=np.result_type(a.dtype, np.float64))
+    np.abs(a, out=out)
+    out += rms
+    out *= z
+    out += a
+    return out.astype(a.dtype, copy=False)
 
 
 @contextmanager
@@ -141,7 +153,7 @@ def moved_parameters(layers, rng: np.random.Generator):
     saved = [(p, p.copy()) for layer in layers for p in trainable(layer.params).values()]
     try:
         for p, original in saved:
-            p[...] = moved_value(original, rng)
+            moved_value(original, rng, out=p)
         yield
     finally:
         for p, original in saved:

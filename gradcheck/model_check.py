@@ -4,6 +4,8 @@ model), any other model in :mod:`gradcheck.model_graph`; causes before symptoms.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from gradcheck.layer_check import point_rows, recheck_layer
@@ -81,16 +83,31 @@ def causes_first(rows: list[dict]) -> list[dict]:
     return ordered
 
 
-def _walk(model, layers, loss, x, y, chained=None):
+class _Walk(NamedTuple):
+    """One pass of a chain at an input (:func:`_walk`)."""
+
+    acts: list            # the input of every layer, then the prediction
+    mutated: list         # per layer: it changed its input in place
+    loss0: float
+    dpred: np.ndarray     # dL/dpred
+    chained: bool         # model.forward is the layers in order
+    recorded: tuple | None   # recorded_backward's (firsts, grads), None if not chained
+    mutates: bool         # a forward of the model may change its input in place
+
+
+def _walk(model, layers, loss, x, y, chained=None) -> _Walk:
     """Forward through the layers and the recorded ``model.backward``; whether it chains
     (``model.forward`` is compared with the layers in order unless ``chained`` is known)."""
     acts, mutated, loss0, dpred = activations(layers, loss, x, y)
+    mutates = any(mutated)
     if chained is None:
-        pred = np.array(model.forward(x.copy()), copy=True)
+        given = x.copy()
+        pred = np.array(model.forward(given), copy=True)
         chained = pred.shape == acts[-1].shape and np.array_equal(pred, acts[-1],
                                                                   equal_nan=True)
+        mutates = mutates or not np.array_equal(given, x, equal_nan=True)
     recorded = recorded_backward(model, layers, dpred) if chained else None
-    return acts, mutated, loss0, dpred, chained, recorded
+    return _Walk(acts, mutated, loss0, dpred, chained, recorded, mutates)
 
 
 def model_rows(model, layers, loss, x, y, s: Settings, snapshots,
@@ -103,7 +120,8 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots,
     and no numeric rows, as random layers do. ``rerun_check(layer, x)`` runs the likely
     cause's context reruns of a failing layer.
     """
-    acts, mutated, loss0, dpred, chained, recorded = _walk(model, layers, loss, x, y)
+    walk = _walk(model, layers, loss, x, y)
+    acts, mutated, loss0, dpred, chained, recorded = walk[:6]
     firsts, e2e = recorded or (None, None)
     probes = probe_chain(layers, acts, mutated if chained else None, dpred, firsts)
     for i, (layer, before) in enumerate(zip(layers, snapshots, strict=True)):
@@ -130,7 +148,7 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots,
         rows += model_second_point(
             model, [(str(i), layer) for i, layer in enumerate(layers)], loss, x, y, s, wrong,
             lambda x2: _layers_at_second_point(model, layers, loss, x2, y, s, firsts_by_layer,
-                                               rows))
+                                               rows), walk.mutates)
     return rows, s
 
 
@@ -162,7 +180,7 @@ def _chain_layer_rows(layers, acts, probes, loss, y, loss0: float, dpred, e2e: l
 def _layers_at_second_point(model, layers, loss, x2, y, s: Settings, firsts: list[dict],
                             rows: list[dict]) -> list[dict]:
     """Every layer at its input after a model forward at the second point."""
-    acts, mutated, _, _, _, recorded = _walk(model, layers, loss, x2, y)
+    acts, mutated, _, _, _, recorded, _ = _walk(model, layers, loss, x2, y)
     if recorded is None:
         return []
     extra = []

@@ -42,7 +42,7 @@ def recorded_point(model, targets: list[Target], loss, x, y, dtype: str):
     """:func:`gradcheck.layer_point.model_point` of the whole model, run with every unit
     recording its calls (``targets[i].calls`` are replaced)."""
     with recording([t.unit.obj for t in targets]) as calls:
-        whole = model_point(model, owners(targets), loss, x, y, dtype)
+        whole = model_point(model, owners(targets), loss, x.copy(), y, dtype)
     for target, record in zip(targets, calls, strict=True):
         target.calls = record
     return whole

@@ -13,7 +13,7 @@ __all__ = ["model_second_point"]
 
 
 def model_second_point(model, owners, loss, x, y, s: Settings, wrong: set[str],
-                       layers_there) -> list[dict]:
+                       layers_there, mutates_input: bool = True) -> list[dict]:
     """Rows of the layers wrong at the second point (none when the whole model passes there).
 
     Parameters
@@ -29,12 +29,16 @@ def model_second_point(model, owners, loss, x, y, s: Settings, wrong: set[str],
     layers_there : callable
         ``layers_there(x2) -> rows``: every layer checked at the input it gets when the model
         runs at ``x2`` (the parameters are still moved while it runs).
+    mutates_input : bool
+        Whether ``model.forward`` may change its input in place (then every forward gets a
+        copy of it).
     """
     rng = rng_for(s.seed, "model", "second point")
     x2 = moved_value(x, rng)
     with moved_parameters([layer for _, layer in owners], rng):
         try:
-            whole = model_point(model, owners, loss, x2, y, s.dtype)
+            whole = model_point(model, owners, loss, x2, y, s.dtype,
+                                mutates_input=mutates_input)
         except NonFiniteLoss:   # the loss is not finite there: no second point
             return []
         names = [n for n in whole.analytic if n not in wrong]

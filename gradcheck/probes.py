@@ -6,7 +6,6 @@ Each problem becomes a ``"fail"`` row whose message says what is wrong and how t
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,15 +19,25 @@ __all__ = ["LayerProbe", "SeveralOutputs", "calls_leave_params_alone", "during",
            "probe_layer"]
 
 
-@contextmanager
-def during(what: str):
-    """Add to any exception the user's code raises which call of the check made it."""
-    try:
-        yield
-    except Exception as exc:
-        if hasattr(exc, "add_note"):
-            exc.add_note(f"gradcheck: raised during {what}")
-        raise
+class during:   # lower case: used like a function, ``with during("..."):``
+    """Add to any exception the user's code raises which call of the check made it.
+
+    A plain class rather than a generator context manager: it wraps every forward and
+    backward the check makes, and costs a tenth as much per use.
+    """
+
+    __slots__ = ("what",)
+
+    def __init__(self, what: str):
+        self.what = what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        if isinstance(exc, Exception) and hasattr(exc, "add_note"):
+            exc.add_note(f"gradcheck: raised during {self.what}")
+        return False
 
 
 @dataclass

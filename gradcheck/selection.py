@@ -35,8 +35,13 @@ class Selection:
 
 
 def rng_for(seed: int, *names: str) -> np.random.Generator:
-    """A generator seeded by ``seed`` and the names of what it is for (reproducible per tensor)."""
-    return np.random.default_rng((int(seed) % 2**32) << 32 | zlib.crc32("/".join(names).encode()))
+    """A generator seeded by ``seed`` and the names of what it is for (reproducible per tensor).
+
+    SFC64 bits: a check draws directions and moves over every element of its large tensors,
+    and SFC64 fills them about 1.8x faster than numpy's default PCG64.
+    """
+    key = (int(seed) % 2**32) << 32 | zlib.crc32("/".join(names).encode())
+    return np.random.Generator(np.random.SFC64(key))
 
 
 def select(mode: str, size: int, rng: np.random.Generator) -> Selection:
@@ -56,17 +61,17 @@ def select(mode: str, size: int, rng: np.random.Generator) -> Selection:
 
 def random_directions(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
     """``n`` random unit vectors of ``size`` components, shape (n, size), float64: random
-    signs times magnitudes uniform in [0.5, 1.5), normalised.
+    signs times magnitudes uniform in [0.25, 0.75), normalised (written in place: no
+    temporary of the directions' size).
 
     Continuous, so an error vector with a few equal entries (a one-hot off by one class, one
     wrong row) has no chance of an exact zero projection (random signs alone give it a fair
     one); bounded away from 0, so every element weighs in (bisection relies on it).
     """
     directions = rng.random((n, size))
-    directions *= 2
-    directions -= 1                                    # uniform in [-1, 1)
-    directions += np.copysign(0.5, directions)         # +-[0.5, 1.5)
-    directions /= np.sqrt(np.einsum("ij,ij->i", directions, directions))[:, None]
+    directions -= 0.75                                 # uniform in [-0.75, 0.25)
+    np.add(directions, 0.5, out=directions, where=directions >= -0.25)   # +-[0.25, 0.75)
+    directions *= 1 / np.sqrt(np.einsum("ij,ij->i", directions, directions))[:, None]
     return directions
 
 

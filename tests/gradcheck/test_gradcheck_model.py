@@ -178,3 +178,29 @@ def test_auto_mode_names_the_worst_element_of_one_slightly_wrong_row():
     assert auto.status == full.status == "fail"
     assert auto.worst_index == full.worst_index
     assert auto.worst_index.startswith("(5, ")
+
+
+class ScalesItsInputInPlace(Sequential):
+    """A chain whose forward halves its input in place before the layers (and undoes it)."""
+
+    def forward(self, x):
+        x *= 0.5
+        out = super().forward(x * 2.0)
+        x *= 2.0 + 1e-3   # leaves its argument changed, as careless preprocessing does
+        return out
+
+
+@pytest.mark.parametrize("stale", [False, True])
+def test_a_model_that_changes_its_input_in_place_is_checked_at_both_points(stale):
+    from tests.gradcheck import bug_zoo_layers
+    from tests.gradcheck.bug_zoo import StaleInput  # keeps its first input for dW
+
+    first = StaleInput(4) if stale else bug_zoo_layers.Dense(4)
+    model = ScalesItsInputInPlace([first, z.Tanh(), bug_zoo_layers.Dense(4)])
+    x = RNG.normal(size=(6, 4))
+    given = x.copy()
+    report = check_model(model, SoftmaxCrossEntropy(), x, RNG.integers(0, 4, 6))
+    assert np.array_equal(x, given)   # the caller's input is never the one changed
+    assert report.passed is not stale
+    if stale:
+        assert "second_point" in set(report.table.check)
