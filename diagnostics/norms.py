@@ -1,29 +1,38 @@
 """Gradient norms, weight norms, distance from initialisation and update-to-weight ratios.
 
-A recorded step reads the gradients in place (one BLAS ``np.dot`` per tensor) and
-copies each parameter once, after the optimizer step, into a preallocated
-(3, size) block per tensor whose rows are: the parameters before the step, after
-it (the two rows take turns) and at initialisation. One BLAS matrix-vector
-product per tensor, ``block @ p`` (for large tensors three dot products, one per
-row), gives the inner products of the new parameters ``p`` with the old ones ``q``,
-with themselves and with the initial ones ``p0``, so
+A recorded step reads the gradients in place (one BLAS ``np.dot`` per tensor). The
+weight norm ``p.p`` and the distance from initialisation come from inner products of
+the parameters ``p`` after the optimizer step with themselves and with the initial ones
+``p0`` (a float64 copy made at the start), without forming difference vectors::
 
-    ||update||^2 = p.p - 2 p.q + q.q,    ||p - p0||^2 = p.p - 2 p.p0 + p0.p0
+    ||p - p0||^2 = p.p - 2 p.p0 + p0.p0
 
-without forming difference vectors. In float64 this resolves update and distance
-norms down to about 1e-7 of the weight norm (smaller values read as about that
-size or 0). The sums go into a small preallocated chunk; norms and ratios are
-derived and recorded per chunk.
+In float64 this resolves distances down to about 1e-7 of the weight norm (smaller values
+read as about that size or 0).
 
-The update of a step is the change of the parameters between ``before_step`` (after
-backward, before the optimizer) and ``after_step``. When the previous step was also
-recorded, the parameters copied after it serve as this step's "before", so
-recording every step copies the parameters once per step.
+The update of a step comes from one of two sources:
+
+* the optimizer's own report, when it offers one (:mod:`diagnostics.optimizer_updates`):
+  two inner products per tensor (``p.p``, ``p0.p``) and no copy;
+* otherwise the change of the parameters between ``before_step`` (after backward, before
+  the optimizer) and ``after_step``: each parameter is copied after the step into a
+  preallocated (3, size) block per tensor whose rows are the parameters before the step,
+  after it (the two rows take turns) and at initialisation; one BLAS matrix-vector
+  product per tensor, ``block @ p`` (for large tensors three dot products, one per row),
+  gives ``p.q`` (``q``: before), ``p.p`` and ``p.p0``, and ``||update||^2 = p.p - 2 p.q +
+  q.q``, resolved like the distance. When the previous step was also recorded, the
+  parameters copied after it serve as this step's "before", so recording every step
+  copies the parameters once per step.
+
+The sums go into a small preallocated chunk; norms and ratios are derived and recorded
+per chunk.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from diagnostics.optimizer_updates import UpdateReports
 
 __all__ = ["TENSOR_METRICS", "GradNorms", "ParamStats"]
 
@@ -50,6 +59,9 @@ class ParamStats:
         True where a gradient or parameter tensor (``names[j]``) was non-finite.
     chunk_rows : int
         Recorded steps whose sums are buffered before norms are derived and stored.
+    optimizer : object, optional
+        The optimizer stepping the model; its update reports are used when it offers them
+        (``updates``: :class:`~diagnostics.optimizer_updates.UpdateReports`).
 
     Notes
     -----
@@ -57,13 +69,16 @@ class ParamStats:
     (far beyond any healthy run) elements above about 1e154, whose squares overflow.
     """
 
-    def __init__(self, records, tensors, on_flags, chunk_rows: int = 128):
+    def __init__(self, records, tensors, on_flags, chunk_rows: int = 128, optimizer=None):
         self.tensors, self.names = _nonempty(tensors)
         self.on_flags = on_flags
         self.columns = records.columns([(layer, key, m) for layer, key in self.names
                                         for m in TENSOR_METRICS]
                                        + [("model", "global", "grad_norm")])
+        self._ratio_columns = records.columns([(layer, key, "update_ratio")
+                                               for layer, key in self.names])
         self.records = records
+        self.updates = UpdateReports(optimizer, self.tensors)
         self._blocks = [np.stack([layer.params[key].reshape(-1)] * 3).astype(np.float64, copy=False)
                         for key, layer in self.tensors]  # rows: before/after in turn, initial
         self._step = np.empty((len(self.tensors), 5))  # sums of the current step
@@ -76,32 +91,74 @@ class ParamStats:
                                                                       strict=True))]
                        for r in range(2)]
         self._init_sq = np.array([np.dot(block[2], block[2]) for block in self._blocks])
-        self._before = 0
-        # per step and tensor: g.g, row0.p, row1.p, init.p, q.q (q: before)
+        self._before, self._copied = 0, False  # _copied: a block row holds the last step's p
+        # per step and tensor: g.g, row0.p, row1.p, init.p, and q.q (q: before) or, when
+        # the optimizer reported the step, ||update||^2 (row0.p is p.p, row1.p 0 unless the
+        # step was also copied)
         self._sums = np.empty((chunk_rows, len(self.tensors), 5))
         self._rows = np.empty(chunk_rows, np.intp)
         self._after_row = np.empty(chunk_rows, np.intp)
         self._consecutive = np.empty(chunk_rows, bool)
+        self._reported = np.empty(chunk_rows, bool)
+        self._known = np.empty(chunk_rows, bool)  # False: a report went missing
         self._last_param_sq = self._init_sq.copy()
-        self._used = 0
+        self._used, self._current = 0, None
 
     def before_step(self, row: int, consecutive: bool) -> np.ndarray:
-        """Sum the squared gradients (and copy the parameters unless ``consecutive``).
+        """Sum the squared gradients; ask the optimizer for its update report, or copy
+        the parameters unless ``consecutive`` (and the last step's copy is at hand).
 
         Returns the step's sums, shape (n_tensors, 5); column 0 holds the squared
-        gradient norms, column 1 + (0 or 1) the squared parameter norms after the step.
+        gradient norms.
         """
-        k, step = self._used, self._step
-        self._rows[k], self._consecutive[k] = row, consecutive
+        step = self._step
         grad_squares(self.tensors, step[:, 0])
-        if not consecutive:
+        reported = self.updates.state == "trusted"
+        consecutive = consecutive and self._copied and not reported
+        if not (reported or consecutive):
             for i, (layer, key, shaped, _, flat, _) in enumerate(self._slots[self._before]):
                 shaped[...] = layer.params[key]
                 step[i, 4] = np.dot(flat, flat)
+        if reported or (self.updates.state == "trial" and not consecutive):
+            self.updates.request()
+        # buffered in after_step: a flush in between (records read mid-step) keeps them apart
+        self._current = row, consecutive, reported
         return step
 
     def after_step(self) -> np.ndarray:
-        """Copy the updated parameters and take the inner products; return the sums."""
+        """Take the inner products of the updated parameters (copying them unless the
+        optimizer reported the step); return their squared norms, shape (n_tensors,)."""
+        row, consecutive, reported = self._current
+        if reported:
+            param_sq, now, known = self._after_reported()
+        else:
+            param_sq, now, reported = self._after_copied(consecutive)
+            known = True
+        k = self._used
+        self._sums[k] = self._step
+        self._rows[k], self._after_row[k], self._consecutive[k] = row, now, consecutive
+        self._reported[k], self._known[k] = reported, known
+        self._used += 1
+        if self._used == len(self._rows):
+            self.flush()
+        return param_sq
+
+    def _after_reported(self) -> tuple[np.ndarray, int, bool]:
+        """``p.p`` and ``p0.p`` into the step's sums, the update norms from the optimizer;
+        return ``p.p``, the block row holding it (0: the sums' column 1) and whether the
+        optimizer reported the step."""
+        step = self._step
+        for i, ((key, layer), block) in enumerate(zip(self.tensors, self._blocks, strict=True)):
+            p = layer.params[key]
+            step[i, 1], step[i, 3] = np.vdot(p, p), np.vdot(block[2], p)
+        step[:, 2] = 0.0
+        self._copied = False
+        return step[:, 1], 0, self.updates.read(step[:, 4])
+
+    def _after_copied(self, consecutive: bool) -> tuple[np.ndarray, int, bool]:
+        """Copy the parameters into the next block row and take its inner products; end the
+        optimizer's trial on the first such step. Return ``p.p``, the row and whether the
+        update norms now in the sums are the optimizer's."""
         self._before = now = self._before ^ 1
         for (layer, key, shaped, block, flat, out), rows in zip(self._slots[now], self._blocks,
                                                                  strict=True):
@@ -111,13 +168,17 @@ class ParamStats:
                     rows[2], flat)
             else:
                 np.dot(block, flat, out=out)
-        k = self._used
-        self._sums[k] = self._step
-        self._after_row[k] = now
-        self._used += 1
-        if self._used == len(self._rows):
-            self.flush()
-        return self._step
+        self._copied = True
+        step = self._step
+        param_sq, cross = step[:, 1 + now], step[:, 2 - now]
+        reported = None
+        if self.updates.state == "trial" and not consecutive:
+            with np.errstate(invalid="ignore", over="ignore"):
+                reported = self.updates.judge(_sq_distance(param_sq, cross, step[:, 4]),
+                                              param_sq + step[:, 4])
+            if reported is not None:
+                step[:, 4] = reported
+        return param_sq, now, reported is not None
 
     def flush(self) -> None:
         """Derive and record the norms of the buffered steps; pass their flags to
@@ -134,14 +195,24 @@ class ParamStats:
         before_sq = np.where(self._consecutive[:m, None], previous, sums[..., 4])
         self._last_param_sq = param_sq[-1].copy()
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            update_sq = np.maximum(param_sq - 2 * cross + before_sq, 0.0)
-            dist_sq = np.maximum(param_sq - 2 * init_dot + self._init_sq, 0.0)
+            update_sq = np.where(self._reported[:m, None], sums[..., 4],
+                                 _sq_distance(param_sq, cross, before_sq))
+            dist_sq = _sq_distance(param_sq, init_dot, self._init_sq)
             norms = np.sqrt(np.stack([grad_sq, param_sq, dist_sq, update_sq / param_sq],
                                      axis=2)).reshape(m, -1)
             global_norm = np.sqrt(grad_sq.sum(axis=1, keepdims=True))
         rows = self._rows[:m].copy()
         self.records.put(rows, self.columns, np.concatenate([norms, global_norm], axis=1))
+        unknown = ~self._known[:m]
+        if unknown.any():
+            self.records.drop(rows[unknown], self._ratio_columns)
         self.on_flags(rows, ~np.isfinite(grad_sq), ~np.isfinite(param_sq))
+
+
+def _sq_distance(a_sq, cross, b_sq):
+    """``||a - b||^2 = a.a - 2 a.b + b.b`` from the inner products (rounding below 0
+    clipped to 0)."""
+    return np.maximum(a_sq - 2 * cross + b_sq, 0.0)
 
 
 def _nonempty(tensors):

@@ -86,6 +86,15 @@ class Records:
         self._present[index] = True
         self.version += 1
 
+    def drop(self, rows, columns) -> None:
+        """Mark the cells of ``rows`` and ``columns`` (as in :meth:`put`) as holding no
+        value."""
+        rows = np.atleast_1d(rows)
+        index = ((rows, columns) if isinstance(columns, slice)
+                 else np.ix_(rows, np.atleast_1d(columns)))
+        self._present[index] = False
+        self.version += 1
+
     def step_epoch(self, rows) -> tuple[np.ndarray, np.ndarray]:
         """Steps and epochs of the given rows."""
         return self._steps[rows], self._epochs[rows]
