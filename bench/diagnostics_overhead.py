@@ -15,7 +15,10 @@ times after one warm-up round:
 
 * no hooks (the baseline), and no hooks again (its ratios show the noise);
 * ``Monitor()``: the default budget schedule (``budget=0.05``);
-* ``Monitor(every=1)``: every step in full;
+* ``Monitor(every=1)``: every step in full (the update norms of the tensors of 32,768
+  elements or more reported by the optimizer, see ``diagnostics.optimizer_updates``);
+* ``Monitor(every=1), own optimizer``: the same with the SGD wrapped in a class that
+  offers no update reports, as a user's own optimizer: the updates measured from copies;
 * ``Monitor(every=10, grad_norms_every_step=True)``: the middle mode;
 * ``NumpyLogger``: per step and parameter tensor the gradient norm, weight norm,
   distance from initialisation and update/weight ratio, written by hand in numpy with
@@ -131,11 +134,14 @@ class Timed:
         return call
 
 
+#: The configuration whose optimizer offers no update reports (a user's own optimizer).
+OWN_OPTIMIZER = "Monitor(every=1), own optimizer (no reports)"
 CONFIGS = {
     "no hooks": lambda: (),
     "no hooks (noise)": lambda: (),
     "Monitor() (budget 5%)": lambda: (Monitor(),),
     "Monitor(every=1)": lambda: (Monitor(every=1),),
+    OWN_OPTIMIZER: lambda: (Monitor(every=1),),
     "Monitor(every=10, grad_norms_every_step=True)":
         lambda: (Monitor(every=10, grad_norms_every_step=True),),
     "NumpyLogger (same norms, every step)": lambda: (NumpyLogger(),),
@@ -161,15 +167,31 @@ def models():
     }
 
 
-def run(case, hooks, epochs) -> tuple[float, float]:
-    """CPU seconds of one training run of a fresh model of ``case`` with ``hooks``, and the
-    share of its wall time spent inside the hooks' methods."""
+class OwnOptimizer:
+    """A user's own optimizer: steps a ``reference_nets`` SGD, offers no update reports."""
+
+    def __init__(self, inner):
+        self.inner, self.lr = inner, inner.lr
+
+    def bind(self, model):
+        self.inner.bind(model)
+        return self
+
+    def step(self):
+        self.inner.step()
+
+
+def run(case, hooks, epochs, own_optimizer=False) -> tuple[float, float]:
+    """CPU seconds of one training run of a fresh model of ``case`` with ``hooks`` (SGD
+    wrapped in :class:`OwnOptimizer` if ``own_optimizer``), and the share of its wall time
+    spent inside the hooks' methods."""
     make, X, y, batch, *_ = case
     model = make()
     timed = [Timed(h) for h in hooks]
+    optimizer = SGD(0.01, momentum=0.9)
     start, wall = time.process_time(), time.perf_counter()
-    train(model, SoftmaxCrossEntropy(), SGD(0.01, momentum=0.9), X, y, epochs=epochs,
-          batch_size=batch, hooks=timed, progress=False)
+    train(model, SoftmaxCrossEntropy(), OwnOptimizer(optimizer) if own_optimizer else optimizer,
+          X, y, epochs=epochs, batch_size=batch, hooks=timed, progress=False)
     wall = time.perf_counter() - wall
     return time.process_time() - start, sum(t.seconds for t in timed) / wall
 
@@ -179,12 +201,12 @@ def measure(case, repeats) -> tuple[dict, dict, float]:
     steps that ``Monitor()`` recorded."""
     times, hook_share = ({name: [] for name in CONFIGS} for _ in range(2))
     recorded = []
-    for make in CONFIGS.values():
-        run(case, make(), 1)
+    for name, make in CONFIGS.items():
+        run(case, make(), 1, name == OWN_OPTIMIZER)
     for _ in range(repeats):
         for name, make in CONFIGS.items():
             hooks = make()
-            seconds, share = run(case, hooks, case[4])
+            seconds, share = run(case, hooks, case[4], name == OWN_OPTIMIZER)
             times[name].append(seconds)
             hook_share[name].append(share)
             if name.startswith("Monitor()"):

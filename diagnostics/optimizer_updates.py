@@ -6,16 +6,15 @@ An optimizer may offer two methods (``reference_nets.optim.Optimizer`` does)::
     optimizer.update_sq_norms()      # after it: {id(param): ||update||^2}, or None
 
 With them, :class:`~diagnostics.norms.ParamStats` takes each recorded step's update
-norms from the optimizer and needs no copy of the parameters (the weight norm and the
-distance from initialisation come from the live parameters). It trusts the reports only
-after the first recorded step, which it measures from copies as without them: the
-optimizer must report every tracked tensor (float64 only: the copies are float64) and
-agree with the measured change (the trial step then records the reported values too).
-So a loop that changes the weights besides the
-optimizer (a weight constraint, another hook) or hands the Monitor another optimizer
-keeps the measured updates. A step without a report later (an own loop that skips
-``step()``, e.g. accumulating gradients) records no update norms and measures them from
-then on.
+norms of its large float64 tensors from the optimizer and needs no copy of them (the
+weight norm and the distance from initialisation come from the live parameters). It
+trusts the reports only after the first recorded step, which it measures from copies as
+without them: the optimizer must report every one of those tensors and agree with the
+measured change (the trial step then records the reported values too). So a loop that
+changes the weights besides the optimizer (a weight constraint, another hook) or hands
+the Monitor another optimizer keeps the measured updates. A later step without a report
+(an own loop that skips ``step()``, e.g. accumulating gradients) records no update norms
+for those tensors and measures them from then on.
 """
 
 from __future__ import annotations
@@ -42,7 +41,8 @@ class UpdateReports:
     optimizer : object or None
         The optimizer passed to ``on_train_begin``.
     tensors : list of tuple (key, layer)
-        The tracked tensors ``layer.params[key]``.
+        The tensors ``layer.params[key]`` whose update norms may come from the reports
+        (none: the reports are off).
 
     Attributes
     ----------
@@ -55,8 +55,7 @@ class UpdateReports:
     def __init__(self, optimizer, tensors):
         offers = (callable(getattr(optimizer, "report_next_update", None))
                   and callable(getattr(optimizer, "update_sq_norms", None)))
-        float64 = all(layer.params[key].dtype == np.float64 for key, layer in tensors)
-        self.state = "trial" if offers and float64 else "off"
+        self.state = "trial" if offers and tensors else "off"
         self._optimizer, self._tensors = optimizer, tensors
         self._was_trusted = False
 
@@ -65,32 +64,33 @@ class UpdateReports:
         if self.state != "off":
             self._optimizer.report_next_update()
 
-    def read(self, out: np.ndarray) -> bool:
-        """``out[i] = ||u_i||^2`` of tensor ``i`` (shape (n_tensors,)) from the optimizer's
-        report of the step just taken; False, and the reports off, when it has none for
+    def read(self) -> np.ndarray | None:
+        """``||u_i||^2`` of each tensor ``i``, shape (n_tensors,), from the optimizer's
+        report of the step just taken; None, and the reports off, when it has none for
         some tensor (arrays are matched by identity)."""
         report = self._optimizer.update_sq_norms()
+        values = np.empty(len(self._tensors))
         for i, (key, layer) in enumerate(self._tensors):
             value = None if report is None else report.get(id(layer.params[key]))
             if value is None:
                 self.state = "off"
-                return False
-            out[i] = value
-        return True
+                return None
+            values[i] = value
+        return values
 
     def judge(self, measured: np.ndarray, scale: np.ndarray) -> np.ndarray | None:
         """End the trial: trust the reports if they agree with the ``measured`` squared
         update norms (n_tensors,) of the same step within the tolerances above (``scale``:
         ``p.p + q.q`` per tensor); return the reported values then, else None."""
-        reported = np.empty_like(measured)
-        agree = self.read(reported) and bool(np.all(
+        reported = self.read()
+        agree = reported is not None and bool(np.all(
             np.abs(reported - measured) <= TRIAL_RTOL * reported + TRIAL_ATOL * scale))
         self.state = "trusted" if agree else "off"
         self._was_trusted = agree
         return reported if agree else None
 
     def describe(self) -> str:
-        """Where the recorded update norms came from, in a few words."""
+        """Where the update norms of the tensors came from, in a few words."""
         if self.state == "trusted":
             return "reported by the optimizer"
         if self._was_trusted:

@@ -114,7 +114,7 @@ class Recorder:
         for tap in self._taps:
             tap.remove()
         self.flush(finish=True)
-        self.meta["update_norms"] = self._params.updates.describe()
+        self.meta["update_norms"] = self._params.update_source()
 
     def flush(self, finish: bool = False) -> None:
         """Compute everything buffered (reporting the non-finite tensors found)."""
