@@ -15,6 +15,10 @@ changes the weights besides the optimizer (a weight constraint, another hook) or
 the Monitor another optimizer keeps the measured updates. A later step without a report
 (an own loop that skips ``step()``, e.g. accumulating gradients) records no update norms
 for those tensors and measures them from then on.
+
+The optimizer takes the squared norms inside ``step``, while the updates are in the
+caches (one pass over each tensor); the Monitor cannot time that work, which the
+budget schedule's allowance for untimed work covers (``diagnostics.schedule``).
 """
 
 from __future__ import annotations

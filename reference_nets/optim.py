@@ -30,9 +30,10 @@ class Optimizer:
     -----
     Update reports, for training diagnostics (``diagnostics.Monitor`` uses them when
     the optimizer offers them, instead of copying the parameters to measure each step's
-    change): after :meth:`report_next_update`, the next ``step`` keeps each parameter's
-    update ``u`` (``p_new = p - u``) and :meth:`update_sq_norms` returns ``||u||^2``
-    per parameter. Steps that were not asked for keep nothing and cost nothing extra.
+    change): after :meth:`report_next_update`, the next ``step`` also takes the squared
+    norm ``||u||^2`` of each parameter's update ``u`` (``p_new = p - u``), while ``u`` is
+    still in the caches, and :meth:`update_sq_norms` returns them. Steps that were not
+    asked for cost nothing extra.
     """
 
     def __init__(self, lr: float, weight_decay: float = 0.0):
@@ -44,7 +45,7 @@ class Optimizer:
         self.model = None
         self.state: dict[str, dict] = {}
         self._report_next = False
-        self._updates = self._update_sq = None  # of the last step, when it was asked for
+        self._update_sq = None  # of the last step, when it was asked for
 
     def bind(self, model) -> Optimizer:
         """Attach to ``model`` (anything with ``params``/``grads`` dicts); return ``self``.
@@ -60,8 +61,8 @@ class Optimizer:
         """Update every parameter of the bound model in place."""
         if self.model is None:
             raise RuntimeError(f"{type(self).__name__}.step: call bind(model) first")
-        kept = {} if self._report_next else None
-        self._report_next, self._updates, self._update_sq = False, kept, None
+        report = {} if self._report_next else None
+        self._report_next, self._update_sq = False, report
         grads = self.model.grads
         for name, param in self.model.params.items():
             grad = grads[name]
@@ -69,30 +70,32 @@ class Optimizer:
                 grad = grad + self.weight_decay * param
             update = self._update(name, param, grad, self.state.setdefault(name, {}))
             param -= update
-            if kept is not None:
-                kept[id(param)] = update
+            if report is not None:
+                report[id(param)] = self._sq_norm(update)
 
     def report_next_update(self) -> None:
-        """Keep the updates of the next :meth:`step` for :meth:`update_sq_norms` (one step
-        only; what an earlier step kept is discarded now)."""
-        self._report_next, self._updates, self._update_sq = True, None, None
+        """Have the next :meth:`step` take the squared norms of its updates for
+        :meth:`update_sq_norms` (one step only; an earlier report is discarded now)."""
+        self._report_next, self._update_sq = True, None
 
     def update_sq_norms(self) -> dict[int, float] | None:
-        """Squared L2 norms of the updates of the last step, if it was asked to keep them.
+        """Squared L2 norms of the updates of the last step, if it was asked for them.
 
         Returns
         -------
         dict of int to float, or None
             ``{id(param): ||u||^2}`` for every parameter array ``param`` the last
             :meth:`step` changed (by ``param -= u``, in place, so the id names the array
-            the model holds; numpy arrays are not hashable), computed by ``numpy.vdot``
-            in the parameters' dtype on the first call (the kept updates are released
-            then); None when :meth:`report_next_update` did not ask for that step.
+            the model holds; numpy arrays are not hashable), by ``numpy.vdot`` in the
+            parameters' dtype; None when :meth:`report_next_update` did not ask for that
+            step.
         """
-        if self._update_sq is None and self._updates is not None:
-            self._update_sq = {key: float(np.vdot(u, u)) for key, u in self._updates.items()}
-            self._updates = None
         return None if self._update_sq is None else dict(self._update_sq)
+
+    @staticmethod
+    def _sq_norm(update: np.ndarray) -> float:
+        """``||update||^2`` for :meth:`update_sq_norms`."""
+        return float(np.vdot(update, update))
 
     def _update(self, name: str, param: np.ndarray, grad: np.ndarray,
                 state: dict) -> np.ndarray:  # pragma: no cover - abstract

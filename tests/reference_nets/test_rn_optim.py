@@ -121,7 +121,7 @@ def test_a_reported_step_gives_the_squared_norms_of_its_updates_and_the_same_wei
             tol = (eps * np.linalg.norm(value) * np.linalg.norm(change)
                    + 2 * value.size * eps * np.vdot(change, change))
             assert abs(report[id(value)] - np.vdot(change, change)) <= tol
-        assert opt.update_sq_norms() == report  # computed once, read again
+        assert opt.update_sq_norms() == report  # read again: the same
 
 
 def test_a_report_covers_one_step_and_a_new_request_discards_the_last():
