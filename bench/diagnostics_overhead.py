@@ -51,7 +51,9 @@ runs some of them (``digits``, ``mlp``, ``cnn``; default all three).
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -63,6 +65,9 @@ from reference_nets.data import load_digits
 from reference_nets.losses import SoftmaxCrossEntropy
 from reference_nets.optim import SGD
 from reference_nets.zoo import cnn, mlp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # OwnOptimizer lives in tests/
+from tests.diagnostics.toy_nets import OwnOptimizer
 
 
 class NumpyLogger:
@@ -180,20 +185,6 @@ class TimedSGD(SGD):
             return super()._sq_norm(update)
         finally:
             self.seconds += time.perf_counter() - start
-
-
-class OwnOptimizer:
-    """A user's own optimizer: steps a ``reference_nets`` SGD, offers no update reports."""
-
-    def __init__(self, inner):
-        self.inner, self.lr = inner, inner.lr
-
-    def bind(self, model):
-        self.inner.bind(model)
-        return self
-
-    def step(self):
-        self.inner.step()
 
 
 def run(case, hooks, epochs, own_optimizer=False) -> tuple[float, float]:

@@ -18,6 +18,8 @@ from reference_nets.losses import SoftmaxCrossEntropy
 from reference_nets.optim import SGD, Adam
 from reference_nets.zoo import mlp
 
+from . import toy_nets as t
+
 EPS = np.finfo(np.float64).eps
 SIZES = (12, 200, 200, 3)  # 2:Dense.W has 40,000 elements: large enough to take reports
 MEASURED = "measured from copies of the parameters"
@@ -28,20 +30,6 @@ OPTIMIZERS = {
     "nesterov+wd": lambda: SGD(0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
     "adam": lambda: Adam(1e-3),
 }
-
-
-class Plain:
-    """A user's own optimizer: steps the wrapped one, offers no update reports."""
-
-    def __init__(self, inner):
-        self.inner, self.lr = inner, inner.lr
-
-    def bind(self, model):
-        self.inner.bind(model)
-        return self
-
-    def step(self):
-        self.inner.step()
 
 
 class Spy:
@@ -109,7 +97,7 @@ def _assert_update_ratios(monitor, spy, reported=(), steps=None):
 def test_both_sources_record_the_same_numbers_and_training_is_unchanged(name):
     make = OPTIMIZERS[name]
     rep, rep_spy, rep_model = _run(make())
-    mea, mea_spy, mea_model = _run(Plain(make()))
+    mea, mea_spy, mea_model = _run(t.OwnOptimizer(make()))
     bare = mlp(SIZES, seed=1)
     train(bare, SoftmaxCrossEntropy(), make(), *_data(), epochs=2, batch_size=32,
           progress=False)
@@ -200,8 +188,8 @@ def test_reported_updates_on_steps_apart_match_the_exact_change():
     _assert_update_ratios(monitor, spy, reported={"2.W"})
 
 
-@pytest.mark.parametrize("make", [lambda: SGD(0.05, momentum=0.9), lambda: Plain(SGD(0.05))],
-                         ids=["reported", "measured"])
+@pytest.mark.parametrize("make", [lambda: SGD(0.05, momentum=0.9),
+                                  lambda: t.OwnOptimizer(SGD(0.05))], ids=["reported", "measured"])
 def test_reading_the_frame_in_the_middle_of_a_step_changes_no_record(make):
     class Reader:  # a hook after the Monitor, reading its records before the update
         def on_backward_end(self, step, model, loss_value):
