@@ -15,12 +15,19 @@ times after one warm-up round:
 
 * no hooks (the baseline), and no hooks again (its ratios show the noise);
 * ``Monitor()``: the default budget schedule (``budget=0.05``);
-* ``Monitor(every=1)``: every step in full;
+* ``Monitor(every=1)``: every step in full (the update norms of the tensors of 32,768
+  elements or more reported by the optimizer, see ``diagnostics.optimizer_updates``);
+* ``Monitor(every=1), own optimizer``: the same with the SGD wrapped in a class that
+  offers no update reports, as a user's own optimizer: the updates measured from copies;
 * ``Monitor(every=10, grad_norms_every_step=True)``: the middle mode;
 * ``NumpyLogger``: per step and parameter tensor the gradient norm, weight norm,
   distance from initialisation and update/weight ratio, written by hand in numpy with
   the fewest operations (one gradient inner product, three parameter inner products and
-  one copy per tensor): the floor of any numpy recorder of these metrics.
+  one copy per tensor): the floor of any numpy recorder of these metrics that measures
+  the updates itself;
+* ``NumpyLogger (optimizer reports)``: the same, with the update norms reported by the
+  optimizer (``report_next_update``/``update_sq_norms``, as ``Monitor`` uses them): two
+  parameter inner products per tensor and no copy, the floor of a recorder given them.
 
 BLAS is limited to one thread (threadpoolctl) and the process CPU time is measured (the
 steadier measure on a shared machine). The table shows per model and configuration
@@ -29,19 +36,24 @@ baseline's, the median of the per-round ratios (each round runs every configurat
 so a burst of load on the machine hits a round's baseline and hooks alike) and, for
 ``Monitor()``, the median share of steps recorded. End-to-end ratios move by several
 percent with the load of a shared machine; the ``hook share`` column does not: every hook
-method call is timed (``perf_counter`` around it) and summed, over the training run's CPU
-time: the overhead itself, measured where it is spent. Goals: ``Monitor()`` <=
-1.05x on each model; ``every=1`` <= 1.15x on the two larger models. Usage::
+method call is timed (``perf_counter`` around it) and summed, over the training run's wall
+time: the overhead itself, measured where it is spent (including the squared update
+norms the optimizer takes inside ``step`` for the hooks that ask for them).
+Goals: ``Monitor()`` <= 1.05x on each model; ``every=1`` <= 1.15x on the two larger
+models. Usage::
 
-    .venv/bin/python bench/diagnostics_overhead.py [--repeats 1.0]
+    .venv/bin/python bench/diagnostics_overhead.py [--repeats 1.0] [--models mlp cnn]
 
-``--repeats`` scales the repeats of every model (default 1: 15, 7 and 4).
+``--repeats`` scales the repeats of every model (default 1: 15, 4 and 7); ``--models``
+runs some of them (``digits``, ``mlp``, ``cnn``; default all three).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -54,15 +66,25 @@ from reference_nets.losses import SoftmaxCrossEntropy
 from reference_nets.optim import SGD
 from reference_nets.zoo import cnn, mlp
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # OwnOptimizer lives in tests/
+from tests.diagnostics.toy_nets import OwnOptimizer
+
 
 class NumpyLogger:
     """Per step and parameter tensor: ||g||, ||p||, ||p - p0|| and ||p - q|| / ||p|| (q:
-    the parameters before the step), from g.g, p.p, p.q, p.p0 and q.q, p0.p0."""
+    the parameters before the step), from g.g, p.p, p.q, p.p0 and q.q, p0.p0; with
+    ``reports=True`` the optimizer reports ||p - q||^2 (``report_next_update``) and q is
+    not kept."""
+
+    def __init__(self, reports=False):
+        self.reports = reports
 
     def on_train_begin(self, model, optimizer):
+        self.optimizer = optimizer
+        self.ids = [id(p) for p in model.params.values()]  # the keys of the reports
         self.params = [p.reshape(-1) for p in model.params.values()]
         self.grads = [g.reshape(-1) for g in model.grads.values()]
-        self.prev = [p.copy() for p in self.params]
+        self.prev = None if self.reports else [p.copy() for p in self.params]
         self.init = [p.copy() for p in self.params]
         self.init_sq = np.array([p @ p for p in self.init])
         self.prev_sq = self.init_sq.copy()
@@ -72,18 +94,26 @@ class NumpyLogger:
     def on_backward_end(self, step, model, loss_value):
         for k, g in enumerate(self.grads):
             self.sums[k, 0] = g @ g
+        if self.reports:
+            self.optimizer.report_next_update()
 
     def on_step_end(self, step, model):
         sums = self.sums
-        for k, (p, q, p0) in enumerate(zip(self.params, self.prev, self.init, strict=True)):
-            sums[k, 1:] = p @ p, p @ q, p @ p0
-            np.copyto(q, p)
-        grad_sq, param_sq, cross, init_dot = sums.T
-        update = np.sqrt(np.maximum(param_sq - 2 * cross + self.prev_sq, 0.0))
+        if self.reports:
+            report = self.optimizer.update_sq_norms()
+            for k, (key, p, p0) in enumerate(zip(self.ids, self.params, self.init, strict=True)):
+                sums[k, 1:] = p @ p, report[key], p @ p0
+            update = np.sqrt(sums[:, 2])
+        else:
+            for k, (p, q, p0) in enumerate(zip(self.params, self.prev, self.init, strict=True)):
+                sums[k, 1:] = p @ p, p @ q, p @ p0
+                np.copyto(q, p)
+            update = np.sqrt(np.maximum(sums[:, 1] - 2 * sums[:, 2] + self.prev_sq, 0.0))
+            self.prev_sq = sums[:, 1].copy()
+        grad_sq, param_sq, _, init_dot = sums.T
         dist = np.sqrt(np.maximum(param_sq - 2 * init_dot + self.init_sq, 0.0))
         self.rows.append(np.stack([np.sqrt(grad_sq), np.sqrt(param_sq), dist,
                                    update / np.sqrt(param_sq)]))
-        self.prev_sq = param_sq.copy()
 
 
 HOOK_METHODS = ("on_train_begin", "on_batch_begin", "on_backward_end", "on_step_end",
@@ -109,15 +139,23 @@ class Timed:
         return call
 
 
+#: The configuration whose optimizer offers no update reports (a user's own optimizer).
+OWN_OPTIMIZER = "Monitor(every=1), own optimizer (no reports)"
 CONFIGS = {
     "no hooks": lambda: (),
     "no hooks (noise)": lambda: (),
     "Monitor() (budget 5%)": lambda: (Monitor(),),
     "Monitor(every=1)": lambda: (Monitor(every=1),),
+    OWN_OPTIMIZER: lambda: (Monitor(every=1),),
     "Monitor(every=10, grad_norms_every_step=True)":
         lambda: (Monitor(every=10, grad_norms_every_step=True),),
     "NumpyLogger (same norms, every step)": lambda: (NumpyLogger(),),
+    "NumpyLogger (optimizer reports)": lambda: (NumpyLogger(reports=True),),
 }
+
+
+#: Short names (``--models``) of the benchmarks of :func:`models`, in order.
+MODEL_KEYS = ("digits", "mlp", "cnn")
 
 
 def models():
@@ -134,17 +172,35 @@ def models():
     }
 
 
-def run(case, hooks, epochs) -> tuple[float, float]:
-    """CPU seconds of one training run of a fresh model of ``case`` with ``hooks``, and the
-    share of its wall time spent inside the hooks' methods."""
+class TimedSGD(SGD):
+    """SGD whose update reports are timed into ``seconds``: the squared norms it takes when
+    a hook asks for them (``report_next_update``) are that hook's cost, spent inside
+    ``step``."""
+
+    seconds = 0.0
+
+    def _sq_norm(self, update):
+        start = time.perf_counter()
+        try:
+            return super()._sq_norm(update)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+
+def run(case, hooks, epochs, own_optimizer=False) -> tuple[float, float]:
+    """CPU seconds of one training run of a fresh model of ``case`` with ``hooks`` (SGD
+    wrapped in :class:`OwnOptimizer` if ``own_optimizer``), and the share of its wall time
+    spent inside the hooks' methods and the update reports they asked for."""
     make, X, y, batch, *_ = case
     model = make()
     timed = [Timed(h) for h in hooks]
+    optimizer = TimedSGD(0.01, momentum=0.9)
     start, wall = time.process_time(), time.perf_counter()
-    train(model, SoftmaxCrossEntropy(), SGD(0.01, momentum=0.9), X, y, epochs=epochs,
-          batch_size=batch, hooks=timed, progress=False)
+    train(model, SoftmaxCrossEntropy(), OwnOptimizer(optimizer) if own_optimizer else optimizer,
+          X, y, epochs=epochs, batch_size=batch, hooks=timed, progress=False)
     wall = time.perf_counter() - wall
-    return time.process_time() - start, sum(t.seconds for t in timed) / wall
+    return time.process_time() - start, (sum(t.seconds for t in timed)
+                                         + optimizer.seconds) / wall
 
 
 def measure(case, repeats) -> tuple[dict, dict, float]:
@@ -152,12 +208,12 @@ def measure(case, repeats) -> tuple[dict, dict, float]:
     steps that ``Monitor()`` recorded."""
     times, hook_share = ({name: [] for name in CONFIGS} for _ in range(2))
     recorded = []
-    for make in CONFIGS.values():
-        run(case, make(), 1)
+    for name, make in CONFIGS.items():
+        run(case, make(), 1, name == OWN_OPTIMIZER)
     for _ in range(repeats):
         for name, make in CONFIGS.items():
             hooks = make()
-            seconds, share = run(case, hooks, case[4])
+            seconds, share = run(case, hooks, case[4], name == OWN_OPTIMIZER)
             times[name].append(seconds)
             hook_share[name].append(share)
             if name.startswith("Monitor()"):
@@ -170,11 +226,16 @@ def measure(case, repeats) -> tuple[dict, dict, float]:
 
 def main(argv=None) -> pd.DataFrame:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=float, default=1.0)
+    parser.add_argument("--repeats", type=float, default=1.0,
+                        help="scale of every model's repeats (default 1)")
+    parser.add_argument("--models", nargs="+", choices=MODEL_KEYS, default=MODEL_KEYS,
+                        help="benchmarks to run (default all)")
     args = parser.parse_args(argv)
     rows = []
+    chosen = [case for key, case in zip(MODEL_KEYS, models().items(), strict=True)
+              if key in args.models]
     with threadpool_limits(limits=1, user_api="blas"):
-        for model, case in models().items():
+        for model, case in chosen:
             repeats = max(2, round(case[5] * args.repeats))
             times, hook_share, share = measure(case, repeats)
             steps = case[4] * -(-len(case[1]) // case[3])

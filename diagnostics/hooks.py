@@ -103,17 +103,21 @@ class Monitor(MonitorResults):
         ``activations`` (layer -> kind), ``units`` (layer -> count), ``n_steps`` (steps
         seen), ``recorded`` (one line: which steps were recorded), ``recorded_steps``
         (runs ``[first, last, interval]``), ``chance_accuracy`` (share of the most
-        frequent class among the first labels, classification only).
+        frequent class among the first labels, classification only), ``update_norms``
+        (where the update norms came from, after ``on_train_end``).
 
     Notes
     -----
     Per recorded step and parameter tensor: ``grad_norm``, ``weight_norm``,
     ``dist_from_init``, ``update_ratio`` (norm of the step's update over the weight
-    norm after it; resolved down to about 1e-7, see ``diagnostics.norms``), plus the
-    global ``grad_norm``; per activation layer: ``inactive_fraction`` or
-    ``saturation_fraction``, ``act_mean``, ``act_std`` and, at the end of each window,
-    ``dead_fraction``. Activation outputs are observed during the forward that
-    follows ``on_batch_begin`` of a recorded step.
+    norm after it: for large float64 tensors the update as the optimizer reports it when
+    it offers update reports, as ``reference_nets.optim`` optimizers do, else measured
+    from copies of the parameters and resolved down to about 1e-7; see
+    ``diagnostics.norms`` and ``diagnostics.optimizer_updates``; ``meta["update_norms"]``
+    says which), plus the global ``grad_norm``; per activation layer:
+    ``inactive_fraction`` or ``saturation_fraction``, ``act_mean``, ``act_std`` and, at
+    the end of each window, ``dead_fraction``. Activation outputs are observed during the
+    forward that follows ``on_batch_begin`` of a recorded step.
     Measured costs are in ``bench/README.md`` (``bench/diagnostics_overhead.py``).
 
     Examples
@@ -169,12 +173,14 @@ class Monitor(MonitorResults):
 
     # ---- hook methods -------------------------------------------------------------
     def on_train_begin(self, model, optimizer=None) -> None:
-        """Inspect the model, snapshot the initial parameters, tap activation layers."""
+        """Inspect the model, snapshot the initial parameters, tap activation layers;
+        ``optimizer``: the one that steps the model (its update reports are used when it
+        offers them; None: the updates are measured from copies of the parameters)."""
         layers = named_layers(model)
         text, n_params, shapes = summary(layers)
         self.meta.update(model=text, n_params=n_params, layers=[n for n, _ in layers],
                          shapes=shapes)
-        self._rec.begin(layers, self._grad_every_step)
+        self._rec.begin(layers, self._grad_every_step, optimizer)
         self._phase, self._step, self._next, self._recording = READY, -1, 0, False
         self._schedule.start(perf_counter())
         if self.path is not None:

@@ -48,12 +48,15 @@ class Recorder:
         self._row = self._last_done = None
         self.spent = 0.0  # seconds of recording work since the Monitor last read it
 
-    def begin(self, layers, grad_norms: bool) -> None:
+    def begin(self, layers, grad_norms: bool, optimizer=None) -> None:
         """Track the parameters of ``layers`` (``[(name, layer)]``) and tap the activation
-        layers; ``grad_norms``: also record gradient norms on steps :meth:`arm` skips."""
+        layers; ``grad_norms``: also record gradient norms on steps :meth:`arm` skips;
+        ``optimizer``: the one stepping the model (its update reports are used if it
+        offers them, see :mod:`diagnostics.optimizer_updates`)."""
         self._taps, self._last_done = [], None
         self._tensors = param_tensors(layers)
-        self._params = ParamStats(self.records, self._tensors, self._flags)
+        self._params = ParamStats(self.records, self._tensors, self._flags,
+                                  optimizer=optimizer)
         self._grads = GradNorms(self.records, self._tensors, self._flags) if grad_norms else None
         for name, layer in layers:
             kind = self._kinds.get(type(layer).__name__)
@@ -93,9 +96,9 @@ class Recorder:
     def after_update(self, step: int, epoch: int) -> None:
         """Buffer the updated parameters of the armed step."""
         start = perf_counter()
-        sums = self._params.after_step()
+        param_sq = self._params.after_step()
         self._last_done = step
-        if self.nonfinite.mode == "raise" and not math.isfinite(sums[:, 1:3].sum()):
+        if self.nonfinite.mode == "raise" and not math.isfinite(param_sq.sum()):
             self.nonfinite.scan(step, epoch, self._all_tensors(grads=False))
         self.spent += perf_counter() - start
 
@@ -111,6 +114,7 @@ class Recorder:
         for tap in self._taps:
             tap.remove()
         self.flush(finish=True)
+        self.meta["update_norms"] = self._params.update_source()
 
     def flush(self, finish: bool = False) -> None:
         """Compute everything buffered (reporting the non-finite tensors found)."""

@@ -79,11 +79,15 @@ class Records:
     def put(self, rows, columns, values) -> None:
         """Write ``values`` (broadcast to ``(len(rows), len(columns))``) into the cells;
         ``columns`` may be a slice (fastest)."""
-        rows = np.atleast_1d(rows)
-        index = ((rows, columns) if isinstance(columns, slice)
-                 else np.ix_(rows, np.atleast_1d(columns)))
+        index = _cells(rows, columns)
         self._values[index] = values
         self._present[index] = True
+        self.version += 1
+
+    def drop(self, rows, columns) -> None:
+        """Mark the cells of ``rows`` and ``columns`` (as in :meth:`put`) as holding no
+        value."""
+        self._present[_cells(rows, columns)] = False
         self.version += 1
 
     def step_epoch(self, rows) -> tuple[np.ndarray, np.ndarray]:
@@ -107,6 +111,14 @@ class Records:
         if rows != len(self._steps):
             self._steps = np.resize(self._steps, rows)
             self._epochs = np.resize(self._epochs, rows)
+
+
+def _cells(rows, columns):
+    """Index of the cells of ``rows`` and ``columns`` (a slice or column codes)."""
+    rows = np.atleast_1d(rows)
+    if isinstance(columns, slice):
+        return rows, columns
+    return np.ix_(rows, np.atleast_1d(columns))
 
 
 def tidy_frame(chunks) -> pd.DataFrame:

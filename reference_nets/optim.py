@@ -25,6 +25,15 @@ class Optimizer:
         Learning rate; ``opt.lr`` is a plain mutable attribute (schedules set it).
     weight_decay : float
         L2 penalty added to the gradient (``g + weight_decay * p``, as PyTorch).
+
+    Notes
+    -----
+    Update reports, for training diagnostics (``diagnostics.Monitor`` uses them when
+    the optimizer offers them, instead of copying the parameters to measure each step's
+    change): after :meth:`report_next_update`, the next ``step`` also takes the squared
+    norm ``||u||^2`` of each parameter's update ``u`` (``p_new = p - u``), while ``u`` is
+    still in the caches, and :meth:`update_sq_norms` returns them. Steps that were not
+    asked for cost nothing extra.
     """
 
     def __init__(self, lr: float, weight_decay: float = 0.0):
@@ -35,6 +44,8 @@ class Optimizer:
         self.weight_decay = float(weight_decay)
         self.model = None
         self.state: dict[str, dict] = {}
+        self._report_next = False
+        self._update_sq = None  # of the last step, when it was asked for
 
     def bind(self, model) -> Optimizer:
         """Attach to ``model`` (anything with ``params``/``grads`` dicts); return ``self``.
@@ -50,15 +61,46 @@ class Optimizer:
         """Update every parameter of the bound model in place."""
         if self.model is None:
             raise RuntimeError(f"{type(self).__name__}.step: call bind(model) first")
+        report = {} if self._report_next else None
+        self._report_next, self._update_sq = False, report
         grads = self.model.grads
         for name, param in self.model.params.items():
             grad = grads[name]
             if self.weight_decay:
                 grad = grad + self.weight_decay * param
-            self._update(name, param, grad, self.state.setdefault(name, {}))
+            update = self._update(name, param, grad, self.state.setdefault(name, {}))
+            param -= update
+            if report is not None:
+                report[id(param)] = self._sq_norm(update)
+
+    def report_next_update(self) -> None:
+        """Have the next :meth:`step` take the squared norms of its updates for
+        :meth:`update_sq_norms` (one step only; an earlier report is discarded now)."""
+        self._report_next, self._update_sq = True, None
+
+    def update_sq_norms(self) -> dict[int, float] | None:
+        """Squared L2 norms of the updates of the last step, if it was asked for them.
+
+        Returns
+        -------
+        dict of int to float, or None
+            ``{id(param): ||u||^2}`` for every parameter array ``param`` the last
+            :meth:`step` changed (by ``param -= u``, in place, so the id names the array
+            the model holds; numpy arrays are not hashable), by ``numpy.vdot`` in the
+            parameters' dtype; None when :meth:`report_next_update` did not ask for that
+            step.
+        """
+        return None if self._update_sq is None else dict(self._update_sq)
+
+    @staticmethod
+    def _sq_norm(update: np.ndarray) -> float:
+        """``||update||^2`` for :meth:`update_sq_norms`."""
+        return float(np.vdot(update, update))
 
     def _update(self, name: str, param: np.ndarray, grad: np.ndarray,
-                state: dict) -> None:  # pragma: no cover - abstract
+                state: dict) -> np.ndarray:  # pragma: no cover - abstract
+        """The update ``u`` of ``param`` (shape of ``param``; ``step`` subtracts it in
+        place), advancing ``state``."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -90,10 +132,9 @@ class SGD(Optimizer):
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
 
-    def _update(self, name, param, grad, state) -> None:
+    def _update(self, name, param, grad, state) -> np.ndarray:
         if not self.momentum:
-            param -= self.lr * grad
-            return
+            return self.lr * grad
         velocity = state.get("velocity")
         if velocity is None:
             velocity = state["velocity"] = grad.copy()
@@ -101,7 +142,7 @@ class SGD(Optimizer):
             velocity *= self.momentum
             velocity += grad
         step = grad + self.momentum * velocity if self.nesterov else velocity
-        param -= self.lr * step
+        return self.lr * step
 
 
 class Adam(Optimizer):
@@ -127,7 +168,7 @@ class Adam(Optimizer):
         self.betas = (float(betas[0]), float(betas[1]))
         self.eps = check_positive_number(eps, "eps", "Adam")
 
-    def _update(self, name, param, grad, state) -> None:
+    def _update(self, name, param, grad, state) -> np.ndarray:
         if not state:
             state.update(t=0, m=np.zeros_like(param), v=np.zeros_like(param))
         b1, b2 = self.betas
@@ -138,7 +179,7 @@ class Adam(Optimizer):
         v *= b2
         v += (1 - b2) * grad * grad
         denom = np.sqrt(v / (1 - b2 ** t)) + self.eps
-        param -= (self.lr / (1 - b1 ** t)) * m / denom
+        return (self.lr / (1 - b1 ** t)) * m / denom
 
 
 def clip_grad_norm(grads: dict[str, np.ndarray], max_norm: float) -> float:

@@ -132,6 +132,21 @@ class SGD:
             p += v
 
 
+class OwnOptimizer:
+    """A user's own optimizer: steps the wrapped one (e.g. a ``reference_nets`` SGD) and
+    offers no update reports (``diagnostics.optimizer_updates``)."""
+
+    def __init__(self, inner):
+        self.inner, self.lr = inner, inner.lr
+
+    def bind(self, model):
+        self.inner.bind(model)
+        return self
+
+    def step(self):
+        self.inner.step()
+
+
 def mlp(sizes, activation=ReLU, seed=0, scale=None, bias=0.0):
     """Dense/activation alternating, no activation after the last Dense."""
     rng = np.random.default_rng(seed)

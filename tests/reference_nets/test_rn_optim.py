@@ -91,3 +91,48 @@ def test_step_lr_and_cosine_lr():
     expected = [0.2 + 0.8 * (1 + math.cos(math.pi * t / 4)) / 2 for t in (1, 2, 3, 4, 4, 4)]
     assert lrs == pytest.approx(expected)
     assert opt.lr == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: SGD(0.1), lambda: SGD(0.1, momentum=0.9, weight_decay=0.01),
+    lambda: SGD(0.1, momentum=0.9, nesterov=True), lambda: Adam(0.01)],
+    ids=["sgd", "momentum+wd", "nesterov", "adam"])
+def test_a_reported_step_gives_the_squared_norms_of_its_updates_and_the_same_weights(make):
+    reporting, plain = model_with_grads(), model_with_grads()
+    opt, twin = make().bind(reporting), make().bind(plain)
+    eps = np.finfo(np.float64).eps
+    for step in range(3):
+        before = {k: v.copy() for k, v in reporting.params.items()}
+        if step != 1:
+            opt.report_next_update()
+        opt.step()
+        twin.step()
+        report = opt.update_sq_norms()
+        for key, value in reporting.params.items():
+            np.testing.assert_array_equal(value, plain.params[key])  # the request changes nothing
+        if step == 1:
+            assert report is None
+            continue
+        assert set(report) == {id(v) for v in reporting.params.values()}
+        for key, value in reporting.params.items():
+            change = value - before[key]
+            # fl(p - u) - p is -u up to eps/2 |p| per element, so ||change||^2 is ||u||^2 up
+            # to eps |p| |u|; each of the two dot products adds up to n eps ||u||^2
+            tol = (eps * np.linalg.norm(value) * np.linalg.norm(change)
+                   + 2 * value.size * eps * np.vdot(change, change))
+            assert abs(report[id(value)] - np.vdot(change, change)) <= tol
+        assert opt.update_sq_norms() == report  # read again: the same
+
+
+def test_a_report_covers_one_step_and_a_new_request_discards_the_last():
+    model = model_with_grads()
+    opt = SGD(0.1).bind(model)
+    assert opt.update_sq_norms() is None
+    opt.report_next_update()
+    opt.step()
+    assert opt.update_sq_norms() is not None
+    opt.report_next_update()
+    assert opt.update_sq_norms() is None  # asked for the coming step, which has not run
+    opt.step()
+    opt.step()
+    assert opt.update_sq_norms() is None
