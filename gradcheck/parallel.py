@@ -166,10 +166,11 @@ _VERDICTS_KEPT = 1024
 
 
 def _chunk(blob: np.ndarray, part: _Job, first: np.ndarray, token: str,
-           limits: dict) -> list[np.ndarray] | None:
+           limits: dict) -> tuple[np.ndarray, list[int]] | None:
     """A worker's share: the moves of ``part`` after its first, measured at this process's
-    copy of the point; None when the copy measures the first move other than the caller did
-    (``first``), which each process checks once per value set (``token``)."""
+    copy of the point (:func:`_packed`); None when the copy measures the first move other
+    than the caller did (``first``), which each process checks once per value set
+    (``token``)."""
     job = replace(part, point=pickle.loads(blob))   # first: its libraries get the limits too
 
     def measure():
@@ -178,8 +179,19 @@ def _chunk(blob: np.ndarray, part: _Job, first: np.ndarray, token: str,
             _VERDICTS[token] = _identical(again, first)
             while len(_VERDICTS) > _VERDICTS_KEPT:
                 del _VERDICTS[next(iter(_VERDICTS))]
-        return list(job.here(1)) if _VERDICTS[token] else None
+        return _packed(list(job.here(1))) if _VERDICTS[token] else None
     return with_thread_limits(limits, measure)
+
+
+def _packed(blocks: list[np.ndarray]) -> tuple[np.ndarray, list[int]]:
+    """Per-move blocks (len(offsets), k_j, n_objectives) as one array, joined along the
+    values, and the ``k_j``: one buffer to send back (Dask frames every array apart)."""
+    return np.concatenate(blocks, axis=1), [len(b[0]) for b in blocks]
+
+
+def _unpacked(values: np.ndarray, sizes: list[int]) -> list[np.ndarray]:
+    """The per-move blocks of :func:`_packed` (views of ``values``)."""
+    return np.split(values, np.cumsum(sizes)[:-1], axis=1)
 
 
 def _bounds(n: int, seconds: float, size: int) -> list[tuple[int, int]]:
@@ -283,15 +295,15 @@ class _Workers:
         results = self._pool()(delayed(_chunk)(sent, job.part(a, b), first, token, limits)
                                for a, b in bounds)
         try:
-            for (a, b), blocks in zip(bounds, results, strict=True):
-                if blocks is None:
+            for (a, b), packed in zip(bounds, results, strict=True):
+                if packed is None:
                     self._give_up(job.point.label, f"a worker's copy of {job.point.label} "
                                   "computed other values than the original (arrays that share "
                                   "memory, as with another library's tensors, are parted by "
                                   "pickling; another CPU or library version gives other bits)")
                     yield from job.here(a, None, progress)
                     return
-                yield from blocks
+                yield from _unpacked(*packed)
                 if progress is not None:
                     progress.update(sum(m.size for m in job.moves[a:b]))
         finally:
