@@ -16,9 +16,10 @@ Every process computes with ``--threads`` BLAS threads (the workers take the cal
 counts, so that the reports can match). The pools are started before the clock runs (their
 start-up is printed apart: a user starts a cluster once for many checks). Each parallel
 report is asserted identical to the serial one (every row and number, bit for bit). Each
-row also gives the CPU seconds of this run's processes (this one and its workers; on a
-``LocalCluster`` the scheduler and nannies run in this one) and of every other process on
-the machine meanwhile (other users' jobs: a ratio is only meaningful when that is small).
+row also gives the CPU seconds it took in this process (the check's own serial part; on a
+``LocalCluster`` also the scheduler, the nannies and the client), in the workers, and in
+every other process on the machine meanwhile (other users' jobs: a ratio is only meaningful
+when that is small).
 Last, the ceiling: what two processes can gain on the machine as loaded at the time.
 
 Run: ``.venv/bin/python bench/gradcheck_parallel.py [--threads 1] [--batch 2]
@@ -50,22 +51,23 @@ def timed(fn):
     return time.perf_counter() - start, result
 
 
-def cpu_seconds() -> tuple[float, float]:
-    """CPU seconds so far of this process with its live children, and of the machine."""
+def cpu_seconds() -> np.ndarray:
+    """CPU seconds so far of this process, of its live children and of the whole machine."""
     me = psutil.Process()
-    ours = sum(sum(p.cpu_times()[:2]) for p in [me, *me.children(recursive=True)])
     t = psutil.cpu_times()
     busy = t.user + t.nice + t.system + getattr(t, "irq", 0) + getattr(t, "softirq", 0) \
         + getattr(t, "steal", 0)
-    return ours, busy
+    return np.array([sum(me.cpu_times()[:2]),
+                     sum(sum(p.cpu_times()[:2]) for p in me.children(recursive=True)), busy])
 
 
 def measured(name: str, fn, rows: list):
-    """``fn()``, its row (name, seconds, our CPU s, others' CPU s) added to ``rows``."""
-    ours, busy = cpu_seconds()
+    """``fn()``, its row added to ``rows``: name, seconds, and the CPU seconds it took in
+    this process, in its children (the workers) and in every other process."""
+    before = cpu_seconds()
     seconds, result = timed(fn)
-    ours_after, busy_after = cpu_seconds()
-    rows.append((name, seconds, ours_after - ours, busy_after - busy - (ours_after - ours)))
+    here, children, machine = cpu_seconds() - before
+    rows.append((name, seconds, here, children, machine - here - children))
     return result
 
 
@@ -126,11 +128,11 @@ def compare(sizes: tuple, batch: int, threads: int, dask_defaults: bool) -> None
     print(f"reports identical to the serial one: yes ({len(serial.table)} rows, "
           f"passed={serial.passed}); pool start-up not timed: "
           + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in starts.items()) + "\n")
-    print("| run | seconds | serial / run | CPU s, this run's processes | CPU s, other "
-          "processes |\n| --- | --- | --- | --- | --- |")
-    for name, seconds, ours, others in rows:
-        print(f"| {name} | {seconds:.1f} | {rows[0][1] / seconds:.2f} | {ours:.1f} | "
-              f"{others:.1f} |")
+    print("| run | seconds | serial / run | CPU s: this process | CPU s: workers | CPU s: "
+          "other processes |\n| --- | --- | --- | --- | --- | --- |")
+    for name, seconds, *cpu in rows:
+        print(f"| {name} | {seconds:.1f} | {rows[0][1] / seconds:.2f} | "
+              + " | ".join(f"{c:.1f}" for c in cpu) + " |")
     print(f"\nceiling now (two serial checks of a 784-64-10 MLP at once on two loky workers "
           f"against one alone, 2.00 on two idle cores): {ceiling(threads):.2f}; load "
           f"average {os.getloadavg()[0]:.2f} at the end")
