@@ -9,8 +9,9 @@ layer input, layer by layer and end to end. Rows, one after another in one proce
 - ``n_jobs=-1`` inside ``joblib.parallel_config(backend="dask")`` on a
   ``distributed.LocalCluster`` of 2 single-threaded worker processes, started as
   ``gradcheck.dask_cluster`` recommends (under its ``WORKER_SETTINGS``); with
-  ``--dask-defaults`` also on one started under Dask's defaults (first: a nanny leaves its
-  worker environment in this process, where a later cluster would inherit it).
+  ``--dask-defaults`` then also on one started under Dask's defaults (last: a nanny leaves
+  its workers' environment, ``MALLOC_TRIM_THRESHOLD_`` included, in this process, where any
+  later cluster would inherit it).
 
 Every process computes with ``--threads`` BLAS threads (the workers take the caller's
 counts, so that the reports can match). The pools are started before the clock runs (their
@@ -118,7 +119,7 @@ def compare(sizes: tuple, batch: int, threads: int, dask_defaults: bool) -> None
                                                                for i in range(2)))
     reports["loky"] = measured("n_jobs=2, loky", lambda: check(2), rows)
     clusters = [("Dask defaults", {})] if dask_defaults else []
-    for name, settings in [*clusters, ("Dask WORKER_SETTINGS", WORKER_SETTINGS)]:
+    for name, settings in [("Dask WORKER_SETTINGS", WORKER_SETTINGS), *clusters]:
         with local_cluster(settings) as starts[name]:
             reports[name] = measured(f"n_jobs=-1, {name}, LocalCluster (2 workers)",
                                      lambda: check(-1), rows)
