@@ -4,31 +4,38 @@ A check given ``n_jobs`` runs with a set of workers (:func:`uses_workers`), and 
 set it measures (:func:`gradcheck.measure.check_values`) goes through :func:`move_changes`.
 The first move is measured here and timed. When the rest would take at least two chunks of
 ``CHUNK_MIN_SECONDS`` (and ``MIN_MOVES_PER_CHUNK`` moves each), it is cut into contiguous
-chunks, up to ``CHUNKS_PER_WORKER`` per worker, which joblib runs on its workers: loky
-processes by default, or any backend a ``joblib.parallel_config`` names (Dask, Ray on a
-cluster). The point is cloudpickled once per value set sent (its tensors, the ``evaluate``
-closure with the layer and, inside a model, the rest of the model and the loss), as an array
-of bytes that a cluster backend ships once (Dask scatters it), and every chunk unpickles its
-own copy and perturbs it in place: the caller's arrays are never sent back or touched.
+chunks of decreasing size (guided: each takes ``1 / (CHUNK_SHARE * workers)`` of the moves
+left, so that the workers, each taking the next chunk when it is done, finish together),
+which joblib runs on its workers: loky processes by default, or any backend a
+``joblib.parallel_config`` names (Dask, Ray on a cluster). The point is cloudpickled once per
+value set sent (its tensors, the ``evaluate`` closure with the layer and, inside a model, the
+rest of the model and the loss), as an array of bytes that a cluster backend ships once (on
+Dask it is scattered to every worker up front: :mod:`gradcheck.dask_cluster`, which also
+gives the worker settings for CPU-bound checks), and every chunk unpickles its own copy and
+perturbs it in place: the caller's arrays are never sent back or touched.
 
 Identical reports. A move's objective changes depend on the point and the move alone, as
 long as the process computing them gets the same bits as this one. So a worker computes with
 this process's BLAS and OpenMP thread counts (OpenBLAS sums some products in another order
-with another count), and measures the first move again at the start of each chunk: when that
-does not match this process's result bit for bit (arrays that pickling separates, such as
-ones sharing memory with another library's tensors; another CPU on a cluster), or when the
-point cannot be pickled, the check warns once and measures the rest here. Workers on this
-machine that would want more threads than it has cores get a warning too: BLAS threads that
-wait spin, so oversubscribed workers can be slower than none; give the caller one thread.
+with another count), and each worker process measures the value set's first move again
+before its first chunk of it: when that does not match this process's result bit for bit
+(arrays that pickling separates, such as ones sharing memory with another library's tensors;
+another CPU on a cluster), or when the point cannot be pickled, the check warns once and
+measures the rest here. Workers on this machine that would want
+more threads than it has cores get a warning too: BLAS threads that wait spin, so
+oversubscribed workers can be slower than none; give the caller one thread.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import numbers
 import os
 import pickle
+import sys
 import time
+import uuid
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -38,6 +45,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from gradcheck import dask_cluster
 from gradcheck.engine import Move, perturbed_outputs
 
 # joblib, cloudpickle and threadpoolctl are imported on first use: a serial check never
@@ -45,13 +53,13 @@ from gradcheck.engine import Move, perturbed_outputs
 if TYPE_CHECKING:
     import joblib
 
-__all__ = ["CHUNKS_PER_WORKER", "CHUNK_MIN_SECONDS", "MIN_MOVES_PER_CHUNK", "changes_per_move",
+__all__ = ["CHUNK_MIN_SECONDS", "CHUNK_SHARE", "MIN_MOVES_PER_CHUNK", "changes_per_move",
            "move_changes", "ordered_parallel", "require_n_jobs", "thread_limits",
            "uses_workers", "warn_if_oversubscribed", "with_thread_limits", "workers"]
 
 CHUNK_MIN_SECONDS = 0.1    # work per chunk, at least (a chunk's transfer costs milliseconds)
-MIN_MOVES_PER_CHUNK = 16   # each chunk measures its first move twice: at most 1/16 more work
-CHUNKS_PER_WORKER = 4      # chunks per worker, at most (balance; a slow chunk waits alone)
+MIN_MOVES_PER_CHUNK = 2    # moves per chunk, at least (a worker measures one more per value set)
+CHUNK_SHARE = 2            # a chunk takes 1 / (CHUNK_SHARE * workers) of the moves left
 
 
 def require_n_jobs(n_jobs, where: str) -> int | None:
@@ -133,7 +141,7 @@ def changes_per_move(point, moves: Sequence[Move], regions: Sequence, offsets, e
 @dataclass(frozen=True)
 class _Job:
     """The moves of one value set, to measure at ``point`` (None: sent to a worker without
-    it; the point travels once per chunk, pickled)."""
+    it; the point travels apart, pickled)."""
 
     point: object
     moves: Sequence[Move]
@@ -147,26 +155,72 @@ class _Job:
                                 self.offsets, self.ends, progress)
 
     def part(self, start: int, stop: int) -> _Job:
-        """What a worker gets: the first move (measured again, to compare) and moves
-        ``start:stop``, without the point."""
+        """What a worker gets: the first move (measured again by each worker process, to
+        compare) and moves ``start:stop``, without the point."""
         return replace(self, point=None, moves=[self.moves[0], *self.moves[start:stop]],
                        regions=[self.regions[0], *self.regions[start:stop]])
 
 
-def _chunk(blob: np.ndarray, part: _Job, limits: dict) -> list[np.ndarray]:
-    """A worker's share: its part of the moves, measured at its own copy of the point."""
-    point = pickle.loads(blob)   # first: the libraries it loads get the limits too
-    return with_thread_limits(limits, lambda: list(replace(part, point=point).here()))
+_VERDICTS: dict[str, bool] = {}   # in a worker: value set -> its copies measure as the caller
+_VERDICTS_KEPT = 1024
+
+
+def _chunk(blob: np.ndarray, part: _Job, first: np.ndarray, token: str,
+           limits: dict) -> tuple[np.ndarray, list[int]] | None:
+    """A worker's share: the moves of ``part`` after its first, measured at this process's
+    copy of the point (:func:`_packed`); None when the copy measures the first move other
+    than the caller did (``first``), which each process checks once per value set
+    (``token``)."""
+    job = replace(part, point=pickle.loads(blob))   # first: its libraries get the limits too
+
+    def measure():
+        if token not in _VERDICTS:
+            (again,) = job.here(0, 1)
+            _VERDICTS[token] = _identical(again, first)
+            while len(_VERDICTS) > _VERDICTS_KEPT:
+                del _VERDICTS[next(iter(_VERDICTS))]
+        return _packed(list(job.here(1))) if _VERDICTS[token] else None
+    return with_thread_limits(limits, measure)
+
+
+def _packed(blocks: list[np.ndarray]) -> tuple[np.ndarray, list[int]]:
+    """Per-move blocks (len(offsets), k_j, n_objectives) as one array, joined along the
+    values, and the ``k_j``: one buffer to send back (Dask frames every array apart)."""
+    return np.concatenate(blocks, axis=1), [len(b[0]) for b in blocks]
+
+
+def _unpacked(values: np.ndarray, sizes: list[int]) -> list[np.ndarray]:
+    """The per-move blocks of :func:`_packed` (views of ``values``)."""
+    return np.split(values, np.cumsum(sizes)[:-1], axis=1)
 
 
 def _bounds(n: int, seconds: float, size: int) -> list[tuple[int, int]]:
-    """Contiguous ``(start, stop)`` chunks of moves ``1..n`` (none when under two)."""
-    count = min(CHUNKS_PER_WORKER * size, n // MIN_MOVES_PER_CHUNK,
-                int(seconds * n / CHUNK_MIN_SECONDS) if CHUNK_MIN_SECONDS else n)
-    if count < 2:
+    """Contiguous ``(start, stop)`` chunks of moves ``1..n``, largest first (none when under
+    two), at ``seconds`` a move on ``size`` workers.
+
+    Guided sizes: each chunk takes ``1 / (CHUNK_SHARE * size)`` of the moves left, and at
+    least the smallest chunk worth sending (``MIN_MOVES_PER_CHUNK`` moves and
+    ``CHUNK_MIN_SECONDS`` of work), so that the workers, which take the next chunk as they
+    finish one, end together within the time of a smallest chunk.
+    """
+    least = max(MIN_MOVES_PER_CHUNK, _moves_in(CHUNK_MIN_SECONDS, seconds))
+    if n < 2 * least:
         return []
-    edges = np.linspace(1, n + 1, count + 1).round().astype(int)
-    return list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
+    bounds, start = [], 1
+    while start <= n:
+        left = n + 1 - start
+        take = max(least, -(-left // (CHUNK_SHARE * size)))
+        take = left if left - take < least else take   # no runt at the end
+        bounds.append((start, start + take))
+        start += take
+    return bounds
+
+
+def _moves_in(period: float, seconds: float) -> int:
+    """Moves of ``seconds`` each that fill ``period``, rounded up (one at least)."""
+    if period <= 0:
+        return 1
+    return math.ceil(period / seconds) if seconds > 0 else sys.maxsize
 
 
 def _identical(a: np.ndarray, b: np.ndarray) -> bool:
@@ -193,8 +247,8 @@ class _Workers:
     def _pool(self) -> joblib.Parallel:
         if self._parallel is None:
             warn_if_oversubscribed(self.size, self.where)
-            self._parallel = self._stack.enter_context(ordered_parallel(self.n_jobs,
-                                                                        max_nbytes=None))
+            self._parallel = self._stack.enter_context(ordered_parallel(
+                self.n_jobs, max_nbytes=None, batch_size=1))   # the chunks are sized here
         return self._parallel
 
     def _give_up(self, label: str, why: str) -> None:
@@ -232,23 +286,24 @@ class _Workers:
             yield from self._spread(job, first, bounds, blob, progress)
 
     def _spread(self, job: _Job, first: np.ndarray, bounds, blob: np.ndarray, progress):
-        """The chunks ``bounds`` of ``job`` measured by the workers, each checked against
-        ``first``; from the first chunk that differs on, measured here."""
+        """The chunks ``bounds`` of ``job`` measured by the workers, whose copies of the
+        point must measure the first move as ``first``; from the first chunk of a copy that
+        differs on, measured here."""
         from joblib import delayed
 
-        limits = thread_limits()
-        results = self._pool()(delayed(_chunk)(blob, job.part(a, b), limits)
-                        for a, b in bounds)
+        limits, token, sent = thread_limits(), uuid.uuid4().hex, dask_cluster.sent(blob)
+        results = self._pool()(delayed(_chunk)(sent, job.part(a, b), first, token, limits)
+                               for a, b in bounds)
         try:
-            for (a, b), blocks in zip(bounds, results, strict=True):
-                if not _identical(blocks[0], first):
+            for (a, b), packed in zip(bounds, results, strict=True):
+                if packed is None:
                     self._give_up(job.point.label, f"a worker's copy of {job.point.label} "
                                   "computed other values than the original (arrays that share "
                                   "memory, as with another library's tensors, are parted by "
                                   "pickling; another CPU or library version gives other bits)")
                     yield from job.here(a, None, progress)
                     return
-                yield from blocks[1:]
+                yield from _unpacked(*packed)
                 if progress is not None:
                     progress.update(sum(m.size for m in job.moves[a:b]))
         finally:

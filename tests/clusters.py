@@ -14,13 +14,26 @@ import pytest
 
 
 @contextmanager
-def dask_cluster(n_workers: int = 2):
-    """A ``distributed.LocalCluster`` of ``n_workers`` single-threaded worker processes."""
+def dask_cluster(n_workers: int = 2, settings: dict | None = None):
+    """A ``distributed.LocalCluster`` of ``n_workers`` single-threaded worker processes,
+    started under the Dask configuration ``settings`` (None: Dask's defaults).
+
+    A nanny puts the worker environment it sets into this process's own, where a later
+    cluster inherits it: an environment variable the settings drop is kept out while the
+    workers start.
+    """
     distributed = pytest.importorskip("distributed", reason="needs dask.distributed "
                                       "(pip install -e '.[dask]')")
-    with distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster):
+    import dask
+
+    settings = settings or {}
+    environ = "distributed.nanny.pre-spawn-environ."
+    with dask.config.set(settings), pytest.MonkeyPatch.context() as patch:
+        for key in (k for k, v in settings.items() if k.startswith(environ) and v is None):
+            patch.delenv(key[len(environ):], raising=False)
+        cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1,
+                                           processes=True, dashboard_address=None)
+    with cluster, distributed.Client(cluster):
         yield "dask"
 
 

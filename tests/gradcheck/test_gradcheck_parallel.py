@@ -16,6 +16,7 @@ from threadpoolctl import threadpool_limits
 
 import gradcheck.parallel
 from gradcheck import check_function, check_layer, check_model
+from gradcheck.dask_cluster import WORKER_SETTINGS
 from gradcheck.parallel import thread_limits
 from reference_nets import Sequential
 from reference_nets.losses import SoftmaxCrossEntropy
@@ -148,11 +149,13 @@ def test_check_function_full_on_loky_is_the_serial_report(everywhere):
     assert_same(check_function(f, vjp, inputs, mode="full", n_jobs=2), serial)
 
 
-def test_check_model_on_a_dask_local_cluster_is_the_serial_report(everywhere, tmp_path):
+@pytest.mark.parametrize("settings", [None, WORKER_SETTINGS], ids=["defaults", "settings"])
+def test_check_model_on_a_dask_local_cluster_is_the_serial_report(everywhere, tmp_path,
+                                                                  settings):
     model, loss = small_model(tmp_path / "pids"), SoftmaxCrossEntropy()
     x, y = RNG.normal(size=(7, 20)), RNG.integers(0, 5, 7)
     serial = check_model(model, loss, x, y, mode="full")
-    with dask_cluster(2) as backend, joblib.parallel_config(backend=backend):
+    with dask_cluster(2, settings) as backend, joblib.parallel_config(backend=backend):
         report = check_model(model, loss, x, y, mode="full", n_jobs=-1)
     assert_same(report, serial)
     assert workers_seen(tmp_path / "pids")
