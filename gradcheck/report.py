@@ -175,14 +175,14 @@ def _ordered(rows: list[dict]) -> list[dict]:
 
 
 def _format_rows(rows: list[dict]) -> list[str]:
-    """Fixed-width text table of the rows, failing first."""
+    """Fixed-width text table of the rows, failing first (no trailing spaces)."""
     head = ("layer", "tensor", "check", "status", "worst", "analytic", "numeric",
             "abs_err", "rel_err", "tolerance")
     body = [(r["layer"], r["tensor"], r["check"], r["status"], r["worst_index"],
              *(f"{r[k]:.4g}" for k in ("analytic", "numeric", "max_abs_err", "max_rel_err",
                                        "tolerance"))) for r in _ordered(rows)]
     widths = [max(len(str(c)) for c in col) for col in zip(head, *body, strict=True)]
-    return ["  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True))
+    return ["  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
             for line in (head, *body)]
 
 

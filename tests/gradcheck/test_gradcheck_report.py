@@ -43,6 +43,18 @@ def test_str_lists_failing_tensors_first_with_the_numbers(failed):
     assert f"{row.tolerance:.4g}" in lines[2]
     assert "analytic" in lines[1] and "tolerance" in lines[1]
     assert "disagree" in text
+    assert all(line == line.rstrip() for line in lines)
+
+
+def test_the_text_table_has_no_trailing_spaces_when_its_last_column_is_padded(failed):
+    from gradcheck.report import _format_rows
+
+    rows = [dict(r) for r in failed.rows]
+    rows[0]["tolerance"] = 1.0   # "1": shorter than the header and the other rows
+    lines = _format_rows(rows)
+    assert len({len(line) for line in lines}) > 1
+    assert all(line == line.rstrip() for line in lines)
+    assert any(line.endswith(" 1") for line in lines)
 
 
 def test_raise_for_failure(failed):
