@@ -20,13 +20,14 @@ report is the serial one whatever the settings: they change only the speed.
 
 Why these settings. A check's chunks are numpy work on small arrays, thousands of
 evaluations a second, each allocating its outputs afresh. Under Dask's defaults a worker of a
-2-core ``LocalCluster`` measured the same moves with 30 to 40 % more CPU time than a loky
-worker (``bench/README.md``), for three reasons, each undone by a setting:
+2-core ``LocalCluster`` measured the same moves with 30 to 37 % more CPU time than a loky
+worker in the thread that runs them, and over 50 % more counting its other threads
+(``bench/README.md``), for three reasons, each undone by a setting:
 
 - the nanny starts every worker with ``MALLOC_TRIM_THRESHOLD_=65536``, which (as any
   explicit malloc threshold) stops glibc from raising its mmap threshold: each array over
-  128 KiB is mapped afresh and faulted in page by page (45 times the page faults of a loky
-  worker, a fifth of the worker's CPU time in the kernel). The setting drops the variable;
+  128 KiB is mapped afresh and faulted in page by page (47 times the page faults of a loky
+  worker, a sixth of the chunk's CPU time in the kernel). The setting drops the variable;
   the worker then returns freed memory to the system less eagerly;
 - the statistical profiler samples every thread's stack every 10 ms (the dashboard's
   profile page, which goes blank);
