@@ -174,12 +174,13 @@ def _chunk(blob: np.ndarray, part: _Job, first: np.ndarray, token: str,
     job = replace(part, point=pickle.loads(blob))   # first: its libraries get the limits too
 
     def measure():
-        if token not in _VERDICTS:
+        same = _VERDICTS.get(token)
+        if same is None:
             (again,) = job.here(0, 1)
-            _VERDICTS[token] = _identical(again, first)
-            while len(_VERDICTS) > _VERDICTS_KEPT:
-                del _VERDICTS[next(iter(_VERDICTS))]
-        return _packed(list(job.here(1))) if _VERDICTS[token] else None
+            if len(_VERDICTS) >= _VERDICTS_KEPT:
+                _VERDICTS.clear()   # at worst, a value set's first move measured once more
+            same = _VERDICTS[token] = _identical(again, first)
+        return _packed(list(job.here(1))) if same else None
     return with_thread_limits(limits, measure)
 
 
