@@ -28,7 +28,7 @@ from diagnostics._training import (
     train_step,
 )
 from diagnostics.lr_results import LRRangeResult, LRSensitivityResult
-from gradcheck.parallel import (
+from gradcheck.joblib_pool import (
     ordered_parallel,
     require_n_jobs,
     thread_limits,
