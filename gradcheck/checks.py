@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+from gradcheck.allocator import warm_allocator
 from gradcheck.function_check import function_rows
 from gradcheck.layer_check import point_rows, second_point_rows
 from gradcheck.layer_point import layer_point
@@ -115,6 +116,7 @@ def check_layer(layer, *inputs, mode: str = "auto", method: str = "central", eps
     if callable(build):   # parameters created by the first forward (adapt(..., lazy=True))
         build(*[a.copy() for a in inputs.arrays])
     require_layer(layer, "layer", "check_layer")
+    warm_allocator([*inputs.arrays, *layer.params.values()])
     s = resolve_settings(mode=mode, method=method, eps=eps, atol=atol, rtol=rtol, seed=seed,
                          second_point=second_point, likely_cause=likely_cause,
                          where="check_layer")
@@ -228,6 +230,7 @@ def check_model(model, loss, x, y, *, mode: str = "auto", method: str = "central
     start = time.perf_counter()
     found = require_model(model, loss, method)
     x = require_array(x, "x", "check_model")
+    warm_allocator([x, *(p for u in found.leaves for p in u.obj.params.values())])
     s = resolve_settings(mode=mode, method=method, eps=eps, atol=atol, rtol=rtol, seed=seed,
                          second_point=second_point, likely_cause=likely_cause,
                          where="check_model")
@@ -270,6 +273,7 @@ def check_function(f, vjp, inputs, *, mode: str = "auto", method: str = "central
     s = resolve_settings(mode=mode, method=method, eps=eps, atol=atol, rtol=rtol, seed=seed,
                          second_point=False, likely_cause=likely_cause,
                          where="check_function")
+    warm_allocator(arrays)
     name = getattr(f, "__name__", type(f).__name__)
     with progress_bar(sum(a.size for a in arrays) if s.mode == "full" else 0) as bar:
         rows, s = function_rows(name, f, vjp, arrays, single, s, bar)

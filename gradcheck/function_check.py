@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gradcheck.arrays import same_values
 from gradcheck.engine import Tensor
 from gradcheck.layer_check import point_rows
 from gradcheck.point import Point, round_off
@@ -80,7 +81,7 @@ def function_rows(label: str, f, vjp, arrays: list[np.ndarray], single: bool,
     rows += [problem_row(label, t.name, t.live.shape, "mutation",
                          "f or vjp changed this input in place; compute into new arrays")
              for t, a in zip(tensors, args, strict=True)
-             if not np.array_equal(t.live, a, equal_nan=True)]
+             if not same_values(t.live, a)]
     noise = round_off(s.dtype, G, y0)
     point = Point(label, tuple(tensors), evaluate, y0, G, analytic, noise)
     return rows + point_rows(point, s, progress)[0], s

@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from gradcheck.arrays import same_values
 from gradcheck.layer_check import point_rows, recheck_layer
 from gradcheck.layer_point import layer_point
 from gradcheck.model_graph import graph_rows
@@ -103,9 +104,8 @@ def _walk(model, layers, loss, x, y, chained=None) -> _Walk:
     if chained is None:
         given = x.copy()
         pred = np.array(model.forward(given), copy=True)
-        chained = pred.shape == acts[-1].shape and np.array_equal(pred, acts[-1],
-                                                                  equal_nan=True)
-        mutates = mutates or not np.array_equal(given, x, equal_nan=True)
+        chained = same_values(pred, acts[-1])
+        mutates = mutates or not same_values(given, x)
     recorded = recorded_backward(model, layers, dpred) if chained else None
     return _Walk(acts, mutated, loss0, dpred, chained, recorded, mutates)
 

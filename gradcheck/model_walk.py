@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gradcheck.arrays import same_values
 from gradcheck.model_record import shadowing
 from gradcheck.probes import first_backward, probe_layer
 from gradcheck.validation import layer_label, loss_value
@@ -28,7 +29,7 @@ def activations(layers, loss, x, y):
     for layer in layers:
         given = acts[-1].copy()
         acts.append(np.array(layer.forward(given), copy=True))
-        mutated.append(not np.array_equal(given, acts[-2], equal_nan=True))
+        mutated.append(not same_values(given, acts[-2]))
     loss0 = loss_value(loss, acts[-1], y)
     return acts, mutated, loss0, np.array(loss.backward(), copy=True)
 
@@ -108,5 +109,5 @@ def _recorder(name: str, layer, record: list):
 
 def _left_grads(layer, snapshot: dict) -> dict:
     """The layer's grads now: the snapshot's arrays where unchanged, else copies."""
-    return {k: snapshot[k] if k in snapshot and np.array_equal(g, snapshot[k])
+    return {k: snapshot[k] if k in snapshot and same_values(g, snapshot[k])
             else np.array(g, copy=True) for k, g in layer.grads.items()}

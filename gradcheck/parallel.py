@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gradcheck import dask_cluster
+from gradcheck.arrays import same_values
 from gradcheck.engine import Move, perturbed_outputs
 from gradcheck.joblib_pool import (
     effective_n_jobs,
@@ -169,7 +170,7 @@ def _moves_in(period: float, seconds: float) -> int:
 
 
 def _identical(a: np.ndarray, b: np.ndarray) -> bool:
-    return a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
+    return a.dtype == b.dtype and same_values(a, b)
 
 
 def _stop(results) -> None:

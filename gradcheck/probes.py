@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gradcheck.arrays import close_to_multiple, same_values
 from gradcheck.point import machine_eps
 from gradcheck.report import problem_row
 from gradcheck.restore import Snapshot
@@ -66,7 +67,7 @@ def forward_keeps_its_input(name: str, layer, x: np.ndarray):
     if isinstance(raw, (tuple, list)):
         raise SeveralOutputs
     y = np.array(raw, copy=True)
-    mutated = not np.array_equal(given, x, equal_nan=True)
+    mutated = not same_values(given, x)
     rows = [problem_row(name, "input", x.shape, "mutation",
                         "forward changed its input x in place; compute into a new array "
                         "(y = x * a, not x *= a) so callers keep their data")] if mutated else []
@@ -81,13 +82,13 @@ def forward_is_a_function_of_its_input(name: str, layer, x, y_first, before: Sna
     """
     with during(f"the second forward of {name}"):
         y0 = np.array(layer.forward(x.copy()), copy=True)   # leaves the layer's state at x
-    if np.array_equal(y0, y_first, equal_nan=True):
+    if same_values(y0, y_first):
         return y0, True, []
     changed = before.changed()
     before.restore()
     with during(f"a forward of {name} after restoring its state"):
         again = np.array(layer.forward(x.copy()), copy=True)
-    if np.array_equal(again, y_first, equal_nan=True):
+    if same_values(again, y_first):
         what = ", ".join(changed) or "an attribute"
         message = (f"forward updates state its output depends on ({what} changed between "
                    "two calls on the same input): the output "
@@ -109,7 +110,7 @@ def first_backward(name: str, layer, dy, G, backward=None):
     with during(f"the backward of {name}"):
         raw = (backward or layer.backward)(dy)
     rows = []
-    if not np.array_equal(dy, G):
+    if not same_values(dy, G):
         rows.append(problem_row(name, "dy", G.shape, "mutation",
                                 "backward changed its argument dy in place; copy it first "
                                 "(dy = dy * mask, not dy *= mask)"))
@@ -190,7 +191,7 @@ def backward_is_linear_and_overwrites(name: str, layer, x, probe: LayerProbe) ->
               for k, g in layer.grads.items() if k in probe.grads]
     rows, third = [], None
     for key, first, value, is_param in pairs:
-        if np.shape(value) != np.shape(first) or _same(value, first, 2.0, rtol) \
+        if np.shape(value) != np.shape(first) or close_to_multiple(value, first, 2.0, rtol) \
                 or not np.isfinite(first).all():   # NaNs are reported on their own
             continue
         if is_param and third is None:   # a third call, on dy: accumulation adds dy's share
@@ -198,7 +199,7 @@ def backward_is_linear_and_overwrites(name: str, layer, x, probe: LayerProbe) ->
                 layer.backward(probe.G.copy())
             third = {k: np.array(g, copy=True) for k, g in layer.grads.items()}
         if is_param and np.shape(third.get(key)) == np.shape(value) \
-                and _same(value - first, third[key] - value, 2.0, rtol):
+                and close_to_multiple(value - first, third[key] - value, 2.0, rtol):
             rows.append(problem_row(name, key, np.shape(value), "accumulation",
                                     f"backward adds into {grad_words(layer, key)[0]} across "
                                     "calls (each call returned old + new); overwrite it "
@@ -211,19 +212,6 @@ def backward_is_linear_and_overwrites(name: str, layer, x, probe: LayerProbe) ->
                                     "2*backward(dy); the gradient must be dy times a Jacobian "
                                     "that does not depend on dy"))
     return rows
-
-
-_CHUNK = 1 << 15   # elements compared at a time: no large temporaries (they cost page faults)
-
-
-def _same(a, b, factor: float, rtol: float) -> bool:
-    """``|a - factor * b| <= rtol * |factor * b|`` everywhere (NaN never matches), by chunks."""
-    a, b = np.ravel(a), np.ravel(b)
-    for start in range(0, a.size, _CHUNK):
-        x, y = a[start:start + _CHUNK], factor * b[start:start + _CHUNK]
-        if not (np.array_equal(x, y) or np.all(np.abs(x - y) <= rtol * np.abs(y))):
-            return False
-    return True
 
 
 def calls_leave_params_alone(name: str, layer, before: Snapshot) -> list[dict]:

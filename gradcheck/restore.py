@@ -9,6 +9,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from gradcheck.arrays import same_values
+
 __all__ = ["Snapshot", "kept_state"]
 
 _IMMUTABLE = (int, float, complex, bool, str, bytes, type(None))
@@ -170,8 +172,7 @@ class Snapshot:
         """Parameters replaced by another array, or whose values changed, since the snapshot."""
         params = getattr(self.layer, "params", {})
         return [k for k, (array, values) in self.params.items()
-                if params.get(k) is not array or not np.array_equal(array, values,
-                                                                     equal_nan=True)]
+                if params.get(k) is not array or not same_values(array, values)]
 
 
 def _same_value(a, b) -> bool:
@@ -180,8 +181,7 @@ def _same_value(a, b) -> bool:
 
 
 def _same_array(a, b: np.ndarray) -> bool:
-    return isinstance(a, np.ndarray) and a.shape == b.shape and np.array_equal(a, b,
-                                                                               equal_nan=True)
+    return isinstance(a, np.ndarray) and same_values(a, b)
 
 
 @contextmanager

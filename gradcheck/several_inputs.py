@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gradcheck.arrays import same_values
 from gradcheck.probes import grad_words
 from gradcheck.report import constant_row, problem_row
 from gradcheck.validation import require_array, trainable
@@ -117,7 +118,7 @@ class InputsAsParams(Wrapper):
         if self._watch:    # the first forward tells whether the layer writes into its inputs
             self._watch = False
             self.mutated = [n for n, g, c in zip(self.inputs.names, given, current, strict=True)
-                            if not np.array_equal(g, c, equal_nan=True)]
+                            if not same_values(g, c)]
         return self._flat(y)
 
     def _flat(self, y) -> np.ndarray:
