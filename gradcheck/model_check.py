@@ -9,6 +9,7 @@ from typing import NamedTuple
 import numpy as np
 
 from gradcheck.arrays import same_values
+from gradcheck.chain_screen import chain_screen
 from gradcheck.layer_check import point_rows, recheck_layer
 from gradcheck.layer_point import layer_point
 from gradcheck.model_graph import graph_rows
@@ -26,6 +27,7 @@ from gradcheck.plan import passed
 from gradcheck.point import round_off
 from gradcheck.probes import LayerProbe, calls_leave_params_alone
 from gradcheck.progress import progress_bar
+from gradcheck.report import verdict_row
 from gradcheck.rest_of_model import Downstream
 from gradcheck.restore import kept_state
 from gradcheck.selection import rng_for
@@ -160,11 +162,15 @@ def _chain_layer_rows(layers, acts, probes, loss, y, loss0: float, dpred, e2e: l
     noise = round_off(s.dtype, dpred, acts[-1], loss0)
     total = sum(p.size for layer in layers for p in trainable(layer.params).values()) + sum(
         a.size for a in acts[:-1])
+    labels = [layer_name(i, layer) for i, layer in enumerate(layers)]
+    screened = [None] * len(layers) if random else chain_screen(
+        layers, labels, acts, probes, e2e, loss, y, loss0, s, noise)
     rows, firsts = [], []
     with progress_bar(total if s.mode == "full" else 0) as bar:
         for i, layer in enumerate(layers):
-            if not probes[i].deterministic:
-                firsts.append({})
+            if not probes[i].deterministic or screened[i] is not None:
+                rows += _screened_rows(labels[i], layer, acts[i], screened[i] or {})
+                firsts.append(screened[i] or {})
                 continue
             down = None if random else Downstream(
                 layers[i + 1:], acts[i + 1:], loss, y, loss0, s.step,
@@ -175,6 +181,13 @@ def _chain_layer_rows(layers, acts, probes, loss, y, loss0: float, dpred, e2e: l
             rows += found
             firsts.append(first)
     return rows, firsts
+
+
+def _screened_rows(label: str, layer, x: np.ndarray, verdicts: dict) -> list[dict]:
+    """The rows of a layer the chain screen passed (verdicts by tensor: local, end-to-end)."""
+    shapes = {"input": x.shape, **{k: v.shape for k, v in layer.params.items()}}
+    return [verdict_row(label, name, shapes[name], check, v) for name, found in verdicts.items()
+            for check, v in zip(("gradient", "end_to_end"), found, strict=False)]
 
 
 def _layers_at_second_point(model, layers, loss, x2, y, s: Settings, firsts: list[dict],

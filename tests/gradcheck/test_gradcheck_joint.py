@@ -105,7 +105,7 @@ def test_a_wrong_end_to_end_bias_gradient_is_caught_next_to_a_large_weight():
         ("0:Counted", "b", "end_to_end")]
 
 
-def test_check_model_costs_two_perturbed_forwards_per_layer_plus_the_downstream():
+def test_check_model_costs_four_perturbed_forwards_per_layer():
     model = mlp((100, 32, 10), activation="tanh", init="xavier")
     calls = [0] * len(model.layers)
     for i, layer in enumerate(model.layers):
@@ -115,9 +115,11 @@ def test_check_model_costs_two_perturbed_forwards_per_layer_plus_the_downstream(
         layer.forward = counting
     x, y = RNG.normal(size=(16, 100)), RNG.integers(0, 10, 16)
     assert check_model(model, SoftmaxCrossEntropy(), x, y, second_point=False).passed
-    # two unperturbed (model.forward and the per-layer pass), one joint pair per layer, and
-    # one pair for each earlier layer with parameters whose perturbed output runs through it
-    assert calls == [2 + 2, 2 + 2 + 2, 2 + 2 + 2]
+    # two unperturbed (model.forward and the per-layer pass), then the chain screen's one
+    # joint direction: a pair of forwards of every layer for the sum of the local objectives
+    # and a pair of runs of the chain to the loss (per layer, a pair of its own plus one for
+    # each earlier layer, would be [4, 6, 6])
+    assert calls == [2 + 2 + 2, 2 + 2 + 2, 2 + 2 + 2]
 
 
 def test_a_kink_on_the_joint_direction_falls_back_to_each_tensor():

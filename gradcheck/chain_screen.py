@@ -1,0 +1,141 @@
+"""Every layer of a chain along one joint direction: the first screen of ``mode="auto"``.
+
+A chain's layers are checked at their cached inputs against their own upstream gradients
+(the local objectives) and through the later layers to the loss (end-to-end). Within one
+layer, ``mode="auto"`` already moves the large tensors together along one joint random
+direction (:mod:`gradcheck.joint_direction`). The same holds across layers:
+
+- the local objectives of different layers read different tensors, so their sum
+  ``sum_i <G_i, y_i>`` is one objective whose directional derivative along a joint
+  direction is the sum of each layer's;
+- the loss of the chain run with every layer's input and parameters moved (each layer's
+  input: the output of the layer before plus its own move) changes, to first order, by the
+  sum of their end-to-end derivatives.
+
+So one joint direction over the tensors of every layer, weighted as within a layer (each
+tensor's contribution balanced to a common level, the tolerance as strict as for the
+smallest), checks them all at once: two evaluations of every layer and of the chain, instead
+of two of each layer plus two of the layers after it, per layer.
+
+The screen only ever passes tensors: when its direction passes with a tolerance fine enough
+to mean it (:func:`gradcheck.plan.resolved`), every tensor in it gets its verdicts; a layer
+with a tensor the direction leaves out (a tensor too small for a direction, a zero
+contribution, one that cannot reach the common level), and every layer when the direction
+does not pass, is checked on its own, which names the wrong layer, tensor and element.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from gradcheck.engine import Tensor
+from gradcheck.joint_direction import check_jointly, plan_joint
+from gradcheck.judge import Verdict
+from gradcheck.plan import resolved
+from gradcheck.point import Point, round_off
+from gradcheck.probes import during
+from gradcheck.settings import Settings
+from gradcheck.validation import trainable
+
+__all__ = ["chain_screen"]
+
+
+class _ChainLoss:
+    """``changes(y, None) -> (1,)``: the loss change of the chain run from the current
+    contents of the layers' input tensors (each added to what the layer before gives)."""
+
+    def __init__(self, layers, labels, boxes, acts, fresh, loss, target, loss0: float):
+        self.layers, self.labels, self.boxes, self.acts = layers, labels, boxes, acts
+        self.fresh, self.loss, self.target, self.loss0 = fresh, loss, target, loss0
+
+    def changes(self, _y, _region) -> np.ndarray:
+        h = self.boxes[0]
+        for i, layer in enumerate(self.layers):
+            if i:
+                h = h + (self.boxes[i] - self.acts[i])
+            with during(f"a perturbed forward of {self.labels[i]} (the chain to the loss)"):
+                h = layer.forward(self.fresh[i](h))
+        return np.array([float(self.loss.forward(np.asarray(h), self.target)) - self.loss0])
+
+
+def _fresh(probe):
+    return (lambda a: a.copy()) if probe.mutates_input else (lambda a: a)
+
+
+def _chain_point(layers, labels, acts, probes, e2e, loss, y, loss0, dtype: str,
+                 e2e_noise: float) -> Point | None:
+    """The chain as one target: tensor ``"<i>.input"`` and ``"<i>.<key>"`` per layer ``i``;
+    None when a parameter is read-only (the layer's own check then says so)."""
+    boxes = [a.copy() for a in acts[:-1]]
+    fresh = [_fresh(p) for p in probes]
+    tensors, analytic, ends = [], {}, {}
+    for i, (layer, probe) in enumerate(zip(layers, probes, strict=True)):
+        params = trainable(layer.params)
+        if not all(v.flags.writeable for v in params.values()):
+            return None
+        own = {"input": (boxes[i], probe.dx), **{k: (v, probe.grads.get(k))
+                                                 for k, v in params.items()}}
+        for key, (live, grad) in own.items():
+            tensors.append(Tensor(f"{i}.{key}", live))
+            if grad is not None and np.shape(grad) == live.shape:
+                analytic[f"{i}.{key}"] = grad
+            if key in e2e[i]:
+                ends[f"{i}.{key}"] = e2e[i][key]
+
+    def evaluate():
+        outputs = []
+        for label, layer, box, copy in zip(labels, layers, boxes, fresh, strict=True):
+            with during(f"a perturbed forward of {label}"):
+                outputs.append(np.ravel(layer.forward(copy(box))))
+        return np.concatenate(outputs)
+
+    y0 = np.concatenate([np.ravel(p.y0) for p in probes])
+    G = np.concatenate([np.ravel(p.G) for p in probes])
+    chain = _ChainLoss(layers, labels, boxes, acts, fresh, loss, y, loss0)
+    return Point("the layers", tuple(tensors), evaluate, y0, G, analytic,
+                 round_off(dtype, G, y0), chain, ends, e2e_noise)
+
+
+def chain_screen(layers, labels, acts, probes, e2e, loss, y, loss0: float, s: Settings,
+                 e2e_noise: float) -> list[dict[str, list[Verdict]] | None]:
+    """Per layer, the verdicts by tensor name the screen settles (local, then end-to-end for
+    a layer whose own point judges it), or None for a layer it leaves to its own check.
+
+    Parameters
+    ----------
+    layers, labels : list
+        The chain's layers (all deterministic) and their row labels.
+    acts : list of ndarray
+        Every layer's cached input, then the prediction.
+    probes : list of LayerProbe
+        Each layer's probe at its input (``G``, ``dx``, ``grads``).
+    e2e : list of dict
+        Per layer, the grads ``model.backward`` left (end-to-end analytic values).
+    loss, y, loss0, s, e2e_noise
+        The loss, its targets and value at the point, the settings, a loss's round-off.
+    """
+    none = [None] * len(layers)
+    if s.mode != "auto" or len(layers) < 2:
+        return none
+    point = _chain_point(layers, labels, acts, probes, e2e, loss, y, loss0, s.dtype, e2e_noise)
+    names = [] if point is None else [t.name for t in point.tensors
+                                      if t.name in point.analytic and t.live.size]
+    joint = plan_joint(point, names, s) if names else None
+    if joint is None:
+        return none
+    verdicts = check_jointly(point, joint, s)
+    if not (all(v.status == "pass" for v in verdicts) and resolved(verdicts, s.dtype)):
+        return none
+    label = f"joint direction ({len(joint.names)} tensors of {len(layers)} layers)"
+    verdicts = [replace(v, worst_label=label) for v in verdicts]
+    covered = set(joint.names)
+    out = []
+    for i in range(len(layers)):
+        own = [n for n in names if n.split(".", 1)[0] == str(i)]
+        judged = 2 if any(n in point.e2e for n in own) else 1   # as the layer's own point
+        settled = all(n in covered for n in own) and len(own) == sum(
+            1 for t in point.tensors if t.name.split(".", 1)[0] == str(i) and t.live.size)
+        out.append({n.split(".", 1)[1]: verdicts[:judged] for n in own} if settled else None)
+    return out

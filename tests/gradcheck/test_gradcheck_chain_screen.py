@@ -1,0 +1,101 @@
+"""The chain screen: every layer of a chain along one joint direction (gradcheck.chain_screen).
+
+It may only ever pass tensors: a wrong layer anywhere in the chain, however small its error,
+must make it stand aside so that the layer's own check names the layer, tensor and element.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gradcheck import check_model
+from reference_nets import Sequential
+from reference_nets.layers.activations import Tanh
+from reference_nets.layers.dense import Dense
+from reference_nets.losses import SoftmaxCrossEntropy
+from reference_nets.zoo import mlp
+
+RNG = np.random.default_rng(11)
+X, Y = RNG.normal(size=(32, 20)), RNG.integers(0, 10, 32)
+SCREEN = "tensors of"   # the screen's worst_index: "joint direction (7 tensors of 3 layers)"
+
+
+class OffDense(Dense):
+    """Dense whose backward scales one gradient by ``1 + error`` (dx, W or b)."""
+
+    def __init__(self, *args, off="W", error=1e-6, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.off, self.error = off, error
+
+    def backward(self, dy):
+        dx = super().backward(dy)
+        if self.off == "input":
+            return dx * (1 + self.error)
+        self.grads[self.off] *= 1 + self.error
+        return dx
+
+
+def chain(middle):
+    return Sequential([Dense(20, 16, init="xavier", seed=1), Tanh(), middle, Tanh(),
+                       Dense(12, 10, init="xavier", seed=3)])   # every tensor > 8 elements
+
+
+def test_a_correct_chain_is_settled_by_the_screen_with_both_objectives():
+    report = check_model(chain(Dense(16, 12, init="xavier", seed=2)), SoftmaxCrossEntropy(),
+                         X, Y)
+    table = report.table
+    assert report.passed
+    assert table.worst_index.str.contains(SCREEN).all()
+    assert set(table.layer) == {"0:Dense", "1:Tanh", "2:Dense", "3:Tanh", "4:Dense"}
+    # as each layer's own check: an activation has only its local row
+    assert set(table[table.layer == "1:Tanh"].check) == {"gradient"}
+    assert set(table[table.layer == "2:Dense"].check) == {"gradient", "end_to_end"}
+
+
+@pytest.mark.parametrize("off", ["input", "W", "b"])
+def test_a_one_in_a_million_error_in_the_middle_of_the_chain_is_named(off):
+    report = check_model(chain(OffDense(16, 12, init="xavier", seed=2, off=off)),
+                         SoftmaxCrossEntropy(), X, Y)
+    failed = report.table[(report.table.status == "fail") & (report.table.check == "gradient")]
+    assert list(zip(failed.layer, failed.tensor, strict=True)) == [("2:OffDense", off)]
+    assert not failed.worst_index.str.contains(SCREEN).any()
+
+
+def test_a_wrong_model_backward_fails_end_to_end_rows_only():
+    class ScaledBackward(Sequential):
+        def backward(self, dy):
+            dx = super().backward(dy)
+            self.layers[0].grads["W"] *= 1 + 1e-5   # a factor outside the layers
+            return dx
+
+    model = ScaledBackward(chain(Dense(16, 12, init="xavier", seed=2)).layers)
+    failed = check_model(model, SoftmaxCrossEntropy(), X, Y).table.query("status == 'fail'")
+    assert list(zip(failed.layer, failed.tensor, failed.check, strict=True)) == [
+        ("0:Dense", "W", "end_to_end")]
+
+
+def test_a_layer_with_a_tensor_too_small_for_a_direction_is_checked_on_its_own():
+    model = mlp((20, 16, 4), activation="tanh", init="xavier")   # b of the last layer: 4
+    table = check_model(model, SoftmaxCrossEntropy(), X, RNG.integers(0, 4, 32)).table
+    assert (table.status == "pass").all()
+    last = table[table.layer == "2:Dense"]
+    assert not last.worst_index.str.contains(SCREEN).any()      # its own check, elements of b
+    assert table[table.layer == "0:Dense"].worst_index.str.contains(SCREEN).all()
+
+
+def test_an_error_in_the_chain_to_the_loss_names_that_call():
+    class Fragile(Tanh):
+        calls = 0
+
+        def forward(self, x):
+            Fragile.calls += 1
+            if Fragile.calls == 4:   # the walk, model.forward, the local objectives at +h,
+                #                      then the chain's run to the loss at +h
+                raise RuntimeError("boom")
+            return super().forward(x)
+
+    model = Sequential([Dense(20, 16, seed=1), Fragile(), Dense(16, 10, seed=2)])
+    with pytest.raises(RuntimeError, match="boom") as info:
+        check_model(model, SoftmaxCrossEntropy(), X, Y, second_point=False)
+    assert any("the chain to the loss" in note for note in info.value.__notes__)
