@@ -99,9 +99,11 @@ def _chain_point(layers, labels, acts, probes, e2e, loss, y, loss0, dtype: str,
 
 
 def chain_screen(layers, labels, acts, probes, e2e, loss, y, loss0: float, s: Settings,
-                 e2e_noise: float) -> list[dict[str, list[Verdict]] | None]:
+                 e2e_noise: float) -> tuple[list[dict[str, list[Verdict]] | None], dict]:
     """Per layer, the verdicts by tensor name the screen settles (local, then end-to-end for
-    a layer whose own point judges it), or None for a layer it leaves to its own check.
+    a layer whose own point judges it), or None for a layer it leaves to its own check; and
+    the directions it drew for the whole model's tensors (``"input"``, ``"<i>.<key>"``), for
+    the second point to reuse.
 
     Parameters
     ----------
@@ -116,7 +118,7 @@ def chain_screen(layers, labels, acts, probes, e2e, loss, y, loss0: float, s: Se
     loss, y, loss0, s, e2e_noise
         The loss, its targets and value at the point, the settings, a loss's round-off.
     """
-    none = [None] * len(layers)
+    none = [None] * len(layers), {}
     if s.mode != "auto" or len(layers) < 2:
         return none
     point = _chain_point(layers, labels, acts, probes, e2e, loss, y, loss0, s.dtype, e2e_noise)
@@ -125,9 +127,11 @@ def chain_screen(layers, labels, acts, probes, e2e, loss, y, loss0: float, s: Se
     joint = plan_joint(point, names, s) if names else None
     if joint is None:
         return none
+    drawn = {("input" if n == "0.input" else n): v for n, v in zip(
+        joint.names, joint.directions, strict=True) if not n.endswith(".input") or n == "0.input"}
     verdicts = check_jointly(point, joint, s)
     if not (all(v.status == "pass" for v in verdicts) and resolved(verdicts, s.dtype)):
-        return none
+        return none[0], drawn
     label = f"joint direction ({len(joint.names)} tensors of {len(layers)} layers)"
     verdicts = [replace(v, worst_label=label) for v in verdicts]
     covered = set(joint.names)
@@ -138,4 +142,4 @@ def chain_screen(layers, labels, acts, probes, e2e, loss, y, loss0: float, s: Se
         settled = all(n in covered for n in own) and len(own) == sum(
             1 for t in point.tensors if t.name.split(".", 1)[0] == str(i) and t.live.size)
         out.append({n.split(".", 1)[1]: verdicts[:judged] for n in own} if settled else None)
-    return out
+    return out, drawn

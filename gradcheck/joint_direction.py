@@ -100,19 +100,24 @@ class Joint:
                                                               for t in terms]
 
 
-def plan_joint(point: Point, names: list[str], s: Settings) -> Joint | None:
+def plan_joint(point: Point, names: list[str], s: Settings, drawn=None) -> Joint | None:
     """The tensors of ``names`` to check jointly (weights as in the module docstring).
 
-    The directions come from one generator per point (``rng_for(seed, label, "joint")``); a
-    tensor checked on its own after a joint check that did not pass draws its own. None when
-    fewer than two tensors qualify (or for complex steps).
+    The directions come from one generator per point (``rng_for(seed, label, "joint")``),
+    except those ``drawn`` (a mapping of tensor name to a unit direction of its size) already
+    holds, which are taken as they are (a second point reuses the given point's); a tensor
+    checked on its own after a joint check that did not pass draws its own. None when fewer
+    than two tensors qualify (or for complex steps).
     """
     large = [n for n in names if point.tensors[point.index(n)].live.size > AUTO_FULL_LIMIT]
     if len(large) < 2 or stencil(s.method).complex:
         return None
     lives = [point.tensors[point.index(n)].live for n in large]
     rng = rng_for(s.seed, point.label, "joint")
-    directions = [random_directions(rng, 1, a.size)[0] for a in lives]
+    drawn = drawn or {}
+    directions = [drawn[n] if n in drawn and drawn[n].shape == (a.size,)
+                  else random_directions(rng, 1, a.size)[0] for n, a in zip(large, lives,
+                                                                           strict=True)]
     h = np.array([direction_step(a, s.step) for a in lives])
     projections = np.array([_project(v, point.analytic[n])
                             for v, n in zip(directions, large, strict=True)])

@@ -141,8 +141,8 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots,
     if e2e is None:
         e2e = [{}] * len(layers) if random else model_grads(model, layers, dpred)
     rows = [row for p in probes for row in p.rows]
-    found, firsts_by_layer = _chain_layer_rows(layers, acts, probes, loss, y, loss0, dpred, e2e,
-                                               s, random, rerun_check)
+    found, firsts_by_layer, drawn = _chain_layer_rows(layers, acts, probes, loss, y, loss0,
+                                                      dpred, e2e, s, random, rerun_check)
     rows += found
     if s.second_point and chained and not random:
         wrong = {f"{i}.{n}" for i, first in enumerate(firsts_by_layer)
@@ -150,20 +150,22 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots,
         rows += model_second_point(
             model, [(str(i), layer) for i, layer in enumerate(layers)], loss, x, y, s, wrong,
             lambda x2: _layers_at_second_point(model, layers, loss, x2, y, s, firsts_by_layer,
-                                               rows), walk.mutates)
+                                               rows), walk.mutates, drawn)
     return rows, s
 
 
 def _chain_layer_rows(layers, acts, probes, loss, y, loss0: float, dpred, e2e: list[dict],
-                      s: Settings, random: bool, rerun_check) -> tuple[list[dict], list[dict]]:
+                      s: Settings, random: bool, rerun_check) -> tuple[list[dict], list[dict],
+                                                                       dict]:
     """Each deterministic layer of a chain checked at its cached input ``acts[i]`` (local
     rows) and, unless a layer is random, through the later layers to the loss (end-to-end
-    rows). Returns the rows and, per layer, its verdicts by tensor (empty when skipped)."""
+    rows). Returns the rows, per layer its verdicts by tensor (empty when skipped), and the
+    directions the chain screen drew for the model's tensors."""
     noise = round_off(s.dtype, dpred, acts[-1], loss0)
     total = sum(p.size for layer in layers for p in trainable(layer.params).values()) + sum(
         a.size for a in acts[:-1])
     labels = [layer_name(i, layer) for i, layer in enumerate(layers)]
-    screened = [None] * len(layers) if random else chain_screen(
+    screened, drawn = ([None] * len(layers), {}) if random else chain_screen(
         layers, labels, acts, probes, e2e, loss, y, loss0, s, noise)
     rows, firsts = [], []
     with progress_bar(total if s.mode == "full" else 0) as bar:
@@ -180,7 +182,7 @@ def _chain_layer_rows(layers, acts, probes, loss, y, loss0: float, dpred, e2e: l
             found, first = point_rows(point, s, bar, layer, acts[i], rerun_check)
             rows += found
             firsts.append(first)
-    return rows, firsts
+    return rows, firsts, drawn
 
 
 def _screened_rows(label: str, layer, x: np.ndarray, verdicts: dict) -> list[dict]:

@@ -13,7 +13,7 @@ __all__ = ["model_second_point"]
 
 
 def model_second_point(model, owners, loss, x, y, s: Settings, wrong: set[str],
-                       layers_there, mutates_input: bool = True) -> list[dict]:
+                       layers_there, mutates_input: bool = True, drawn=None) -> list[dict]:
     """Rows of the layers wrong at the second point (none when the whole model passes there).
 
     Parameters
@@ -32,6 +32,10 @@ def model_second_point(model, owners, loss, x, y, s: Settings, wrong: set[str],
     mutates_input : bool
         Whether ``model.forward`` may change its input in place (then every forward gets a
         copy of it).
+    drawn : mapping of str to ndarray, optional
+        Directions of the whole model's tensors drawn at the given point, reused here (a
+        direction is as good at any point; drawing one costs more than a forward of a Dense
+        layer).
     """
     rng = rng_for(s.seed, "model", "second point")
     x2 = moved_value(x, rng)
@@ -43,7 +47,7 @@ def model_second_point(model, owners, loss, x, y, s: Settings, wrong: set[str],
             return []
         names = [n for n in whole.analytic if n not in wrong]
         results = check_point(whole, names, s.at_second_point(), elements_first=False,
-                              locate=False)
+                              locate=False, drawn=drawn)
         if all(v[0].status != "fail" for v in results.values()):
             return []
         return layers_there(x2)

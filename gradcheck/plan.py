@@ -68,13 +68,14 @@ def resolved(verdicts: list[Verdict], dtype: str) -> bool:
 
 def check_point(point: Point, names: list[str], s: Settings, progress=None, *,
                 elements_first: bool = True, locate: bool = True,
-                details: dict | None = None) -> dict[str, list[Verdict]]:
+                details: dict | None = None, drawn=None) -> dict[str, list[Verdict]]:
     """Verdicts (local, and end-to-end where judged) of each tensor in ``names``.
 
     ``elements_first=False`` skips stage 1 (a second point checks directions only);
     ``locate=False`` skips stage 4 (a screen whose failures are located elsewhere).
     ``details``, when given, receives ``name -> (numeric, tolerance)`` (tensor-shaped, local
-    objective) for every tensor whose every element was checked.
+    objective) for every tensor whose every element was checked. ``drawn`` holds directions
+    to reuse in the joint direction (see :func:`gradcheck.joint_direction.plan_joint`).
     """
     details = {} if details is None else details
     if s.mode != "auto":
@@ -87,7 +88,7 @@ def check_point(point: Point, names: list[str], s: Settings, progress=None, *,
                 results[n] = _own(point, n, select("auto", _size(point, n), _rng(s, point, n)),
                                   s, progress, details)
     pending = [n for n in names if n not in results]
-    joint = plan_joint(point, pending, s)   # stage 2
+    joint = plan_joint(point, pending, s, drawn)   # stage 2
     if joint is not None:
         verdicts = check_jointly(point, joint, s)
         if all(v.status == "pass" for v in verdicts) and resolved(verdicts, s.dtype):

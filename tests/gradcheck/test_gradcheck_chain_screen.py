@@ -99,3 +99,26 @@ def test_an_error_in_the_chain_to_the_loss_names_that_call():
     with pytest.raises(RuntimeError, match="boom") as info:
         check_model(model, SoftmaxCrossEntropy(), X, Y, second_point=False)
     assert any("the chain to the loss" in note for note in info.value.__notes__)
+
+
+def test_the_second_point_reuses_the_screens_directions(monkeypatch):
+    import gradcheck.joint_direction as joint
+
+    sizes = []
+    draw = joint.random_directions
+    monkeypatch.setattr(joint, "random_directions",
+                        lambda rng, n, size: sizes.append(size) or draw(rng, n, size))
+    model = chain(Dense(16, 12, init="xavier", seed=2))
+    assert check_model(model, SoftmaxCrossEntropy(), X, Y).passed
+    # one per tensor of the screen (each layer's input and parameters), none again at the
+    # second point, where the model's input and parameters move along the same directions
+    expected = [a.size for i, layer in enumerate(model.layers)
+                for a in (model_input_of(model, i), *layer.params.values())]
+    assert sorted(sizes) == sorted(expected)
+
+
+def model_input_of(model, i):
+    h = X
+    for layer in model.layers[:i]:
+        h = layer.forward(h)
+    return h
