@@ -18,10 +18,10 @@ smallest), checks them all at once: two evaluations of every layer and of the ch
 of two of each layer plus two of the layers after it, per layer.
 
 The screen only ever passes tensors: when its direction passes with a tolerance fine enough
-to mean it (:func:`gradcheck.plan.resolved`), every tensor in it gets its verdicts; a layer
-with a tensor the direction leaves out (a tensor too small for a direction, a zero
-contribution, one that cannot reach the common level), and every layer when the direction
-does not pass, is checked on its own, which names the wrong layer, tensor and element.
+to mean it (:func:`gradcheck.plan.resolved`), every tensor in it gets its verdicts; the
+tensors it leaves out (too small for a direction, a zero contribution, one that cannot reach
+the common level), and every tensor when it does not pass, are checked in their layer's own
+point, which names the wrong layer, tensor and element.
 """
 
 from __future__ import annotations
@@ -99,11 +99,11 @@ def _chain_point(layers, labels, acts, probes, e2e, loss, y, loss0, dtype: str,
 
 
 def chain_screen(layers, labels, acts, probes, e2e, loss, y, loss0: float, s: Settings,
-                 e2e_noise: float) -> tuple[list[dict[str, list[Verdict]] | None], dict]:
+                 e2e_noise: float) -> tuple[list[dict[str, list[Verdict]]], dict]:
     """Per layer, the verdicts by tensor name the screen settles (local, then end-to-end for
-    a layer whose own point judges it), or None for a layer it leaves to its own check; and
-    the directions it drew for the whole model's tensors (``"input"``, ``"<i>.<key>"``), for
-    the second point to reuse.
+    a layer whose own point judges it; the layer's own check takes the others), and the
+    directions it drew for the whole model's tensors (``"input"``, ``"<i>.<key>"``), for the
+    second point to reuse.
 
     Parameters
     ----------
@@ -118,7 +118,7 @@ def chain_screen(layers, labels, acts, probes, e2e, loss, y, loss0: float, s: Se
     loss, y, loss0, s, e2e_noise
         The loss, its targets and value at the point, the settings, a loss's round-off.
     """
-    none = [None] * len(layers), {}
+    none = [{} for _ in layers], {}
     if s.mode != "auto" or len(layers) < 2:
         return none
     point = _chain_point(layers, labels, acts, probes, e2e, loss, y, loss0, s.dtype, e2e_noise)
@@ -134,12 +134,9 @@ def chain_screen(layers, labels, acts, probes, e2e, loss, y, loss0: float, s: Se
         return none[0], drawn
     label = f"joint direction ({len(joint.names)} tensors of {len(layers)} layers)"
     verdicts = [replace(v, worst_label=label) for v in verdicts]
-    covered = set(joint.names)
     out = []
     for i in range(len(layers)):
         own = [n for n in names if n.split(".", 1)[0] == str(i)]
         judged = 2 if any(n in point.e2e for n in own) else 1   # as the layer's own point
-        settled = all(n in covered for n in own) and len(own) == sum(
-            1 for t in point.tensors if t.name.split(".", 1)[0] == str(i) and t.live.size)
-        out.append({n.split(".", 1)[1]: verdicts[:judged] for n in own} if settled else None)
+        out.append({n.split(".", 1)[1]: verdicts[:judged] for n in own if n in joint.names})
     return out, drawn

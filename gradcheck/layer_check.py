@@ -36,16 +36,21 @@ _CHECKS = ("gradient", "end_to_end")
 
 
 def point_rows(point: Point, s: Settings, progress=None, layer=None,
-               x: np.ndarray | None = None, rerun_check=None) -> tuple[list[dict], dict]:
+               x: np.ndarray | None = None, rerun_check=None,
+               settled: dict | None = None) -> tuple[list[dict], dict]:
     """Verdict rows of every tensor of ``point`` that has an analytic gradient, with the
     likely cause of each failing one (context reruns of ``rerun_check`` on copies of
-    ``layer`` at ``x`` when given).
+    ``layer`` at ``x`` when given). ``settled`` holds verdicts already reached for some of
+    the tensors (by :mod:`gradcheck.chain_screen`), which are not checked again.
 
     Returns the rows and the verdicts by tensor name (for the second point's notes).
     """
     names = [t.name for t in point.tensors if t.name in point.analytic and t.live.size]
+    settled = {n: v for n, v in (settled or {}).items() if n in names}
     details = {}
-    results = check_point(point, names, s, progress, details=details)
+    results = check_point(point, [n for n in names if n not in settled], s, progress,
+                          details=details)
+    results = {n: settled[n] if n in settled else results[n] for n in names}
     rows = [verdict_row(point.label, n, point.tensors[point.index(n)].live.shape, check, v)
             for n in names for check, v in zip(_CHECKS, results[n], strict=False)]
     if s.likely_cause:

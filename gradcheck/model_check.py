@@ -27,7 +27,6 @@ from gradcheck.plan import passed
 from gradcheck.point import round_off
 from gradcheck.probes import LayerProbe, calls_leave_params_alone
 from gradcheck.progress import progress_bar
-from gradcheck.report import verdict_row
 from gradcheck.rest_of_model import Downstream
 from gradcheck.restore import kept_state
 from gradcheck.selection import rng_for
@@ -165,31 +164,24 @@ def _chain_layer_rows(layers, acts, probes, loss, y, loss0: float, dpred, e2e: l
     total = sum(p.size for layer in layers for p in trainable(layer.params).values()) + sum(
         a.size for a in acts[:-1])
     labels = [layer_name(i, layer) for i, layer in enumerate(layers)]
-    screened, drawn = ([None] * len(layers), {}) if random else chain_screen(
+    screened, drawn = ([{}] * len(layers), {}) if random else chain_screen(
         layers, labels, acts, probes, e2e, loss, y, loss0, s, noise)
     rows, firsts = [], []
     with progress_bar(total if s.mode == "full" else 0) as bar:
         for i, layer in enumerate(layers):
-            if not probes[i].deterministic or screened[i] is not None:
-                rows += _screened_rows(labels[i], layer, acts[i], screened[i] or {})
-                firsts.append(screened[i] or {})
+            if not probes[i].deterministic:
+                firsts.append({})
                 continue
             down = None if random else Downstream(
                 layers[i + 1:], acts[i + 1:], loss, y, loss0, s.step,
                 lambda i=i: rng_for(s.seed, "downstream", str(i)))
-            point = layer_point(layer_name(i, layer), layer, acts[i], probes[i], s.dtype,
+            point = layer_point(labels[i], layer, acts[i], probes[i], s.dtype,
                                 downstream=down, e2e=e2e[i], e2e_noise=noise)
-            found, first = point_rows(point, s, bar, layer, acts[i], rerun_check)
+            found, first = point_rows(point, s, bar, layer, acts[i], rerun_check,
+                                      settled=screened[i])
             rows += found
             firsts.append(first)
     return rows, firsts, drawn
-
-
-def _screened_rows(label: str, layer, x: np.ndarray, verdicts: dict) -> list[dict]:
-    """The rows of a layer the chain screen passed (verdicts by tensor: local, end-to-end)."""
-    shapes = {"input": x.shape, **{k: v.shape for k, v in layer.params.items()}}
-    return [verdict_row(label, name, shapes[name], check, v) for name, found in verdicts.items()
-            for check, v in zip(("gradient", "end_to_end"), found, strict=False)]
 
 
 def _layers_at_second_point(model, layers, loss, x2, y, s: Settings, firsts: list[dict],

@@ -75,13 +75,16 @@ def test_a_wrong_model_backward_fails_end_to_end_rows_only():
         ("0:Dense", "W", "end_to_end")]
 
 
-def test_a_layer_with_a_tensor_too_small_for_a_direction_is_checked_on_its_own():
+def test_a_tensor_too_small_for_a_direction_is_checked_in_its_layers_own_point():
     model = mlp((20, 16, 4), activation="tanh", init="xavier")   # b of the last layer: 4
     table = check_model(model, SoftmaxCrossEntropy(), X, RNG.integers(0, 4, 32)).table
     assert (table.status == "pass").all()
-    last = table[table.layer == "2:Dense"]
-    assert not last.worst_index.str.contains(SCREEN).any()      # its own check, elements of b
-    assert table[table.layer == "0:Dense"].worst_index.str.contains(SCREEN).all()
+    bias = table[(table.layer == "2:Dense") & (table.tensor == "b")]
+    assert bias.worst_index.str.fullmatch(r"\(\d,\)").all()   # its own elements, both checks
+    others = table[~((table.layer == "2:Dense") & (table.tensor == "b"))]
+    assert others.worst_index.str.contains(SCREEN).all()
+    assert list(table[table.layer == "2:Dense"].tensor) == ["input", "input", "W", "W",
+                                                             "b", "b"]   # in tensor order
 
 
 def test_an_error_in_the_chain_to_the_loss_names_that_call():
