@@ -27,6 +27,7 @@ point, which names the wrong layer, tensor and element.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import NamedTuple
 
 import numpy as np
 
@@ -36,10 +37,25 @@ from gradcheck.judge import Verdict
 from gradcheck.plan import resolved
 from gradcheck.point import Point, round_off
 from gradcheck.probes import during
+from gradcheck.report import verdict_row
 from gradcheck.settings import Settings
 from gradcheck.validation import trainable
 
-__all__ = ["chain_screen"]
+__all__ = ["Screened", "chain_screen"]
+
+
+class Screened(NamedTuple):
+    """What the screen settled of one layer."""
+
+    verdicts: dict[str, list[Verdict]]   # by tensor name: local, then end-to-end if judged
+    complete: bool                       # every tensor the layer's own check would judge
+
+    def rows(self, label: str, layer, x: np.ndarray) -> list[dict]:
+        """The layer's rows, in tensor order (``x``: its input)."""
+        shapes = {"input": x.shape, **{k: v.shape for k, v in layer.params.items()}}
+        return [verdict_row(label, name, shapes[name], check, v)
+                for name, found in self.verdicts.items()
+                for check, v in zip(("gradient", "end_to_end"), found, strict=False)]
 
 
 class _ChainLoss:
@@ -99,9 +115,8 @@ def _chain_point(layers, labels, acts, probes, e2e, loss, y, loss0, dtype: str,
 
 
 def chain_screen(layers, labels, acts, probes, e2e, loss, y, loss0: float, s: Settings,
-                 e2e_noise: float) -> tuple[list[dict[str, list[Verdict]]], dict]:
-    """Per layer, the verdicts by tensor name the screen settles (local, then end-to-end for
-    a layer whose own point judges it; the layer's own check takes the others), and the
+                 e2e_noise: float) -> tuple[list[Screened], dict]:
+    """Per layer, what the screen settles (the layer's own check takes the rest), and the
     directions it drew for the whole model's tensors (``"input"``, ``"<i>.<key>"``), for the
     second point to reuse.
 
@@ -118,7 +133,7 @@ def chain_screen(layers, labels, acts, probes, e2e, loss, y, loss0: float, s: Se
     loss, y, loss0, s, e2e_noise
         The loss, its targets and value at the point, the settings, a loss's round-off.
     """
-    none = [{} for _ in layers], {}
+    none = [Screened({}, False) for _ in layers], {}
     if s.mode != "auto" or len(layers) < 2:
         return none
     point = _chain_point(layers, labels, acts, probes, e2e, loss, y, loss0, s.dtype, e2e_noise)
@@ -138,5 +153,6 @@ def chain_screen(layers, labels, acts, probes, e2e, loss, y, loss0: float, s: Se
     for i in range(len(layers)):
         own = [n for n in names if n.split(".", 1)[0] == str(i)]
         judged = 2 if any(n in point.e2e for n in own) else 1   # as the layer's own point
-        out.append({n.split(".", 1)[1]: verdicts[:judged] for n in own if n in joint.names})
+        settled = {n.split(".", 1)[1]: verdicts[:judged] for n in own if n in joint.names}
+        out.append(Screened(settled, len(settled) == len(own)))
     return out, drawn

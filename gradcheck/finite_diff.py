@@ -83,7 +83,7 @@ def step_floor(tensor: np.ndarray, eps: float) -> float:
     """The smallest magnitude a tensor's steps are relative to: 1, or less for a tensor of
     tiny values, so that its steps stay below ``STEP_SHARE * rms`` (an absolute step would
     jump over the gaps and kinks between its values); 1 for an all-zero tensor."""
-    real = np.real(tensor).astype(float, copy=False)
+    real = tensor if tensor.dtype == np.float64 else np.real(tensor).astype(float, copy=False)
     rms = float(np.sqrt(np.vdot(real, real) / real.size)) if real.size else 0.0
     return min(1.0, STEP_SHARE * rms / eps) if rms > 0 else 1.0
 
@@ -104,7 +104,7 @@ def step_sizes(values: np.ndarray, eps: float, floor: float = 1.0) -> np.ndarray
 def direction_step(values: np.ndarray, eps: float) -> float:
     """Step along a random direction over all of ``values``: :func:`step_sizes` of their
     largest magnitude (the one step a tensor's own direction and a joint direction use)."""
-    real = np.real(values)
+    real = values if values.dtype.kind == "f" else np.real(values)
     mantissa, exponent = math.frexp(max(float(real.max()), -float(real.min()),
                                         step_floor(real, eps)))
     return math.ldexp(float(eps), exponent - (mantissa == 0.5))   # as step_sizes, scalar

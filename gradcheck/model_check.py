@@ -9,7 +9,7 @@ from typing import NamedTuple
 import numpy as np
 
 from gradcheck.arrays import same_values
-from gradcheck.chain_screen import chain_screen
+from gradcheck.chain_screen import Screened, chain_screen
 from gradcheck.layer_check import point_rows, recheck_layer
 from gradcheck.layer_point import layer_point
 from gradcheck.model_graph import graph_rows
@@ -164,13 +164,14 @@ def _chain_layer_rows(layers, acts, probes, loss, y, loss0: float, dpred, e2e: l
     total = sum(p.size for layer in layers for p in trainable(layer.params).values()) + sum(
         a.size for a in acts[:-1])
     labels = [layer_name(i, layer) for i, layer in enumerate(layers)]
-    screened, drawn = ([{}] * len(layers), {}) if random else chain_screen(
+    screened, drawn = ([Screened({}, False)] * len(layers), {}) if random else chain_screen(
         layers, labels, acts, probes, e2e, loss, y, loss0, s, noise)
     rows, firsts = [], []
     with progress_bar(total if s.mode == "full" else 0) as bar:
         for i, layer in enumerate(layers):
-            if not probes[i].deterministic:
-                firsts.append({})
+            if not probes[i].deterministic or screened[i].complete:
+                rows += screened[i].rows(labels[i], layer, acts[i])
+                firsts.append(screened[i].verdicts)
                 continue
             down = None if random else Downstream(
                 layers[i + 1:], acts[i + 1:], loss, y, loss0, s.step,
@@ -178,7 +179,7 @@ def _chain_layer_rows(layers, acts, probes, loss, y, loss0: float, dpred, e2e: l
             point = layer_point(labels[i], layer, acts[i], probes[i], s.dtype,
                                 downstream=down, e2e=e2e[i], e2e_noise=noise)
             found, first = point_rows(point, s, bar, layer, acts[i], rerun_check,
-                                      settled=screened[i])
+                                      settled=screened[i].verdicts)
             rows += found
             firsts.append(first)
     return rows, firsts, drawn

@@ -32,6 +32,7 @@ import functools
 import math
 import pickle
 import sys
+import threading
 import time
 import uuid
 import warnings
@@ -108,6 +109,7 @@ class _Job:
 
 _VERDICTS: dict[str, bool] = {}   # in a worker: value set -> its copies measure as the caller
 _VERDICTS_KEPT = 1024
+_VERDICTS_LOCK = threading.Lock()   # threads of one process measure a value set's first once
 
 
 def _chunk(blob: np.ndarray, part: _Job, first: np.ndarray, token: str,
@@ -119,12 +121,13 @@ def _chunk(blob: np.ndarray, part: _Job, first: np.ndarray, token: str,
     job = replace(part, point=pickle.loads(blob))   # first: its libraries get the limits too
 
     def measure():
-        same = _VERDICTS.get(token)
-        if same is None:
-            (again,) = job.here(0, 1)
-            if len(_VERDICTS) >= _VERDICTS_KEPT:
-                _VERDICTS.clear()   # at worst, a value set's first move measured once more
-            same = _VERDICTS[token] = _identical(again, first)
+        with _VERDICTS_LOCK:
+            same = _VERDICTS.get(token)
+            if same is None:
+                (again,) = job.here(0, 1)
+                if len(_VERDICTS) >= _VERDICTS_KEPT:
+                    _VERDICTS.clear()   # at worst, a value set's first move measured again
+                same = _VERDICTS[token] = _identical(again, first)
         return _packed(list(job.here(1))) if same else None
     return with_thread_limits(limits, measure)
 

@@ -75,7 +75,10 @@ class Point:
 
     def index(self, name: str) -> int:
         """Position of the tensor called ``name``."""
-        return [t.name for t in self.tensors].index(name)
+        for i, t in enumerate(self.tensors):
+            if t.name == name:
+                return i
+        raise ValueError(f"{self.label} has no tensor {name!r}")
 
     def has_e2e(self, names) -> bool:
         """True when the end-to-end objective is judged for any of ``names``."""
