@@ -60,19 +60,23 @@ class Screened(NamedTuple):
 
 class _ChainLoss:
     """``changes(y, None) -> (1,)``: the loss change of the chain run from the current
-    contents of the layers' input tensors (each added to what the layer before gives)."""
+    contents of the layers' input tensors (each added to what the layer before gives).
+
+    ``y`` holds the layers' outputs on those inputs (the local objectives' evaluation), of
+    which the first layer's is the chain's first step already.
+    """
 
     def __init__(self, layers, labels, boxes, acts, fresh, loss, target, loss0: float):
         self.layers, self.labels, self.boxes, self.acts = layers, labels, boxes, acts
         self.fresh, self.loss, self.target, self.loss0 = fresh, loss, target, loss0
 
-    def changes(self, _y, _region) -> np.ndarray:
-        h = self.boxes[0]
-        for i, layer in enumerate(self.layers):
-            if i:
-                h = h + (self.boxes[i] - self.acts[i])
+    def changes(self, y: np.ndarray, _region) -> np.ndarray:
+        first = self.acts[1]
+        h = y[:first.size].reshape(first.shape).astype(first.dtype, copy=False)
+        for i in range(1, len(self.layers)):
+            h = h + (self.boxes[i] - self.acts[i])
             with during(f"a perturbed forward of {self.labels[i]} (the chain to the loss)"):
-                h = layer.forward(self.fresh[i](h))
+                h = self.layers[i].forward(self.fresh[i](h))
         return np.array([float(self.loss.forward(np.asarray(h), self.target)) - self.loss0])
 
 
