@@ -1,15 +1,17 @@
 """Gradient norms, weight norms, distance from initialisation and update-to-weight ratios.
 
-A recorded step yields four sums per parameter tensor (the columns of :data:`SUMS`):
+A recorded step yields five sums per parameter tensor (the columns of :data:`SUMS`):
 ``g.g`` (the gradient, read in place after backward), ``p.p`` and ``p.p0`` (the
 parameters ``p`` after the optimizer step, ``p0`` a float64 copy of the initial ones)
-and ``u.u`` (the step's update). Where they come from is the business of
+and two for the step's update ``u``: ``u.u`` (and 0) when the optimizer reported it, or
+``p.q`` and ``q.q`` (``q``: the parameters before the step) when it was measured. Where
+they come from is the business of
 :class:`~diagnostics.param_stats.ParamStats`: copies of the parameters
 (:mod:`diagnostics.param_copies`) or the optimizer's reports
 (:mod:`diagnostics.optimizer_updates`). Here they are buffered in chunks and the norms
 derived without forming difference vectors::
 
-    ||p - p0||^2 = p.p - 2 p.p0 + p0.p0
+    ||p - p0||^2 = p.p - 2 p.p0 + p0.p0,    ||u||^2 = ||p - q||^2 = p.p - 2 p.q + q.q
 
 which in float64 resolves distances down to about 1e-7 of the weight norm (smaller
 values read as about that size or 0). Non-finite tensors are flagged from the sums
@@ -20,13 +22,16 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["SUMS", "TENSOR_METRICS", "GradNorms", "ParamNormChunks", "grad_squares",
-           "nonempty"]
+__all__ = ["MEASURED", "REPORTED", "SUMS", "TENSOR_METRICS", "UNKNOWN", "GradNorms",
+           "ParamNormChunks", "grad_squares", "nonempty", "sq_distance"]
 
 #: Metrics written per parameter tensor, in this order.
 TENSOR_METRICS = ("grad_norm", "weight_norm", "dist_from_init", "update_ratio")
-#: The sums of a recorded step per tensor, the columns of a step's (n_tensors, 4) array.
-SUMS = ("grad_sq", "param_sq", "init_dot", "update_sq")
+#: The sums of a recorded step per tensor, the columns of a step's (n_tensors, 5) array:
+#: the last two are ``u.u`` and 0 (reported) or ``p.q`` and ``q.q`` (measured).
+SUMS = ("grad_sq", "param_sq", "init_dot", "update_a", "update_b")
+#: How a step's update norms are known (:meth:`ParamNormChunks.add`).
+REPORTED, MEASURED, UNKNOWN = 0, 1, 2
 
 
 def nonempty(tensors):
@@ -86,14 +91,15 @@ class ParamNormChunks:
         self._ratio_columns = records.columns([(*name, "update_ratio") for name in names])
         self._sums = np.empty((chunk_rows, len(names), len(SUMS)))
         self._rows = np.empty(chunk_rows, np.intp)
-        self._known = np.empty(chunk_rows, bool)  # False: the update norms are not known
+        self._update = np.empty(chunk_rows, np.int8)  # REPORTED, MEASURED or UNKNOWN
         self._used = 0
 
-    def add(self, row: int, sums: np.ndarray, update_known: bool) -> None:
-        """Buffer the ``sums`` (n_tensors, 4) of the step in record ``row``; without
-        ``update_known`` its update ratios are not recorded."""
+    def add(self, row: int, sums: np.ndarray, update: int) -> None:
+        """Buffer the ``sums`` (n_tensors, 5) of the step in record ``row``; ``update``:
+        how its update norms are known (:data:`REPORTED`, :data:`MEASURED`, or
+        :data:`UNKNOWN`: its update ratios are not recorded)."""
         k = self._used
-        self._sums[k], self._rows[k], self._known[k] = sums, row, update_known
+        self._sums[k], self._rows[k], self._update[k] = sums, row, update
         self._used = k + 1
         if self._used == len(self._rows):
             self.flush()
@@ -104,15 +110,18 @@ class ParamNormChunks:
         m, self._used = self._used, 0
         if m == 0:
             return
-        grad_sq, param_sq, init_dot, update_sq = np.moveaxis(self._sums[:m], 2, 0)
+        grad_sq, param_sq, init_dot, update_a, update_b = np.moveaxis(self._sums[:m], 2, 0)
+        update = self._update[:m, None]
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            update_sq = np.where(update == REPORTED, update_a,
+                                 sq_distance(param_sq, update_a, update_b))
             dist_sq = sq_distance(param_sq, init_dot, self._init_sq)
             norms = np.sqrt(np.stack([grad_sq, param_sq, dist_sq, update_sq / param_sq],
                                      axis=2)).reshape(m, -1)
             global_norm = np.sqrt(grad_sq.sum(axis=1, keepdims=True))
         rows = self._rows[:m].copy()
         self.records.put(rows, self.columns, np.concatenate([norms, global_norm], axis=1))
-        unknown = ~self._known[:m]
+        unknown = self._update[:m] == UNKNOWN
         if unknown.any():
             self.records.drop(rows[unknown], self._ratio_columns)
         self.on_flags(rows, ~np.isfinite(grad_sq), ~np.isfinite(param_sq))

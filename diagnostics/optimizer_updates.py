@@ -82,7 +82,7 @@ class ReportedSums:
         self.request()
 
     def after_step(self, sums: np.ndarray) -> bool:
-        """Put the reported ``p.p``, ``p.p0`` and ``u.u`` into ``sums[:, 1:]``; False (and
+        """Put the reported ``p.p``, ``p.p0``, ``u.u`` and 0 into ``sums[:, 1:]``; False (and
         ``sums`` partly written) when the optimizer did not report some tensor, or not
         with its reference (it was not stepped, or the array was replaced)."""
         report = self.optimizer.update_report()
@@ -93,6 +93,5 @@ class ReportedSums:
             found = report.get(array_id)
             if found is None or array_id not in self._references:
                 return False
-            sums[i, 1], sums[i, 2], sums[i, 3] = (found.param_sq, found.reference_dot,
-                                                  found.update_sq)
+            sums[i, 1:] = found.param_sq, found.reference_dot, found.update_sq, 0.0
         return True

@@ -8,7 +8,10 @@ Each recorded step's sums (``diagnostics.norms.SUMS``) come from one of two sour
 * :class:`~diagnostics.optimizer_updates.ReportedSums`: the optimizer's update reports,
   taken inside its ``step`` (no copy; the Monitor reads only the gradients).
 
-The reports are tried when the optimizer offers them and every tensor is float64. The
+The reports are tried when the optimizer offers them, every tensor is float64 and some
+tensor has :data:`~diagnostics.param_copies.ROW_BY_ROW` elements or more (on models of
+small tensors only, where calls cost more than memory traffic, the copies are faster:
+one copy and one matrix-vector product per tensor against three dot products). The
 first recorded step is measured from copies and the report of the same step must agree
 with it (:func:`~diagnostics.optimizer_updates.agree`; the step then records the reported
 values): a loop that changes the weights besides the optimizer (a weight constraint,
@@ -22,14 +25,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from diagnostics.norms import SUMS, ParamNormChunks, nonempty
+from diagnostics.norms import (
+    MEASURED,
+    REPORTED,
+    SUMS,
+    UNKNOWN,
+    ParamNormChunks,
+    nonempty,
+    sq_distance,
+)
 from diagnostics.optimizer_updates import ReportedSums, agree, offers_reports
-from diagnostics.param_copies import CopiedSums
+from diagnostics.param_copies import ROW_BY_ROW, CopiedSums
 
-__all__ = ["MEASURED", "REPORTED", "ParamStats"]
+__all__ = ["FROM_COPIES", "FROM_REPORTS", "ParamStats"]
 
 #: ``update_source()`` of the two sources.
-MEASURED, REPORTED = "measured from copies of the parameters", "reported by the optimizer"
+FROM_COPIES, FROM_REPORTS = "measured from copies of the parameters", "reported by the optimizer"
 
 
 class ParamStats:
@@ -66,9 +77,11 @@ class ParamStats:
         self._copies = CopiedSums(self.tensors)
         self._chunks = ParamNormChunks(records, self.names, self._copies.init_sq, on_flags,
                                        chunk_rows)
-        float64 = all(layer.params[key].dtype == np.float64 for key, layer in self.tensors)
+        arrays = [layer.params[key] for key, layer in self.tensors]
+        worth = (any(a.size >= ROW_BY_ROW for a in arrays)
+                 and all(a.dtype == np.float64 for a in arrays))
         self._reports = (ReportedSums(optimizer, self.tensors, self._copies.init)
-                         if self.tensors and float64 and offers_reports(optimizer) else None)
+                         if worth and offers_reports(optimizer) else None)
         self.state = "off" if self._reports is None else "trial"
         self._was_trusted = False
         self._sums = np.empty((len(self.tensors), len(SUMS)))  # of the current step
@@ -93,28 +106,31 @@ class ParamStats:
     def after_step(self) -> np.ndarray:
         """End the step's sums after the optimizer step and buffer them; return the
         squared weight norms, shape (n_tensors,)."""
-        sums, known = self._sums, True
+        sums, update = self._sums, REPORTED
         if self.state != "trusted":
             self._copies.after_step(sums)
-            if self.state == "trial":
-                self._end_trial(sums)
+            update = self._end_trial(sums) if self.state == "trial" else MEASURED
         elif not self._reports.after_step(sums):
-            self.state, known = "off", False
-            self._copies.after_step(sums)  # the weights now; the update is not known
-        self._chunks.add(self._row, sums, known)
+            self.state, update = "off", UNKNOWN
+            self._copies.after_step(sums)  # the weights now
+        self._chunks.add(self._row, sums, update)
         return sums[:, 1]
 
-    def _end_trial(self, measured: np.ndarray) -> None:
+    def _end_trial(self, measured: np.ndarray) -> int:
         """Trust the reports if the report of this step agrees with the ``measured`` sums
-        (then put the reported ones into them)."""
+        (then put the reported ones into them); return how the update is known."""
         reported = measured.copy()
-        scale = measured[:, 1] + self._copies.before_sq + self._copies.init_sq
-        if self._reports.after_step(reported) and agree(reported[:, 1:], measured[:, 1:],
-                                                        scale):
-            measured[:] = reported
-            self.state, self._was_trusted, self._copies.fresh = "trusted", True, False
-        else:
-            self.state = "off"
+        if self._reports.after_step(reported):
+            p_sq, init_dot, before_dot, before_sq = measured[:, 1:].T
+            with np.errstate(invalid="ignore", over="ignore"):
+                update_sq = sq_distance(p_sq, before_dot, before_sq)
+            scale = p_sq + before_sq + self._copies.init_sq
+            if agree(reported[:, 1:4], np.stack([p_sq, init_dot, update_sq], axis=1), scale):
+                measured[:] = reported
+                self.state, self._was_trusted, self._copies.fresh = "trusted", True, False
+                return REPORTED
+        self.state = "off"
+        return MEASURED
 
     def flush(self) -> None:
         """Derive and record the norms of the buffered steps (see ``on_flags``)."""
@@ -123,7 +139,7 @@ class ParamStats:
     def update_source(self) -> str:
         """Where the update norms came from, in a few words."""
         if self.state == "trusted":
-            return REPORTED
+            return FROM_REPORTS
         if self._was_trusted:
-            return f"{REPORTED}, then {MEASURED} (a step without a report)"
-        return MEASURED
+            return f"{FROM_REPORTS}, then {FROM_COPIES} (a step without a report)"
+        return FROM_COPIES
