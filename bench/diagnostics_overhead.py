@@ -15,8 +15,8 @@ times after one warm-up round:
 
 * no hooks (the baseline), and no hooks again (its ratios show the noise);
 * ``Monitor()``: the default budget schedule (``budget=0.05``);
-* ``Monitor(every=1)``: every step in full (the update norms of the tensors of 32,768
-  elements or more reported by the optimizer, see ``diagnostics.optimizer_updates``);
+* ``Monitor(every=1)``: every step in full (weight norms, distances from initialisation
+  and update norms reported by the optimizer, see ``diagnostics.optimizer_updates``);
 * ``Monitor(every=1), own optimizer``: the same with the SGD wrapped in a class that
   offers no update reports, as a user's own optimizer: the updates measured from copies;
 * ``Monitor(every=10, grad_norms_every_step=True)``: the middle mode;
@@ -25,9 +25,10 @@ times after one warm-up round:
   the fewest operations (one gradient inner product, three parameter inner products and
   one copy per tensor): the floor of any numpy recorder of these metrics that measures
   the updates itself;
-* ``NumpyLogger (optimizer reports)``: the same, with the update norms reported by the
-  optimizer (``report_next_update``/``update_sq_norms``, as ``Monitor`` uses them): two
-  parameter inner products per tensor and no copy, the floor of a recorder given them.
+* ``NumpyLogger (optimizer reports)``: the same, with the weight norms, the inner products
+  with the initial parameters and the update norms reported by the optimizer
+  (``report_next_update``/``update_report``, as ``Monitor`` uses them): one gradient inner
+  product per tensor in the hook, no copy, the floor of a recorder given the reports.
 
 BLAS is limited to one thread (threadpoolctl) and the process CPU time is measured (the
 steadier measure on a shared machine). The table shows per model and configuration
@@ -73,8 +74,8 @@ from tests.diagnostics.toy_nets import OwnOptimizer
 class NumpyLogger:
     """Per step and parameter tensor: ||g||, ||p||, ||p - p0|| and ||p - q|| / ||p|| (q:
     the parameters before the step), from g.g, p.p, p.q, p.p0 and q.q, p0.p0; with
-    ``reports=True`` the optimizer reports ||p - q||^2 (``report_next_update``) and q is
-    not kept."""
+    ``reports=True`` the optimizer reports p.p, p.p0 and ||p - q||^2 (``report_next_update``
+    with the references p0) and q is not kept."""
 
     def __init__(self, reports=False):
         self.reports = reports
@@ -86,6 +87,8 @@ class NumpyLogger:
         self.grads = [g.reshape(-1) for g in model.grads.values()]
         self.prev = None if self.reports else [p.copy() for p in self.params]
         self.init = [p.copy() for p in self.params]
+        self.references = {key: p0.reshape(p.shape) for key, p0, p in zip(
+            self.ids, self.init, model.params.values(), strict=True)}
         self.init_sq = np.array([p @ p for p in self.init])
         self.prev_sq = self.init_sq.copy()
         self.sums = np.empty((len(self.params), 4))
@@ -95,14 +98,14 @@ class NumpyLogger:
         for k, g in enumerate(self.grads):
             self.sums[k, 0] = g @ g
         if self.reports:
-            self.optimizer.report_next_update()
+            self.optimizer.report_next_update(self.references)
 
     def on_step_end(self, step, model):
         sums = self.sums
         if self.reports:
-            report = self.optimizer.update_sq_norms()
-            for k, (key, p, p0) in enumerate(zip(self.ids, self.params, self.init, strict=True)):
-                sums[k, 1:] = p @ p, report[key], p @ p0
+            report = self.optimizer.update_report()
+            for k, key in enumerate(self.ids):
+                sums[k, 1:] = report[key].param_sq, report[key].update_sq, report[key].reference_dot
             update = np.sqrt(sums[:, 2])
         else:
             for k, (p, q, p0) in enumerate(zip(self.params, self.prev, self.init, strict=True)):
@@ -173,16 +176,16 @@ def models():
 
 
 class TimedSGD(SGD):
-    """SGD whose update reports are timed into ``seconds``: the squared norms it takes when
-    a hook asks for them (``report_next_update``) are that hook's cost, spent inside
+    """SGD whose update reports are timed into ``seconds``: the inner products it takes
+    when a hook asks for them (``report_next_update``) are that hook's cost, spent inside
     ``step``."""
 
     seconds = 0.0
 
-    def _sq_norm(self, update):
+    def _report_update(self, *args):
         start = time.perf_counter()
         try:
-            return super()._sq_norm(update)
+            return super()._report_update(*args)
         finally:
             self.seconds += time.perf_counter() - start
 

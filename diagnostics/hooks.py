@@ -110,11 +110,12 @@ class Monitor(MonitorResults):
     -----
     Per recorded step and parameter tensor: ``grad_norm``, ``weight_norm``,
     ``dist_from_init``, ``update_ratio`` (norm of the step's update over the weight
-    norm after it: for large float64 tensors the update as the optimizer reports it when
-    it offers update reports, as ``reference_nets.optim`` optimizers do, else measured
-    from copies of the parameters and resolved down to about 1e-7; see
-    ``diagnostics.norms`` and ``diagnostics.optimizer_updates``; ``meta["update_norms"]``
-    says which), plus the global ``grad_norm``; per activation layer:
+    norm after it: for float64 models whose optimizer offers update reports, as
+    ``reference_nets.optim`` optimizers do, the update, the weight norm and the inner
+    product with the initial weights as the optimizer reports them, else measured from
+    copies of the parameters (the update resolved down to about 1e-7); see
+    ``diagnostics.param_stats``; ``meta["update_norms"]`` says which), plus the global
+    ``grad_norm``; per activation layer:
     ``inactive_fraction`` or ``saturation_fraction``, ``act_mean``, ``act_std`` and, at
     the end of each window, ``dead_fraction``. Activation outputs are observed during the
     forward that follows ``on_batch_begin`` of a recorded step.

@@ -1,103 +1,97 @@
-"""Update norms reported by the optimizer, when it offers them.
+"""A recorded step's sums reported by the optimizer, when it offers update reports.
 
 An optimizer may offer two methods (``reference_nets.optim.Optimizer`` does)::
 
-    optimizer.report_next_update()   # before step(): keep the next step's updates
-    optimizer.update_sq_norms()      # after it: {id(param): ||update||^2}, or None
+    optimizer.report_next_update(references)   # before step(): {id(param): p0}
+    optimizer.update_report()   # after it: {id(param): (u.u, p.p, p.p0)}, or None
 
-With them, :class:`~diagnostics.norms.ParamStats` takes each recorded step's update
-norms of its large float64 tensors from the optimizer and needs no copy of them (the
-weight norm and the distance from initialisation come from the live parameters). It
-trusts the reports only after the first recorded step, which it measures from copies as
-without them: the optimizer must report every one of those tensors and agree with the
-measured change (the trial step then records the reported values too). So a loop that
-changes the weights besides the optimizer (a weight constraint, another hook) or hands
-the Monitor another optimizer keeps the measured updates. A later step without a report
-(an own loop that skips ``step()``, e.g. accumulating gradients) records no update norms
-for those tensors and measures them from then on.
+(:class:`reference_nets.optim.UpdateReport`: ``update_sq``, ``param_sq``,
+``reference_dot``). The optimizer takes these inner products inside ``step``, right
+after each parameter's update ``p -= u``, while ``p`` and ``u`` are in the caches: on
+the 784-512-512-10 MLP of ``bench/diagnostics_overhead.py`` the same dot products cost
+less there than the Monitor's own reads of ``p`` after the step (``bench/README.md``).
+The Monitor then reads only the gradients (``g.g``, after backward) and copies nothing.
+The values are exact (no running sums: nothing accumulates rounding over steps). The
+Monitor cannot time the work inside ``step``; the budget schedule's allowance for untimed
+work covers it (``diagnostics.schedule``).
 
-The optimizer takes the squared norms inside ``step``, while the updates are in the
-caches (one pass over each tensor); the Monitor cannot time that work, which the
-budget schedule's allowance for untimed work covers (``diagnostics.schedule``).
+:class:`~diagnostics.param_stats.ParamStats` trusts the reports only after a recorded
+step that it measured from copies as without them agrees (:func:`agree`), and only for
+models whose tensors are all float64 (the reports are in the parameters' dtype; the
+copies are float64).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["TRIAL_ATOL", "TRIAL_RTOL", "UpdateReports"]
+from diagnostics.norms import grad_squares
 
-#: Agreement the first recorded step asks of the reported squared update norms with the
-#: measured ones: ``|reported - measured| <= TRIAL_RTOL * reported + TRIAL_ATOL * (p.p +
-#: q.q)`` (p, q: the parameters after and before). The measured value resolves about 1e-14
-#: of ``p.p + q.q`` (``diagnostics.norms``) and the reported one is the exact update, not its
-#: rounded effect on ``p`` (at most ``2 eps |p| |u|`` apart): ``TRIAL_ATOL`` allows 100 times
-#: that; ``TRIAL_RTOL`` lets through nothing that moves the weights visibly.
+__all__ = ["TRIAL_ATOL", "TRIAL_RTOL", "ReportedSums", "agree", "offers_reports"]
+
+#: Agreement the trial step asks of each reported sum with the measured one:
+#: ``|reported - measured| <= TRIAL_RTOL * |reported| + TRIAL_ATOL * (p.p + q.q + p0.p0)``
+#: (p, q: the parameters after and before). A measured update norm resolves about 1e-14
+#: of ``p.p + q.q`` (``diagnostics.norms``) and the reported one is the exact update, not
+#: its rounded effect on ``p`` (at most ``2 eps |p| |u|`` apart): ``TRIAL_ATOL`` allows
+#: 100 times that; ``TRIAL_RTOL`` lets through nothing that moves the weights visibly.
 TRIAL_RTOL, TRIAL_ATOL = 1e-6, 1e-12
 
 
-class UpdateReports:
-    """Whether a :class:`~diagnostics.norms.ParamStats` takes its update norms from the
-    optimizer.
+def offers_reports(optimizer) -> bool:
+    """Whether ``optimizer`` has ``report_next_update`` and ``update_report``."""
+    return (callable(getattr(optimizer, "report_next_update", None))
+            and callable(getattr(optimizer, "update_report", None)))
+
+
+def agree(reported: np.ndarray, measured: np.ndarray, scale: np.ndarray) -> bool:
+    """Whether the ``reported`` sums (n_tensors, k) agree with the ``measured`` ones within
+    the tolerances above (``scale``: ``p.p + q.q + p0.p0`` per tensor, shape (n_tensors,))."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return bool(np.all(np.abs(reported - measured)
+                           <= TRIAL_RTOL * np.abs(reported) + TRIAL_ATOL * scale[:, None]))
+
+
+class ReportedSums:
+    """The sums (``diagnostics.norms.SUMS``) of recorded steps: the gradients' read here,
+    the others from the optimizer's report of the step.
 
     Parameters
     ----------
-    optimizer : object or None
-        The optimizer passed to ``on_train_begin``.
+    optimizer : object
+        Offers update reports (:func:`offers_reports`).
     tensors : list of tuple (key, layer)
-        The tensors ``layer.params[key]`` whose update norms may come from the reports
-        (none: the reports are off).
-
-    Attributes
-    ----------
-    state : {"trial", "trusted", "off"}
-        ``"trial"`` until the first recorded step has been compared with the reports,
-        ``"trusted"`` while they are used, ``"off"`` when they are not (never again in
-        this run).
+        The tensors ``layer.params[key]`` (matched with the report by identity) and
+        ``layer.grads[key]``.
+    init : list of numpy.ndarray
+        The initial parameters (float64, shaped like the parameters): the references.
     """
 
-    def __init__(self, optimizer, tensors):
-        offers = (callable(getattr(optimizer, "report_next_update", None))
-                  and callable(getattr(optimizer, "update_sq_norms", None)))
-        self.state = "trial" if offers and tensors else "off"
-        self._optimizer, self._tensors = optimizer, tensors
-        self._was_trusted = False
+    def __init__(self, optimizer, tensors, init):
+        self.optimizer, self.tensors = optimizer, tensors
+        self._references = {id(layer.params[key]): p0
+                            for (key, layer), p0 in zip(tensors, init, strict=True)}
 
     def request(self) -> None:
-        """Ask the optimizer to report the coming step (unless the reports are off)."""
-        if self.state != "off":
-            self._optimizer.report_next_update()
+        """Ask the optimizer to report the coming step."""
+        self.optimizer.report_next_update(self._references)
 
-    def read(self) -> np.ndarray | None:
-        """``||u_i||^2`` of each tensor ``i``, shape (n_tensors,), from the optimizer's
-        report of the step just taken; None, and the reports off, when it has none for
-        some tensor (arrays are matched by identity)."""
-        report = self._optimizer.update_sq_norms()
-        values = np.empty(len(self._tensors))
-        for i, (key, layer) in enumerate(self._tensors):
-            value = None if report is None else report.get(id(layer.params[key]))
-            if value is None:
-                self.state = "off"
-                return None
-            values[i] = value
-        return values
+    def before_step(self, sums: np.ndarray) -> None:
+        """Put the squared gradient norms into ``sums[:, 0]``; ask for the report."""
+        grad_squares(self.tensors, sums[:, 0])
+        self.request()
 
-    def judge(self, measured: np.ndarray, scale: np.ndarray) -> np.ndarray | None:
-        """End the trial: trust the reports if they agree with the ``measured`` squared
-        update norms (n_tensors,) of the same step within the tolerances above (``scale``:
-        ``p.p + q.q`` per tensor); return the reported values then, else None."""
-        reported = self.read()
-        agree = reported is not None and bool(np.all(
-            np.abs(reported - measured) <= TRIAL_RTOL * reported + TRIAL_ATOL * scale))
-        self.state = "trusted" if agree else "off"
-        self._was_trusted = agree
-        return reported if agree else None
-
-    def describe(self) -> str:
-        """Where the update norms of the tensors came from, in a few words."""
-        if self.state == "trusted":
-            return "reported by the optimizer"
-        if self._was_trusted:
-            return ("reported by the optimizer, then measured from copies of the parameters "
-                    "(a step without a report)")
-        return "measured from copies of the parameters"
+    def after_step(self, sums: np.ndarray) -> bool:
+        """Put the reported ``p.p``, ``p.p0``, ``u.u`` and 0 into ``sums[:, 1:]``; False (and
+        ``sums`` partly written) when the optimizer did not report some tensor, or not
+        with its reference (it was not stepped, or the array was replaced)."""
+        report = self.optimizer.update_report()
+        if report is None:
+            return False
+        for i, (key, layer) in enumerate(self.tensors):
+            array_id = id(layer.params[key])
+            found = report.get(array_id)
+            if found is None or array_id not in self._references:
+                return False
+            sums[i, 1:] = found.param_sq, found.reference_dot, found.update_sq, 0.0
+        return True

@@ -1,7 +1,7 @@
 """The recorders behind a :class:`~diagnostics.Monitor`, writing into one records table.
 
 :class:`Recorder` owns the :class:`~diagnostics.records.Records` table, the loss series
-(every step), the parameter norms (:class:`~diagnostics.norms.ParamStats`), the optional
+(every step), the parameter norms (:class:`~diagnostics.param_stats.ParamStats`), the optional
 per-step gradient norms (:class:`~diagnostics.norms.GradNorms`), the activation taps and
 statistics (:mod:`diagnostics.units`) and the non-finite tracker. The Monitor decides
 which steps are recorded and calls it; everything here is per recorded step.
@@ -14,7 +14,8 @@ from time import perf_counter
 
 from diagnostics.model_info import param_tensors
 from diagnostics.nonfinite import NonFiniteTracker
-from diagnostics.norms import GradNorms, ParamStats
+from diagnostics.norms import GradNorms
+from diagnostics.param_stats import ParamStats
 from diagnostics.records import Records
 from diagnostics.units import ACTIVATION_KINDS, ForwardTap, UnitStats, classify
 

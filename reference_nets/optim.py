@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
 from reference_nets._validate import check_positive_int, check_positive_number
 
-__all__ = ["SGD", "Adam", "CosineLR", "Optimizer", "StepLR", "clip_grad_norm",
+__all__ = ["SGD", "Adam", "CosineLR", "Optimizer", "StepLR", "UpdateReport", "clip_grad_norm",
            "clip_grad_value"]
+
+
+class UpdateReport(NamedTuple):
+    """Inner products a reported step took of one parameter ``p`` and its update ``u``
+    (``p_new = p - u``), in the parameter's dtype."""
+
+    update_sq: float
+    """``u.u``, the squared norm of the update."""
+    param_sq: float
+    """``p_new.p_new``, the squared norm of the updated parameter."""
+    reference_dot: float
+    """``p_new.r`` for the reference ``r`` asked for (NaN without one)."""
 
 
 class Optimizer:
@@ -29,11 +42,13 @@ class Optimizer:
     Notes
     -----
     Update reports, for training diagnostics (``diagnostics.Monitor`` uses them when
-    the optimizer offers them, instead of copying the parameters to measure each step's
-    change): after :meth:`report_next_update`, the next ``step`` also takes the squared
-    norm ``||u||^2`` of each parameter's update ``u`` (``p_new = p - u``), while ``u`` is
-    still in the caches, and :meth:`update_sq_norms` returns them. Steps that were not
-    asked for cost nothing extra.
+    the optimizer offers them, instead of copying the parameters to measure each step):
+    after :meth:`report_next_update`, the next ``step`` also takes, for each parameter
+    ``p`` right after its update ``p -= u`` (while ``p`` and ``u`` are in the caches),
+    ``u.u``, ``p.p`` and the inner product of ``p`` with a reference array the caller
+    passed (e.g. the initial parameters); :meth:`update_report` returns them
+    (:class:`UpdateReport`), :meth:`update_sq_norms` the ``u.u`` alone. Steps that were
+    not asked for cost nothing extra.
     """
 
     def __init__(self, lr: float, weight_decay: float = 0.0):
@@ -44,8 +59,8 @@ class Optimizer:
         self.weight_decay = float(weight_decay)
         self.model = None
         self.state: dict[str, dict] = {}
-        self._report_next = False
-        self._update_sq = None  # of the last step, when it was asked for
+        self._references = None  # {id(param): array} of the coming step when it is reported
+        self._report = None  # {id(param): UpdateReport} of the last step, when it was asked for
 
     def bind(self, model) -> Optimizer:
         """Attach to ``model`` (anything with ``params``/``grads`` dicts); return ``self``.
@@ -61,8 +76,8 @@ class Optimizer:
         """Update every parameter of the bound model in place."""
         if self.model is None:
             raise RuntimeError(f"{type(self).__name__}.step: call bind(model) first")
-        report = {} if self._report_next else None
-        self._report_next, self._update_sq = False, report
+        references, self._references = self._references, None
+        report = self._report = None if references is None else {}
         grads = self.model.grads
         for name, param in self.model.params.items():
             grad = grads[name]
@@ -71,31 +86,63 @@ class Optimizer:
             update = self._update(name, param, grad, self.state.setdefault(name, {}))
             param -= update
             if report is not None:
-                report[id(param)] = self._sq_norm(update)
+                report[id(param)] = self._report_update(name, param, update,
+                                                        references.get(id(param)))
 
-    def report_next_update(self) -> None:
-        """Have the next :meth:`step` take the squared norms of its updates for
-        :meth:`update_sq_norms` (one step only; an earlier report is discarded now)."""
-        self._report_next, self._update_sq = True, None
+    def report_next_update(self, references: dict[int, np.ndarray] | None = None) -> None:
+        """Have the next :meth:`step` report its updates for :meth:`update_report` (one
+        step only; an earlier report is discarded now).
 
-    def update_sq_norms(self) -> dict[int, float] | None:
-        """Squared L2 norms of the updates of the last step, if it was asked for them.
+        Parameters
+        ----------
+        references : dict of int to ndarray, optional
+            ``{id(param): r}``: arrays of the shapes of the parameters ``param`` whose
+            inner product with the updated parameter the step also takes (the keys name
+            the arrays the model holds: numpy arrays are not hashable).
+
+        Raises
+        ------
+        TypeError
+            ``references`` is not a dict of int to numpy arrays.
+        """
+        references = {} if references is None else references
+        if not isinstance(references, dict) or not all(
+                isinstance(k, int) and isinstance(v, np.ndarray) for k, v in references.items()):
+            raise TypeError(f"{type(self).__name__}.report_next_update: references must be a "
+                            f"dict {{id(param): numpy array}}, got {type(references).__name__}")
+        self._references, self._report = references, None
+
+    def update_report(self) -> dict[int, UpdateReport] | None:
+        """What the last step took of its updates, if it was asked for them.
 
         Returns
         -------
-        dict of int to float, or None
-            ``{id(param): ||u||^2}`` for every parameter array ``param`` the last
-            :meth:`step` changed (by ``param -= u``, in place, so the id names the array
-            the model holds; numpy arrays are not hashable), by ``numpy.vdot`` in the
-            parameters' dtype; None when :meth:`report_next_update` did not ask for that
-            step.
+        dict of int to UpdateReport, or None
+            ``{id(param): UpdateReport(u.u, p.p, p.r)}`` for every parameter array
+            ``param`` the last :meth:`step` changed (by ``param -= u``, in place, so the
+            id names the array the model holds), by ``numpy.vdot`` in the parameters'
+            dtype; None when :meth:`report_next_update` did not ask for that step.
         """
-        return None if self._update_sq is None else dict(self._update_sq)
+        return None if self._report is None else dict(self._report)
 
-    @staticmethod
-    def _sq_norm(update: np.ndarray) -> float:
-        """``||update||^2`` for :meth:`update_sq_norms`."""
-        return float(np.vdot(update, update))
+    def update_sq_norms(self) -> dict[int, float] | None:
+        """``{id(param): ||u||^2}`` of the last step's updates, if it was asked for them
+        (the ``update_sq`` of :meth:`update_report`), else None."""
+        report = self.update_report()
+        return None if report is None else {k: r.update_sq for k, r in report.items()}
+
+    def _report_update(self, name: str, param: np.ndarray, update: np.ndarray,
+                       reference: np.ndarray | None) -> UpdateReport:
+        """The :class:`UpdateReport` of ``param`` (``name``) just updated by ``update``."""
+        reference_dot = math.nan
+        if reference is not None:
+            if reference.shape != param.shape:
+                raise ValueError(f"{type(self).__name__}.step: the reference of parameter "
+                                 f"{name!r} has shape {reference.shape}, the parameter "
+                                 f"{param.shape}")
+            reference_dot = float(np.vdot(param, reference))
+        return UpdateReport(float(np.vdot(update, update)), float(np.vdot(param, param)),
+                            reference_dot)
 
     def _update(self, name: str, param: np.ndarray, grad: np.ndarray,
                 state: dict) -> np.ndarray:  # pragma: no cover - abstract

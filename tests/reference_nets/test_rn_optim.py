@@ -124,6 +124,50 @@ def test_a_reported_step_gives_the_squared_norms_of_its_updates_and_the_same_wei
         assert opt.update_sq_norms() == report  # read again: the same
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("make", [
+    lambda: SGD(0.1), lambda: SGD(0.1, momentum=0.9, weight_decay=0.01),
+    lambda: SGD(0.1, momentum=0.9, nesterov=True), lambda: Adam(0.01)],
+    ids=["sgd", "momentum+wd", "nesterov", "adam"])
+def test_a_reported_step_gives_the_inner_products_of_the_updated_parameters(make, dtype):
+    model = rn.Sequential([rn.Dense(3, 2, seed=0, dtype=dtype)])
+    model.layers[0].grads["W"][...] = np.random.default_rng(0).standard_normal((3, 2))
+    opt = make().bind(model)
+    W, b = model.layers[0].params["W"], model.layers[0].params["b"]
+    reference = np.linspace(-1.0, 1.0, 6).reshape(3, 2).astype(dtype)
+    for _ in range(3):
+        before = W.copy()
+        opt.report_next_update({id(W): reference})
+        opt.step()
+        report = opt.update_report()
+        assert set(report) == {id(W), id(b)}
+        # the same vdot calls on the same arrays: the same numbers
+        assert report[id(W)].param_sq == float(np.vdot(W, W))
+        assert report[id(W)].reference_dot == float(np.vdot(W, reference))
+        assert np.isnan(report[id(b)].reference_dot)  # no reference asked for
+        change, eps = (W - before).astype(np.float64), float(np.finfo(dtype).eps)
+        # as above: fl(p - u) - p is -u up to eps/2 |p| per element; two dots of 6 terms
+        tol = (eps * np.linalg.norm(W) * np.linalg.norm(change)
+               + 2 * W.size * eps * np.vdot(change, change))
+        assert abs(report[id(W)].update_sq - np.vdot(change, change)) <= tol
+        assert opt.update_sq_norms() == {k: r.update_sq for k, r in report.items()}
+
+
+def test_bad_references_are_refused_naming_the_parameter():
+    model = model_with_grads()
+    opt = SGD(0.1).bind(model)
+    with pytest.raises(TypeError, match=r"SGD.report_next_update: references must be a dict "
+                                        r"\{id\(param\): numpy array\}, got list"):
+        opt.report_next_update([np.zeros((3, 2))])
+    W = model.layers[0].params["W"]
+    with pytest.raises(TypeError, match="got dict"):
+        opt.report_next_update({id(W): [0.0] * 6})
+    opt.report_next_update({id(W): np.zeros(6)})
+    with pytest.raises(ValueError, match=r"SGD.step: the reference of parameter '0.W' has shape "
+                                         r"\(6,\), the parameter \(3, 2\)"):
+        opt.step()
+
+
 def test_a_report_covers_one_step_and_a_new_request_discards_the_last():
     model = model_with_grads()
     opt = SGD(0.1).bind(model)
