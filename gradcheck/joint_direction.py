@@ -113,11 +113,14 @@ def plan_joint(point: Point, names: list[str], s: Settings, drawn=None) -> Joint
     if len(large) < 2 or stencil(s.method).complex:
         return None
     lives = [point.tensors[point.index(n)].live for n in large]
-    rng = rng_for(s.seed, point.label, "joint")
-    drawn = drawn or {}
-    directions = [drawn[n] if n in drawn and drawn[n].shape == (a.size,)
-                  else random_directions(rng, 1, a.size)[0] for n, a in zip(large, lives,
-                                                                           strict=True)]
+    drawn = dict(drawn or {})
+    new = [n for n, a in zip(large, lives, strict=True)
+           if not (n in drawn and drawn[n].shape == (a.size,))]
+    if new:   # in the order of the tensors, from the point's own generator
+        rng = rng_for(s.seed, point.label, "joint")
+        drawn.update({n: random_directions(rng, 1, lives[large.index(n)].size)[0]
+                      for n in new})
+    directions = [drawn[n] for n in large]
     h = np.array([direction_step(a, s.step) for a in lives])
     projections = np.array([_project(v, point.analytic[n])
                             for v, n in zip(directions, large, strict=True)])
