@@ -47,7 +47,7 @@ from gradcheck.finite_diff import direction_step, stencil
 from gradcheck.judge import NOISE_FACTOR, Rule, Verdict
 from gradcheck.measure import ValueSet, check_values
 from gradcheck.point import Point
-from gradcheck.selection import AUTO_FULL_LIMIT, random_directions, rng_for
+from gradcheck.selection import AUTO_FULL_LIMIT, random_directions_of, rng_for
 from gradcheck.settings import Settings
 
 __all__ = ["NOISE_MARGIN", "SHRINK_LIMIT", "Joint", "check_jointly", "plan_joint"]
@@ -118,8 +118,8 @@ def plan_joint(point: Point, names: list[str], s: Settings, drawn=None) -> Joint
            if not (n in drawn and drawn[n].shape == (a.size,))]
     if new:   # in the order of the tensors, from the point's own generator
         rng = rng_for(s.seed, point.label, "joint")
-        drawn.update({n: random_directions(rng, 1, lives[large.index(n)].size)[0]
-                      for n in new})
+        drawn.update(zip(new, random_directions_of(
+            rng, [lives[large.index(n)].size for n in new]), strict=True))
     directions = [drawn[n] for n in large]
     h = np.array([direction_step(a, s.step) for a in lives])
     projections = np.array([_project(v, point.analytic[n])

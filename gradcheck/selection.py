@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["AUTO_FULL_LIMIT", "AUTO_LOCATE_LIMIT", "Selection", "element_label",
-           "random_directions", "rng_for", "select"]
+           "random_directions", "random_directions_of", "rng_for", "select"]
 
 AUTO_FULL_LIMIT = 8           # "auto" checks tensors up to this size element by element
 AUTO_LOCATE_LIMIT = 100_000   # "auto" locates a wrong element by checking every element up to
@@ -59,21 +59,44 @@ def select(mode: str, size: int, rng: np.random.Generator) -> Selection:
     return Selection(np.arange(0), N_DIRECTIONS if mode == "directional" else 1)
 
 
+def _signed_magnitudes(rng: np.random.Generator, shape) -> np.ndarray:
+    """Random signs times magnitudes uniform in [0.25, 0.75), float64, of ``shape``.
+
+    Branch free: a masked update (``np.add(..., where=mask)``) over a random mask mispredicts
+    half its branches and costs more than drawing the numbers.
+    """
+    values = rng.random(shape)
+    values -= 0.5                                  # uniform in [-0.5, 0.5)
+    values += np.copysign(0.25, values)            # +-[0.25, 0.75)
+    return values
+
+
 def random_directions(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
     """``n`` random unit vectors of ``size`` components, shape (n, size), float64: random
     signs times magnitudes uniform in [0.25, 0.75), normalised.
 
     Continuous, so an error vector with a few equal entries (a one-hot off by one class, one
     wrong row) has no chance of an exact zero projection (random signs alone give it a fair
-    one); bounded away from 0, so every element weighs in (bisection relies on it). Branch
-    free: a masked update (``np.add(..., where=mask)``) over a random mask mispredicts half
-    its branches and costs more than drawing the numbers.
+    one); bounded away from 0, so every element weighs in (bisection relies on it).
     """
-    directions = rng.random((n, size))
-    directions -= 0.5                                  # uniform in [-0.5, 0.5)
-    directions += np.copysign(0.25, directions)        # +-[0.25, 0.75)
+    directions = _signed_magnitudes(rng, (n, size))
     directions *= 1 / np.sqrt(np.einsum("ij,ij->i", directions, directions))[:, None]
     return directions
+
+
+def random_directions_of(rng: np.random.Generator, sizes) -> list[np.ndarray]:
+    """One random unit vector per size in ``sizes`` (as :func:`random_directions`), drawn
+    together: views of one array, shapes ``(size,)``."""
+    sizes = [int(n) for n in sizes]
+    if not sizes:
+        return []
+    if min(sizes) < 1:
+        raise ValueError(f"random_directions_of: every size must be at least 1, got {sizes}")
+    values = _signed_magnitudes(rng, sum(sizes))
+    starts = np.cumsum([0, *sizes[:-1]])
+    norms = np.sqrt(np.add.reduceat(values * values, starts))
+    values /= np.repeat(norms, sizes)
+    return np.split(values, starts[1:])
 
 
 def element_label(flat: int, shape: tuple) -> str:

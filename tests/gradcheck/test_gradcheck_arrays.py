@@ -11,6 +11,7 @@ import pytest
 
 from gradcheck.allocator import MAX_WARMED, TEMPORARIES_PER_TENSOR, warm_allocator
 from gradcheck.arrays import BLOCK, close_to_multiple, same_values
+from gradcheck.selection import random_directions, random_directions_of, rng_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZES = [0, 1, BLOCK - 1, BLOCK, BLOCK + 1, 3 * BLOCK + 5]
@@ -94,3 +95,19 @@ def test_after_warming_temporaries_of_the_tensors_size_reuse_memory():
     pages = 20 * 4 * 60_000 * 8 // 4096
     assert faults("cold") > pages // 2
     assert faults("warm") < pages // 20
+
+
+def test_directions_drawn_together_are_unit_vectors_like_one_at_a_time():
+    sizes = [1, 10, 4096, 3]
+    together = random_directions_of(rng_for(0, "together"), sizes)
+    assert [v.shape for v in together] == [(n,) for n in sizes]
+    for v in together:
+        assert np.isclose(np.linalg.norm(v), 1.0)
+        magnitudes = np.abs(v) / np.abs(v).max()
+        assert magnitudes.min() >= 0.25 / 0.75 - 1e-12   # bounded away from 0, as one alone
+    alone = random_directions(rng_for(0, "alone"), 1, 4096)[0]
+    assert (alone > 0).mean() == pytest.approx(0.5, abs=0.05)
+    assert (together[2] > 0).mean() == pytest.approx(0.5, abs=0.05)
+    assert random_directions_of(rng_for(0, "none"), []) == []
+    with pytest.raises(ValueError, match="at least 1"):
+        random_directions_of(rng_for(0, "empty"), [3, 0])

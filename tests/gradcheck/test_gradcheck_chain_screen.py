@@ -108,9 +108,9 @@ def test_the_second_point_reuses_the_screens_directions(monkeypatch):
     import gradcheck.joint_direction as joint
 
     sizes = []
-    draw = joint.random_directions
-    monkeypatch.setattr(joint, "random_directions",
-                        lambda rng, n, size: sizes.append(size) or draw(rng, n, size))
+    draw = joint.random_directions_of
+    monkeypatch.setattr(joint, "random_directions_of",
+                        lambda rng, wanted: sizes.extend(wanted) or draw(rng, wanted))
     model = chain(Dense(16, 12, init="xavier", seed=2))
     assert check_model(model, SoftmaxCrossEntropy(), X, Y).passed
     # one per tensor of the screen (each layer's input and parameters), none again at the
