@@ -111,3 +111,21 @@ def test_directions_drawn_together_are_unit_vectors_like_one_at_a_time():
     assert random_directions_of(rng_for(0, "none"), []) == []
     with pytest.raises(ValueError, match="at least 1"):
         random_directions_of(rng_for(0, "empty"), [3, 0])
+
+
+def test_probes_compare_arrays_with_nans_as_equal_values():
+    """A dy holding NaN that backward leaves alone is not reported as changed in place, and a
+    forward that leaves a NaN input alone did not mutate it (NaN != NaN elementwise)."""
+    from gradcheck.probes import first_backward, forward_keeps_its_input
+    from reference_nets.layers.activations import Tanh
+
+    layer = Tanh()
+    x = np.array([[0.5, np.nan, -1.0]])
+    _, mutated, rows = forward_keeps_its_input("tanh", layer, x)
+    assert not mutated and rows == []
+    dy = np.array([[1.0, np.nan, 2.0]])
+    (_, _, _, problems), _ = first_backward("tanh", layer, dy, dy.copy())
+    assert [r["check"] for r in problems] == []
+    dy[0, 0] = 3.0   # a real change is still seen
+    (_, _, _, problems), _ = first_backward("tanh", layer, dy, np.array([[1.0, np.nan, 2.0]]))
+    assert [r["check"] for r in problems] == ["mutation"]
