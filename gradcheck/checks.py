@@ -187,7 +187,9 @@ def check_model(model, loss, x, y, *, mode: str = "auto", method: str = "central
 
     - a *chain*: ``model.layers`` holds every layer and ``model.forward`` runs them in order.
       The layers' inputs are cached activations; each layer's perturbed outputs are pushed
-      through the later layers only (batched where they treat samples independently).
+      through the later layers only (batched where they treat samples independently). In
+      ``"auto"`` mode all layers are first checked together along one joint direction
+      (:mod:`gradcheck.chain_screen`); only what that leaves open gets each layer's own check.
     - *any other* model (:mod:`gradcheck.model_graph`): one run of ``model.forward(x)``,
       ``loss``, ``model.backward(dL/dpred)`` records, for every layer and block (their
       ``forward``/``backward`` shadowed by instance attributes for that run, removed after,
