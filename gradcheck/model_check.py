@@ -164,7 +164,7 @@ def _chain_layer_rows(layers, acts, probes, loss, y, loss0: float, dpred, e2e: l
     total = sum(p.size for layer in layers for p in trainable(layer.params).values()) + sum(
         a.size for a in acts[:-1])
     labels = [layer_name(i, layer) for i, layer in enumerate(layers)]
-    screened, drawn = ([Screened({}, False)] * len(layers), {}) if random else chain_screen(
+    screened, drawn = ([Screened({}, False) for _ in layers], {}) if random else chain_screen(
         layers, labels, acts, probes, e2e, loss, y, loss0, s, noise)
     rows, firsts = [], []
     with progress_bar(total if s.mode == "full" else 0) as bar:
