@@ -1,4 +1,6 @@
-"""Optimizers (bound to a model, updating its arrays in place), clipping, lr schedules."""
+"""Optimizers (bound to a model, updating its arrays in place); the clipping helpers
+(:mod:`reference_nets.clipping`) and lr schedules (:mod:`reference_nets.lr_schedules`) are
+imported from here too."""
 
 from __future__ import annotations
 
@@ -7,7 +9,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from reference_nets._validate import check_positive_int, check_positive_number
+from reference_nets._validate import check_positive_number
+from reference_nets.clipping import clip_grad_norm, clip_grad_value
+from reference_nets.lr_schedules import CosineLR, StepLR
 
 __all__ = ["SGD", "Adam", "CosineLR", "Optimizer", "StepLR", "UpdateReport", "clip_grad_norm",
            "clip_grad_value"]
@@ -227,104 +231,3 @@ class Adam(Optimizer):
         v += (1 - b2) * grad * grad
         denom = np.sqrt(v / (1 - b2 ** t)) + self.eps
         return (self.lr / (1 - b1 ** t)) * m / denom
-
-
-def clip_grad_norm(grads: dict[str, np.ndarray], max_norm: float) -> float:
-    """Scale all gradients in place so their global L2 norm is at most ``max_norm``.
-
-    Follows ``torch.nn.utils.clip_grad_norm_``: the factor is
-    ``max_norm / (total_norm + 1e-6)``, applied only when it is below 1.
-
-    Parameters
-    ----------
-    grads : dict of str to ndarray
-        Gradient arrays (e.g. ``model.grads``), modified in place.
-    max_norm : float
-        Largest allowed global norm (> 0).
-
-    Returns
-    -------
-    float
-        The global norm BEFORE clipping.
-    """
-    max_norm = check_positive_number(max_norm, "max_norm", "clip_grad_norm")
-    total = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
-    factor = max_norm / (total + 1e-6)
-    if factor < 1.0:
-        for g in grads.values():
-            g *= factor
-    return total
-
-
-def clip_grad_value(grads: dict[str, np.ndarray], value: float) -> None:
-    """Clip every gradient element into ``[-value, value]`` in place (``value`` > 0)."""
-    value = check_positive_number(value, "value", "clip_grad_value")
-    for g in grads.values():
-        np.clip(g, -value, value, out=g)
-
-
-class _Schedule:
-    """Base of the epoch-wise schedules: remembers the optimizer's initial lr."""
-
-    def __init__(self, optimizer: Optimizer):
-        if not hasattr(optimizer, "lr"):
-            raise TypeError(f"{type(self).__name__}: optimizer must have an lr attribute")
-        self.optimizer = optimizer
-        self.base_lr = float(optimizer.lr)
-        self.epoch = 0
-
-    def step(self) -> float:
-        """Advance one epoch, set ``optimizer.lr`` and return it."""
-        self.epoch += 1
-        self.optimizer.lr = self.lr_at(self.epoch)
-        return self.optimizer.lr
-
-
-class StepLR(_Schedule):
-    """Decay the lr by ``gamma`` every ``step_size`` epochs: ``base * gamma ** (e // step_size)``.
-
-    Parameters
-    ----------
-    optimizer : Optimizer
-        Optimizer whose ``lr`` is set.
-    step_size : int
-        Epochs between decays.
-    gamma : float
-        Decay factor.
-    """
-
-    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
-        super().__init__(optimizer)
-        self.step_size = check_positive_int(step_size, "step_size", "StepLR")
-        self.gamma = check_positive_number(gamma, "gamma", "StepLR")
-
-    def lr_at(self, epoch: int) -> float:
-        """Learning rate after ``epoch`` calls of ``step``."""
-        return self.base_lr * self.gamma ** (epoch // self.step_size)
-
-
-class CosineLR(_Schedule):
-    """Cosine annealing from the initial lr to ``lr_min`` over ``t_max`` epochs, then flat.
-
-    Parameters
-    ----------
-    optimizer : Optimizer
-        Optimizer whose ``lr`` is set.
-    t_max : int
-        Epochs of the half cosine.
-    lr_min : float
-        Final learning rate.
-    """
-
-    def __init__(self, optimizer: Optimizer, t_max: int, lr_min: float = 0.0):
-        super().__init__(optimizer)
-        self.t_max = check_positive_int(t_max, "t_max", "CosineLR")
-        if not 0 <= lr_min <= self.base_lr:
-            raise ValueError(f"CosineLR: lr_min must be in [0, initial lr={self.base_lr}], "
-                             f"got {lr_min}")
-        self.lr_min = float(lr_min)
-
-    def lr_at(self, epoch: int) -> float:
-        """Learning rate after ``epoch`` calls of ``step``."""
-        progress = min(epoch, self.t_max) / self.t_max
-        return self.lr_min + (self.base_lr - self.lr_min) * (1 + math.cos(math.pi * progress)) / 2
