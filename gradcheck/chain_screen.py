@@ -34,6 +34,7 @@ import numpy as np
 from gradcheck.engine import Tensor
 from gradcheck.joint_direction import check_jointly, plan_joint
 from gradcheck.judge import Verdict
+from gradcheck.layer_point import input_copier
 from gradcheck.plan import resolved
 from gradcheck.point import Point, round_off
 from gradcheck.probes import during
@@ -80,16 +81,12 @@ class _ChainLoss:
         return np.array([float(self.loss.forward(np.asarray(h), self.target)) - self.loss0])
 
 
-def _fresh(probe):
-    return (lambda a: a.copy()) if probe.mutates_input else (lambda a: a)
-
-
 def _chain_point(layers, labels, acts, probes, e2e, loss, y, loss0, dtype: str,
                  e2e_noise: float) -> Point | None:
     """The chain as one target: tensor ``"<i>.input"`` and ``"<i>.<key>"`` per layer ``i``;
     None when a parameter is read-only (the layer's own check then says so)."""
     boxes = [a.copy() for a in acts[:-1]]
-    fresh = [_fresh(p) for p in probes]
+    fresh = [input_copier(p.mutates_input) for p in probes]
     tensors, analytic, ends = [], {}, {}
     for i, (layer, probe) in enumerate(zip(layers, probes, strict=True)):
         params = trainable(layer.params)

@@ -18,9 +18,16 @@ from gradcheck.point import Point, round_off
 from gradcheck.probes import during
 from gradcheck.validation import loss_value, trainable
 
-__all__ = ["SECOND_POINT_MOVE", "layer_point", "model_point", "moved_parameters", "moved_value"]
+__all__ = ["SECOND_POINT_MOVE", "input_copier", "layer_point", "model_point", "moved_parameters",
+           "moved_value"]
 
 SECOND_POINT_MOVE = 1e-2   # relative move of every value to the second point
+
+
+def input_copier(mutates_input: bool):
+    """``fresh(a)``: what a forward gets of its input ``a``, a copy of it for a forward that
+    changes its input in place (so every call starts from the same values), else ``a``."""
+    return (lambda a: a.copy()) if mutates_input else (lambda a: a)
 
 
 def layer_point(label: str, layer, x: np.ndarray, probe, dtype: str, *, check_input=True,
@@ -31,7 +38,7 @@ def layer_point(label: str, layer, x: np.ndarray, probe, dtype: str, *, check_in
     and a forward that mutates its input gets a fresh copy on every call.
     """
     box = [x.copy()]
-    fresh = (lambda a: a.copy()) if probe.mutates_input else (lambda a: a)
+    fresh = input_copier(probe.mutates_input)
 
     def evaluate():
         with during(f"a perturbed forward of {label}"):
@@ -75,7 +82,7 @@ def model_point(model, owners, loss, x: np.ndarray, y, dtype: str, *,
     layer's, whose gradient is the sum of theirs; an array that overlaps another's memory
     without being it (a transposed view) is left out, since perturbing one moves the other.
     """
-    fresh = (lambda a: a.copy()) if mutates_input else (lambda a: a)
+    fresh = input_copier(mutates_input)
 
     def evaluate():
         with during("a perturbed forward of the model"):
