@@ -3,19 +3,26 @@
 A chain's layers are checked at their cached inputs against their own upstream gradients
 (the local objectives) and through the later layers to the loss (end-to-end). Within one
 layer, ``mode="auto"`` already moves the large tensors together along one joint random
-direction (:mod:`gradcheck.joint_direction`). The same holds across layers:
+direction (:mod:`gradcheck.joint_direction`). The same holds across layers, whenever
+``model.backward`` is exactly the chain of the layers' backwards (:func:`exact_chain`: the
+last layer got ``dL/dpred``, every other the ``dx`` of the layer after it, and each left the
+grads its own backward gave):
 
-- the local objectives of different layers read different tensors, so their sum
-  ``sum_i <G_i, y_i>`` is one objective whose directional derivative along a joint
-  direction is the sum of each layer's;
-- the loss of the chain run with every layer's input and parameters moved (each layer's
-  input: the output of the layer before plus its own move) changes, to first order, by the
-  sum of their end-to-end derivatives.
+- run the chain with every layer's input and parameters moved (each layer's input: the
+  output of the layer before plus its own move); to first order, ``<dL/dpred, pred>``
+  changes by the sum over layers of each tensor's analytic gradient (what the layers'
+  backwards chained from ``dL/dpred`` gave) along its move, *if every layer's backward is
+  right at the upstream gradient it got*: a wrong one shifts it by its error, directly and
+  through the layers before it, which random directions do not cancel. That is the local
+  objective of the chain, and it judges each layer's ``gradient`` rows;
+- the loss of the same runs changes by the sum of the end-to-end derivatives: the
+  ``end_to_end`` rows (which the loss's own gradient joins).
 
 So one joint direction over the tensors of every layer, weighted as within a layer (each
 tensor's contribution balanced to a common level, the tolerance as strict as for the
-smallest), checks them all at once: two evaluations of every layer and of the chain, instead
-of two of each layer plus two of the layers after it, per layer.
+smallest), checks them all at once: two runs of the chain, instead of two of each layer
+plus two of the layers after it, per layer. A model whose backward is not exactly that chain
+(a factor outside the layers, a gradient changed after a layer's backward) is not screened.
 
 The screen only ever passes tensors: when its direction passes with a tolerance fine enough
 to mean it (:func:`gradcheck.plan.resolved`), every tensor in it gets its verdicts; the
@@ -31,6 +38,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from gradcheck.arrays import same_values
 from gradcheck.engine import Tensor
 from gradcheck.joint_direction import check_jointly, plan_joint
 from gradcheck.judge import Verdict
@@ -59,32 +67,32 @@ class Screened(NamedTuple):
                 for check, v in zip(("gradient", "end_to_end"), found, strict=False)]
 
 
-class _ChainLoss:
-    """``changes(y, None) -> (1,)``: the loss change of the chain run from the current
-    contents of the layers' input tensors (each added to what the layer before gives).
+class _LossChange:
+    """``changes(pred, None) -> (1,)``: the loss change of a perturbed prediction."""
 
-    ``y`` holds the layers' outputs on those inputs (the local objectives' evaluation), of
-    which the first layer's is the chain's first step already.
-    """
+    def __init__(self, loss, target, loss0: float):
+        self.loss, self.target, self.loss0 = loss, target, loss0
 
-    def __init__(self, layers, labels, boxes, acts, fresh, loss, target, loss0: float):
-        self.layers, self.labels, self.boxes, self.acts = layers, labels, boxes, acts
-        self.fresh, self.loss, self.target, self.loss0 = fresh, loss, target, loss0
-
-    def changes(self, y: np.ndarray, _region) -> np.ndarray:
-        first = self.acts[1]
-        h = y[:first.size].reshape(first.shape).astype(first.dtype, copy=False)
-        for i in range(1, len(self.layers)):
-            h = h + (self.boxes[i] - self.acts[i])
-            with during(f"a perturbed forward of {self.labels[i]} (the chain to the loss)"):
-                h = self.layers[i].forward(self.fresh[i](h))
-        return np.array([float(self.loss.forward(np.asarray(h), self.target)) - self.loss0])
+    def changes(self, pred: np.ndarray, _region) -> np.ndarray:
+        return np.array([float(self.loss.forward(pred, self.target)) - self.loss0])
 
 
-def _chain_point(layers, labels, acts, probes, e2e, loss, y, loss0, dtype: str,
+def exact_chain(probes, e2e: list[dict], dpred: np.ndarray) -> bool:
+    """True when ``model.backward`` is exactly the chain of the layers' backwards: the last
+    layer got ``dL/dpred`` and every other the ``dx`` of the layer after it, and each left
+    the grads its own backward gave (the same values)."""
+    upstream = [q.dx for q in probes[1:]] + [dpred]
+    return all(same_values(p.G, up) for p, up in zip(probes, upstream, strict=True)) and all(
+        k in p.grads and (g is p.grads[k] or same_values(g, p.grads[k]))
+        for p, ends in zip(probes, e2e, strict=True) for k, g in ends.items())
+
+
+def _chain_point(layers, labels, acts, probes, e2e, loss, y, loss0: float, dtype: str,
                  e2e_noise: float) -> Point | None:
-    """The chain as one target: tensor ``"<i>.input"`` and ``"<i>.<key>"`` per layer ``i``;
-    None when a parameter is read-only (the layer's own check then says so)."""
+    """The chain as one target: tensor ``"<i>.input"`` (added to what the layer before
+    gives) and ``"<i>.<key>"`` per layer ``i``; output the prediction, weighted by
+    ``dL/dpred`` (local objective) and through the loss (end-to-end). None when a parameter
+    is read-only (the layer's own check then says so)."""
     boxes = [a.copy() for a in acts[:-1]]
     fresh = [input_copier(p.mutates_input) for p in probes]
     tensors, analytic, ends = [], {}, {}
@@ -102,21 +110,21 @@ def _chain_point(layers, labels, acts, probes, e2e, loss, y, loss0, dtype: str,
                 ends[f"{i}.{key}"] = e2e[i][key]
 
     def evaluate():
-        outputs = []
-        for label, layer, box, copy in zip(labels, layers, boxes, fresh, strict=True):
-            with during(f"a perturbed forward of {label}"):
-                outputs.append(np.ravel(layer.forward(copy(box))))
-        return np.concatenate(outputs)
+        h = boxes[0]
+        for i, (label, layer) in enumerate(zip(labels, layers, strict=True)):
+            if i:
+                h = h + (boxes[i] - acts[i])
+            with during(f"a perturbed forward of {label} (the chain to the loss)"):
+                h = layer.forward(fresh[i](h))
+        return np.asarray(h)
 
-    y0 = np.concatenate([np.ravel(p.y0) for p in probes])
-    G = np.concatenate([np.ravel(p.G) for p in probes])
-    chain = _ChainLoss(layers, labels, boxes, acts, fresh, loss, y, loss0)
-    return Point("the layers", tuple(tensors), evaluate, y0, G, analytic,
-                 round_off(dtype, G, y0), chain, ends, e2e_noise)
+    pred, dpred = acts[-1], probes[-1].G
+    return Point("the layers", tuple(tensors), evaluate, pred, dpred, analytic,
+                 round_off(dtype, dpred, pred), _LossChange(loss, y, loss0), ends, e2e_noise)
 
 
-def chain_screen(layers, labels, acts, probes, e2e, loss, y, loss0: float, s: Settings,
-                 e2e_noise: float) -> tuple[list[Screened], dict]:
+def chain_screen(layers, labels, acts, probes, e2e, loss, y, loss0: float, dpred: np.ndarray,
+                 s: Settings, e2e_noise: float) -> tuple[list[Screened], dict]:
     """Per layer, what the screen settles (the layer's own check takes the rest), and the
     directions it drew for the whole model's tensors (``"input"``, ``"<i>.<key>"``), for the
     second point to reuse.
@@ -131,11 +139,13 @@ def chain_screen(layers, labels, acts, probes, e2e, loss, y, loss0: float, s: Se
         Each layer's probe at its input (``G``, ``dx``, ``grads``).
     e2e : list of dict
         Per layer, the grads ``model.backward`` left (end-to-end analytic values).
-    loss, y, loss0, s, e2e_noise
-        The loss, its targets and value at the point, the settings, a loss's round-off.
+    loss, y, loss0, dpred
+        The loss, its targets, its value and gradient ``dL/dpred`` at the point.
+    s, e2e_noise
+        The settings and a loss's round-off.
     """
     none = [Screened({}, False) for _ in layers], {}
-    if s.mode != "auto" or len(layers) < 2:
+    if s.mode != "auto" or len(layers) < 2 or not exact_chain(probes, e2e, dpred):
         return none
     point = _chain_point(layers, labels, acts, probes, e2e, loss, y, loss0, s.dtype, e2e_noise)
     names = [] if point is None else [t.name for t in point.tensors

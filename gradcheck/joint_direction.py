@@ -50,10 +50,15 @@ from gradcheck.point import Point
 from gradcheck.selection import AUTO_FULL_LIMIT, random_directions_of, rng_for
 from gradcheck.settings import Settings
 
-__all__ = ["NOISE_MARGIN", "SHRINK_LIMIT", "Joint", "check_jointly", "plan_joint"]
+__all__ = ["LOW_PROJECTION", "NOISE_MARGIN", "SHRINK_LIMIT", "Joint", "check_jointly", "plan_joint"]
 
 SHRINK_LIMIT = 2.0**-10   # smallest factor a tensor's own step is scaled by
 NOISE_MARGIN = 2.0        # the round-off term stays below resolution * level / NOISE_MARGIN
+#: a direction whose projection on its tensor's gradient is below this share of the
+#: typical one (``|a_t| / sqrt(size_t)``) is redrawn: one nearly orthogonal to the gradient
+#: contributes too little to reach the common level and would cost its own forwards (a
+#: Gaussian projection is that small about one time in ten)
+LOW_PROJECTION = 0.125
 
 
 def _project(v: np.ndarray, g: np.ndarray) -> float:
@@ -100,6 +105,35 @@ class Joint:
                                                               for t in terms]
 
 
+def _directions(point: Point, names: list[str], lives: list[np.ndarray], s: Settings,
+                drawn) -> tuple[list[np.ndarray], np.ndarray]:
+    """Each tensor's unit direction and its projection ``<v_t, a_t>``: those ``drawn`` holds,
+    the others drawn in tensor order from the point's generator, which also redraws (once)
+    a direction nearly orthogonal to its gradient (:data:`LOW_PROJECTION`), keeping the
+    larger projection of the two."""
+    rng = None
+    drawn = dict(drawn or {})
+    new = [n for n, a in zip(names, lives, strict=True)
+           if not (n in drawn and drawn[n].shape == (a.size,))]
+    if new:
+        rng = rng_for(s.seed, point.label, "joint")
+        drawn.update(zip(new, random_directions_of(
+            rng, [lives[names.index(n)].size for n in new]), strict=True))
+    directions = [drawn[n] for n in names]
+    grads = [np.ravel(point.analytic[n]) for n in names]
+    projections = np.array([_project(v, g) for v, g in zip(directions, grads, strict=True)])
+    typical = np.array([np.linalg.norm(g) / np.sqrt(g.size) for g in grads])
+    low = np.flatnonzero(np.abs(projections) < LOW_PROJECTION * typical)
+    if low.size:
+        rng = rng or rng_for(s.seed, point.label, "joint")
+        for i, v in zip(low, random_directions_of(rng, [grads[i].size for i in low]),
+                        strict=True):
+            p = _project(v, grads[i])
+            if abs(p) > abs(projections[i]):
+                directions[i], projections[i] = v, p
+    return directions, projections
+
+
 def plan_joint(point: Point, names: list[str], s: Settings, drawn=None) -> Joint | None:
     """The tensors of ``names`` to check jointly (weights as in the module docstring).
 
@@ -113,17 +147,8 @@ def plan_joint(point: Point, names: list[str], s: Settings, drawn=None) -> Joint
     if len(large) < 2 or stencil(s.method).complex:
         return None
     lives = [point.tensors[point.index(n)].live for n in large]
-    drawn = dict(drawn or {})
-    new = [n for n, a in zip(large, lives, strict=True)
-           if not (n in drawn and drawn[n].shape == (a.size,))]
-    if new:   # in the order of the tensors, from the point's own generator
-        rng = rng_for(s.seed, point.label, "joint")
-        drawn.update(zip(new, random_directions_of(
-            rng, [lives[large.index(n)].size for n in new]), strict=True))
-    directions = [drawn[n] for n in large]
+    directions, projections = _directions(point, large, lives, s, drawn)
     h = np.array([direction_step(a, s.step) for a in lives])
-    projections = np.array([_project(v, point.analytic[n])
-                            for v, n in zip(directions, large, strict=True)])
     c = h * np.abs(projections)
     # the most a tensor can grow: until each element moves by its own step h_t
     reach = c * np.array([2.0 ** np.floor(np.log2(np.sqrt(a.size))) for a in lives])

@@ -165,7 +165,7 @@ def _chain_layer_rows(layers, acts, probes, loss, y, loss0: float, dpred, e2e: l
         a.size for a in acts[:-1])
     labels = [layer_name(i, layer) for i, layer in enumerate(layers)]
     screened, drawn = ([Screened({}, False) for _ in layers], {}) if random else chain_screen(
-        layers, labels, acts, probes, e2e, loss, y, loss0, s, noise)
+        layers, labels, acts, probes, e2e, loss, y, loss0, dpred, s, noise)
     rows, firsts = [], []
     with progress_bar(total if s.mode == "full" else 0) as bar:
         for i, layer in enumerate(layers):

@@ -93,8 +93,7 @@ def test_an_error_in_the_chain_to_the_loss_names_that_call():
 
         def forward(self, x):
             Fragile.calls += 1
-            if Fragile.calls == 4:   # the walk, model.forward, the local objectives at +h,
-                #                      then the chain's run to the loss at +h
+            if Fragile.calls == 3:   # the walk, model.forward, then the chain's run at +h
                 raise RuntimeError("boom")
             return super().forward(x)
 
@@ -109,6 +108,7 @@ def test_the_second_point_reuses_the_screens_directions(monkeypatch):
 
     sizes = []
     draw = joint.random_directions_of
+    monkeypatch.setattr(joint, "LOW_PROJECTION", 0.0)   # no redraws: only first draws count
     monkeypatch.setattr(joint, "random_directions_of",
                         lambda rng, wanted: sizes.extend(wanted) or draw(rng, wanted))
     model = chain(Dense(16, 12, init="xavier", seed=2))
@@ -125,3 +125,19 @@ def model_input_of(model, i):
     for layer in model.layers[:i]:
         h = layer.forward(h)
     return h
+
+
+def test_a_backward_that_is_not_exactly_the_chain_is_not_screened():
+    class ScaledUpstream(Sequential):
+        def backward(self, dy):   # layer 2 gets 1.00001 times what layer 3 returned
+            for i in range(len(self.layers) - 1, -1, -1):
+                dy = self.layers[i].backward(dy)
+                dy = dy * (1 + 1e-5) if i == 3 else dy
+            return dy
+
+    model = ScaledUpstream(chain(Dense(16, 12, init="xavier", seed=2)).layers)
+    table = check_model(model, SoftmaxCrossEntropy(), X, Y).table
+    assert not table.worst_index.str.contains(SCREEN).any()
+    failed = table.query("status == 'fail'")
+    assert set(failed.check) == {"end_to_end"}   # every layer right at the dy it got
+    assert set(failed.layer) == {"0:Dense", "2:Dense"}

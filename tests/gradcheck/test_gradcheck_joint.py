@@ -11,8 +11,12 @@ from hypothesis import strategies as st
 
 import gradcheck.plan
 from gradcheck import TOLERANCES, check_layer, check_model
+from gradcheck.engine import Tensor
 from gradcheck.finite_diff import default_eps, step_sizes
+from gradcheck.joint_direction import LOW_PROJECTION, plan_joint
+from gradcheck.point import Point
 from gradcheck.selection import rng_for
+from gradcheck.settings import Settings
 from reference_nets import Sequential
 from reference_nets.losses import SoftmaxCrossEntropy
 from reference_nets.zoo import mlp
@@ -105,7 +109,7 @@ def test_a_wrong_end_to_end_bias_gradient_is_caught_next_to_a_large_weight():
         ("0:Counted", "b", "end_to_end")]
 
 
-def test_check_model_costs_four_perturbed_forwards_per_layer():
+def test_check_model_costs_two_perturbed_forwards_per_layer():
     model = mlp((100, 32, 10), activation="tanh", init="xavier")
     calls = [0] * len(model.layers)
     for i, layer in enumerate(model.layers):
@@ -116,11 +120,10 @@ def test_check_model_costs_four_perturbed_forwards_per_layer():
     x, y = RNG.normal(size=(16, 100)), RNG.integers(0, 10, 16)
     assert check_model(model, SoftmaxCrossEntropy(), x, y, second_point=False).passed
     # two unperturbed (model.forward and the per-layer pass), then the chain screen's one
-    # joint direction: a pair of forwards of every layer for the sum of the local objectives
-    # and a pair of runs of the chain to the loss, which starts from the first layer's
-    # output in the local pair (per layer, a pair of its own plus one for each earlier
-    # layer, would also be [4, 6, 6], with far more calls of the check's machinery)
-    assert calls == [2 + 2, 2 + 2 + 2, 2 + 2 + 2]
+    # joint direction: a pair of runs of the chain, which give both its local objective
+    # and the loss (per layer, a pair of its own plus one for each later layer, would be
+    # [4, 6, 6], with far more calls of the check's machinery)
+    assert calls == [2 + 2, 2 + 2, 2 + 2]
 
 
 def test_a_kink_on_the_joint_direction_falls_back_to_each_tensor():
@@ -213,3 +216,36 @@ def test_property_the_joint_check_never_changes_a_verdict(seed, n, n_in, n_out, 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(gradcheck.plan, "plan_joint", lambda *args: None)
         assert joint == failing()   # each tensor on its own direction: the same verdicts
+
+
+def _two_tensor_point():
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=64), rng.normal(size=32)
+    tensors = (Tensor("a", a), Tensor("b", b))
+    grads = {"a": rng.normal(size=64), "b": rng.normal(size=32)}
+    return Point("two", tensors, lambda: np.concatenate([a, b]), np.zeros(96), np.ones(96),
+                 grads, 1e-16)
+
+
+def test_a_direction_nearly_orthogonal_to_its_gradient_is_redrawn():
+    point = _two_tensor_point()
+    settings = Settings("auto", "central", None, None, None, seed=0)
+    g = point.analytic["a"]
+    given = np.random.default_rng(1).normal(size=64)
+    orthogonal = given - (given @ g) / (g @ g) * g   # contributes nothing as it is
+    drawn = {"a": orthogonal / np.linalg.norm(orthogonal)}
+    joint = plan_joint(point, ["a", "b"], settings, drawn=drawn)
+    assert joint is not None and joint.names == ["a", "b"]   # kept in the joint direction
+    v = joint.directions[0]
+    assert not np.array_equal(v, drawn["a"]) and np.isclose(np.linalg.norm(v), 1.0)
+    assert abs(v @ g) >= LOW_PROJECTION * np.linalg.norm(g) / np.sqrt(g.size)
+    assert joint.projections[0] == v @ g
+
+
+def test_a_direction_with_a_fair_projection_is_kept_as_drawn():
+    point = _two_tensor_point()
+    settings = Settings("auto", "central", None, None, None, seed=0)
+    g = point.analytic["a"]
+    drawn = {"a": g / np.linalg.norm(g)}
+    joint = plan_joint(point, ["a", "b"], settings, drawn=drawn)
+    assert joint.directions[0] is drawn["a"]
