@@ -30,6 +30,8 @@ def same_values(a, b) -> bool:
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape:
         return False
+    if a.size <= BLOCK:   # one block: no temporary worth avoiding
+        return np.array_equal(a, b) or np.array_equal(a, b, equal_nan=True)
     return all(np.array_equal(x, y) or np.array_equal(x, y, equal_nan=True)
                for x, y in _flat_pairs(a, b))
 

@@ -105,8 +105,10 @@ def direction_step(values: np.ndarray, eps: float) -> float:
     """Step along a random direction over all of ``values``: :func:`step_sizes` of their
     largest magnitude (the one step a tensor's own direction and a joint direction use)."""
     real = values if values.dtype.kind == "f" else np.real(values)
-    mantissa, exponent = math.frexp(max(float(real.max()), -float(real.min()),
-                                        step_floor(real, eps)))
+    largest = max(float(real.max()), -float(real.min()))
+    if largest < 1.0:   # the floor is at most 1: it matters only below
+        largest = max(largest, step_floor(real, eps))
+    mantissa, exponent = math.frexp(largest)
     return math.ldexp(float(eps), exponent - (mantissa == 0.5))   # as step_sizes, scalar
 
 

@@ -122,7 +122,7 @@ def _directions(point: Point, names: list[str], lives: list[np.ndarray], s: Sett
     directions = [drawn[n] for n in names]
     grads = [np.ravel(point.analytic[n]) for n in names]
     projections = np.array([_project(v, g) for v, g in zip(directions, grads, strict=True)])
-    typical = np.array([np.linalg.norm(g) / np.sqrt(g.size) for g in grads])
+    typical = np.sqrt(np.array([_project(g, g) / g.size for g in grads]))
     low = np.flatnonzero(np.abs(projections) < LOW_PROJECTION * typical)
     if low.size:
         rng = rng or rng_for(s.seed, point.label, "joint")
@@ -143,15 +143,16 @@ def plan_joint(point: Point, names: list[str], s: Settings, drawn=None) -> Joint
     checked on its own after a joint check that did not pass draws its own. None when fewer
     than two tensors qualify (or for complex steps).
     """
-    large = [n for n in names if point.tensors[point.index(n)].live.size > AUTO_FULL_LIMIT]
+    live = {t.name: t.live for t in point.tensors}
+    large = [n for n in names if live[n].size > AUTO_FULL_LIMIT]
     if len(large) < 2 or stencil(s.method).complex:
         return None
-    lives = [point.tensors[point.index(n)].live for n in large]
+    lives = [live[n] for n in large]
     directions, projections = _directions(point, large, lives, s, drawn)
     h = np.array([direction_step(a, s.step) for a in lives])
     c = h * np.abs(projections)
     # the most a tensor can grow: until each element moves by its own step h_t
-    reach = c * np.array([2.0 ** np.floor(np.log2(np.sqrt(a.size))) for a in lives])
+    reach = c * np.array([2.0 ** ((a.size.bit_length() - 1) // 2) for a in lives])
     # below the floor: too small next to the largest, or the round-off would outweigh it
     noise = max(point.noise, point.e2e_noise if point.has_e2e(large) else 0.0)
     floor = max(SHRINK_LIMIT * c.max(), NOISE_MARGIN * NOISE_FACTOR * noise / s.resolution)

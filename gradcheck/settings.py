@@ -65,9 +65,14 @@ class Settings:
 
     def at_second_point(self) -> Settings:
         """The settings of a second point: directions only, resolving the 1e-3 relative
-        errors a stale cache makes (so a layer's tensors share one joint direction)."""
-        return replace(self, mode="auto", joint_resolution=max(SECOND_POINT_RESOLUTION,
-                                                               self.resolution))
+        errors a stale cache makes (so a layer's tensors share one joint direction), judged
+        to a tenth of that. Central differences become one-sided there: the objective at
+        the second point is known, so a value costs one evaluation, and one the first
+        estimate does not settle is refined centrally (with its error estimate) as ever."""
+        method = "forward" if self.method == "central" else self.method
+        return replace(self, mode="auto", method=method,
+                       rtol=max(self.tolerances[1], SECOND_POINT_RESOLUTION / 10),
+                       joint_resolution=max(SECOND_POINT_RESOLUTION, self.resolution))
 
     def options(self) -> dict:
         """The report's ``options`` (the values in force)."""

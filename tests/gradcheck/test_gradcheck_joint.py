@@ -126,6 +126,22 @@ def test_check_model_costs_two_perturbed_forwards_per_layer():
     assert calls == [2 + 2, 2 + 2, 2 + 2]
 
 
+def test_the_second_point_costs_one_run_of_the_model_and_one_per_direction():
+    model = mlp((100, 32, 10), activation="tanh", init="xavier")
+    calls = [0] * len(model.layers)
+    for i, layer in enumerate(model.layers):
+        def counting(x, forward=layer.forward, i=i):
+            calls[i] += 1
+            return forward(x)
+        layer.forward = counting
+    x, y = RNG.normal(size=(16, 100)), RNG.integers(0, 10, 16)
+    assert check_model(model, SoftmaxCrossEntropy(), x, y).passed
+    # the given point as above, then the model at the second point (its forward before the
+    # backward there) and one one-sided run along its joint direction: the loss at the
+    # second point is known, and a correct model settles on the first estimate
+    assert calls == [4 + 1 + 1, 4 + 1 + 1, 4 + 1 + 1]
+
+
 def test_a_kink_on_the_joint_direction_falls_back_to_each_tensor():
     class LinearReLU(z.Linear):
         def forward(self, x):
