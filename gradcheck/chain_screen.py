@@ -40,7 +40,7 @@ import numpy as np
 
 from gradcheck.arrays import same_values
 from gradcheck.engine import Tensor
-from gradcheck.joint_direction import check_jointly, plan_joint
+from gradcheck.joint_direction import Joint, check_jointly, plan_joint
 from gradcheck.judge import Verdict
 from gradcheck.layer_point import input_copier
 from gradcheck.plan import resolved
@@ -124,9 +124,9 @@ def _chain_point(layers, labels, acts, probes, e2e, loss, y, loss0: float, dtype
 
 
 def chain_screen(layers, labels, acts, probes, e2e, loss, y, loss0: float, dpred: np.ndarray,
-                 s: Settings, e2e_noise: float) -> tuple[list[Screened], dict]:
-    """Per layer, what the screen settles (the layer's own check takes the rest), and the
-    directions it drew for the whole model's tensors (``"input"``, ``"<i>.<key>"``), for the
+                 s: Settings, e2e_noise: float) -> tuple[list[Screened], Joint | None]:
+    """Per layer, what the screen settles (the layer's own check takes the rest), and its
+    joint direction over the whole model's tensors (``"input"``, ``"<i>.<key>"``), for the
     second point to reuse.
 
     Parameters
@@ -144,7 +144,7 @@ def chain_screen(layers, labels, acts, probes, e2e, loss, y, loss0: float, dpred
     s, e2e_noise
         The settings and a loss's round-off.
     """
-    none = [Screened({}, False) for _ in layers], {}
+    none = [Screened({}, False) for _ in layers], None
     if s.mode != "auto" or len(layers) < 2 or not exact_chain(probes, e2e, dpred):
         return none
     point = _chain_point(layers, labels, acts, probes, e2e, loss, y, loss0, s.dtype, e2e_noise)
@@ -153,11 +153,10 @@ def chain_screen(layers, labels, acts, probes, e2e, loss, y, loss0: float, dpred
     joint = plan_joint(point, names, s) if names else None
     if joint is None:
         return none
-    drawn = {("input" if n == "0.input" else n): v for n, v in zip(
-        joint.names, joint.directions, strict=True) if not n.endswith(".input") or n == "0.input"}
+    given = _of_the_model(joint)
     verdicts = check_jointly(point, joint, s)
     if not (all(v.status == "pass" for v in verdicts) and resolved(verdicts, s.dtype)):
-        return none[0], drawn
+        return none[0], given
     label = f"joint direction ({len(joint.names)} tensors of {len(layers)} layers)"
     verdicts = [replace(v, worst_label=label) for v in verdicts]
     out = []
@@ -166,4 +165,13 @@ def chain_screen(layers, labels, acts, probes, e2e, loss, y, loss0: float, dpred
         judged = 2 if any(n in point.e2e for n in own) else 1   # as the layer's own point
         settled = {n.split(".", 1)[1]: verdicts[:judged] for n in own if n in joint.names}
         out.append(Screened(settled, len(settled) == len(own)))
-    return out, drawn
+    return out, given
+
+
+def _of_the_model(joint: Joint) -> Joint:
+    """The part of the screen's joint direction over the whole model's tensors (its input,
+    ``"input"``, and the parameters), for the second point."""
+    kept = [i for i, n in enumerate(joint.names) if not n.endswith(".input") or n == "0.input"]
+    return Joint(["input" if joint.names[i] == "0.input" else joint.names[i] for i in kept],
+                 [joint.directions[i] for i in kept], joint.weights[kept],
+                 joint.projections[kept])

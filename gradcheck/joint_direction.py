@@ -50,7 +50,8 @@ from gradcheck.point import Point
 from gradcheck.selection import AUTO_FULL_LIMIT, random_directions_of, rng_for
 from gradcheck.settings import Settings
 
-__all__ = ["LOW_PROJECTION", "NOISE_MARGIN", "SHRINK_LIMIT", "Joint", "check_jointly", "plan_joint"]
+__all__ = ["LOW_PROJECTION", "NOISE_MARGIN", "SHRINK_LIMIT", "Joint", "check_jointly", "plan_joint",
+           "reweighed"]
 
 SHRINK_LIMIT = 2.0**-10   # smallest factor a tensor's own step is scaled by
 NOISE_MARGIN = 2.0        # the round-off term stays below resolution * level / NOISE_MARGIN
@@ -89,7 +90,8 @@ class Joint:
 
     def values(self, point: Point) -> tuple[ValueSet, list[np.ndarray], list[float]]:
         """The one joint value, its analytic value per objective and the scale of each."""
-        parts = tuple(Part(point.index(n), None, v, w)
+        position = {t.name: i for i, t in enumerate(point.tensors)}
+        parts = tuple(Part(position[n], None, v, w)
                       for n, v, w in zip(self.names, self.directions, self.weights, strict=True))
         label = f"joint direction ({', '.join(self.names)})"
         values = ValueSet((Move(parts, size=0),), (np.array([0]),), (None,), np.ones(1),
@@ -165,6 +167,26 @@ def plan_joint(point: Point, names: list[str], s: Settings, drawn=None) -> Joint
     weights *= np.sign(projections[kept])
     return Joint([large[i] for i in kept], [directions[i] for i in kept], weights,
                  projections[kept])
+
+
+def reweighed(point: Point, given: Joint, step_ratio: float = 1.0) -> Joint | None:
+    """``given``, a joint direction of a nearby point over tensors of the same names, at
+    ``point``: its directions, its weights times ``step_ratio`` (a power of two: the
+    relative step here over the step there), the projections taken here. None when a
+    tensor is missing here (or has another size), or when the contributions lost their
+    balance (a sign changed, or one fell below a quarter of the largest): plan afresh then.
+    """
+    live = {t.name: t.live for t in point.tensors}
+    if any(n not in point.analytic or n not in live or live[n].size != v.size
+           for n, v in zip(given.names, given.directions, strict=True)):
+        return None
+    projections = np.array([_project(v, point.analytic[n])
+                            for n, v in zip(given.names, given.directions, strict=True)])
+    terms = given.weights * projections
+    if not (terms.min() > 0 and 4 * terms.min() >= terms.max()):
+        return None
+    return Joint(list(given.names), list(given.directions), given.weights * step_ratio,
+                 projections)
 
 
 def check_jointly(point: Point, joint: Joint, s: Settings) -> list[Verdict]:

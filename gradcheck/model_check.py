@@ -10,6 +10,7 @@ import numpy as np
 
 from gradcheck.arrays import same_values
 from gradcheck.chain_screen import Screened, chain_screen
+from gradcheck.joint_direction import Joint
 from gradcheck.layer_check import point_rows, recheck_layer
 from gradcheck.layer_point import layer_point
 from gradcheck.model_graph import graph_rows
@@ -140,7 +141,7 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots,
     if e2e is None:
         e2e = [{}] * len(layers) if random else model_grads(model, layers, dpred)
     rows = [row for p in probes for row in p.rows]
-    found, firsts_by_layer, drawn = _chain_layer_rows(layers, acts, probes, loss, y, loss0,
+    found, firsts_by_layer, given = _chain_layer_rows(layers, acts, probes, loss, y, loss0,
                                                       dpred, e2e, s, random, rerun_check)
     rows += found
     if s.second_point and chained and not random:
@@ -149,22 +150,22 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots,
         rows += model_second_point(
             model, [(str(i), layer) for i, layer in enumerate(layers)], loss, x, y, s, wrong,
             lambda x2: _layers_at_second_point(model, layers, loss, x2, y, s, firsts_by_layer,
-                                               rows), walk.mutates, drawn)
+                                               rows), walk.mutates, given)
     return rows, s
 
 
 def _chain_layer_rows(layers, acts, probes, loss, y, loss0: float, dpred, e2e: list[dict],
                       s: Settings, random: bool, rerun_check) -> tuple[list[dict], list[dict],
-                                                                       dict]:
+                                                                       Joint | None]:
     """Each deterministic layer of a chain checked at its cached input ``acts[i]`` (local
     rows) and, unless a layer is random, through the later layers to the loss (end-to-end
     rows). Returns the rows, per layer its verdicts by tensor (empty when skipped), and the
-    directions the chain screen drew for the model's tensors."""
+    chain screen's joint direction over the model's tensors (None without one)."""
     noise = round_off(s.dtype, dpred, acts[-1], loss0)
     total = sum(p.size for layer in layers for p in trainable(layer.params).values()) + sum(
         a.size for a in acts[:-1])
     labels = [layer_name(i, layer) for i, layer in enumerate(layers)]
-    screened, drawn = ([Screened({}, False) for _ in layers], {}) if random else chain_screen(
+    screened, given = ([Screened({}, False) for _ in layers], None) if random else chain_screen(
         layers, labels, acts, probes, e2e, loss, y, loss0, dpred, s, noise)
     rows, firsts = [], []
     with progress_bar(total if s.mode == "full" else 0) as bar:
@@ -182,7 +183,7 @@ def _chain_layer_rows(layers, acts, probes, loss, y, loss0: float, dpred, e2e: l
                                       settled=screened[i].verdicts)
             rows += found
             firsts.append(first)
-    return rows, firsts, drawn
+    return rows, firsts, given
 
 
 def _layers_at_second_point(model, layers, loss, x2, y, s: Settings, firsts: list[dict],

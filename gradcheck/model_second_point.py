@@ -3,8 +3,9 @@ along directions; where that fails, each layer again at the input it gets there.
 
 from __future__ import annotations
 
+from gradcheck.joint_direction import check_jointly, reweighed
 from gradcheck.layer_point import model_point, moved_parameters, moved_value
-from gradcheck.plan import check_point
+from gradcheck.plan import check_point, resolved
 from gradcheck.selection import rng_for
 from gradcheck.settings import Settings
 from gradcheck.validation import NonFiniteLoss
@@ -13,7 +14,7 @@ __all__ = ["model_second_point"]
 
 
 def model_second_point(model, owners, loss, x, y, s: Settings, wrong: set[str],
-                       layers_there, mutates_input: bool = True, drawn=None) -> list[dict]:
+                       layers_there, mutates_input: bool = True, given=None) -> list[dict]:
     """Rows of the layers wrong at the second point (none when the whole model passes there).
 
     Parameters
@@ -32,10 +33,12 @@ def model_second_point(model, owners, loss, x, y, s: Settings, wrong: set[str],
     mutates_input : bool
         Whether ``model.forward`` may change its input in place (then every forward gets a
         copy of it).
-    drawn : mapping of str to ndarray, optional
-        Directions of the whole model's tensors drawn at the given point, reused here (a
-        direction is as good at any point; drawing one costs more than a forward of a Dense
-        layer).
+    given : Joint, optional
+        The joint direction of the whole model's tensors at the given point
+        (``"input"``, ``"<i>.<key>"``): its directions and weights serve here too while
+        they stay balanced (:func:`gradcheck.joint_direction.reweighed`; a direction is as
+        good at any point, and drawing one costs more than a forward of a Dense layer), else
+        its directions are reused in a plan of this point's own.
     """
     rng = rng_for(s.seed, "model", "second point")
     x2 = moved_value(x, rng)
@@ -46,8 +49,15 @@ def model_second_point(model, owners, loss, x, y, s: Settings, wrong: set[str],
         except NonFiniteLoss:   # the loss is not finite there: no second point
             return []
         names = [n for n in whole.analytic if n not in wrong]
-        results = check_point(whole, names, s.at_second_point(), elements_first=False,
-                              locate=False, drawn=drawn)
+        there = s.at_second_point()
+        joint = None if given is None else reweighed(whole, given, there.step / s.step)
+        if joint is not None and set(names) <= set(joint.names):
+            verdicts = check_jointly(whole, joint, there)
+            if all(v.status == "pass" for v in verdicts) and resolved(verdicts, there.dtype):
+                return []
+        drawn = None if given is None else dict(zip(given.names, given.directions, strict=True))
+        results = check_point(whole, names, there, elements_first=False, locate=False,
+                              drawn=drawn)
         if all(v[0].status != "fail" for v in results.values()):
             return []
         return layers_there(x2)

@@ -22,15 +22,20 @@ __all__ = ["Point", "machine_eps", "round_off"]
 
 def machine_eps(*arrays) -> float:
     """Machine epsilon of the lowest-precision float dtype among ``arrays``."""
-    dtypes = [np.real(a).dtype for a in arrays if np.asarray(a).dtype.kind in "fc"]
-    return max((float(np.finfo(d).eps) for d in dtypes), default=float(np.finfo(float).eps))
+    dtypes = {np.asarray(a).dtype for a in arrays}
+    return max((_EPS[d.itemsize // (2 if d.kind == "c" else 1)] for d in dtypes
+                if d.kind in "fc"), default=_EPS[8])
+
+
+_EPS = {2: float(np.finfo(np.float16).eps), 4: float(np.finfo(np.float32).eps),
+        8: float(np.finfo(np.float64).eps), 16: float(np.finfo(np.longdouble).eps)}
 
 
 def round_off(dtype: str, weights, values, offset: float = 0.0) -> float:
     """Round-off of one evaluation of an objective ``offset + <weights, values>`` in ``dtype``:
     ``eps_mach * (|offset| + sum|weights * values|)``."""
-    magnitude = abs(offset) + float(np.sum(np.abs(weights * np.real(values))))
-    return machine_eps(np.zeros(1, dtype)) * magnitude
+    magnitude = abs(offset) + float(np.abs(weights * np.real(values)).sum())
+    return _EPS[np.dtype(dtype).itemsize] * magnitude
 
 
 @dataclass(frozen=True)

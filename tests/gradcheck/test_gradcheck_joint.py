@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import ClassVar
 
 import numpy as np
@@ -13,7 +14,7 @@ import gradcheck.plan
 from gradcheck import TOLERANCES, check_layer, check_model
 from gradcheck.engine import Tensor
 from gradcheck.finite_diff import default_eps, step_sizes
-from gradcheck.joint_direction import LOW_PROJECTION, plan_joint
+from gradcheck.joint_direction import LOW_PROJECTION, plan_joint, reweighed
 from gradcheck.point import Point
 from gradcheck.selection import rng_for
 from gradcheck.settings import Settings
@@ -265,3 +266,19 @@ def test_a_direction_with_a_fair_projection_is_kept_as_drawn():
     drawn = {"a": g / np.linalg.norm(g)}
     joint = plan_joint(point, ["a", "b"], settings, drawn=drawn)
     assert joint.directions[0] is drawn["a"]
+
+
+def test_a_joint_direction_serves_a_nearby_point_while_it_stays_balanced():
+    point = _two_tensor_point()
+    settings = Settings("auto", "central", None, None, None, seed=0)
+    joint = plan_joint(point, ["a", "b"], settings)
+    nearby = replace(point, analytic={k: g * 1.01 for k, g in point.analytic.items()})
+    again = reweighed(nearby, joint, 0.5)
+    assert again.names == joint.names and again.directions == joint.directions
+    assert np.array_equal(again.weights, joint.weights * 0.5)
+    assert np.allclose(again.projections, joint.projections * 1.01, rtol=1e-14, atol=0)
+    flipped = replace(point, analytic={"a": -point.analytic["a"], "b": point.analytic["b"]})
+    assert reweighed(flipped, joint) is None   # a contribution changed sign: plan afresh
+    faded = replace(point, analytic={"a": point.analytic["a"] / 10, "b": point.analytic["b"]})
+    assert reweighed(faded, joint) is None     # below a quarter of the largest
+    assert reweighed(replace(point, analytic={"a": point.analytic["a"]}), joint) is None
