@@ -99,10 +99,13 @@ class Joint:
         terms = [self.weights * self.projections]
         if point.has_e2e(self.names):
             # a tensor without end-to-end grads (a layer's input) takes its local gradient:
-            # with the true upstream gradient as G the two are the same derivative
+            # with the true upstream gradient as G the two are the same derivative (and one
+            # whose end-to-end grads are its local ones, the same array, its projection)
             terms.append(self.weights * np.array([
-                _project(v, point.e2e[n]) if n in point.e2e else p
-                for n, v, p in zip(self.names, self.directions, self.projections, strict=True)]))
+                _project(v, point.e2e[n]) if point.e2e.get(n, grad) is not grad else p
+                for n, v, p, grad in zip(self.names, self.directions, self.projections,
+                                         (point.analytic.get(n) for n in self.names),
+                                         strict=True)]))
         return values, [np.array([t.sum()]) for t in terms], [float(np.abs(t).min())
                                                               for t in terms]
 

@@ -22,14 +22,17 @@ def activations(layers, loss, x, y):
     """One pass through the layers.
 
     Returns ``(acts, mutated, loss0, dpred)``: the input of every layer plus the prediction
-    (``acts[i]`` feeds layer ``i``), whether each layer changed its input in place, the loss
-    and dL/dpred. Each layer keeps the state of this forward for its probe.
+    (``acts[i]`` feeds layer ``i``: ``x`` itself, then copies; none is written to), whether
+    each layer changed its input in place, the loss and dL/dpred. Each layer gets a copy of
+    ``x`` or the very array the layer before returned, as in ``model.forward``, which the
+    caller runs after this (the layers keep the state of their last forward).
     """
-    acts, mutated = [x.copy()], []
-    for layer in layers:
-        given = acts[-1].copy()
-        acts.append(np.array(layer.forward(given), copy=True))
-        mutated.append(not same_values(given, acts[-2]))
+    acts, mutated, given = [x], [], x.copy()
+    for layer in layers:   # each gets what the layer before returned, as in model.forward
+        out = layer.forward(given)
+        mutated.append(not same_values(given, acts[-1]))
+        acts.append(np.array(out, copy=True))
+        given = out
     loss0 = loss_value(loss, acts[-1], y)
     return acts, mutated, loss0, np.array(loss.backward(), copy=True)
 

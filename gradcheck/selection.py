@@ -92,11 +92,10 @@ def random_directions_of(rng: np.random.Generator, sizes) -> list[np.ndarray]:
         return []
     if min(sizes) < 1:
         raise ValueError(f"random_directions_of: every size must be at least 1, got {sizes}")
-    values = _signed_magnitudes(rng, sum(sizes))
-    starts = np.cumsum([0, *sizes[:-1]])
-    norms = np.sqrt(np.add.reduceat(values * values, starts))
-    values /= np.repeat(norms, sizes)
-    return np.split(values, starts[1:])
+    directions = np.split(_signed_magnitudes(rng, sum(sizes)), np.cumsum(sizes[:-1]))
+    for v in directions:   # in place, no temporary of the total size
+        v *= 1 / np.sqrt(np.dot(v, v))
+    return directions
 
 
 def element_label(flat: int, shape: tuple) -> str:
