@@ -142,9 +142,7 @@ def moved_value(a: np.ndarray, rng: np.random.Generator, out: np.ndarray | None 
     default a new array. ``z`` is the only temporary of ``a``'s size.
     """
     rms = (float(np.sqrt(np.vdot(a, a).real / a.size)) if a.size else 0.0) or 1.0
-    z = rng.random(a.shape)
-    z -= 0.5
-    z *= 2 * SECOND_POINT_MOVE
+    z = rng.uniform(-SECOND_POINT_MOVE, SECOND_POINT_MOVE, a.shape)
     if out is None:
         out = np.empty_like(a, dtype=np.result_type(a.dtype, np.float64))
     np.abs(a, out=out)
