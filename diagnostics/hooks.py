@@ -27,7 +27,7 @@ from diagnostics.model_info import named_layers, summary
 from diagnostics.monitor_results import MonitorResults
 from diagnostics.record_files import SUFFIXES, write_records
 from diagnostics.recorder import Recorder
-from diagnostics.schedule import Schedule
+from diagnostics.schedule import DISTANCE_EVERY, Schedule
 
 __all__ = ["HOOK_METHODS", "Monitor", "call_hooks"]
 
@@ -75,6 +75,13 @@ class Monitor(MonitorResults):
         Also record the gradient norms (per tensor and global) on every step that is not
         recorded in full: the middle mode, e.g. ``Monitor(every=10,
         grad_norms_every_step=True)``; its cost is outside ``budget``.
+    distance_every : int
+        Of the steps recorded in full, those that also record ``dist_from_init``: the
+        first, then the first at or after each multiple of ``distance_every`` (default 8;
+        ``1``: every recorded step). Taking the distance reads the whole initial copy of
+        the parameters, the one array nothing else of a step reads; the distance is
+        smooth (between two records it changes by at most the sum of the update norms
+        in between, all recorded). ``meta["recorded"]`` says which steps have it.
     path : str or Path, optional
         File the records are appended to at each epoch end (a crash loses at most the
         current epoch): JSON lines if it ends in ``.jsonl``, CSV if in ``.csv``; read it
@@ -109,13 +116,13 @@ class Monitor(MonitorResults):
     Notes
     -----
     Per recorded step and parameter tensor: ``grad_norm``, ``weight_norm``,
-    ``dist_from_init``, ``update_ratio`` (norm of the step's update over the weight
-    norm after it: for float64 models whose optimizer offers update reports, as
-    ``reference_nets.optim`` optimizers do, the update, the weight norm and the inner
-    product with the initial weights as the optimizer reports them, else measured from
-    copies of the parameters (the update resolved down to about 1e-7); see
-    ``diagnostics.param_stats``; ``meta["update_norms"]`` says which), plus the global
-    ``grad_norm``; per activation layer:
+    ``dist_from_init`` (on the steps of ``distance_every``), ``update_ratio`` (norm of
+    the step's update over the weight norm after it: for float64 models whose optimizer
+    offers update reports, as ``reference_nets.optim`` optimizers do, the update, the
+    weight norm and the inner product with the initial weights as the optimizer reports
+    them, else measured from copies of the parameters (the update resolved down to about
+    1e-7); see ``diagnostics.param_stats``; ``meta["update_norms"]`` says which), plus
+    the global ``grad_norm``; per activation layer:
     ``inactive_fraction`` or ``saturation_fraction``, ``act_mean``, ``act_std`` and, at
     the end of each window, ``dead_fraction``. Activation outputs are observed during the
     forward that follows ``on_batch_begin`` of a recorded step.
@@ -143,10 +150,11 @@ class Monitor(MonitorResults):
     """
 
     def __init__(self, every="auto", on_non_finite="record", *, budget=0.05, dense_steps=20,
-                 grad_norms_every_step=False, path=None, dead_window=20,
-                 saturation_margin=0.02, activations=None):
-        if not isinstance(dead_window, numbers.Integral) or dead_window < 1:
-            raise ValueError(f"Monitor: dead_window must be a positive int, got {dead_window!r}")
+                 grad_norms_every_step=False, distance_every=DISTANCE_EVERY, path=None,
+                 dead_window=20, saturation_margin=0.02, activations=None):
+        for name, value in (("dead_window", dead_window), ("distance_every", distance_every)):
+            if not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"Monitor: {name} must be a positive int, got {value!r}")
         if not isinstance(saturation_margin, numbers.Real) or not 0 < saturation_margin < 0.5:
             raise ValueError("Monitor: saturation_margin must be in (0, 0.5), "
                              f"got {saturation_margin!r}")
@@ -159,10 +167,11 @@ class Monitor(MonitorResults):
             path, option="Monitor(path=...)", suffixes=SUFFIXES)
         self.meta = {"every": every, "budget": float(budget), "dense_steps": int(dense_steps),
                      "grad_norms_every_step": self._grad_every_step,
+                     "distance_every": int(distance_every),
                      "on_non_finite": on_non_finite, "dead_window": int(dead_window),
                      "saturation_margin": saturation_margin, "activations": {}, "units": {}}
         self._rec = Recorder(self.meta, on_non_finite, activations, int(dead_window),
-                             float(saturation_margin))
+                             float(saturation_margin), int(distance_every))
         self._loss = self._rec.loss
         self._labels = LabelCounts()
         self._rows_history: list[dict] = []

@@ -34,15 +34,19 @@ class Recorder:
         Extra class name -> kind entries (see ``units.ACTIVATION_KINDS``).
     window, margin : int, float
         Dead-unit window and saturation margin of :class:`~diagnostics.units.UnitStats`.
+    distance_every : int
+        The ``every`` of the recorded steps that record ``dist_from_init``
+        (:class:`~diagnostics.schedule.DistanceSchedule`).
     """
 
-    def __init__(self, meta, on_non_finite, activations, window, margin):
+    def __init__(self, meta, on_non_finite, activations, window, margin, distance_every):
         self.meta = meta
         self.records = Records()
         self.nonfinite = NonFiniteTracker(self.records, on_non_finite)
         self.loss = ([], [], [])  # steps, epochs, values: every step
         self._kinds = {**ACTIVATION_KINDS, **(activations or {})}
         self._options = dict(window=window, margin=margin)
+        self._distance_every = distance_every
         self._units: dict[str, UnitStats] = {}
         self._taps: list[ForwardTap] = []
         self._params = self._grads = None
@@ -57,13 +61,18 @@ class Recorder:
         self._taps, self._last_done = [], None
         self._tensors = param_tensors(layers)
         self._params = ParamStats(self.records, self._tensors, self._flags,
-                                  optimizer=optimizer)
+                                  optimizer=optimizer, distance_every=self._distance_every)
         self._grads = GradNorms(self.records, self._tensors, self._flags) if grad_norms else None
         for name, layer in layers:
             kind = self._kinds.get(type(layer).__name__)
             # instances accept attributes (not hasattr(layer, "__dict__"): see ForwardTap)
             if type(layer).__dictoffset__ and (kind is not None or not layer.params):
                 self._taps.append(ForwardTap(layer, self._observer(name, kind)))
+
+    @property
+    def distance_steps(self) -> list[int]:
+        """The recorded steps that recorded ``dist_from_init``."""
+        return [] if self._params is None else self._params.distances.steps
 
     def arm(self, step: int, epoch: int) -> None:
         """Start the record of ``step``: a row, and taps on the next forward."""
@@ -89,7 +98,7 @@ class Recorder:
     def before_update(self, step: int, epoch: int) -> None:
         """Buffer the gradients (and parameters) of the armed step, after backward."""
         start = perf_counter()
-        sums = self._params.before_step(self._row, self._last_done == step - 1)
+        sums = self._params.before_step(self._row, step, self._last_done == step - 1)
         if self.nonfinite.mode == "raise" and not math.isfinite(sums[:, 0].sum()):
             self.nonfinite.scan(step, epoch, self._all_tensors(params=False))
         self.spent += perf_counter() - start

@@ -59,7 +59,7 @@ def test_frame_is_tidy_with_the_contract_metrics(run):
 def test_gradient_weight_and_update_values_match_direct_computation(run):
     monitor, spy, init, _ = run
     frame = monitor.frame
-    for step in (0, 5, 13):
+    for step in (0, 5, 8, 13):
         for name, layer in (("0", "0:Dense"), ("2", "2:Dense")):
             for key in ("W", "b"):
                 q = f"{name}.{key}"
@@ -68,12 +68,17 @@ def test_gradient_weight_and_update_values_match_direct_computation(run):
                     np.linalg.norm(g), rel=1e-10)
                 assert _value(frame, step, layer, key, "weight_norm") == pytest.approx(
                     np.linalg.norm(after), rel=1e-10)
-                assert _value(frame, step, layer, key, "dist_from_init") == pytest.approx(
-                    np.linalg.norm(after - init[q]), rel=1e-8)
                 assert _value(frame, step, layer, key, "update_ratio") == pytest.approx(
                     np.linalg.norm(after - before) / np.linalg.norm(after), rel=1e-8)
+                if step % 8 == 0:  # the distance: the first step and every 8th
+                    assert _value(frame, step, layer, key, "dist_from_init") == (
+                        pytest.approx(np.linalg.norm(after - init[q]), rel=1e-8))
         total = np.sqrt(sum(np.sum(g ** 2) for g in spy.grads[step].values()))
         assert _value(frame, step, "model", "global", "grad_norm") == pytest.approx(total)
+    distances = frame[frame.metric == "dist_from_init"]
+    assert sorted(set(distances.step)) == [0, 8]
+    assert monitor.meta["recorded"] == ("14 of 14 steps: 0-13 every step; dist_from_init on "
+                                        "2 of 14 steps: 0-8 every 8th")
 
 
 def test_activation_statistics_match_the_relu_outputs():
@@ -239,13 +244,16 @@ def test_norms_of_a_large_weight_match_direct_computation():
     X, y = t.blobs(96, 256, 3)
     model = t.mlp((256, 128, 3))  # W of 0:Dense: 32768 elements, multiplied row by row
     init = model.layers[0].params["W"].copy()
-    monitor, spy = Monitor(every=2), Spy()
+    monitor, spy = Monitor(every=2, distance_every=4), Spy()
     t.fit(model, t.CrossEntropy(), t.SGD(0.1, 0.9), X, y, epochs=2, hooks=[spy, monitor])
     frame = monitor.frame
+    distances = frame[(frame.metric == "dist_from_init") & (frame.tensor == "W")]
+    assert sorted(set(distances.step)) == [0, 4]  # of the recorded 0, 2, 4
     for step in (2, 4):
         before, after = spy.before[step]["0.W"], spy.after[step]["0.W"]
-        assert _value(frame, step, "0:Dense", "W", "dist_from_init") == pytest.approx(
-            np.linalg.norm(after - init), rel=1e-8)
+        if step == 4:
+            assert _value(frame, step, "0:Dense", "W", "dist_from_init") == pytest.approx(
+                np.linalg.norm(after - init), rel=1e-8)
         assert _value(frame, step, "0:Dense", "W", "update_ratio") == pytest.approx(
             np.linalg.norm(after - before) / np.linalg.norm(after), rel=1e-8)
         assert _value(frame, step, "0:Dense", "W", "weight_norm") == pytest.approx(

@@ -10,6 +10,7 @@ from diagnostics import Monitor, write_report
 from diagnostics.schedule import (
     STEP_COST,
     UNTIMED_SHARE,
+    DistanceSchedule,
     Schedule,
     describe,
     expand_runs,
@@ -75,10 +76,24 @@ def test_budget_schedule_spends_most_of_its_budget_on_a_long_run():
                                                ({"budget": 1.5}, "budget"),
                                                ({"dense_steps": -1}, "dense_steps"),
                                                ({"grad_norms_every_step": "yes"},
-                                                "grad_norms_every_step")])
+                                                "grad_norms_every_step"),
+                                               ({"distance_every": 0}, "distance_every"),
+                                               ({"distance_every": 2.0}, "distance_every")])
 def test_bad_schedule_options_name_the_argument(options, name):
     with pytest.raises(ValueError, match=f"Monitor: {name} must be"):
         Monitor(**options)
+
+
+@pytest.mark.parametrize(("every", "recorded", "taken"), [
+    (8, range(20), [0, 8, 16]),
+    (8, [*range(20), 20, 22, 24, 32, 48, 64, 66], [0, 8, 16, 24, 32, 48, 64]),
+    (8, [3, 5, 11, 12, 40], [3, 11, 40]),  # the first, then at or after each multiple
+    (1, [0, 4, 8, 9], [0, 4, 8, 9]),
+])
+def test_distance_schedule_takes_the_first_step_and_one_per_multiple(every, recorded, taken):
+    distances = DistanceSchedule(every)
+    assert [step for step in recorded if distances.take(step)] == taken
+    assert distances.steps == taken
 
 
 def test_step_runs_compress_and_expand_the_recorded_steps():
