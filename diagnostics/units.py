@@ -2,8 +2,10 @@
 
 Outputs are observed by tapping ``layer.forward`` on the instance for one call
 (:class:`ForwardTap`), only on recorded steps; user code is unchanged and the
-class method is restored right after the call. A recorded batch is copied into a
-buffer; its statistics are computed with those of other buffered batches at once.
+class method is restored right after the call. Of a recorded batch, while the output is
+still in the caches, its mask (the active or the saturated elements) and its sum and sum
+of squares are taken; the masks are buffered and counted with those of other buffered
+batches at once (a mask is an eighth of the output's size, and nothing is copied).
 
 Which layers are activations: :data:`ACTIVATION_KINDS` maps class names to a kind
 (extend it, or pass ``activations=`` to ``Monitor``); other parameterless layers are
@@ -127,18 +129,18 @@ class UnitStats:
     margin : float
         Saturation band as a fraction of the output range.
     chunk_bytes : int
-        Bound of the buffer of outputs (at least one batch is kept).
+        Bound of the buffer of masks (one byte an element; at least one batch is kept).
 
     Notes
     -----
     A unit is one feature of the output with the batch axis removed (for an NCHW
     output, one channel at one position). Per recorded step: ``inactive_fraction``
     (ReLU-like), ``saturation_fraction`` (saturating), ``act_mean``, ``act_std``
-    (from the sums of values and squares, so a std below about 1e-8 of the mean is
-    not resolved). A recorded step only copies the output into a preallocated buffer;
-    the statistics of all buffered steps are computed at once when the buffer is full,
-    a window closes or the records are read. A batch of another shape (e.g. the last
-    of an epoch) is computed at once.
+    (from the float64 sums of values and squares, so a std below about 1e-8 of the mean
+    is not resolved). A recorded step writes the output's mask into a preallocated
+    buffer and takes its two sums; the masks of all buffered steps are counted at once
+    when the buffer is full, a window closes or the records are read. A batch of another
+    shape (e.g. the last of an epoch) is recorded at once.
     """
 
     def __init__(self, records, layer, kind, window=20, margin=0.02, chunk_bytes=1 << 22):
@@ -153,21 +155,24 @@ class UnitStats:
             low, high = kind
             self._middle, self._reach = (low + high) / 2, (0.5 - margin) * (high - low)
         self.units = None
-        self._outputs = self._rows = self._alive = None
+        self._masks = self._sums = self._rows = self._alive = None
         self._used = self._seen = self._windows = 0
         self._spans = [None, 0]  # first step of the current window, steps of the last one
 
     def observe(self, y, row: int) -> None:
-        """Buffer the output ``y`` (batch first) of the recorded step in record ``row``."""
-        y = np.asarray(y)
-        if self._outputs is None:
+        """Take the mask and sums of the output ``y`` (batch first) of the recorded step
+        in record ``row``."""
+        y = np.asarray(y, dtype=np.float64)  # a copy of other dtypes only
+        if self._masks is None:
             self._allocate(y)
-        if y.shape != self._outputs.shape[1:]:
+        if y.shape != self._masks.shape[1:]:
             self.flush()
-            self._record(y[None], np.array([row]))
+            masks, sums = np.empty((1, *y.shape), bool), np.empty((1, 2))
+            self._take(y, masks[0], sums[0])
+            self._record(masks, sums, np.array([row]))
             return
         k = self._used
-        self._outputs[k] = y
+        self._take(y, self._masks[k], self._sums[k])
         self._rows[k] = row
         self._used = k + 1
         if self._used == len(self._rows) or self._seen + self._used == self.window:
@@ -177,7 +182,7 @@ class UnitStats:
         """Compute and record the buffered steps; close the dead-unit window when full."""
         m, self._used = self._used, 0
         if m:
-            self._record(self._outputs[:m], self._rows[:m].copy())
+            self._record(self._masks[:m], self._sums[:m], self._rows[:m].copy())
 
     def finish(self) -> None:
         """Flush; record a final partial window if it is the only one, at least half full,
@@ -191,27 +196,37 @@ class UnitStats:
             self._close_window(self.records.add_row(*self.records.step_epoch(self._last_row)))
 
     def _allocate(self, y: np.ndarray) -> None:
-        """Buffers for outputs shaped like ``y`` and the per-unit activity of a window."""
+        """Buffers for the masks of outputs shaped like ``y``, their sums and the per-unit
+        activity of a window."""
         self.units = int(np.prod(y.shape[1:])) if y.ndim > 1 else y.size
-        steps = int(np.clip(self._chunk_bytes // max(8 * y.size, 1), 1, self.window))
-        self._outputs = np.empty((steps, *y.shape))
+        steps = int(np.clip(self._chunk_bytes // max(y.size, 1), 1, self.window))
+        self._masks = np.empty((steps, *y.shape), bool)
+        self._sums = np.empty((steps, 2))
         self._rows = np.empty(steps, np.intp)
         self._alive = np.zeros(self.units, bool)
-        self._ones = np.ones(y.size)  # a row of the buffer, flattened
 
-    def _record(self, outputs: np.ndarray, rows: np.ndarray) -> None:
-        """Record the statistics of ``outputs`` (m, *output shape) at ``rows`` (m,)."""
-        m = len(outputs)
-        flat = outputs.reshape(m, -1)
+    def _take(self, y: np.ndarray, mask: np.ndarray, sums: np.ndarray) -> None:
+        """Write the mask of ``y`` (float64; active elements of a ReLU-like kind, else the
+        saturated ones) into ``mask`` (bool, shaped like ``y``) and ``sum(y)``,
+        ``sum(y * y)`` into ``sums`` (2,)."""
         if self.kind == "relu":
-            active = flat > 0.0
-            self._alive |= active.reshape(-1, self.units).any(axis=0)
-            first = 1.0 - _count_true(active) / flat.shape[1]
+            np.greater(y, 0.0, out=mask)
         else:
-            first = _count_true(np.abs(flat - self._middle) >= self._reach) / flat.shape[1]
-        ones = self._ones if len(self._ones) == flat.shape[1] else np.ones(flat.shape[1])
-        mean = flat @ ones / flat.shape[1]
-        squares = np.matmul(flat[:, None, :], flat[:, :, None]).reshape(-1) / flat.shape[1]
+            np.greater_equal(np.abs(y - self._middle), self._reach, out=mask)
+        flat = y.reshape(-1)
+        sums[0], sums[1] = flat.sum(), np.dot(flat, flat)
+
+    def _record(self, masks: np.ndarray, sums: np.ndarray, rows: np.ndarray) -> None:
+        """Record the statistics of the steps of ``masks`` (m, *output shape) and ``sums``
+        (m, 2) at ``rows`` (m,)."""
+        m = len(masks)
+        flat = masks.reshape(m, -1)
+        n = flat.shape[1]
+        first = _count_true(flat) / n
+        if self.kind == "relu":
+            self._alive |= masks.reshape(-1, self.units).any(axis=0)
+            first = 1.0 - first
+        mean, squares = sums[:, 0] / n, sums[:, 1] / n
         std = np.sqrt(np.maximum(squares - mean * mean, 0.0))
         self.records.put(rows, self.columns, np.stack([first, mean, std], axis=1))
         if self._spans[0] is None:

@@ -6,9 +6,15 @@ import pytest
 
 from diagnostics import Monitor
 from diagnostics.records import FRAME_COLUMNS
+from diagnostics.units import ACTIVATION_KINDS
+from reference_nets import train
+from reference_nets.losses import SoftmaxCrossEntropy
+from reference_nets.optim import SGD
+from reference_nets.zoo import mlp
 
 from . import toy_nets as t
 
+EPS = np.finfo(np.float64).eps
 METRICS = {"grad_norm", "update_ratio", "weight_norm", "dist_from_init", "dead_fraction",
            "inactive_fraction", "act_mean", "act_std", "loss"}
 
@@ -108,6 +114,47 @@ def test_activation_statistics_match_the_relu_outputs():
     assert len(outputs) == 3
     assert _value(frame, 2, "1:ReLU", "output", "dead_fraction") == pytest.approx(dead)
     assert 0 < dead < 1
+
+
+@pytest.mark.parametrize(("activation", "dtype"), [("leaky_relu", np.float64),
+                                                   ("tanh", np.float64),
+                                                   ("sigmoid", np.float32)])
+def test_activation_statistics_are_exact_to_their_resolution(activation, dtype):
+    X, y = t.blobs(80, 8, 3)  # batches of 32, 32 and 16
+    model = mlp((8, 16, 3), activation=activation, seed=0, dtype=dtype)
+    model.layers[0].params["W"] *= 4.0  # some outputs saturate
+    layer, outputs = model.layers[1], []
+    original = layer.forward
+
+    def keep(x):
+        outputs.append(original(x).astype(np.float64))
+        return outputs[-1].astype(dtype)
+
+    layer.forward = keep
+    monitor = Monitor(every=1, dead_window=3)
+    train(model, SoftmaxCrossEntropy(), SGD(0.05), X.astype(dtype), y, epochs=2,
+          batch_size=32, hooks=[monitor], progress=False)
+    frame, name = monitor.frame, f"1:{type(layer).__name__}"
+    outputs = [out for out in outputs if len(out) > 1]  # not train's one-example probe
+    for step, out in enumerate(outputs):
+        if activation == "leaky_relu":
+            share, metric = np.mean(out <= 0), "inactive_fraction"
+        else:
+            low, high = ACTIVATION_KINDS[type(layer).__name__]
+            share = np.mean(np.abs(out - (low + high) / 2) >= 0.48 * (high - low))
+            metric = "saturation_fraction"
+        assert _value(frame, step, name, "output", metric) == share  # a count: exact
+        n = out.size  # sums of n terms: off by at most n eps of the sum of |terms|
+        mean, mean_sq = np.mean(out), np.mean(out * out)
+        assert abs(_value(frame, step, name, "output", "act_mean") - mean) <= (
+            n * EPS * np.mean(np.abs(out)))
+        std = _value(frame, step, name, "output", "act_std")
+        assert abs(std ** 2 - np.var(out)) <= 4 * n * EPS * mean_sq
+    assert len(outputs) == 6 and 0 < share < 1
+    if activation == "leaky_relu":
+        for last, steps in ((2, slice(0, 3)), (5, slice(3, 6))):
+            dead = 1.0 - np.mean(np.vstack(outputs[steps]).max(axis=0) > 0)
+            assert _value(frame, last, name, "output", "dead_fraction") == dead
 
 
 def test_every_records_norms_only_on_multiples_but_the_loss_on_every_step():
