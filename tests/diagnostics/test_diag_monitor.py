@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from diagnostics import Monitor
+from diagnostics import Monitor, units
 from diagnostics.records import FRAME_COLUMNS
 from diagnostics.units import ACTIVATION_KINDS
 from reference_nets import train
@@ -116,10 +116,14 @@ def test_activation_statistics_match_the_relu_outputs():
     assert 0 < dead < 1
 
 
+@pytest.mark.parametrize("at_once", [False, True], ids=["copied", "taken at once"])
 @pytest.mark.parametrize(("activation", "dtype"), [("leaky_relu", np.float64),
                                                    ("tanh", np.float64),
                                                    ("sigmoid", np.float32)])
-def test_activation_statistics_are_exact_to_their_resolution(activation, dtype):
+def test_activation_statistics_are_exact_to_their_resolution(activation, dtype, at_once,
+                                                              monkeypatch):
+    if at_once:  # as large outputs are: mask and sums in the forward
+        monkeypatch.setattr(units, "TAKEN_AT_ONCE", 1)
     X, y = t.blobs(80, 8, 3)  # batches of 32, 32 and 16
     model = mlp((8, 16, 3), activation=activation, seed=0, dtype=dtype)
     model.layers[0].params["W"] *= 4.0  # some outputs saturate
