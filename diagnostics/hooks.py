@@ -96,6 +96,11 @@ class Monitor(MonitorResults):
         Extra class name -> kind entries on top of ``units.ACTIVATION_KINDS``
         (``"relu"`` or ``(low, high)``); other parameterless layers are classified by
         behaviour.
+    clock : callable () -> float
+        The clock (seconds) that ``every="auto"`` times its work and the training with
+        (default ``time.perf_counter``). The budget schedule follows the measured
+        times, so which steps it records depends on the machine's load; a clock that
+        advances by fixed amounts makes it deterministic (as in the tests).
 
     Attributes
     ----------
@@ -151,7 +156,8 @@ class Monitor(MonitorResults):
 
     def __init__(self, every="auto", on_non_finite="record", *, budget=0.05, dense_steps=20,
                  grad_norms_every_step=False, distance_every=DISTANCE_EVERY, path=None,
-                 dead_window=20, saturation_margin=0.02, activations=None):
+                 dead_window=20, saturation_margin=0.02, activations=None,
+                 clock=perf_counter):
         for name, value in (("dead_window", dead_window), ("distance_every", distance_every)):
             if not isinstance(value, numbers.Integral) or value < 1:
                 raise ValueError(f"Monitor: {name} must be a positive int, got {value!r}")
@@ -170,8 +176,10 @@ class Monitor(MonitorResults):
                      "distance_every": int(distance_every),
                      "on_non_finite": on_non_finite, "dead_window": int(dead_window),
                      "saturation_margin": saturation_margin, "activations": {}, "units": {}}
+        if not callable(clock):
+            raise ValueError(f"Monitor: clock must be callable, got {clock!r}")
         self._rec = Recorder(self.meta, on_non_finite, activations, int(dead_window),
-                             float(saturation_margin), int(distance_every))
+                             float(saturation_margin), int(distance_every), clock)
         self._loss = self._rec.loss
         self._labels = LabelCounts()
         self._rows_history: list[dict] = []
@@ -192,7 +200,7 @@ class Monitor(MonitorResults):
                          shapes=shapes)
         self._rec.begin(layers, self._grad_every_step, optimizer)
         self._phase, self._step, self._next, self._recording = READY, -1, 0, False
-        self._schedule.start(perf_counter())
+        self._schedule.start(self._rec.clock())
         if self.path is not None:
             write_records(self.path, self.meta)
 
@@ -234,9 +242,9 @@ class Monitor(MonitorResults):
             rec = self._rec
             rec.after_update(step, self._epoch)
             self._recorded.append(step)
-            now = perf_counter()
+            now = rec.clock()
             self._next = self._schedule.next_step(step, rec.spent, now)
-            rec.spent = perf_counter() - now  # the decision counts with the next record
+            rec.spent = rec.clock() - now  # the decision counts with the next record
 
     def on_epoch_end(self, epoch, history_row) -> None:
         """Keep the history row; append this epoch's records to ``path``."""
