@@ -5,6 +5,7 @@ import pytest
 
 from diagnostics import Monitor
 from diagnostics.health import CHECKS
+from diagnostics.labels import LabelCounts
 from reference_nets import train
 from reference_nets.losses import MSE, SoftmaxCrossEntropy
 from reference_nets.optim import SGD
@@ -140,6 +141,15 @@ def test_run_at_chance_accuracy_is_critical_and_names_the_likely_cause(digits):
     assert "vanishing_gradient (0:Dense)" in lead.message and "Try lr_range_test" in (
         lead.message)
     assert "no_learning" not in set(fit(mlp(), digits, lr=0.05, epochs=2).findings().check)
+
+
+def test_label_counts_are_the_class_counts_of_the_first_labels():
+    counts = LabelCounts(limit=7)
+    for y in (np.array([0, 1, 1]), np.array([3, 0]), np.eye(5)[[4, 4]], np.array([2])):
+        if counts.counting:  # as the Monitor asks
+            counts.add(y)
+    assert counts.counts.tolist() == [2, 2, 0, 1, 2] and not counts.counting
+    assert counts.chance == 2 / 7
 
 
 def test_saturated_tanh_layer_is_found(digits):
