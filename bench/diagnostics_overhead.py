@@ -15,8 +15,9 @@ times after one warm-up round:
 
 * no hooks (the baseline), and no hooks again (its ratios show the noise);
 * ``Monitor()``: the default budget schedule (``budget=0.05``);
-* ``Monitor(every=1)``: every step in full (weight norms, distances from initialisation
-  and update norms reported by the optimizer, see ``diagnostics.optimizer_updates``);
+* ``Monitor(every=1)``: every step in full (weight norms and update norms reported by the
+  optimizer, see ``diagnostics.optimizer_updates``; the distances from initialisation
+  every 8th step, ``distance_every=8``);
 * ``Monitor(every=1), own optimizer``: the same with the SGD wrapped in a class that
   offers no update reports, as a user's own optimizer: the updates measured from copies;
 * ``Monitor(every=10, grad_norms_every_step=True)``: the middle mode;

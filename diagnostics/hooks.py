@@ -113,7 +113,8 @@ class Monitor(MonitorResults):
     meta : dict
         ``model`` (one line per layer), ``n_params``, ``layers``, the options above;
         ``activations`` (layer -> kind), ``units`` (layer -> count), ``n_steps`` (steps
-        seen), ``recorded`` (one line: which steps were recorded), ``recorded_steps``
+        seen), ``recorded`` (one line: which steps were recorded, and which of them
+        ``dist_from_init`` when fewer), ``recorded_steps``
         (runs ``[first, last, interval]``), ``chance_accuracy`` (share of the most
         frequent class among the first labels, classification only), ``update_norms``
         (where the update norms came from, after ``on_train_end``).
