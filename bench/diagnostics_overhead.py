@@ -15,16 +15,18 @@ times after one warm-up round:
 
 * no hooks (the baseline), and no hooks again (its ratios show the noise);
 * ``Monitor()``: the default budget schedule (``budget=0.05``);
-* ``Monitor(every=1)``: every step in full (weight norms, distances from initialisation
-  and update norms reported by the optimizer, see ``diagnostics.optimizer_updates``);
+* ``Monitor(every=1)``: every step in full (weight norms and update norms reported by the
+  optimizer, see ``diagnostics.optimizer_updates``; the distances from initialisation
+  every 8th step, ``distance_every=8``);
 * ``Monitor(every=1), own optimizer``: the same with the SGD wrapped in a class that
   offers no update reports, as a user's own optimizer: the updates measured from copies;
 * ``Monitor(every=10, grad_norms_every_step=True)``: the middle mode;
-* ``NumpyLogger``: per step and parameter tensor the gradient norm, weight norm,
-  distance from initialisation and update/weight ratio, written by hand in numpy with
-  the fewest operations (one gradient inner product, three parameter inner products and
-  one copy per tensor): the floor of any numpy recorder of these metrics that measures
-  the updates itself;
+* ``NumpyLogger``: per step and parameter tensor the gradient norm, weight norm and
+  update/weight ratio, and every 8th step the distance from initialisation (as the
+  Monitor records it, ``distance_every=8``), written by hand in numpy with the fewest
+  operations (one gradient inner product, two parameter inner products, a third every
+  8th step, and one copy per tensor): the floor of any numpy recorder of these metrics
+  that measures the updates itself;
 * ``NumpyLogger (optimizer reports)``: the same, with the weight norms, the inner products
   with the initial parameters and the update norms reported by the optimizer
   (``report_next_update``/``update_report``, as ``Monitor`` uses them): one gradient inner
@@ -61,6 +63,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from diagnostics import Monitor
+from diagnostics.schedule import DISTANCE_EVERY
 from reference_nets import train
 from reference_nets.data import load_digits
 from reference_nets.losses import SoftmaxCrossEntropy
@@ -72,9 +75,10 @@ from tests.diagnostics.toy_nets import OwnOptimizer
 
 
 class NumpyLogger:
-    """Per step and parameter tensor: ||g||, ||p||, ||p - p0|| and ||p - q|| / ||p|| (q:
-    the parameters before the step), from g.g, p.p, p.q, p.p0 and q.q, p0.p0; with
-    ``reports=True`` the optimizer reports p.p, p.p0 and ||p - q||^2 (``report_next_update``
+    """Per step and parameter tensor: ||g||, ||p|| and ||p - q|| / ||p|| (q: the parameters
+    before the step), from g.g, p.p, p.q and q.q, and on the multiples of DISTANCE_EVERY
+    ||p - p0|| from p.p0 and p0.p0 (NaN on the other steps); with ``reports=True`` the
+    optimizer reports p.p, ||p - q||^2 and on those steps p.p0 (``report_next_update``
     with the references p0) and q is not kept."""
 
     def __init__(self, reports=False):
@@ -98,7 +102,8 @@ class NumpyLogger:
         for k, g in enumerate(self.grads):
             self.sums[k, 0] = g @ g
         if self.reports:
-            self.optimizer.report_next_update(self.references)
+            distance = step % DISTANCE_EVERY == 0
+            self.optimizer.report_next_update(self.references if distance else None)
 
     def on_step_end(self, step, model):
         sums = self.sums
@@ -108,8 +113,9 @@ class NumpyLogger:
                 sums[k, 1:] = report[key].param_sq, report[key].update_sq, report[key].reference_dot
             update = np.sqrt(sums[:, 2])
         else:
+            distance = step % DISTANCE_EVERY == 0
             for k, (p, q, p0) in enumerate(zip(self.params, self.prev, self.init, strict=True)):
-                sums[k, 1:] = p @ p, p @ q, p @ p0
+                sums[k, 1:] = p @ p, p @ q, p @ p0 if distance else np.nan
                 np.copyto(q, p)
             update = np.sqrt(np.maximum(sums[:, 1] - 2 * sums[:, 2] + self.prev_sq, 0.0))
             self.prev_sq = sums[:, 1].copy()

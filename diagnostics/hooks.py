@@ -27,7 +27,7 @@ from diagnostics.model_info import named_layers, summary
 from diagnostics.monitor_results import MonitorResults
 from diagnostics.record_files import SUFFIXES, write_records
 from diagnostics.recorder import Recorder
-from diagnostics.schedule import Schedule
+from diagnostics.schedule import DISTANCE_EVERY, Schedule
 
 __all__ = ["HOOK_METHODS", "Monitor", "call_hooks"]
 
@@ -75,6 +75,13 @@ class Monitor(MonitorResults):
         Also record the gradient norms (per tensor and global) on every step that is not
         recorded in full: the middle mode, e.g. ``Monitor(every=10,
         grad_norms_every_step=True)``; its cost is outside ``budget``.
+    distance_every : int
+        Of the steps recorded in full, those that also record ``dist_from_init``: the
+        first, then the first at or after each multiple of ``distance_every`` (default 8;
+        ``1``: every recorded step). Taking the distance reads the whole initial copy of
+        the parameters, the one array nothing else of a step reads; the distance is
+        smooth (between two records it changes by at most the sum of the update norms
+        in between, all recorded). ``meta["recorded"]`` says which steps have it.
     path : str or Path, optional
         File the records are appended to at each epoch end (a crash loses at most the
         current epoch): JSON lines if it ends in ``.jsonl``, CSV if in ``.csv``; read it
@@ -89,6 +96,11 @@ class Monitor(MonitorResults):
         Extra class name -> kind entries on top of ``units.ACTIVATION_KINDS``
         (``"relu"`` or ``(low, high)``); other parameterless layers are classified by
         behaviour.
+    clock : callable () -> float
+        The clock (seconds) that ``every="auto"`` times its work and the training with
+        (default ``time.perf_counter``). The budget schedule follows the measured
+        times, so which steps it records depends on the machine's load; a clock that
+        advances by fixed amounts makes it deterministic (as in the tests).
 
     Attributes
     ----------
@@ -101,7 +113,8 @@ class Monitor(MonitorResults):
     meta : dict
         ``model`` (one line per layer), ``n_params``, ``layers``, the options above;
         ``activations`` (layer -> kind), ``units`` (layer -> count), ``n_steps`` (steps
-        seen), ``recorded`` (one line: which steps were recorded), ``recorded_steps``
+        seen), ``recorded`` (one line: which steps were recorded, and which of them
+        ``dist_from_init`` when fewer), ``recorded_steps``
         (runs ``[first, last, interval]``), ``chance_accuracy`` (share of the most
         frequent class among the first labels, classification only), ``update_norms``
         (where the update norms came from, after ``on_train_end``).
@@ -109,13 +122,13 @@ class Monitor(MonitorResults):
     Notes
     -----
     Per recorded step and parameter tensor: ``grad_norm``, ``weight_norm``,
-    ``dist_from_init``, ``update_ratio`` (norm of the step's update over the weight
-    norm after it: for float64 models whose optimizer offers update reports, as
-    ``reference_nets.optim`` optimizers do, the update, the weight norm and the inner
-    product with the initial weights as the optimizer reports them, else measured from
-    copies of the parameters (the update resolved down to about 1e-7); see
-    ``diagnostics.param_stats``; ``meta["update_norms"]`` says which), plus the global
-    ``grad_norm``; per activation layer:
+    ``dist_from_init`` (on the steps of ``distance_every``), ``update_ratio`` (norm of
+    the step's update over the weight norm after it: for float64 models whose optimizer
+    offers update reports, as ``reference_nets.optim`` optimizers do, the update, the
+    weight norm and the inner product with the initial weights as the optimizer reports
+    them, else measured from copies of the parameters (the update resolved down to about
+    1e-7); see ``diagnostics.param_stats``; ``meta["update_norms"]`` says which), plus
+    the global ``grad_norm``; per activation layer:
     ``inactive_fraction`` or ``saturation_fraction``, ``act_mean``, ``act_std`` and, at
     the end of each window, ``dead_fraction``. Activation outputs are observed during the
     forward that follows ``on_batch_begin`` of a recorded step.
@@ -143,10 +156,12 @@ class Monitor(MonitorResults):
     """
 
     def __init__(self, every="auto", on_non_finite="record", *, budget=0.05, dense_steps=20,
-                 grad_norms_every_step=False, path=None, dead_window=20,
-                 saturation_margin=0.02, activations=None):
-        if not isinstance(dead_window, numbers.Integral) or dead_window < 1:
-            raise ValueError(f"Monitor: dead_window must be a positive int, got {dead_window!r}")
+                 grad_norms_every_step=False, distance_every=DISTANCE_EVERY, path=None,
+                 dead_window=20, saturation_margin=0.02, activations=None,
+                 clock=perf_counter):
+        for name, value in (("dead_window", dead_window), ("distance_every", distance_every)):
+            if not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"Monitor: {name} must be a positive int, got {value!r}")
         if not isinstance(saturation_margin, numbers.Real) or not 0 < saturation_margin < 0.5:
             raise ValueError("Monitor: saturation_margin must be in (0, 0.5), "
                              f"got {saturation_margin!r}")
@@ -159,10 +174,13 @@ class Monitor(MonitorResults):
             path, option="Monitor(path=...)", suffixes=SUFFIXES)
         self.meta = {"every": every, "budget": float(budget), "dense_steps": int(dense_steps),
                      "grad_norms_every_step": self._grad_every_step,
+                     "distance_every": int(distance_every),
                      "on_non_finite": on_non_finite, "dead_window": int(dead_window),
                      "saturation_margin": saturation_margin, "activations": {}, "units": {}}
+        if not callable(clock):
+            raise ValueError(f"Monitor: clock must be callable, got {clock!r}")
         self._rec = Recorder(self.meta, on_non_finite, activations, int(dead_window),
-                             float(saturation_margin))
+                             float(saturation_margin), int(distance_every), clock)
         self._loss = self._rec.loss
         self._labels = LabelCounts()
         self._rows_history: list[dict] = []
@@ -183,7 +201,7 @@ class Monitor(MonitorResults):
                          shapes=shapes)
         self._rec.begin(layers, self._grad_every_step, optimizer)
         self._phase, self._step, self._next, self._recording = READY, -1, 0, False
-        self._schedule.start(perf_counter())
+        self._schedule.start(self._rec.clock())
         if self.path is not None:
             write_records(self.path, self.meta)
 
@@ -225,9 +243,9 @@ class Monitor(MonitorResults):
             rec = self._rec
             rec.after_update(step, self._epoch)
             self._recorded.append(step)
-            now = perf_counter()
+            now = rec.clock()
             self._next = self._schedule.next_step(step, rec.spent, now)
-            rec.spent = perf_counter() - now  # the decision counts with the next record
+            rec.spent = rec.clock() - now  # the decision counts with the next record
 
     def on_epoch_end(self, epoch, history_row) -> None:
         """Keep the history row; append this epoch's records to ``path``."""

@@ -37,10 +37,9 @@ class LabelCounts:
         if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
             self.counting, self.counts = False, np.zeros(0, np.int64)
             return
-        found = np.bincount(y)
-        size = max(len(found), len(self.counts))
-        self.counts = np.pad(self.counts, (0, size - len(self.counts))) + np.pad(
-            found, (0, size - len(found)))
+        found = np.bincount(y, minlength=len(self.counts))
+        found[:len(self.counts)] += self.counts
+        self.counts = found
         self.counting = self.counts.sum() < self.limit
 
     @property

@@ -85,7 +85,10 @@ class MonitorResults:
         if self._loaded:
             return  # a loaded monitor keeps the meta of its file
         runs, n_steps = step_runs(self._recorded), len(self._loss[0])
-        self.meta.update(n_steps=n_steps, recorded_steps=runs, recorded=describe(runs, n_steps),
+        recorded, distances = describe(runs, n_steps), self._rec.distance_steps
+        if len(distances) < len(self._recorded):
+            recorded += "; dist_from_init on " + describe(step_runs(distances), n_steps)
+        self.meta.update(n_steps=n_steps, recorded_steps=runs, recorded=recorded,
                          chance_accuracy=self._labels.chance)
 
     def _append(self) -> None:

@@ -16,6 +16,14 @@ derived without forming difference vectors::
 which in float64 resolves distances down to about 1e-7 of the weight norm (smaller
 values read as about that size or 0). Non-finite tensors are flagged from the sums
 (a NaN/Inf element makes its sum of squares non-finite), without another pass.
+
+``p.p0`` is the one sum that reads a whole array nothing else in the step touches (the
+initial copy ``p0``, from memory every time), so it is taken on a sparser schedule
+(:class:`diagnostics.schedule.DistanceSchedule`; a step without it records no
+``dist_from_init``). The distance is smooth: by the triangle inequality it changes
+between two records by at most the sum of the update norms in between,
+``| ||p_t - p0|| - ||p_s - p0|| | <= sum_{s<r<=t} ||u_r||``, which every recorded step
+records (its update ratio times its weight norm).
 """
 
 from __future__ import annotations
@@ -28,7 +36,8 @@ __all__ = ["MEASURED", "REPORTED", "SUMS", "TENSOR_METRICS", "UNKNOWN", "GradNor
 #: Metrics written per parameter tensor, in this order.
 TENSOR_METRICS = ("grad_norm", "weight_norm", "dist_from_init", "update_ratio")
 #: The sums of a recorded step per tensor, the columns of a step's (n_tensors, 5) array:
-#: the last two are ``u.u`` and 0 (reported) or ``p.q`` and ``q.q`` (measured).
+#: the last two are ``u.u`` and 0 (reported) or ``p.q`` and ``q.q`` (measured);
+#: ``init_dot`` (``p.p0``) only on the steps of a ``schedule.DistanceSchedule``.
 SUMS = ("grad_sq", "param_sq", "init_dot", "update_a", "update_b")
 #: How a step's update norms are known (:meth:`ParamNormChunks.add`).
 REPORTED, MEASURED, UNKNOWN = 0, 1, 2
@@ -89,17 +98,21 @@ class ParamNormChunks:
                                         for m in TENSOR_METRICS]
                                        + [("model", "global", "grad_norm")])
         self._ratio_columns = records.columns([(*name, "update_ratio") for name in names])
+        self._dist_columns = records.columns([(*name, "dist_from_init") for name in names])
         self._sums = np.empty((chunk_rows, len(names), len(SUMS)))
         self._rows = np.empty(chunk_rows, np.intp)
         self._update = np.empty(chunk_rows, np.int8)  # REPORTED, MEASURED or UNKNOWN
+        self._distance = np.empty(chunk_rows, bool)  # init_dot taken
         self._used = 0
 
-    def add(self, row: int, sums: np.ndarray, update: int) -> None:
+    def add(self, row: int, sums: np.ndarray, update: int, distance: bool = True) -> None:
         """Buffer the ``sums`` (n_tensors, 5) of the step in record ``row``; ``update``:
         how its update norms are known (:data:`REPORTED`, :data:`MEASURED`, or
-        :data:`UNKNOWN`: its update ratios are not recorded)."""
+        :data:`UNKNOWN`: its update ratios are not recorded); ``distance``: whether its
+        ``init_dot`` was taken (else it records no ``dist_from_init``)."""
         k = self._used
         self._sums[k], self._rows[k], self._update[k] = sums, row, update
+        self._distance[k] = distance
         self._used = k + 1
         if self._used == len(self._rows):
             self.flush()
@@ -121,9 +134,10 @@ class ParamNormChunks:
             global_norm = np.sqrt(grad_sq.sum(axis=1, keepdims=True))
         rows = self._rows[:m].copy()
         self.records.put(rows, self.columns, np.concatenate([norms, global_norm], axis=1))
-        unknown = self._update[:m] == UNKNOWN
-        if unknown.any():
-            self.records.drop(rows[unknown], self._ratio_columns)
+        for missing, columns in ((self._update[:m] == UNKNOWN, self._ratio_columns),
+                                 (~self._distance[:m], self._dist_columns)):
+            if missing.any():
+                self.records.drop(rows[missing], columns)
         self.on_flags(rows, ~np.isfinite(grad_sq), ~np.isfinite(param_sq))
 
 

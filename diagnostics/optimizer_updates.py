@@ -10,7 +10,10 @@ An optimizer may offer two methods (``reference_nets.optim.Optimizer`` does)::
 after each parameter's update ``p -= u``, while ``p`` and ``u`` are in the caches: on
 the 784-512-512-10 MLP of ``bench/diagnostics_overhead.py`` the same dot products cost
 less there than the Monitor's own reads of ``p`` after the step (``bench/README.md``).
-The Monitor then reads only the gradients (``g.g``, after backward) and copies nothing.
+The Monitor then reads only the gradients (``g.g``, after backward) and copies nothing;
+it passes the references (its initial copies) only on the steps that take the distance
+from initialisation (``diagnostics.schedule.DistanceSchedule``), so the other steps do
+not read them.
 The values are exact (no running sums: nothing accumulates rounding over steps). The
 Monitor cannot time the work inside ``step``; the budget schedule's allowance for untimed
 work covers it (``diagnostics.schedule``).
@@ -72,19 +75,21 @@ class ReportedSums:
         self._references = {id(layer.params[key]): p0
                             for (key, layer), p0 in zip(tensors, init, strict=True)}
 
-    def request(self) -> None:
-        """Ask the optimizer to report the coming step."""
-        self.optimizer.report_next_update(self._references)
+    def request(self, distance: bool = True) -> None:
+        """Ask the optimizer to report the coming step (with ``p.p0`` if ``distance``)."""
+        self.optimizer.report_next_update(self._references if distance else None)
 
-    def before_step(self, sums: np.ndarray) -> None:
-        """Put the squared gradient norms into ``sums[:, 0]``; ask for the report."""
+    def before_step(self, sums: np.ndarray, distance: bool = True) -> None:
+        """Put the squared gradient norms into ``sums[:, 0]``; ask for the report (with
+        ``p.p0`` if ``distance``)."""
         grad_squares(self.tensors, sums[:, 0])
-        self.request()
+        self.request(distance)
 
     def after_step(self, sums: np.ndarray) -> bool:
-        """Put the reported ``p.p``, ``p.p0``, ``u.u`` and 0 into ``sums[:, 1:]``; False (and
-        ``sums`` partly written) when the optimizer did not report some tensor, or not
-        with its reference (it was not stepped, or the array was replaced)."""
+        """Put the reported ``p.p``, ``p.p0`` (NaN if not asked for), ``u.u`` and 0 into
+        ``sums[:, 1:]``; False (and ``sums`` partly written) when the optimizer did not
+        report some tensor the Monitor knows by identity (it was not stepped, or the
+        array was replaced)."""
         report = self.optimizer.update_report()
         if report is None:
             return False

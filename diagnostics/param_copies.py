@@ -4,7 +4,8 @@ Each parameter tensor has a preallocated float64 block of three rows: the parame
 before the step and after it (rows 0 and 2, taking turns) and at initialisation (row 1,
 so that the products come out in the order of the sums or its reverse). After the step
 the parameters are copied into the "after" row and one BLAS matrix-vector product,
-``block @ p`` (for large tensors three dot products, one per row), gives ``p.p``,
+``block @ p`` (for large tensors three dot products, one per row, the one with the
+initial row only on the steps that take the distance), gives ``p.p``,
 ``p.p0`` and ``p.q`` (``q``: before); the update follows as ``||p - q||^2 = p.p - 2 p.q + q.q``,
 resolved like the distance from initialisation (``diagnostics.norms``). Before the step
 the parameters are copied into the "before" row, unless the previous step was recorded
@@ -83,17 +84,17 @@ class CopiedSums:
             shaped[...] = layer.params[key]
             self.before_sq[i] = np.dot(flat, flat)
 
-    def after_step(self, sums: np.ndarray) -> None:
+    def after_step(self, sums: np.ndarray, distance: bool = True) -> None:
         """Copy the updated parameters; put ``p.p``, ``p.p0``, ``p.q`` and ``q.q`` into
         ``sums[:, 1:]`` (the last two meaningless unless :meth:`before_step` ran for this
-        step)."""
+        step; ``p.p0`` NaN for the tensors multiplied row by row unless ``distance``)."""
         now = 2 - self._before
         for (key, layer), (shaped, block, flat, out), rows in zip(
                 self.tensors, self._slots[now // 2], self._blocks, strict=True):
             shaped[...] = layer.params[key]
             if block is None:
-                out[0], out[1], out[2] = (np.dot(rows[0], flat), np.dot(rows[1], flat),
-                                          np.dot(rows[2], flat))
+                out[0], out[2] = np.dot(rows[0], flat), np.dot(rows[2], flat)
+                out[1] = np.dot(rows[1], flat) if distance else np.nan
             else:
                 np.dot(block, flat, out=out)
         sums[:, 1:4] = self._dots if now == 0 else self._dots[:, ::-1]

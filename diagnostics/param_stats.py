@@ -36,6 +36,7 @@ from diagnostics.norms import (
 )
 from diagnostics.optimizer_updates import ReportedSums, agree, offers_reports
 from diagnostics.param_copies import ROW_BY_ROW, CopiedSums
+from diagnostics.schedule import DISTANCE_EVERY, DistanceSchedule
 
 __all__ = ["FROM_COPIES", "FROM_REPORTS", "ParamStats"]
 
@@ -61,6 +62,10 @@ class ParamStats:
     optimizer : object, optional
         The optimizer stepping the model; its update reports are used when it offers
         them (``diagnostics.optimizer_updates``).
+    distance_every : int
+        Of the recorded steps, those of a
+        :class:`~diagnostics.schedule.DistanceSchedule` of this ``every`` take ``p.p0``
+        and record ``dist_from_init``.
 
     Attributes
     ----------
@@ -70,9 +75,12 @@ class ParamStats:
         ``"trial"`` until the first recorded step has been compared with the reports,
         ``"trusted"`` while they are used, ``"off"`` when the copies are (for the rest
         of the run).
+    distances : DistanceSchedule
+        Which recorded steps took the distance from initialisation (``distances.steps``).
     """
 
-    def __init__(self, records, tensors, on_flags, chunk_rows: int = 128, optimizer=None):
+    def __init__(self, records, tensors, on_flags, chunk_rows: int = 128, optimizer=None,
+                 distance_every: int = DISTANCE_EVERY):
         self.tensors, self.names = nonempty(tensors)
         self._copies = CopiedSums(self.tensors)
         self._chunks = ParamNormChunks(records, self.names, self._copies.init_sq, on_flags,
@@ -84,36 +92,38 @@ class ParamStats:
                          if worth and offers_reports(optimizer) else None)
         self.state = "off" if self._reports is None else "trial"
         self._was_trusted = False
+        self.distances = DistanceSchedule(distance_every)
         self._sums = np.empty((len(self.tensors), len(SUMS)))  # of the current step
-        self._row = None
+        self._row, self._distance = None, True
 
-    def before_step(self, row: int, consecutive: bool) -> np.ndarray:
-        """Start the sums of the step in record ``row`` (``consecutive``: the previous
+    def before_step(self, row: int, step: int, consecutive: bool) -> np.ndarray:
+        """Start the sums of ``step`` in record ``row`` (``consecutive``: the previous
         step was recorded too), after backward and before the optimizer step.
 
         Returns the step's sums, shape (n_tensors, 4); column 0 holds the squared
         gradient norms.
         """
+        self._distance = self.distances.take(step)
         if self.state == "trusted":
-            self._reports.before_step(self._sums)
+            self._reports.before_step(self._sums, self._distance)
         else:
             self._copies.before_step(self._sums, consecutive)
             if self.state == "trial":
-                self._reports.request()
+                self._reports.request(self._distance)
         self._row = row  # buffered in after_step: records read mid-step keep them apart
         return self._sums
 
     def after_step(self) -> np.ndarray:
         """End the step's sums after the optimizer step and buffer them; return the
         squared weight norms, shape (n_tensors,)."""
-        sums, update = self._sums, REPORTED
+        sums, update, distance = self._sums, REPORTED, self._distance
         if self.state != "trusted":
-            self._copies.after_step(sums)
+            self._copies.after_step(sums, distance)
             update = self._end_trial(sums) if self.state == "trial" else MEASURED
         elif not self._reports.after_step(sums):
             self.state, update = "off", UNKNOWN
-            self._copies.after_step(sums)  # the weights now
-        self._chunks.add(self._row, sums, update)
+            self._copies.after_step(sums, distance)  # the weights now
+        self._chunks.add(self._row, sums, update, distance)
         return sums[:, 1]
 
     def _end_trial(self, measured: np.ndarray) -> int:

@@ -10,7 +10,6 @@ which steps are recorded and calls it; everything here is per recorded step.
 from __future__ import annotations
 
 import math
-from time import perf_counter
 
 from diagnostics.model_info import param_tensors
 from diagnostics.nonfinite import NonFiniteTracker
@@ -34,15 +33,22 @@ class Recorder:
         Extra class name -> kind entries (see ``units.ACTIVATION_KINDS``).
     window, margin : int, float
         Dead-unit window and saturation margin of :class:`~diagnostics.units.UnitStats`.
+    distance_every : int
+        The ``every`` of the recorded steps that record ``dist_from_init``
+        (:class:`~diagnostics.schedule.DistanceSchedule`).
+    clock : callable () -> float
+        Seconds; the recording work is timed with it into :attr:`spent`.
     """
 
-    def __init__(self, meta, on_non_finite, activations, window, margin):
+    def __init__(self, meta, on_non_finite, activations, window, margin, distance_every,
+                 clock):
         self.meta = meta
         self.records = Records()
         self.nonfinite = NonFiniteTracker(self.records, on_non_finite)
         self.loss = ([], [], [])  # steps, epochs, values: every step
         self._kinds = {**ACTIVATION_KINDS, **(activations or {})}
         self._options = dict(window=window, margin=margin)
+        self._distance_every, self.clock = distance_every, clock
         self._units: dict[str, UnitStats] = {}
         self._taps: list[ForwardTap] = []
         self._params = self._grads = None
@@ -57,7 +63,7 @@ class Recorder:
         self._taps, self._last_done = [], None
         self._tensors = param_tensors(layers)
         self._params = ParamStats(self.records, self._tensors, self._flags,
-                                  optimizer=optimizer)
+                                  optimizer=optimizer, distance_every=self._distance_every)
         self._grads = GradNorms(self.records, self._tensors, self._flags) if grad_norms else None
         for name, layer in layers:
             kind = self._kinds.get(type(layer).__name__)
@@ -65,13 +71,18 @@ class Recorder:
             if type(layer).__dictoffset__ and (kind is not None or not layer.params):
                 self._taps.append(ForwardTap(layer, self._observer(name, kind)))
 
+    @property
+    def distance_steps(self) -> list[int]:
+        """The recorded steps that recorded ``dist_from_init``."""
+        return [] if self._params is None else self._params.distances.steps
+
     def arm(self, step: int, epoch: int) -> None:
         """Start the record of ``step``: a row, and taps on the next forward."""
-        start = perf_counter()
+        start = self.clock()
         self._row = self.records.add_row(step, epoch)
         for tap in self._taps:
             tap.arm()
-        self.spent += perf_counter() - start
+        self.spent += self.clock() - start
 
     def check_loss(self, step: int, epoch: int, value: float) -> None:
         """At the first non-finite loss: record it and scan every weight and gradient.
@@ -88,20 +99,20 @@ class Recorder:
 
     def before_update(self, step: int, epoch: int) -> None:
         """Buffer the gradients (and parameters) of the armed step, after backward."""
-        start = perf_counter()
-        sums = self._params.before_step(self._row, self._last_done == step - 1)
+        start = self.clock()
+        sums = self._params.before_step(self._row, step, self._last_done == step - 1)
         if self.nonfinite.mode == "raise" and not math.isfinite(sums[:, 0].sum()):
             self.nonfinite.scan(step, epoch, self._all_tensors(params=False))
-        self.spent += perf_counter() - start
+        self.spent += self.clock() - start
 
     def after_update(self, step: int, epoch: int) -> None:
         """Buffer the updated parameters of the armed step."""
-        start = perf_counter()
+        start = self.clock()
         param_sq = self._params.after_step()
         self._last_done = step
         if self.nonfinite.mode == "raise" and not math.isfinite(param_sq.sum()):
             self.nonfinite.scan(step, epoch, self._all_tensors(grads=False))
-        self.spent += perf_counter() - start
+        self.spent += self.clock() - start
 
     def grad_norms(self, step: int, epoch: int) -> None:
         """Gradient norms alone on a step that is not armed (if ``begin`` asked for them)."""
@@ -146,7 +157,7 @@ class Recorder:
     def _observer(self, name, kind):
         """Callback of a forward tap: classify once if needed, then buffer the output."""
         def observe(x, y):
-            start = perf_counter()
+            start = self.clock()
             stats = self._units.get(name)
             if stats is None:
                 found = kind if kind is not None else classify(x, y)
@@ -158,7 +169,7 @@ class Recorder:
                 self.meta["activations"][name] = found
             stats.observe(y, self._row)
             self.meta["units"][name] = stats.units
-            self.spent += perf_counter() - start
+            self.spent += self.clock() - start
         return observe
 
     def _all_tensors(self, params=True, grads=True):

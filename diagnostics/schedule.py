@@ -14,8 +14,10 @@ every step (the hook calls and the loss check, too quick to time one by one;
 one (its reads and writes evict the training's data from the caches; each record is
 charged :data:`UNTIMED_SHARE` more than its timed work).
 
-:func:`step_runs` and :func:`describe` compress the recorded steps for the records
-file and the report.
+Of the recorded steps, those of a :class:`DistanceSchedule` also take the distance from
+initialisation (by default at most one in :data:`DISTANCE_EVERY` steps; see
+``diagnostics.norms``). :func:`step_runs` and :func:`describe` compress the recorded
+steps for the records file and the report.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from __future__ import annotations
 import math
 import numbers
 
-__all__ = ["STEP_COST", "UNTIMED_SHARE", "Schedule", "describe", "expand_runs", "step_runs"]
+__all__ = ["DISTANCE_EVERY", "STEP_COST", "UNTIMED_SHARE", "DistanceSchedule", "Schedule",
+           "describe", "expand_runs", "next_multiple", "step_runs"]
 
 #: Seconds a Monitor costs on a step it does not record: three hook calls from the
 #: training loop and the loss and order checks (about 1.5 us on the project's machine,
@@ -35,6 +38,9 @@ STEP_COST = 1.5e-6
 #: timed work in ``bench/diagnostics_overhead.py``; small models, whose working set the
 #: recorders evict from the caches, pay the most).
 UNTIMED_SHARE = 1.0
+#: Default steps between two records of the distance from initialisation
+#: (:class:`DistanceSchedule`, ``Monitor(distance_every=...)``).
+DISTANCE_EVERY = 8
 
 
 class Schedule:
@@ -74,7 +80,7 @@ class Schedule:
             self._first = step
         if self.every == "auto" and self._recorded >= self.dense_steps:
             self.interval = self._auto_interval(step, now)
-        return (step // self.interval + 1) * self.interval
+        return next_multiple(step, self.interval)
 
     def _auto_interval(self, step: int, now: float) -> int:
         """Smallest power of two keeping the spent share within the budget (see module);
@@ -91,6 +97,39 @@ class Schedule:
         if interval < self.interval and max(steady, catch_up) > 0.375 * self.interval:
             return self.interval  # halve only with a margin, so the interval does not flap
         return interval
+
+
+class DistanceSchedule:
+    """Which recorded steps take ``p.p0`` (and so record ``dist_from_init``): the first
+    one, then the first at or after each multiple of ``every``, so at most one step in
+    ``every`` reads the initial copies (``every=1``: every recorded step).
+
+    Parameters
+    ----------
+    every : int
+        Steps between two multiples, >= 1.
+
+    Attributes
+    ----------
+    steps : list of int
+        The steps that took it, in order.
+    """
+
+    def __init__(self, every: int):
+        self.every, self.steps, self._due = every, [], 0
+
+    def take(self, step: int) -> bool:
+        """Whether the recorded ``step`` takes ``p.p0`` (then it is kept in ``steps``)."""
+        if step < self._due:
+            return False
+        self.steps.append(step)
+        self._due = next_multiple(step, self.every)
+        return True
+
+
+def next_multiple(step: int, k: int) -> int:
+    """The first multiple of ``k`` after ``step``."""
+    return (step // k + 1) * k
 
 
 def _power_of_two(needed: float) -> int:

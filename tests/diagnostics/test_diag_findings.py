@@ -5,10 +5,13 @@ import pytest
 
 from diagnostics import Monitor
 from diagnostics.health import CHECKS
+from diagnostics.labels import LabelCounts
 from reference_nets import train
 from reference_nets.losses import MSE, SoftmaxCrossEntropy
 from reference_nets.optim import SGD
 from reference_nets.zoo import deep_sigmoid, mlp
+
+from . import toy_nets as t
 
 
 class Losses:
@@ -22,9 +25,11 @@ class Losses:
 
 
 def fit(model, split, lr, epochs=4, every=1, loss=None, y=None, momentum=0.9):
-    monitor = Monitor(every=every)
+    clock = t.StepClock()  # every="auto" as on an idle machine, whatever the load
+    monitor = Monitor(every=every, clock=clock)
     train(model, loss or SoftmaxCrossEntropy(), SGD(lr, momentum=momentum), split.X_train,
-          split.y_train if y is None else y, epochs=epochs, batch_size=32, hooks=[monitor])
+          split.y_train if y is None else y, epochs=epochs, batch_size=32,
+          hooks=[clock, monitor])
     return monitor
 
 
@@ -96,10 +101,11 @@ def test_dead_relu_threshold_is_a_parameter(digits):
 
 def test_overflowing_learning_rate_leads_with_one_divergence_finding(digits):
     onehot = np.eye(10)[digits.y_train]
-    truth, monitor = Losses(), Monitor()
+    truth, clock = Losses(), t.StepClock()
+    monitor = Monitor(clock=clock)
     with np.errstate(all="ignore"):
         train(mlp((64, 10)), MSE(), SGD(3.0), digits.X_train, onehot, epochs=10, batch_size=32,
-              hooks=[truth, monitor])
+              hooks=[truth, clock, monitor])
     first_bad = int(np.flatnonzero(~np.isfinite(truth.values))[0])
     frame = monitor.frame
     flagged = frame[frame.metric == "non_finite"]
@@ -120,9 +126,10 @@ def test_overflowing_learning_rate_leads_with_one_divergence_finding(digits):
 
 
 def test_run_at_chance_accuracy_is_critical_and_names_the_likely_cause(digits):
-    monitor = Monitor()
+    clock = t.StepClock()
+    monitor = Monitor(clock=clock)
     train(deep_sigmoid(), SoftmaxCrossEntropy(), SGD(0.1, momentum=0.9), digits.X_train,
-          digits.y_train, epochs=2, batch_size=32, hooks=[monitor],
+          digits.y_train, epochs=2, batch_size=32, hooks=[clock, monitor],
           validation=(digits.X_test, digits.y_test))
     shares = np.bincount(digits.y_train) / len(digits.y_train)
     assert shares.min() <= monitor.meta["chance_accuracy"] <= shares.max() + 0.02
@@ -134,6 +141,15 @@ def test_run_at_chance_accuracy_is_critical_and_names_the_likely_cause(digits):
     assert "vanishing_gradient (0:Dense)" in lead.message and "Try lr_range_test" in (
         lead.message)
     assert "no_learning" not in set(fit(mlp(), digits, lr=0.05, epochs=2).findings().check)
+
+
+def test_label_counts_are_the_class_counts_of_the_first_labels():
+    counts = LabelCounts(limit=7)
+    for y in (np.array([0, 1, 1]), np.array([3, 0]), np.eye(5)[[4, 4]], np.array([2])):
+        if counts.counting:  # as the Monitor asks
+            counts.add(y)
+    assert counts.counts.tolist() == [2, 2, 0, 1, 2] and not counts.counting
+    assert counts.chance == 2 / 7
 
 
 def test_saturated_tanh_layer_is_found(digits):

@@ -4,11 +4,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from diagnostics import Monitor
+from diagnostics import Monitor, units
 from diagnostics.records import FRAME_COLUMNS
+from diagnostics.units import ACTIVATION_KINDS
+from reference_nets import train
+from reference_nets.losses import SoftmaxCrossEntropy
+from reference_nets.optim import SGD
+from reference_nets.zoo import mlp
 
 from . import toy_nets as t
 
+EPS = np.finfo(np.float64).eps
 METRICS = {"grad_norm", "update_ratio", "weight_norm", "dist_from_init", "dead_fraction",
            "inactive_fraction", "act_mean", "act_std", "loss"}
 
@@ -59,7 +65,7 @@ def test_frame_is_tidy_with_the_contract_metrics(run):
 def test_gradient_weight_and_update_values_match_direct_computation(run):
     monitor, spy, init, _ = run
     frame = monitor.frame
-    for step in (0, 5, 13):
+    for step in (0, 5, 8, 13):
         for name, layer in (("0", "0:Dense"), ("2", "2:Dense")):
             for key in ("W", "b"):
                 q = f"{name}.{key}"
@@ -68,12 +74,17 @@ def test_gradient_weight_and_update_values_match_direct_computation(run):
                     np.linalg.norm(g), rel=1e-10)
                 assert _value(frame, step, layer, key, "weight_norm") == pytest.approx(
                     np.linalg.norm(after), rel=1e-10)
-                assert _value(frame, step, layer, key, "dist_from_init") == pytest.approx(
-                    np.linalg.norm(after - init[q]), rel=1e-8)
                 assert _value(frame, step, layer, key, "update_ratio") == pytest.approx(
                     np.linalg.norm(after - before) / np.linalg.norm(after), rel=1e-8)
+                if step % 8 == 0:  # the distance: the first step and every 8th
+                    assert _value(frame, step, layer, key, "dist_from_init") == (
+                        pytest.approx(np.linalg.norm(after - init[q]), rel=1e-8))
         total = np.sqrt(sum(np.sum(g ** 2) for g in spy.grads[step].values()))
         assert _value(frame, step, "model", "global", "grad_norm") == pytest.approx(total)
+    distances = frame[frame.metric == "dist_from_init"]
+    assert sorted(set(distances.step)) == [0, 8]
+    assert monitor.meta["recorded"] == ("14 of 14 steps: 0-13 every step; dist_from_init on "
+                                        "2 of 14 steps: 0-8 every 8th")
 
 
 def test_activation_statistics_match_the_relu_outputs():
@@ -103,6 +114,51 @@ def test_activation_statistics_match_the_relu_outputs():
     assert len(outputs) == 3
     assert _value(frame, 2, "1:ReLU", "output", "dead_fraction") == pytest.approx(dead)
     assert 0 < dead < 1
+
+
+@pytest.mark.parametrize("at_once", [False, True], ids=["copied", "taken at once"])
+@pytest.mark.parametrize(("activation", "dtype"), [("leaky_relu", np.float64),
+                                                   ("tanh", np.float64),
+                                                   ("sigmoid", np.float32)])
+def test_activation_statistics_are_exact_to_their_resolution(activation, dtype, at_once,
+                                                              monkeypatch):
+    if at_once:  # as large outputs are: mask and sums in the forward
+        monkeypatch.setattr(units, "TAKEN_AT_ONCE", 1)
+    X, y = t.blobs(80, 8, 3)  # batches of 32, 32 and 16
+    model = mlp((8, 16, 3), activation=activation, seed=0, dtype=dtype)
+    model.layers[0].params["W"] *= 4.0  # some outputs saturate
+    layer, outputs = model.layers[1], []
+    original = layer.forward
+
+    def keep(x):
+        outputs.append(original(x).astype(np.float64))
+        return outputs[-1].astype(dtype)
+
+    layer.forward = keep
+    monitor = Monitor(every=1, dead_window=3)
+    train(model, SoftmaxCrossEntropy(), SGD(0.05), X.astype(dtype), y, epochs=2,
+          batch_size=32, hooks=[monitor], progress=False)
+    frame, name = monitor.frame, f"1:{type(layer).__name__}"
+    outputs = [out for out in outputs if len(out) > 1]  # not train's one-example probe
+    for step, out in enumerate(outputs):
+        if activation == "leaky_relu":
+            share, metric = np.mean(out <= 0), "inactive_fraction"
+        else:
+            low, high = ACTIVATION_KINDS[type(layer).__name__]
+            share = np.mean(np.abs(out - (low + high) / 2) >= 0.48 * (high - low))
+            metric = "saturation_fraction"
+        assert _value(frame, step, name, "output", metric) == share  # a count: exact
+        n = out.size  # sums of n terms: off by at most n eps of the sum of |terms|
+        mean, mean_sq = np.mean(out), np.mean(out * out)
+        assert abs(_value(frame, step, name, "output", "act_mean") - mean) <= (
+            n * EPS * np.mean(np.abs(out)))
+        std = _value(frame, step, name, "output", "act_std")
+        assert abs(std ** 2 - np.var(out)) <= 4 * n * EPS * mean_sq
+    assert len(outputs) == 6 and 0 < share < 1
+    if activation == "leaky_relu":
+        for last, steps in ((2, slice(0, 3)), (5, slice(3, 6))):
+            dead = 1.0 - np.mean(np.vstack(outputs[steps]).max(axis=0) > 0)
+            assert _value(frame, last, name, "output", "dead_fraction") == dead
 
 
 def test_every_records_norms_only_on_multiples_but_the_loss_on_every_step():
@@ -239,13 +295,16 @@ def test_norms_of_a_large_weight_match_direct_computation():
     X, y = t.blobs(96, 256, 3)
     model = t.mlp((256, 128, 3))  # W of 0:Dense: 32768 elements, multiplied row by row
     init = model.layers[0].params["W"].copy()
-    monitor, spy = Monitor(every=2), Spy()
+    monitor, spy = Monitor(every=2, distance_every=4), Spy()
     t.fit(model, t.CrossEntropy(), t.SGD(0.1, 0.9), X, y, epochs=2, hooks=[spy, monitor])
     frame = monitor.frame
+    distances = frame[(frame.metric == "dist_from_init") & (frame.tensor == "W")]
+    assert sorted(set(distances.step)) == [0, 4]  # of the recorded 0, 2, 4
     for step in (2, 4):
         before, after = spy.before[step]["0.W"], spy.after[step]["0.W"]
-        assert _value(frame, step, "0:Dense", "W", "dist_from_init") == pytest.approx(
-            np.linalg.norm(after - init), rel=1e-8)
+        if step == 4:
+            assert _value(frame, step, "0:Dense", "W", "dist_from_init") == pytest.approx(
+                np.linalg.norm(after - init), rel=1e-8)
         assert _value(frame, step, "0:Dense", "W", "update_ratio") == pytest.approx(
             np.linalg.norm(after - before) / np.linalg.norm(after), rel=1e-8)
         assert _value(frame, step, "0:Dense", "W", "weight_norm") == pytest.approx(

@@ -10,6 +10,7 @@ from diagnostics import Monitor, write_report
 from diagnostics.schedule import (
     STEP_COST,
     UNTIMED_SHARE,
+    DistanceSchedule,
     Schedule,
     describe,
     expand_runs,
@@ -75,10 +76,24 @@ def test_budget_schedule_spends_most_of_its_budget_on_a_long_run():
                                                ({"budget": 1.5}, "budget"),
                                                ({"dense_steps": -1}, "dense_steps"),
                                                ({"grad_norms_every_step": "yes"},
-                                                "grad_norms_every_step")])
+                                                "grad_norms_every_step"),
+                                               ({"distance_every": 0}, "distance_every"),
+                                               ({"distance_every": 2.0}, "distance_every")])
 def test_bad_schedule_options_name_the_argument(options, name):
     with pytest.raises(ValueError, match=f"Monitor: {name} must be"):
         Monitor(**options)
+
+
+@pytest.mark.parametrize(("every", "recorded", "taken"), [
+    (8, range(20), [0, 8, 16]),
+    (8, [*range(20), 20, 22, 24, 32, 48, 64, 66], [0, 8, 16, 24, 32, 48, 64]),
+    (8, [3, 5, 11, 12, 40], [3, 11, 40]),  # the first, then at or after each multiple
+    (1, [0, 4, 8, 9], [0, 4, 8, 9]),
+])
+def test_distance_schedule_takes_the_first_step_and_one_per_multiple(every, recorded, taken):
+    distances = DistanceSchedule(every)
+    assert [step for step in recorded if distances.take(step)] == taken
+    assert distances.steps == taken
 
 
 def test_step_runs_compress_and_expand_the_recorded_steps():
@@ -90,19 +105,39 @@ def test_step_runs_compress_and_expand_the_recorded_steps():
     assert "68-80 every 4th" in describe(runs, 100)
 
 
-def _fit(monitor, n=320, epochs=1):
+def _fit(monitor, n=320, epochs=1, hooks=()):
     X, y = t.blobs(n, 8, 3)
     t.fit(t.mlp((8, 16, 3)), t.CrossEntropy(), t.SGD(0.1), X, y, epochs=epochs,
-          hooks=[monitor])
+          hooks=[*hooks, monitor])
     return monitor
 
 
+def _budget_steps(clock, **options):
+    """The steps a budget-schedule Monitor on ``clock`` records of 50 steps."""
+    monitor = _fit(Monitor(every="auto", clock=clock, **options), n=1600, hooks=[clock])
+    return monitor.recorded_steps.tolist()
+
+
+def test_the_budget_schedule_follows_its_clock_alone():
+    steps = _budget_steps(t.StepClock(step=190e-6, call=5e-6), dense_steps=4)
+    assert steps == [0, 1, 2, 3, 8, 16, 32, 48]  # whatever the load of the machine
+    assert _budget_steps(t.StepClock(step=190e-6, call=5e-6), dense_steps=4) == steps
+    assert _budget_steps(t.StepClock(step=2e-3, call=5e-6), dense_steps=4) == list(range(50))
+    assert _budget_steps(t.StepClock(step=190e-6, call=50e-6), dense_steps=4) == [0, 1, 2, 3]
+
+
+def test_a_clock_that_cannot_be_called_is_refused():
+    with pytest.raises(ValueError, match="Monitor: clock must be callable"):
+        Monitor(clock=0.0)
+
+
 def test_recorded_steps_are_those_with_norms_kept_in_saved_meta_and_in_the_report(tmp_path):
-    monitor = _fit(Monitor(every="auto", dense_steps=4), n=1600)
+    clock = t.StepClock()
+    monitor = _fit(Monitor(every="auto", dense_steps=4, clock=clock), n=1600, hooks=[clock])
     frame = monitor.frame
     full = sorted(set(frame[frame.metric == "weight_norm"].step))
     assert monitor.recorded_steps.tolist() == full
-    assert full[:4] == [0, 1, 2, 3] and len(full) < 50  # 50 steps: the budget thins them
+    assert full == [0, 1, 2, 3, 8, 16, 32, 48]  # 50 steps: the budget thins them
     assert monitor.meta["recorded"].startswith(f"{len(full)} of 50 steps: 0-")
     loaded = Monitor.load(monitor.save(tmp_path / "run.jsonl"))
     assert loaded.recorded_steps.tolist() == full

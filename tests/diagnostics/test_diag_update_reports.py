@@ -113,11 +113,13 @@ def test_both_sources_record_the_same_numbers_and_training_is_unchanged(name):
     _assert_update_ratios(mea, mea_spy)
     for monitor, spy in ((rep, rep_spy), (mea, mea_spy)):
         weights, dists = _series(monitor, "weight_norm"), _series(monitor, "dist_from_init")
+        assert {step for step, _ in dists} == {0, 8}  # of steps 0-9: the first, every 8th
         for (step, key), weight in weights.items():
             pp, _, p0p0, _, dd = _exact(spy, step, key)
             n = spy.after[step][key].size
             assert abs(weight ** 2 - pp) <= n * EPS * pp
-            assert abs(dists[step, key] ** 2 - dd) <= 2 * n * EPS * (pp + p0p0)
+            if step in (0, 8):
+                assert abs(dists[step, key] ** 2 - dd) <= 2 * n * EPS * (pp + p0p0)
 
 
 def test_reports_are_refused_when_something_else_changes_the_weights():
@@ -178,6 +180,23 @@ def test_a_step_without_a_report_records_no_update_and_then_measures():
                                             "copies of the parameters (a step without a report)")
     _assert_update_ratios(monitor, spy, reported=True, steps={0, 1, 2})
     _assert_update_ratios(monitor, spy, steps=set(range(3, 8)))
+
+
+def test_the_initial_copies_are_passed_only_on_the_steps_that_take_the_distance():
+    class Asked(SGD):  # which steps were asked for inner products with references
+        def report_next_update(self, references=None):
+            self.asked = [*getattr(self, "asked", []), bool(references)]
+            super().report_next_update(references)
+
+    optimizer = Asked(0.05, momentum=0.9)
+    monitor, spy, _ = _run(optimizer, distance_every=4)
+    assert monitor.meta["update_norms"] == REPORTED
+    assert optimizer.asked == [step % 4 == 0 for step in range(10)]
+    dists = _series(monitor, "dist_from_init")
+    assert {step for step, _ in dists} == {0, 4, 8}
+    for (step, key), dist in dists.items():
+        pp, _, p0p0, _, dd = _exact(spy, step, key)
+        assert abs(dist ** 2 - dd) <= 2 * spy.init[key].size * EPS * (pp + p0p0)
 
 
 def test_reported_updates_on_steps_apart_match_the_exact_change():

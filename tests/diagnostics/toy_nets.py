@@ -164,6 +164,27 @@ def late_break_net(seed=0):
                 ReLU(), Dense(16, 3, rng)])
 
 
+class StepClock:
+    """A clock for ``Monitor(clock=...)`` that makes the budget schedule deterministic, as
+    on an idle machine: every training step takes ``step`` seconds (it is a hook: list it
+    with the Monitor) and every reading of the clock ``call`` seconds more (so each piece
+    of recording work the Monitor times costs ``call``).
+
+    Defaults: the digits MLP's 190 us step and about 5 us per timed piece of recording
+    (``bench/diagnostics_overhead.py``).
+    """
+
+    def __init__(self, step=190e-6, call=5e-6):
+        self.now, self.step, self.call = 0.0, step, call
+
+    def __call__(self) -> float:
+        self.now += self.call
+        return self.now
+
+    def on_batch_begin(self, step, x=None, y=None):
+        self.now += self.step
+
+
 def blobs(n=512, n_in=16, n_classes=4, seed=0):
     """Linearly separable-ish Gaussian blobs: ``X`` (n, n_in) float64, ``y`` (n,) int64."""
     rng = np.random.default_rng(seed)
