@@ -110,7 +110,8 @@ def test_a_wrong_end_to_end_bias_gradient_is_caught_next_to_a_large_weight():
         ("0:Counted", "b", "end_to_end")]
 
 
-def test_check_model_costs_two_perturbed_forwards_per_layer():
+def forwards_of_a_check(**options) -> list[int]:
+    """Forward calls of each layer of a passing 100-32-10 tanh MLP's check_model."""
     model = mlp((100, 32, 10), activation="tanh", init="xavier")
     calls = [0] * len(model.layers)
     for i, layer in enumerate(model.layers):
@@ -119,28 +120,23 @@ def test_check_model_costs_two_perturbed_forwards_per_layer():
             return forward(x)
         layer.forward = counting
     x, y = RNG.normal(size=(16, 100)), RNG.integers(0, 10, 16)
-    assert check_model(model, SoftmaxCrossEntropy(), x, y, second_point=False).passed
+    assert check_model(model, SoftmaxCrossEntropy(), x, y, **options).passed
+    return calls
+
+
+def test_check_model_costs_two_perturbed_forwards_per_layer():
     # two unperturbed (model.forward and the per-layer pass), then the chain screen's one
     # joint direction: a pair of runs of the chain, which give both its local objective
     # and the loss (per layer, a pair of its own plus one for each later layer, would be
     # [4, 6, 6], with far more calls of the check's machinery)
-    assert calls == [2 + 2, 2 + 2, 2 + 2]
+    assert forwards_of_a_check(second_point=False) == [2 + 2, 2 + 2, 2 + 2]
 
 
 def test_the_second_point_costs_one_run_of_the_model_and_one_per_direction():
-    model = mlp((100, 32, 10), activation="tanh", init="xavier")
-    calls = [0] * len(model.layers)
-    for i, layer in enumerate(model.layers):
-        def counting(x, forward=layer.forward, i=i):
-            calls[i] += 1
-            return forward(x)
-        layer.forward = counting
-    x, y = RNG.normal(size=(16, 100)), RNG.integers(0, 10, 16)
-    assert check_model(model, SoftmaxCrossEntropy(), x, y).passed
     # the given point as above, then the model at the second point (its forward before the
     # backward there) and one one-sided run along its joint direction: the loss at the
     # second point is known, and a correct model settles on the first estimate
-    assert calls == [4 + 1 + 1, 4 + 1 + 1, 4 + 1 + 1]
+    assert forwards_of_a_check() == [4 + 1 + 1, 4 + 1 + 1, 4 + 1 + 1]
 
 
 def test_a_kink_on_the_joint_direction_falls_back_to_each_tensor():
