@@ -38,10 +38,13 @@ microseconds per step, the ratios of the best and the median CPU times to the
 baseline's, the median of the per-round ratios (each round runs every configuration once,
 so a burst of load on the machine hits a round's baseline and hooks alike) and, for
 ``Monitor()``, the median share of steps recorded. End-to-end ratios move by several
-percent with the load of a shared machine; the ``hook share`` column does not: every hook
-method call is timed (``perf_counter`` around it) and summed, over the training run's wall
-time: the overhead itself, measured where it is spent (including the squared update
-norms the optimizer takes inside ``step`` for the hooks that ask for them).
+percent with the load of a shared machine; the ``hook share`` column does not: in one
+more run of each configuration, apart from the timed rounds, every hook method call is
+timed (``perf_counter`` around it) and summed, over the training run's wall time: the
+overhead itself, measured where it is spent (including the squared update norms the
+optimizer takes inside ``step`` for the hooks that ask for them). The rounds whose CPU
+times give the ratios run the hooks as they are, with a plain optimizer: the timers' own
+cost (a microsecond or so per call, about 1 % of a 200 us step) stays out of the ratios.
 Goals: ``Monitor()`` <= 1.05x on each model; ``every=1`` <= 1.15x on the two larger
 models. Usage::
 
@@ -196,40 +199,42 @@ class TimedSGD(SGD):
             self.seconds += time.perf_counter() - start
 
 
-def run(case, hooks, epochs, own_optimizer=False) -> tuple[float, float]:
+def run(case, hooks, epochs, own_optimizer=False, timed=False) -> tuple[float, float]:
     """CPU seconds of one training run of a fresh model of ``case`` with ``hooks`` (SGD
-    wrapped in :class:`OwnOptimizer` if ``own_optimizer``), and the share of its wall time
-    spent inside the hooks' methods and the update reports they asked for."""
+    wrapped in :class:`OwnOptimizer` if ``own_optimizer``), and with ``timed`` the share
+    of its wall time spent inside the hooks' methods and the update reports they asked
+    for (NaN without: the hooks and the optimizer then run as they are, untimed)."""
     make, X, y, batch, *_ = case
     model = make()
-    timed = [Timed(h) for h in hooks]
-    optimizer = TimedSGD(0.01, momentum=0.9)
+    hooks = [Timed(h) for h in hooks] if timed else list(hooks)
+    optimizer = (TimedSGD if timed else SGD)(0.01, momentum=0.9)
     start, wall = time.process_time(), time.perf_counter()
     train(model, SoftmaxCrossEntropy(), OwnOptimizer(optimizer) if own_optimizer else optimizer,
-          X, y, epochs=epochs, batch_size=batch, hooks=timed, progress=False)
+          X, y, epochs=epochs, batch_size=batch, hooks=hooks, progress=False)
     wall = time.perf_counter() - wall
-    return time.process_time() - start, (sum(t.seconds for t in timed)
+    if not timed:
+        return time.process_time() - start, float("nan")
+    return time.process_time() - start, (sum(t.seconds for t in hooks)
                                          + optimizer.seconds) / wall
 
 
 def measure(case, repeats) -> tuple[dict, dict, float]:
-    """CPU seconds and hook shares per configuration (interleaved), and the median share of
-    steps that ``Monitor()`` recorded."""
-    times, hook_share = ({name: [] for name in CONFIGS} for _ in range(2))
-    recorded = []
+    """CPU seconds per configuration (interleaved rounds, untimed hooks), the hook share of
+    each (one timed run apart), and the median share of steps that ``Monitor()``
+    recorded."""
+    times = {name: [] for name in CONFIGS}
+    hook_share, recorded = {}, []
     for name, make in CONFIGS.items():
         run(case, make(), 1, name == OWN_OPTIMIZER)
+        hook_share[name] = run(case, make(), case[4], name == OWN_OPTIMIZER, timed=True)[1]
     for _ in range(repeats):
         for name, make in CONFIGS.items():
             hooks = make()
-            seconds, share = run(case, hooks, case[4], name == OWN_OPTIMIZER)
-            times[name].append(seconds)
-            hook_share[name].append(share)
+            times[name].append(run(case, hooks, case[4], name == OWN_OPTIMIZER)[0])
             if name.startswith("Monitor()"):
                 monitor = hooks[0]
                 recorded.append(len(monitor.recorded_steps) / monitor.meta["n_steps"])
-    return ({name: np.array(t) for name, t in times.items()},
-            {name: float(np.median(v)) for name, v in hook_share.items()},
+    return ({name: np.array(t) for name, t in times.items()}, hook_share,
             float(np.median(recorded)))
 
 
