@@ -43,7 +43,7 @@ from gradcheck.engine import Tensor
 from gradcheck.joint_direction import Joint, check_jointly, plan_joint
 from gradcheck.judge import Verdict
 from gradcheck.layer_point import input_copier
-from gradcheck.plan import resolved
+from gradcheck.plan import settles_jointly
 from gradcheck.point import Point, round_off
 from gradcheck.probes import during
 from gradcheck.report import verdict_row
@@ -155,7 +155,7 @@ def chain_screen(layers, labels, acts, probes, e2e, loss, y, loss0: float, dpred
         return none
     given = _of_the_model(joint)
     verdicts = check_jointly(point, joint, s)
-    if not (all(v.status == "pass" for v in verdicts) and resolved(verdicts, s.dtype)):
+    if not settles_jointly(verdicts, s.dtype):
         return none[0], given
     label = f"joint direction ({len(joint.names)} tensors of {len(layers)} layers)"
     verdicts = [replace(v, worst_label=label) for v in verdicts]

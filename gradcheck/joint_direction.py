@@ -118,12 +118,11 @@ def _directions(point: Point, names: list[str], lives: list[np.ndarray], s: Sett
     larger projection of the two."""
     rng = None
     drawn = dict(drawn or {})
-    new = [n for n, a in zip(names, lives, strict=True)
-           if not (n in drawn and drawn[n].shape == (a.size,))]
+    new = {n: a.size for n, a in zip(names, lives, strict=True)
+           if not (n in drawn and drawn[n].shape == (a.size,))}
     if new:
         rng = rng_for(s.seed, point.label, "joint")
-        drawn.update(zip(new, random_directions_of(
-            rng, [lives[names.index(n)].size for n in new]), strict=True))
+        drawn.update(zip(new, random_directions_of(rng, new.values()), strict=True))
     directions = [drawn[n] for n in names]
     grads = [np.ravel(point.analytic[n]) for n in names]
     projections = np.array([_project(v, g) for v, g in zip(directions, grads, strict=True)])

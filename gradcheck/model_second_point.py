@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from gradcheck.joint_direction import check_jointly, reweighed
 from gradcheck.layer_point import model_point, moved_parameters, moved_value
-from gradcheck.plan import check_point, resolved
+from gradcheck.plan import check_point, settles_jointly
 from gradcheck.selection import rng_for
 from gradcheck.settings import Settings
 from gradcheck.validation import NonFiniteLoss
@@ -53,7 +53,7 @@ def model_second_point(model, owners, loss, x, y, s: Settings, wrong: set[str],
         joint = None if given is None else reweighed(whole, given, there.step / s.step)
         if joint is not None and set(names) <= set(joint.names):
             verdicts = check_jointly(whole, joint, there)
-            if all(v.status == "pass" for v in verdicts) and resolved(verdicts, there.dtype):
+            if settles_jointly(verdicts, there.dtype):
                 return []
         drawn = None if given is None else dict(zip(given.names, given.directions, strict=True))
         results = check_point(whole, names, there, elements_first=False, locate=False,

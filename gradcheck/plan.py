@@ -40,7 +40,8 @@ from gradcheck.selection import (
 from gradcheck.settings import Settings
 from gradcheck.value_sets import STRUCTURE_MIN_ELEMENTS, direction_values, element_values
 
-__all__ = ["COARSE", "CONFIRM_ELEMENTS", "check_point", "full_numeric", "passed", "resolved"]
+__all__ = ["COARSE", "CONFIRM_ELEMENTS", "check_point", "full_numeric", "passed", "resolved",
+           "settles_jointly"]
 
 _SETTLED = ("pass", "vacuous")
 # a passing direction whose tolerance is above this share of its value is no proof (float64
@@ -64,6 +65,12 @@ def resolved(verdicts: list[Verdict], dtype: str) -> bool:
     return passed(verdicts) and all(
         v.tolerance <= COARSE[dtype] * max(abs(v.analytic), abs(v.numeric))
         or v.status == "vacuous" for v in verdicts)
+
+
+def settles_jointly(verdicts: list[Verdict], dtype: str) -> bool:
+    """A joint direction's verdicts that settle every tensor in it: all passes (a kink or a
+    vacuous value sends each tensor to its own check), resolved."""
+    return all(v.status == "pass" for v in verdicts) and resolved(verdicts, dtype)
 
 
 def check_point(point: Point, names: list[str], s: Settings, progress=None, *,
@@ -91,7 +98,7 @@ def check_point(point: Point, names: list[str], s: Settings, progress=None, *,
     joint = plan_joint(point, pending, s, drawn)   # stage 2
     if joint is not None:
         verdicts = check_jointly(point, joint, s)
-        if all(v.status == "pass" for v in verdicts) and resolved(verdicts, s.dtype):
+        if settles_jointly(verdicts, s.dtype):
             results.update({n: verdicts for n in joint.names})
     for n in [n for n in names if n not in results]:   # stages 3 and 4
         verdicts = _own(point, n, Selection(np.arange(0), 1), s, progress)
