@@ -195,15 +195,16 @@ class Monitor(MonitorResults):
         """Inspect the model, snapshot the initial parameters, tap activation layers;
         ``optimizer``: the one that steps the model (its update reports are used when it
         offers them; None: the updates are measured from copies of the parameters)."""
+        begun = self._rec.clock()
         layers = named_layers(model)
         text, n_params, shapes = summary(layers)
         self.meta.update(model=text, n_params=n_params, layers=[n for n, _ in layers],
                          shapes=shapes)
         self._rec.begin(layers, self._grad_every_step, optimizer)
         self._phase, self._step, self._next, self._recording = READY, -1, 0, False
-        self._schedule.start(self._rec.clock())
         if self.path is not None:
             write_records(self.path, self.meta)
+        self._schedule.start(begun, setup=self._rec.clock() - begun)
 
     def on_batch_begin(self, step, x=None, y=None) -> None:
         """Start a step; on a recorded step tap the activation layers for this forward."""

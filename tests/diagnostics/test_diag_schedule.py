@@ -8,6 +8,7 @@ import pytest
 
 from diagnostics import Monitor, write_report
 from diagnostics.schedule import (
+    PLANNED_SHARE,
     STEP_COST,
     UNTIMED_SHARE,
     DistanceSchedule,
@@ -48,8 +49,8 @@ def test_budget_schedule_is_dense_first_then_keeps_its_cost_within_the_budget(re
     recorded, spent, training = simulate(Schedule("auto", budget, dense), 20_000, 1e-3,
                                          relative_cost * 1e-3)
     assert recorded[:dense] == list(range(dense))
-    assert spent <= budget * training
-    charged = relative_cost * (1 + UNTIMED_SHARE) / (budget - STEP_COST / 1e-3)
+    assert spent <= PLANNED_SHARE * budget * training  # the rest of the budget: margin
+    charged = relative_cost * (1 + UNTIMED_SHARE) / (PLANNED_SHARE * budget - STEP_COST / 1e-3)
     steady = 2 ** math.ceil(math.log2(max(1.0, charged)))
     assert np.diff(recorded[-10:]).tolist() == [steady] * 9  # settles on the power of two
     assert all(step % steady == 0 for step in recorded[-10:])
@@ -67,7 +68,8 @@ def test_budget_schedule_covers_a_short_run_to_its_end_with_log_spaced_records()
 def test_budget_schedule_spends_most_of_its_budget_on_a_long_run():
     budget = 0.05
     _, spent, training = simulate(Schedule("auto", budget), 20_000, 1e-3, 0.3e-3)
-    assert spent > 0.4 * budget * training  # not needlessly sparse (intervals are powers of 2)
+    # not needlessly sparse (intervals are powers of 2)
+    assert spent > 0.5 * PLANNED_SHARE * budget * training
 
 
 @pytest.mark.parametrize(("options", "name"), [({"every": 0}, "every"),
@@ -120,7 +122,7 @@ def _budget_steps(clock, **options):
 
 def test_the_budget_schedule_follows_its_clock_alone():
     steps = _budget_steps(t.StepClock(step=190e-6, call=5e-6), dense_steps=4)
-    assert steps == [0, 1, 2, 3, 8, 16, 32, 48]  # whatever the load of the machine
+    assert steps == [0, 1, 2, 3, 16, 32]  # whatever the load of the machine
     assert _budget_steps(t.StepClock(step=190e-6, call=5e-6), dense_steps=4) == steps
     assert _budget_steps(t.StepClock(step=2e-3, call=5e-6), dense_steps=4) == list(range(50))
     assert _budget_steps(t.StepClock(step=190e-6, call=50e-6), dense_steps=4) == [0, 1, 2, 3]
@@ -137,7 +139,7 @@ def test_recorded_steps_are_those_with_norms_kept_in_saved_meta_and_in_the_repor
     frame = monitor.frame
     full = sorted(set(frame[frame.metric == "weight_norm"].step))
     assert monitor.recorded_steps.tolist() == full
-    assert full == [0, 1, 2, 3, 8, 16, 32, 48]  # 50 steps: the budget thins them
+    assert full == [0, 1, 2, 3, 16, 32]  # 50 steps: the budget thins them
     assert monitor.meta["recorded"].startswith(f"{len(full)} of 50 steps: 0-")
     loaded = Monitor.load(monitor.save(tmp_path / "run.jsonl"))
     assert loaded.recorded_steps.tolist() == full
