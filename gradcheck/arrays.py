@@ -30,17 +30,30 @@ def same_values(a, b) -> bool:
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape:
         return False
+    numbers = a.dtype.kind in _NUMBERS and b.dtype.kind in _NUMBERS
     if a.size <= BLOCK:   # one block: no temporary worth avoiding
-        return np.array_equal(a, b) or np.array_equal(a, b, equal_nan=True)
-    return all(np.array_equal(x, y) or np.array_equal(x, y, equal_nan=True)
-               for x, y in _flat_pairs(a, b))
+        return _equal(a, b, numbers)
+    return all(_equal(x, y, numbers) for x, y in _flat_pairs(a, b))
+
+
+_NUMBERS = "biufc"
+
+
+def _equal(x: np.ndarray, y: np.ndarray, numbers: bool) -> bool:
+    """Equal values (NaN equal to NaN) of two arrays of one shape: for numbers one
+    comparison when no NaN differs (the common case), else ``np.array_equal``'s."""
+    if numbers and np.equal(x, y).all():
+        return True
+    return np.array_equal(x, y, equal_nan=True)
 
 
 def close_to_multiple(a, b, factor: float, rtol: float) -> bool:
-    """``|a - factor * b| <= rtol * |factor * b|`` everywhere (same shapes; NaN never
-    matches)."""
+    """``|a - factor * b| <= rtol * |factor * b|`` everywhere (same shapes; NaN and Inf
+    never match)."""
     for x, y in _flat_pairs(np.asarray(a), np.asarray(b)):
-        y = factor * y
-        if not (np.array_equal(x, y) or np.all(np.abs(x - y) <= rtol * np.abs(y))):
+        scaled = factor * y
+        bound = np.abs(scaled)
+        bound *= rtol
+        if not (np.abs(x - scaled) <= bound).all():
             return False
     return True

@@ -128,3 +128,34 @@ def test_live_objects_a_layer_holds_are_left_alone():
     assert check_layer(layer, A, B).passed
     assert layer.log is logging.getLogger("gradkit-test-layer")
     assert layer.log.handlers == handlers and not layer.lock.locked()
+
+
+class _DrawsFromNumpysGlobalRandom:
+    """A correct scaling layer whose forward also draws from numpy's global generator, with
+    ``draw`` (a uniform, one Gaussian, or nothing)."""
+
+    def __init__(self, draw):
+        self.draw, self.params, self.grads = draw, {"w": np.array([1.5, -0.5, 2.0])}, {}
+
+    def forward(self, x):
+        self.draw()
+        self.x = x.copy()
+        return x * self.params["w"]
+
+    def backward(self, dy):
+        self.grads["w"] = (dy * self.x).sum(axis=0)
+        return dy * self.params["w"]
+
+
+@pytest.mark.parametrize("draw", [lambda: None, lambda: np.random.rand(),  # noqa: NPY002
+                                  lambda: np.random.randn()])  # noqa: NPY002
+@pytest.mark.parametrize("cached_gaussian", [False, True])
+def test_numpys_global_random_state_is_left_exactly_as_found(draw, cached_gaussian):
+    np.random.seed(7)  # noqa: NPY002
+    if cached_gaussian:
+        np.random.randn()  # noqa: NPY002  (draws a pair: one Gaussian stays cached)
+    state = np.random.get_state()  # noqa: NPY002
+    assert state[3] == int(cached_gaussian)
+    check_layer(_DrawsFromNumpysGlobalRandom(draw), RNG.standard_normal((4, 3)))
+    after = np.random.get_state()  # noqa: NPY002
+    assert np.array_equal(after[1], state[1]) and after[2:] == state[2:]
