@@ -26,7 +26,7 @@ from gradcheck.model_walk import (
 )
 from gradcheck.plan import passed
 from gradcheck.point import round_off
-from gradcheck.probes import LayerProbe, calls_leave_params_alone
+from gradcheck.probes import LayerProbe, calls_leave_params_alone, linearity_afresh
 from gradcheck.progress import progress_bar
 from gradcheck.rest_of_model import Downstream
 from gradcheck.restore import kept_state
@@ -125,7 +125,9 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots,
     walk = _walk(model, layers, loss, x, y)
     acts, mutated, loss0, dpred, chained, recorded = walk[:6]
     firsts, e2e = recorded or (None, None)
-    probes = probe_chain(layers, acts, mutated if chained else None, dpred, firsts)
+    later = s.second_point and chained   # the linearity probes: see _linearity_rows
+    probes = probe_chain(layers, acts, mutated if chained else None, dpred, firsts,
+                         linearity=not later)
     for i, (layer, before) in enumerate(zip(layers, snapshots, strict=True)):
         moved = calls_leave_params_alone(layer_name(i, layer), layer, before)
         if moved:
@@ -140,18 +142,37 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots,
                          enumerate(zip(layers, acts[1:], strict=True))}}, "check_model")
     if e2e is None:
         e2e = [{}] * len(layers) if random else model_grads(model, layers, dpred)
-    rows = [row for p in probes for row in p.rows]
     found, firsts_by_layer, given = _chain_layer_rows(layers, acts, probes, loss, y, loss0,
                                                       dpred, e2e, s, random, rerun_check)
-    rows += found
+    there = None
     if s.second_point and chained and not random:
         wrong = {f"{i}.{n}" for i, first in enumerate(firsts_by_layer)
                  for n, verdicts in first.items() if not passed(verdicts)}
-        rows += model_second_point(
+        there = model_second_point(
             model, [(str(i), layer) for i, layer in enumerate(layers)], loss, x, y, s, wrong,
             lambda x2: _layers_at_second_point(model, layers, loss, x2, y, s, firsts_by_layer,
-                                               rows), walk.mutates, given)
-    return rows, s
+                                               found), walk.mutates, given)
+        found += there or []
+    if later:
+        _linearity_rows(layers, acts, probes, found, checked_twice=there is not None)
+    return [row for p in probes for row in p.rows] + found, s
+
+
+def _linearity_rows(layers, acts, probes, rows: list[dict], checked_twice: bool) -> None:
+    """Add the linearity probes' rows to ``probes`` (:func:`gradcheck.probes.linearity_afresh`)
+    of the layers with a failing row, or of every layer unless the model was checked at
+    its second point.
+
+    The probes explain failures: a backward that accumulates into its grads, or is not
+    linear in ``dy``, fails the numeric check wherever it is wrong. The one such bug a
+    correct-looking first point hides, accumulation into grads that were zero, the second
+    point shows, since its backward adds to the grads the first one left.
+    """
+    failing = {r["layer"] for r in rows if r["status"] == "fail"}
+    for i, (layer, probe) in enumerate(zip(layers, probes, strict=True)):
+        label = layer_name(i, layer)
+        if probe.G is not None and (label in failing or not checked_twice):
+            probe.rows += linearity_afresh(label, layer, acts[i], probe.G)
 
 
 def _chain_layer_rows(layers, acts, probes, loss, y, loss0: float, dpred, e2e: list[dict],

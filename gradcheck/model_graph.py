@@ -77,7 +77,7 @@ def graph_rows(model, targets: list[Target], loss, x, y, s: Settings, snapshots,
         rows, failing = _with_end_to_end(rows, whole, targets, model, s, bar)
     if s.second_point:
         rows += model_second_point(model, owners(targets), loss, x, y, s, wrong | failing,
-                                   _units_there(model, targets, loss, y, s, firsts, rows))
+                                   _units_there(model, targets, loss, y, s, firsts, rows)) or []
     return rows, s
 
 

@@ -14,8 +14,10 @@ __all__ = ["model_second_point"]
 
 
 def model_second_point(model, owners, loss, x, y, s: Settings, wrong: set[str],
-                       layers_there, mutates_input: bool = True, given=None) -> list[dict]:
-    """Rows of the layers wrong at the second point (none when the whole model passes there).
+                       layers_there, mutates_input: bool = True,
+                       given=None) -> list[dict] | None:
+    """Rows of the layers wrong at the second point (none when the whole model passes there;
+    None when the loss is not finite there, so that there is no second point).
 
     Parameters
     ----------
@@ -47,7 +49,7 @@ def model_second_point(model, owners, loss, x, y, s: Settings, wrong: set[str],
             whole = model_point(model, owners, loss, x2, y, s.dtype,
                                 mutates_input=mutates_input)
         except NonFiniteLoss:   # the loss is not finite there: no second point
-            return []
+            return None
         names = [n for n in whole.analytic if n not in wrong]
         there = s.at_second_point()
         joint = None if given is None else reweighed(whole, given, there.step / s.step)

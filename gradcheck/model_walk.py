@@ -37,13 +37,14 @@ def activations(layers, loss, x, y):
     return acts, mutated, loss0, np.array(loss.backward(), copy=True)
 
 
-def probe_chain(layers, acts, mutated, dpred, firsts=None) -> list:
+def probe_chain(layers, acts, mutated, dpred, firsts=None, linearity: bool = True) -> list:
     """Probe the layers from last to first; each gets the dL/dx of the probe after it as G.
 
     ``mutated`` (per layer, from :func:`activations`, whose state the layers still hold)
     lets the probes skip their own forwards; None makes each probe run and compare two.
     ``firsts`` (from :func:`recorded_backward`) are the layers' backwards inside
     ``model.backward``, used as the probes' first backwards (their ``dy`` as G).
+    ``linearity``: as in :func:`gradcheck.probes.probe_layer`.
     """
     probes = [None] * len(layers)
     g = dpred
@@ -51,7 +52,8 @@ def probe_chain(layers, acts, mutated, dpred, firsts=None) -> list:
         seen = None if mutated is None else (acts[i + 1], mutated[i])
         probes[i] = probe_layer(layer_name(i, layers[i]), layers[i], acts[i],
                                 lambda _y, g=g: g, seen=seen,
-                                first=None if firsts is None else firsts[i])
+                                first=None if firsts is None else firsts[i],
+                                linearity=linearity)
         g = probes[i].dx
         if g is None:
             raise ValueError(f"check_model: layer {layer_name(i, layers[i])}'s backward returned "

@@ -17,7 +17,7 @@ from gradcheck.restore import Snapshot
 from gradcheck.validation import trainable
 
 __all__ = ["LayerProbe", "SeveralOutputs", "calls_leave_params_alone", "during", "first_backward",
-           "probe_layer"]
+           "linearity_afresh", "probe_layer"]
 
 
 class during:   # lower case: used like a function, ``with during("..."):``
@@ -236,7 +236,25 @@ def upstream_like(y0: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return rng.standard_normal(np.shape(y0)).astype(dtype)
 
 
-def probe_layer(name: str, layer, x: np.ndarray, G_of, seen=None, first=None) -> LayerProbe:
+def linearity_afresh(name: str, layer, x: np.ndarray, G: np.ndarray) -> list[dict]:
+    """:func:`backward_is_linear_and_overwrites` later in a check, after other calls: a
+    forward at ``x`` first, then the first backward on ``3 G`` (problems of that backward
+    were reported by the probe at ``x``).
+
+    Not on ``G``: the grads may hold exactly what the check's own backward on ``G`` gave,
+    and an accumulating backward would then double them, as a linear one doubles them on
+    ``2 G``.
+    """
+    with during(f"the forward of {name} before its linearity probe"):
+        layer.forward(x.copy())
+    G = 3 * G
+    G, dx, grads, _ = first_backward(name, layer, G.copy(), G)[0]
+    return backward_is_linear_and_overwrites(name, layer, x, LayerProbe(
+        y0=None, G=G, dx=dx, grads=grads))
+
+
+def probe_layer(name: str, layer, x: np.ndarray, G_of, seen=None, first=None,
+                linearity: bool = True) -> LayerProbe:
     """Run the probes at ``x`` and compute the analytic gradients.
 
     Parameters
@@ -254,6 +272,9 @@ def probe_layer(name: str, layer, x: np.ndarray, G_of, seen=None, first=None) ->
     first : tuple, optional
         :func:`first_backward` of a backward the caller already ran at ``x`` (``G_of`` is
         then unused); saves one backward.
+    linearity : bool
+        Run :func:`backward_is_linear_and_overwrites` (False: the caller runs
+        :func:`linearity_afresh` where it needs it).
     """
     if seen is None:
         before = Snapshot(layer)
@@ -271,5 +292,6 @@ def probe_layer(name: str, layer, x: np.ndarray, G_of, seen=None, first=None) ->
     probe.rows += problems
     probe.rows += backward_returns_dx_of_the_input_shape(name, probe.dx, x)
     probe.rows += grads_match_params(name, layer, probe.grads)
-    probe.rows += backward_is_linear_and_overwrites(name, layer, x, probe)
+    if linearity:
+        probe.rows += backward_is_linear_and_overwrites(name, layer, x, probe)
     return probe

@@ -130,7 +130,8 @@ def test_parameters_are_restored_even_when_a_forward_raises():
             assert np.array_equal(layer.params[key], value)
 
 
-def test_model_backward_doubles_as_each_layers_first_backward():
+@pytest.mark.parametrize("second_point", [False, True])
+def test_model_backward_doubles_as_each_layers_first_backward(second_point):
     calls = []
 
     class CountingBackward(z.Linear):
@@ -140,11 +141,45 @@ def test_model_backward_doubles_as_each_layers_first_backward():
 
     layers = [CountingBackward(4, 3, seed=1), z.Tanh(), CountingBackward(3, 2, seed=2)]
     report = check_model(Sequential(layers), z.MSE(), RNG.normal(size=(5, 4)),
-                         RNG.normal(size=(5, 2)), second_point=False)
+                         RNG.normal(size=(5, 2)), second_point=second_point)
     assert report.passed, str(report)
-    # one call inside model.backward (recorded), one for the accumulation/linearity check
+    # one call inside model.backward (recorded), then either the accumulation/linearity
+    # probe or, when the model passes at its second point, the backward there instead
     assert [calls.count(layers[0]), calls.count(layers[2])] == [2, 2]
     assert not any("backward" in vars(layer) for layer in layers)   # the recorder is gone
+
+
+class _FiniteNearItsFirstPrediction(z.MSE):
+    """MSE that is infinite a little away from the first prediction it gets (so that a
+    model has no second point)."""
+
+    def forward(self, pred, target):
+        self.first = getattr(self, "first", pred.copy())
+        near = np.abs(pred - self.first).max() < 1e-3
+        return super().forward(pred, target) if near else float("inf")
+
+
+class _FirstUpstream(z.Linear):
+    """Bug: backward keeps the dy of its first call (a stale upstream gradient)."""
+
+    def backward(self, dy):
+        self.dy = getattr(self, "dy", dy.copy())
+        return super().backward(self.dy)
+
+
+@pytest.mark.parametrize(("layer", "loss", "check"), [
+    (z.Accumulating(3, 2, seed=5), z.MSE(), "accumulation"),   # grads zero before
+    (z.Accumulating(3, 2, seed=5), _FiniteNearItsFirstPrediction(), "accumulation"),
+    (_FirstUpstream(3, 2, seed=5), z.MSE(), "linearity"),
+])
+def test_a_backward_right_at_the_first_point_that_accumulates_or_ignores_dy_is_named(
+        layer, loss, check):
+    model = Sequential([z.Linear(4, 3), z.Tanh(), layer])
+    report = check_model(model, loss, RNG.normal(size=(5, 4)), RNG.normal(size=(5, 2)))
+    named = report.table.query("status == 'fail' and check == @check")
+    tensor = "W" if check == "accumulation" else "input"
+    assert (named.layer.iloc[0], named.tensor.iloc[0]) == (f"2:{type(layer).__name__}",
+                                                           tensor), str(report)
 
 
 def test_a_model_backward_that_bypasses_the_layer_attribute_still_gets_probes():
