@@ -62,13 +62,16 @@ def select(mode: str, size: int, rng: np.random.Generator) -> Selection:
 def _signed_magnitudes(rng: np.random.Generator, shape) -> np.ndarray:
     """Random signs times magnitudes uniform in [0.25, 0.75), float64, of ``shape``.
 
-    Branch free: a masked update (``np.add(..., where=mask)``) over a random mask mispredicts
-    half its branches and costs more than drawing the numbers.
+    Drawn and shifted in float32, exactly (multiples of 2**-24), then widened: a third of
+    the time of float64 draws (measured at 110,000 values), and two given values still tie
+    in magnitude only about once in ten million draws. Branch free: a masked update
+    (``np.add(..., where=mask)``) over a random mask mispredicts half its branches and costs
+    more than drawing the numbers.
     """
-    values = rng.random(shape)
-    values -= 0.5                                  # uniform in [-0.5, 0.5)
-    values += np.copysign(0.25, values)            # +-[0.25, 0.75)
-    return values
+    values = rng.random(shape, dtype=np.float32)
+    values -= np.float32(0.5)                                  # uniform in [-0.5, 0.5)
+    values += np.copysign(np.float32(0.25), values)            # +-[0.25, 0.75)
+    return values.astype(np.float64)
 
 
 def random_directions(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
