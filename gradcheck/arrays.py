@@ -15,6 +15,7 @@ import numpy as np
 __all__ = ["BLOCK", "close_to_multiple", "same_values"]
 
 BLOCK = 1 << 13   # elements compared at a time (64 KiB of float64: served from the heap)
+_NUMBERS = "biufc"   # dtype kinds np.equal compares as numbers
 
 
 def _flat_pairs(a: np.ndarray, b: np.ndarray):
@@ -34,9 +35,6 @@ def same_values(a, b) -> bool:
     if a.size <= BLOCK:   # one block: no temporary worth avoiding
         return _equal(a, b, numbers)
     return all(_equal(x, y, numbers) for x, y in _flat_pairs(a, b))
-
-
-_NUMBERS = "biufc"
 
 
 def _equal(x: np.ndarray, y: np.ndarray, numbers: bool) -> bool:

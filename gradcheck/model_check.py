@@ -145,7 +145,7 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots,
     found, firsts_by_layer, given = _chain_layer_rows(layers, acts, probes, loss, y, loss0,
                                                       dpred, e2e, s, random, rerun_check)
     there = None
-    if s.second_point and chained and not random:
+    if later and not random:
         wrong = {f"{i}.{n}" for i, first in enumerate(firsts_by_layer)
                  for n, verdicts in first.items() if not passed(verdicts)}
         there = model_second_point(

@@ -191,8 +191,10 @@ _MT19937_BYTES = 624 * 4 + 4
 
 def _mt19937_words() -> bytes | None:
     """The raw state of numpy's global bit generator when it is an MT19937 (read through
-    its ctypes interface: a microsecond), else None."""
-    generator = np.random.get_bit_generator()
+    its ctypes interface: a microsecond), else None (also before numpy 1.25, which has no
+    ``get_bit_generator``: then the state is always put back)."""
+    get = getattr(np.random, "get_bit_generator", None)
+    generator = get() if get is not None else None
     if not isinstance(generator, np.random.MT19937):
         return None
     return ctypes.string_at(generator.ctypes.state_address, _MT19937_BYTES)
