@@ -190,6 +190,9 @@ def check_model(model, loss, x, y, *, mode: str = "auto", method: str = "central
       through the later layers only (batched where they treat samples independently). In
       ``"auto"`` mode all layers are first checked together along one joint direction
       (:mod:`gradcheck.chain_screen`); only what that leaves open gets each layer's own check.
+      The accumulation/linearity probe (``backward(2 G)`` against ``backward(G)``) runs for
+      the layers with a failing row, and for every layer when there is no second point
+      (whose backward shows what a correct first point hides: accumulation into zero grads).
     - *any other* model (:mod:`gradcheck.model_graph`): one run of ``model.forward(x)``,
       ``loss``, ``model.backward(dL/dpred)`` records, for every layer and block (their
       ``forward``/``backward`` shadowed by instance attributes for that run, removed after,
