@@ -105,16 +105,18 @@ def judge(analytic, est: Estimate, base_tol: np.ndarray, scale: float,
     if len(numeric) == 0:
         return Verdict(0, 0, 0, 0, 0.0, 0.0, 0, "", 0.0, 0.0, 0.0)
     err = np.abs(analytic - numeric)
-    tol = base_tol + (0.0 if est.error is None else SAFETY * est.error)
+    tol = base_tol if est.error is None else base_tol + SAFETY * est.error
     bad = ~(err <= tol)
-    kink = np.zeros_like(bad) if est.kink is None else bad & est.kink & (est.gap > tol)
-    failed = bad & ~kink
+    n_bad = int(np.count_nonzero(bad))
+    kink = bad & est.kink & (est.gap > tol) if n_bad and est.kink is not None else None
+    n_kink = 0 if kink is None else int(np.count_nonzero(kink))
+    failed = bad if kink is None else bad & ~kink
     ratio = err / np.maximum(tol, _TINY)
-    worst = int(np.argmax(np.where(failed, ratio, -1.0) if failed.any() else ratio))
+    worst = int(np.argmax(np.where(failed, ratio, -1.0) if n_bad > n_kink else ratio))
     max_abs = float(err.max())
     return Verdict(
-        checked=len(err), n_failed=int((bad & ~kink).sum()), n_nondifferentiable=int(kink.sum()),
-        n_zero=int(((analytic == 0) & (numeric == 0)).sum()), max_abs_err=max_abs,
+        checked=len(err), n_failed=n_bad - n_kink, n_nondifferentiable=n_kink,
+        n_zero=int(np.count_nonzero((analytic == 0) & (numeric == 0))), max_abs_err=max_abs,
         max_rel_err=max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else float("inf")),
         worst=worst, worst_label=label(worst), analytic=float(analytic[worst]),
         numeric=float(numeric[worst]), tolerance=float(tol[worst]))
