@@ -58,7 +58,7 @@ def _evidence(point: Point, name: str, arrays, statuses: dict, layer, x,
     numeric, tolerance = arrays
     reruns = ({} if layer is None or x is None or rerun_check is None
               else rerun_evidence(layer, x, rerun_check, name))
-    live = point.tensors[point.index(name)].live
+    live = point.live(name)
     return Evidence(layer=point.label, tensor=name, analytic=np.asarray(point.analytic[name]),
                     numeric=numeric, tolerance=tolerance, value=np.array(live, copy=True),
                     upstream=point.G, batch_size=_batch_size(layer, x),

@@ -90,8 +90,7 @@ class Joint:
 
     def values(self, point: Point) -> tuple[ValueSet, list[np.ndarray], list[float]]:
         """The one joint value, its analytic value per objective and the scale of each."""
-        position = {t.name: i for i, t in enumerate(point.tensors)}
-        parts = tuple(Part(position[n], None, v, w)
+        parts = tuple(Part(point.index(n), None, v, w)
                       for n, v, w in zip(self.names, self.directions, self.weights, strict=True))
         label = f"joint direction ({', '.join(self.names)})"
         values = ValueSet((Move(parts, size=0),), (np.array([0]),), (None,), np.ones(1),
@@ -147,11 +146,10 @@ def plan_joint(point: Point, names: list[str], s: Settings, drawn=None) -> Joint
     checked on its own after a joint check that did not pass draws its own. None when fewer
     than two tensors qualify (or for complex steps).
     """
-    live = {t.name: t.live for t in point.tensors}
-    large = [n for n in names if live[n].size > AUTO_FULL_LIMIT]
+    large = [n for n in names if point.live(n).size > AUTO_FULL_LIMIT]
     if len(large) < 2 or stencil(s.method).complex:
         return None
-    lives = [live[n] for n in large]
+    lives = [point.live(n) for n in large]
     directions, projections = _directions(point, large, lives, s, drawn)
     h = np.array([direction_step(a, s.step) for a in lives])
     c = h * np.abs(projections)
@@ -178,8 +176,7 @@ def reweighed(point: Point, given: Joint, step_ratio: float = 1.0) -> Joint | No
     tensor is missing here (or has another size), or when the contributions lost their
     balance (a sign changed, or one fell below a quarter of the largest): plan afresh then.
     """
-    live = {t.name: t.live for t in point.tensors}
-    if any(n not in point.analytic or n not in live or live[n].size != v.size
+    if any(n not in point.analytic or not point.has_tensor(n) or point.live(n).size != v.size
            for n, v in zip(given.names, given.directions, strict=True)):
         return None
     projections = np.array([_project(v, point.analytic[n])

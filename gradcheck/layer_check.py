@@ -51,7 +51,7 @@ def point_rows(point: Point, s: Settings, progress=None, layer=None,
     results = check_point(point, [n for n in names if n not in settled], s, progress,
                           details=details)
     results = {n: settled[n] if n in settled else results[n] for n in names}
-    rows = [verdict_row(point.label, n, point.tensors[point.index(n)].live.shape, check, v)
+    rows = [verdict_row(point.label, n, point.live(n).shape, check, v)
             for n in names for check, v in zip(_CHECKS, results[n], strict=False)]
     if s.likely_cause:
         add_likely_causes(point, results, details, rows, s, layer, x, rerun_check)
@@ -99,7 +99,7 @@ def second_point_verdict_rows(point: Point, first: dict, again: dict, rows: list
         before = first[name][0].status
         if verdicts[0].status == "fail":
             note = SECOND_POINT_NOTES[_note_key(first[name][0], verdicts[0], sampled)]
-            extra.append(verdict_row(point.label, name, point.tensors[point.index(name)].live.shape,
+            extra.append(verdict_row(point.label, name, point.live(name).shape,
                                      "second_point", verdicts[0], note))
         elif before == "nondifferentiable":
             for row in rows:

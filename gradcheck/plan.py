@@ -126,7 +126,7 @@ def _confirming(point: Point, name: str, s: Settings) -> Selection:
 
 
 def _size(point: Point, name: str) -> int:
-    return point.tensors[point.index(name)].live.size
+    return point.live(name).size
 
 
 def _rng(s: Settings, point: Point, name: str) -> np.random.Generator:
@@ -159,7 +159,7 @@ def _own(point: Point, name: str, sel: Selection, s: Settings, progress,
         found = check_values(point, values, analytic, _rules(point, s, len(analytic)),
                              s.method, progress, keep=keep)
         if keep:
-            shape = point.tensors[point.index(name)].live.shape
+            shape = point.live(name).shape
             details[name] = tuple(a.reshape(shape) for a in keep[0])
         verdicts = found if verdicts is None else _combine(found, verdicts)
     return verdicts
@@ -193,7 +193,7 @@ def _locate(point: Point, name: str, s: Settings, progress, details: dict,
     element = _own(local, name, Selection(candidates), s, None)
     if passed(element):   # no single element explains it: keep the direction's verdict
         return first
-    label = element_label(candidates[0], point.tensors[point.index(name)].live.shape)
+    label = element_label(candidates[0], point.live(name).shape)
     return [_located(element[0], label), *first[1:]]
 
 

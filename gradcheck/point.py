@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -78,12 +79,24 @@ class Point:
     e2e: Mapping[str, np.ndarray] = field(default_factory=dict)
     e2e_noise: float = 0.0
 
+    @cached_property
+    def _positions(self) -> dict[str, int]:
+        return {t.name: i for i, t in enumerate(self.tensors)}
+
     def index(self, name: str) -> int:
         """Position of the tensor called ``name``."""
-        for i, t in enumerate(self.tensors):
-            if t.name == name:
-                return i
-        raise ValueError(f"{self.label} has no tensor {name!r}")
+        try:
+            return self._positions[name]
+        except KeyError:
+            raise ValueError(f"{self.label} has no tensor {name!r}") from None
+
+    def has_tensor(self, name: str) -> bool:
+        """True when a tensor of the point is called ``name``."""
+        return name in self._positions
+
+    def live(self, name: str) -> np.ndarray:
+        """The array of the tensor called ``name``."""
+        return self.tensors[self.index(name)].live
 
     def has_e2e(self, names) -> bool:
         """True when the end-to-end objective is judged for any of ``names``."""
