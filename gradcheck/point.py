@@ -24,19 +24,23 @@ __all__ = ["Point", "machine_eps", "round_off"]
 def machine_eps(*arrays) -> float:
     """Machine epsilon of the lowest-precision float dtype among ``arrays``."""
     dtypes = {np.asarray(a).dtype for a in arrays}
-    return max((_EPS[d.itemsize // (2 if d.kind == "c" else 1)] for d in dtypes
-                if d.kind in "fc"), default=_EPS[8])
+    return max((_eps(d) for d in dtypes if d.kind in "fc"), default=_EPS[8])
 
 
 _EPS = {2: float(np.finfo(np.float16).eps), 4: float(np.finfo(np.float32).eps),
         8: float(np.finfo(np.float64).eps), 16: float(np.finfo(np.longdouble).eps)}
 
 
+def _eps(dtype: np.dtype) -> float:
+    """Machine epsilon of a float or complex dtype (of its real part), without ``finfo``."""
+    return _EPS[dtype.itemsize // (2 if dtype.kind == "c" else 1)]
+
+
 def round_off(dtype: str, weights, values, offset: float = 0.0) -> float:
     """Round-off of one evaluation of an objective ``offset + <weights, values>`` in ``dtype``:
     ``eps_mach * (|offset| + sum|weights * values|)``."""
     magnitude = abs(offset) + float(np.abs(weights * np.real(values)).sum())
-    return _EPS[np.dtype(dtype).itemsize] * magnitude
+    return _eps(np.dtype(dtype)) * magnitude
 
 
 @dataclass(frozen=True)
