@@ -4,11 +4,6 @@ model), any other model in :mod:`gradcheck.model_graph`; causes before symptoms.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
-import numpy as np
-
-from gradcheck.arrays import same_values
 from gradcheck.chain_screen import Screened, chain_screen
 from gradcheck.joint_direction import Joint
 from gradcheck.layer_check import point_rows, recheck_layer
@@ -18,11 +13,12 @@ from gradcheck.model_layers import ModelLayers
 from gradcheck.model_second_point import model_second_point
 from gradcheck.model_targets import targets_of
 from gradcheck.model_walk import (
-    activations,
+    Repeat,
+    Undetermined,
     layer_name,
     model_grads,
     probe_chain,
-    recorded_backward,
+    walk_chain,
 )
 from gradcheck.plan import passed
 from gradcheck.point import round_off
@@ -46,9 +42,14 @@ def check_model_rows(model, found: ModelLayers, loss, x, y, s: Settings,
     """
     if found.sequential:
         layers = list(model.layers)
-        with kept_state([*layers, loss]) as snapshots:
-            done = model_rows(model, layers, loss, x, y, s, snapshots[:len(layers)],
-                              rerun_check)
+        try:
+            with kept_state([*layers, loss]) as snapshots:
+                done = model_rows(model, layers, loss, x, y, s, snapshots[:len(layers)],
+                                  rerun_check, one_forward=True)
+        except Undetermined:   # everything restored: again, with two forwards up front
+            with kept_state([*layers, loss]) as snapshots:
+                done = model_rows(model, layers, loss, x, y, s, snapshots[:len(layers)],
+                                  rerun_check)
         if done is not None:
             held = [row for i, layer in enumerate(layers) for row in buffer_rows(
                 layer_name(i, layer), layer)]
@@ -86,34 +87,8 @@ def causes_first(rows: list[dict]) -> list[dict]:
     return ordered
 
 
-class _Walk(NamedTuple):
-    """One pass of a chain at an input (:func:`_walk`)."""
-
-    acts: list            # the input of every layer, then the prediction
-    mutated: list         # per layer: it changed its input in place
-    loss0: float
-    dpred: np.ndarray     # dL/dpred
-    chained: bool         # model.forward is the layers in order
-    recorded: tuple | None   # recorded_backward's (firsts, grads), None if not chained
-    mutates: bool         # a forward of the model may change its input in place
-
-
-def _walk(model, layers, loss, x, y, chained=None) -> _Walk:
-    """Forward through the layers and the recorded ``model.backward``; whether it chains
-    (``model.forward`` is compared with the layers in order unless ``chained`` is known)."""
-    acts, mutated, loss0, dpred = activations(layers, loss, x, y)
-    mutates = any(mutated)
-    if chained is None:
-        given = x.copy()
-        pred = np.array(model.forward(given), copy=True)
-        chained = same_values(pred, acts[-1])
-        mutates = mutates or not same_values(given, x)
-    recorded = recorded_backward(model, layers, dpred) if chained else None
-    return _Walk(acts, mutated, loss0, dpred, chained, recorded, mutates)
-
-
-def model_rows(model, layers, loss, x, y, s: Settings, snapshots,
-               rerun_check=None) -> tuple[list[dict], Settings] | None:
+def model_rows(model, layers, loss, x, y, s: Settings, snapshots, rerun_check=None,
+               one_forward: bool = False) -> tuple[list[dict], Settings] | None:
     """Probe rows, then local and end-to-end verdict rows per layer, then second-point rows
     (None when ``model.forward`` is not the layers in order and no layer is random).
 
@@ -121,8 +96,14 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots,
     check) tell which layers replaced or changed their parameters: those get a protocol row
     and no numeric rows, as random layers do. ``rerun_check(layer, x)`` runs the likely
     cause's context reruns of a failing layer.
+
+    ``one_forward``: walk the chain with one ``model.forward``
+    (:func:`gradcheck.model_walk.walk_chain`). A check the screen and the second point pass
+    never needs to know that the layers are deterministic (a random layer fails them); the
+    first check that does (a layer's own point, a layer at the second point) runs a second
+    forward, and raises :class:`gradcheck.model_walk.Undetermined` when it differs.
     """
-    walk = _walk(model, layers, loss, x, y)
+    walk = walk_chain(model, layers, loss, x, y, one_forward)
     acts, mutated, loss0, dpred, chained, recorded = walk[:6]
     firsts, e2e = recorded or (None, None)
     later = s.second_point and chained   # the linearity probes: see _linearity_rows
@@ -143,7 +124,8 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots,
     if e2e is None:
         e2e = [{}] * len(layers) if random else model_grads(model, layers, dpred)
     found, firsts_by_layer, given = _chain_layer_rows(layers, acts, probes, loss, y, loss0,
-                                                      dpred, e2e, s, random, rerun_check)
+                                                      dpred, e2e, s, random, rerun_check,
+                                                      walk.repeat)
     there = None
     if later and not random:
         wrong = {f"{i}.{n}" for i, first in enumerate(firsts_by_layer)
@@ -151,7 +133,7 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots,
         there = model_second_point(
             model, [(str(i), layer) for i, layer in enumerate(layers)], loss, x, y, s, wrong,
             lambda x2: _layers_at_second_point(model, layers, loss, x2, y, s, firsts_by_layer,
-                                               found), walk.mutates, given)
+                                               found, walk.repeat), walk.mutates, given)
         found += there or []
     if later:
         _linearity_rows(layers, acts, probes, found, checked_twice=there is not None)
@@ -176,12 +158,13 @@ def _linearity_rows(layers, acts, probes, rows: list[dict], checked_twice: bool)
 
 
 def _chain_layer_rows(layers, acts, probes, loss, y, loss0: float, dpred, e2e: list[dict],
-                      s: Settings, random: bool, rerun_check) -> tuple[list[dict], list[dict],
-                                                                       Joint | None]:
+                      s: Settings, random: bool, rerun_check, repeat: Repeat
+                      ) -> tuple[list[dict], list[dict], Joint | None]:
     """Each deterministic layer of a chain checked at its cached input ``acts[i]`` (local
     rows) and, unless a layer is random, through the later layers to the loss (end-to-end
-    rows). Returns the rows, per layer its verdicts by tensor (empty when skipped), and the
-    chain screen's joint direction over the model's tensors (None without one)."""
+    rows); ``repeat`` is confirmed before the first layer the screen leaves to its own point.
+    Returns the rows, per layer its verdicts by tensor (empty when skipped), and the chain
+    screen's joint direction over the model's tensors (None without one)."""
     noise = round_off(s.dtype, dpred, acts[-1], loss0)
     total = sum(p.size for layer in layers for p in trainable(layer.params).values()) + sum(
         a.size for a in acts[:-1])
@@ -195,6 +178,7 @@ def _chain_layer_rows(layers, acts, probes, loss, y, loss0: float, dpred, e2e: l
                 rows += screened[i].rows(labels[i], layer, acts[i])
                 firsts.append(screened[i].verdicts)
                 continue
+            repeat.confirm()
             down = None if random else Downstream(
                 layers[i + 1:], acts[i + 1:], loss, y, loss0, s.step,
                 lambda i=i: rng_for(s.seed, "downstream", str(i)))
@@ -208,9 +192,11 @@ def _chain_layer_rows(layers, acts, probes, loss, y, loss0: float, dpred, e2e: l
 
 
 def _layers_at_second_point(model, layers, loss, x2, y, s: Settings, firsts: list[dict],
-                            rows: list[dict]) -> list[dict]:
-    """Every layer at its input after a model forward at the second point."""
-    acts, mutated, _, _, _, recorded, _ = _walk(model, layers, loss, x2, y)
+                            rows: list[dict], repeat: Repeat) -> list[dict]:
+    """Every layer at its input after a model forward at the second point (``repeat``
+    confirmed first: at the given point the layers are deterministic)."""
+    repeat.confirm()
+    acts, mutated, _, _, _, recorded, _, _ = walk_chain(model, layers, loss, x2, y)
     if recorded is None:
         return []
     extra = []

@@ -1,6 +1,9 @@
-"""A model as a chain of layers: cached activations, probes from last to first, model grads."""
+"""A model as a chain of layers: one pass at an input (activations, loss, the recorded
+``model.backward``), probes from last to first, model grads."""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 
@@ -9,7 +12,8 @@ from gradcheck.model_record import shadowing
 from gradcheck.probes import first_backward, probe_layer
 from gradcheck.validation import layer_label, loss_value
 
-__all__ = ["activations", "layer_name", "model_grads", "probe_chain", "recorded_backward"]
+__all__ = ["Repeat", "Undetermined", "Walk", "layer_name", "model_grads", "probe_chain",
+           "recorded_backward", "walk_chain"]
 
 
 def layer_name(i: int, layer) -> str:
@@ -18,29 +22,119 @@ def layer_name(i: int, layer) -> str:
     return f"{i}:{layer_label(layer)}"
 
 
-def activations(layers, loss, x, y):
-    """One pass through the layers.
+class Undetermined(Exception):
+    """A second ``model.forward`` at the check's input did not repeat the first, which the
+    check had taken as showing that the layers are deterministic: it starts again with the
+    walk that compares two forwards up front (:func:`walk_chain`)."""
 
-    Returns ``(acts, mutated, loss0, dpred)``: the input of every layer plus the prediction
-    (``acts[i]`` feeds layer ``i``: ``x`` itself, then copies; none is written to), whether
-    each layer changed its input in place, the loss and dL/dpred. Each layer gets a copy of
-    ``x`` or the very array the layer before returned, as in ``model.forward``, which the
-    caller runs after this (the layers keep the state of their last forward).
+
+class Repeat:
+    """Whether a second ``model.forward(x)`` repeats a walk's prediction (the layers are
+    deterministic), run at most once, when a check first relies on it."""
+
+    def __init__(self, model, x: np.ndarray, pred: np.ndarray, known: bool):
+        self.model, self.x, self.pred, self.known = model, x, pred, known
+
+    def confirm(self) -> None:
+        """Return when it repeats; raise :class:`Undetermined` when it does not."""
+        if not self.known:
+            if not same_values(self.model.forward(self.x.copy()), self.pred):
+                raise Undetermined
+            self.known = True
+
+
+class Walk(NamedTuple):
+    """One pass of a chain at an input (:func:`walk_chain`)."""
+
+    acts: list            # the input of every layer, then the prediction
+    mutated: list         # per layer: it changed its input in place
+    loss0: float
+    dpred: np.ndarray     # dL/dpred
+    chained: bool         # model.forward is the layers in order
+    recorded: tuple | None   # recorded_backward's (firsts, grads), None if not chained
+    mutates: bool         # a forward of the model may change its input in place
+    repeat: Repeat        # confirm() before relying on the layers being deterministic
+
+
+def walk_chain(model, layers, loss, x, y, one_forward: bool = False) -> Walk:
+    """Forward through the layers, the loss, and the recorded ``model.backward``.
+
+    The layers run one by one and then inside ``model.forward``, whose prediction tells
+    whether the model is the chain of its layers and they are deterministic (when it is not,
+    the probes tell the random layers apart: :func:`probe_chain`). With
+    ``one_forward`` they run inside ``model.forward`` only, recorded
+    (:func:`_forward_in_order`): that shows the chain, not determinism, which the caller
+    confirms (``walk.repeat.confirm()``) before it relies on it; when the recording shows no
+    chain the walk runs both.
     """
+    seen = _forward_in_order(model, layers, x) if one_forward else None
+    if seen is not None:
+        (acts, mutated, mutates), chained = seen, True
+    else:
+        acts, mutated = _activations(layers, x)
+        given = x.copy()
+        chained = same_values(model.forward(given), acts[-1])
+        mutates = any(mutated) or not same_values(given, x)
+    loss0 = loss_value(loss, acts[-1], y)
+    dpred = np.array(loss.backward(), copy=True)
+    recorded = recorded_backward(model, layers, dpred) if chained else None
+    return Walk(acts, mutated, loss0, dpred, chained, recorded, mutates,
+                Repeat(model, x, acts[-1], known=seen is None))
+
+
+def _activations(layers, x) -> tuple[list, list]:
+    """One pass through the layers: ``(acts, mutated)``, the input of every layer plus the
+    prediction (``acts[i]`` feeds layer ``i``: ``x`` itself, then copies; none is written
+    to) and whether each layer changed its input in place. Each layer gets a copy of ``x``
+    or the very array the layer before returned, as in ``model.forward``."""
     acts, mutated, given = [x], [], x.copy()
     for layer in layers:   # each gets what the layer before returned, as in model.forward
         out = layer.forward(given)
         mutated.append(not same_values(given, acts[-1]))
         acts.append(np.array(out, copy=True))
         given = out
-    loss0 = loss_value(loss, acts[-1], y)
-    return acts, mutated, loss0, np.array(loss.backward(), copy=True)
+    return acts, mutated
+
+
+def _forward_in_order(model, layers, x) -> tuple[list, list, bool] | None:
+    """``model.forward`` of a copy of ``x``, each layer's forward recorded as in
+    :func:`_activations`: ``(acts, mutated, mutates)`` (``mutates``: some forward changed its
+    input in place), or None unless the model ran each layer once, in order, on ``x`` or
+    what the layer before returned (equal values), and returned what the last one did."""
+    if len({id(layer) for layer in layers}) != len(layers):
+        return None
+    acts, mutated, broken = [x], [], []
+    with shadowing() as shadows:
+        for i, layer in enumerate(layers):
+            if not shadows.put(layer, "forward", _in_order(i, layer, acts, mutated, broken)):
+                return None
+        given = x.copy()
+        pred = model.forward(given)
+    if broken or len(mutated) != len(layers) or not same_values(pred, acts[-1]):
+        return None
+    return acts, mutated, any(mutated) or not same_values(given, x)
+
+
+def _in_order(i: int, layer, acts: list, mutated: list, broken: list):
+    """A stand-in for layer ``i``'s forward that records it as :func:`_forward_in_order`
+    reads it; a call out of order, or on another input, marks the run ``broken``."""
+    forward = layer.forward
+
+    def in_order(h, *args, **kwargs):
+        if broken or args or kwargs or len(mutated) != i or not same_values(h, acts[i]):
+            broken.append(i)
+            return forward(h, *args, **kwargs)
+        out = forward(h)
+        mutated.append(not same_values(h, acts[i]))
+        acts.append(np.array(out, copy=True))
+        return out
+    return in_order
 
 
 def probe_chain(layers, acts, mutated, dpred, firsts=None, linearity: bool = True) -> list:
     """Probe the layers from last to first; each gets the dL/dx of the probe after it as G.
 
-    ``mutated`` (per layer, from :func:`activations`, whose state the layers still hold)
+    ``mutated`` (per layer, from :func:`_activations`, whose state the layers still hold)
     lets the probes skip their own forwards; None makes each probe run and compare two.
     ``firsts`` (from :func:`recorded_backward`) are the layers' backwards inside
     ``model.backward``, used as the probes' first backwards (their ``dy`` as G).

@@ -125,18 +125,18 @@ def forwards_of_a_check(**options) -> list[int]:
 
 
 def test_check_model_costs_two_perturbed_forwards_per_layer():
-    # two unperturbed (model.forward and the per-layer pass), then the chain screen's one
-    # joint direction: a pair of runs of the chain, which give both its local objective
-    # and the loss (per layer, a pair of its own plus one for each later layer, would be
-    # [4, 6, 6], with far more calls of the check's machinery)
-    assert forwards_of_a_check(second_point=False) == [2 + 2, 2 + 2, 2 + 2]
+    # one unperturbed (model.forward, recorded), then the chain screen's one joint
+    # direction: a pair of runs of the chain, which give both its local objective and the
+    # loss (per layer, a pair of its own plus one for each later layer, would be [4, 6, 6],
+    # with far more calls of the check's machinery)
+    assert forwards_of_a_check(second_point=False) == [1 + 2, 1 + 2, 1 + 2]
 
 
 def test_the_second_point_costs_one_run_of_the_model_and_one_per_direction():
     # the given point as above, then the model at the second point (its forward before the
     # backward there) and one one-sided run along its joint direction: the loss at the
     # second point is known, and a correct model settles on the first estimate
-    assert forwards_of_a_check() == [4 + 1 + 1, 4 + 1 + 1, 4 + 1 + 1]
+    assert forwards_of_a_check() == [3 + 1 + 1, 3 + 1 + 1, 3 + 1 + 1]
 
 
 def test_a_kink_on_the_joint_direction_falls_back_to_each_tensor():
