@@ -127,19 +127,20 @@ def _walk(model) -> list[tuple[str, object, int | None]]:
     first; ``parent`` is the index of the nearest such object on its path (or None)."""
     seen = {id(model)}
     found: list[tuple[str, object, int | None]] = []
-    level = [(_join("", name, value, model), value, None) for name, value in _start(model)]
+    level = [(_join("", name, value, model), value, None) for name, value in _start(model)
+             if not _opaque(value)]
     while level:
         below = []
         for path, obj, parent in level:
-            if id(obj) in seen or _opaque(obj):
+            if id(obj) in seen:
                 continue
             seen.add(id(obj))
             if type(obj) not in (dict, list, tuple) and _callable_pair(obj) \
                     and not isinstance(obj, (Mapping, list, tuple)):
                 found.append((path, obj, parent))
                 parent = len(found) - 1
-            below += [(_join(path, name, value, obj), value, parent)
-                      for name, value in _children(obj)]
+            below += [(_join(path, name, value, obj), value, parent)   # arrays, numbers...
+                      for name, value in _children(obj) if not _opaque(value)]   # left out
         level = below
     return found
 
