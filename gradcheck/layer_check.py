@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from gradcheck.cause_rows import add_likely_causes
-from gradcheck.layer_point import layer_point, moved_parameters, moved_value
+from gradcheck.layer_point import (
+    SECOND_POINT_MOVE,
+    layer_point,
+    moved_parameters,
+    moved_value,
+)
 from gradcheck.plan import check_point
 from gradcheck.point import Point
 from gradcheck.probes import LayerProbe, during, first_backward, upstream_like
@@ -66,8 +71,9 @@ def second_point_rows(label: str, layer, x: np.ndarray, probe: LayerProbe, s: Se
     that sit on kinks there get a note on how they fare at the second point.
     """
     rng = rng_for(s.seed, label, "second point")
-    x2 = moved_value(x, rng) if check_input else x
-    with moved_parameters([layer], rng):
+    move = SECOND_POINT_MOVE[s.dtype]
+    x2 = moved_value(x, rng, move) if check_input else x
+    with moved_parameters([layer], rng, move):
         with during(f"the forward of {label} at the second point"):
             y2 = np.array(layer.forward(x2.copy()), copy=True)
         if not np.isfinite(y2).all():

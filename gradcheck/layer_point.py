@@ -16,12 +16,17 @@ import numpy as np
 from gradcheck.engine import Tensor
 from gradcheck.point import Point, round_off
 from gradcheck.probes import during
+from gradcheck.selection import random_float32
 from gradcheck.validation import loss_value, trainable
 
 __all__ = ["SECOND_POINT_MOVE", "input_copier", "layer_point", "model_point", "moved_parameters",
            "moved_value"]
 
-SECOND_POINT_MOVE = 1e-2   # relative move of every value to the second point
+#: relative move of every value to the second point, by the check's dtype: a stale cache is
+#: then wrong by about a tenth of it (float32's finite differences do not resolve the 0.1 %
+#: of a 1 % move); larger moves leave the domain of more layers (positions inside a map,
+#: the positive inputs of a log)
+SECOND_POINT_MOVE = {"float64": 1e-2, "float32": 5e-2}
 
 
 def input_copier(mutates_input: bool):
@@ -132,19 +137,20 @@ def _buffer(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def moved_value(a: np.ndarray, rng: np.random.Generator, out: np.ndarray | None = None
-                ) -> np.ndarray:
-    """``a`` moved to the second point (same dtype): ``a + m z (|a| + rms(a))``, ``z`` uniform
-    in [-1, 1) (on a float32 grid): each value moves by up to ``m`` of its own size plus
-    ``m`` of the tensor's scale (continuous, so ties and exact zeros break by about ``m``).
+def moved_value(a: np.ndarray, rng: np.random.Generator, move: float,
+                out: np.ndarray | None = None) -> np.ndarray:
+    """``a`` moved to the second point (same dtype): ``a + m z (|a| + rms(a))``, ``m`` the
+    ``move`` (:data:`SECOND_POINT_MOVE`), ``z`` uniform in [-1, 1) (on a float32 grid): each
+    value moves by up to ``m`` of its own size plus ``m`` of the tensor's scale (continuous,
+    so ties and exact zeros break by about ``m``).
 
     ``out`` (shape and dtype of ``a``, not ``a`` itself) receives the moved values; by
     default a new array. ``z`` is the only temporary of ``a``'s size.
     """
     rms = (float(np.sqrt(np.vdot(a, a).real / a.size)) if a.size else 0.0) or 1.0
-    z = rng.random(a.shape, dtype=np.float32)   # float32 draws: a third of the time
-    z -= np.float32(0.5)
-    z *= np.float32(2 * SECOND_POINT_MOVE)
+    z = random_float32(rng, a.shape)   # uniform in [1, 2), exact in float32
+    z -= np.float32(1.5)
+    z *= np.float32(2 * move)
     if out is None:
         out = np.empty_like(a, dtype=np.result_type(a.dtype, np.float64))
     np.abs(a, out=out)
@@ -155,12 +161,13 @@ def moved_value(a: np.ndarray, rng: np.random.Generator, out: np.ndarray | None 
 
 
 @contextmanager
-def moved_parameters(layers, rng: np.random.Generator):
-    """Move every parameter of ``layers`` in place; restore them exactly after the block."""
+def moved_parameters(layers, rng: np.random.Generator, move: float):
+    """Move every parameter of ``layers`` in place (:func:`moved_value`); restore them
+    exactly after the block."""
     saved = [(p, p.copy()) for layer in layers for p in trainable(layer.params).values()]
     try:
         for p, original in saved:
-            moved_value(original, rng, out=p)
+            moved_value(original, rng, move, out=p)
         yield
     finally:
         for p, original in saved:

@@ -4,7 +4,12 @@ along directions; where that fails, each layer again at the input it gets there.
 from __future__ import annotations
 
 from gradcheck.joint_direction import check_jointly, reweighed
-from gradcheck.layer_point import model_point, moved_parameters, moved_value
+from gradcheck.layer_point import (
+    SECOND_POINT_MOVE,
+    model_point,
+    moved_parameters,
+    moved_value,
+)
 from gradcheck.plan import check_point, settles_jointly
 from gradcheck.selection import rng_for
 from gradcheck.settings import Settings
@@ -43,8 +48,9 @@ def model_second_point(model, owners, loss, x, y, s: Settings, wrong: set[str],
         its directions are reused in a plan of this point's own.
     """
     rng = rng_for(s.seed, "model", "second point")
-    x2 = moved_value(x, rng)
-    with moved_parameters([layer for _, layer in owners], rng):
+    move = SECOND_POINT_MOVE[s.dtype]
+    x2 = moved_value(x, rng, move)
+    with moved_parameters([layer for _, layer in owners], rng, move):
         try:
             whole = model_point(model, owners, loss, x2, y, s.dtype,
                                 mutates_input=mutates_input)

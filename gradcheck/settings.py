@@ -27,6 +27,10 @@ TOLERANCES = {
     "float32": {"atol": 0.0, "rtol": 1e-4, "resolution": 1e-2},
 }
 SECOND_POINT_RESOLUTION = 1e-3   # a 1 % move makes a stale cache at least this wrong
+#: the second point's rtol, as a share of that: a random direction sees a tensor's error
+#: through its projection, which is far below the error's typical share about as often as
+#: the share allows (judged to a tenth, a stale input was missed once in 30 checks)
+SECOND_POINT_RTOL_SHARE = 1e-3
 
 
 @dataclass(frozen=True)
@@ -66,13 +70,20 @@ class Settings:
     def at_second_point(self) -> Settings:
         """The settings of a second point: directions only, resolving the 1e-3 relative
         errors a stale cache makes (so a layer's tensors share one joint direction), judged
-        to a tenth of that. Central differences become one-sided there: the objective at
-        the second point is known, so a value costs one evaluation, and one the first
-        estimate does not settle is refined centrally (with its error estimate) as ever."""
-        method = "forward" if self.method == "central" else self.method
-        return replace(self, mode="auto", method=method,
-                       rtol=max(self.tolerances[1], SECOND_POINT_RESOLUTION / 10),
-                       joint_resolution=max(SECOND_POINT_RESOLUTION, self.resolution))
+        to a thousandth of that (:data:`SECOND_POINT_RTOL_SHARE`, or the check's own rtol
+        when looser). Central differences become one-sided there where that rtol allows
+        (float64: a one-sided difference is off by about its step, 1.5e-8): the objective
+        at the second point is known, so a value costs one evaluation, and one the first
+        estimate does not settle is refined centrally (with its error estimate) as ever.
+        In float32 one-sided steps are too coarse for it, and their central refinement too
+        fine for float32's round-off (it hid the 1 % errors of stale caches): the second
+        point keeps central differences there, as it does any user's ``eps``."""
+        rtol = max(self.tolerances[1], SECOND_POINT_RESOLUTION * SECOND_POINT_RTOL_SHARE)
+        one_sided = self.method == "central" and (
+            self.eps is None and default_eps(self.dtype, "forward") <= rtol / 10)
+        return replace(self, mode="auto", method="forward" if one_sided else self.method,
+                       rtol=rtol, joint_resolution=max(SECOND_POINT_RESOLUTION,
+                                                       self.resolution))
 
     def options(self) -> dict:
         """The report's ``options`` (the values in force)."""
