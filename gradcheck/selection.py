@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import zlib
 from dataclasses import dataclass
 
@@ -67,7 +68,8 @@ def random_float32(rng: np.random.Generator, shape, signed: bool = False) -> np.
     the sign), in place: about half the time of ``rng.random(dtype=np.float32)``, which
     draws and converts one value at a time (measured at 30,000 values).
     """
-    n = int(np.prod(shape))
+    shape = (int(shape),) if np.ndim(shape) == 0 else tuple(shape)
+    n = math.prod(shape)
     words = rng.bit_generator.random_raw((n + 1) // 2).view(np.uint32)[:n]
     sign = words << np.uint32(31) if signed else None   # the lowest bit, as the sign
     words >>= np.uint32(9)                 # the highest 23 bits, as the mantissa
