@@ -29,6 +29,7 @@ __all__ = ["ModelLayers", "Unit", "find_layers", "is_layer"]
 _OPAQUE = (np.ndarray, np.generic, str, bytes, int, float, complex, bool, type(None), type,
            types.ModuleType, types.FunctionType, types.MethodType, types.BuiltinFunctionType)
 _PLAIN = frozenset({np.ndarray, str, int, float, bool, type(None), dict, list, tuple})
+_LEAVES = frozenset({np.ndarray, str, int, float, bool, type(None)})   # most attributes
 
 
 def is_layer(obj) -> bool:
@@ -128,7 +129,7 @@ def _walk(model) -> list[tuple[str, object, int | None]]:
     seen = {id(model)}
     found: list[tuple[str, object, int | None]] = []
     level = [(_join("", name, value, model), value, None) for name, value in _start(model)
-             if not _opaque(value)]
+             if type(value) not in _LEAVES and not _opaque(value)]
     while level:
         below = []
         for path, obj, parent in level:
@@ -140,7 +141,8 @@ def _walk(model) -> list[tuple[str, object, int | None]]:
                 found.append((path, obj, parent))
                 parent = len(found) - 1
             below += [(_join(path, name, value, obj), value, parent)   # arrays, numbers...
-                      for name, value in _children(obj) if not _opaque(value)]   # left out
+                      for name, value in _children(obj)                  # left out
+                      if type(value) not in _LEAVES and not _opaque(value)]
         level = below
     return found
 
