@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import types
 from collections.abc import Mapping, MutableMapping
@@ -11,6 +10,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from gradcheck.arrays import same_values
+from gradcheck.global_random import GlobalRandomState
 
 __all__ = ["Snapshot", "kept_state"]
 
@@ -185,41 +185,11 @@ def _same_array(a, b: np.ndarray) -> bool:
     return isinstance(a, np.ndarray) and same_values(a, b)
 
 
-#: Bytes of numpy's MT19937 state struct: 624 32-bit words and the position (an int).
-_MT19937_BYTES = 624 * 4 + 4
-
-
-def _mt19937_words() -> bytes | None:
-    """The raw state of numpy's global bit generator when it is an MT19937 (read through
-    its ctypes interface: a microsecond), else None (also before numpy 1.25, which has no
-    ``get_bit_generator``: then the state is always put back)."""
-    get = getattr(np.random, "get_bit_generator", None)
-    generator = get() if get is not None else None
-    if not isinstance(generator, np.random.MT19937):
-        return None
-    return ctypes.string_at(generator.ctypes.state_address, _MT19937_BYTES)
-
-
-class _GlobalRandomState:
-    """numpy's global random state (the user's layers may draw from it), put back after a
-    check only when it moved: ``set_state`` costs about 80 us, more than a small layer's
-    forward. Unmoved means the same generator words and position, and no cached Gaussian
-    at the start (handing one out moves nothing else)."""
-
-    def __init__(self):
-        self.state = np.random.get_state()  # noqa: NPY002
-        self.words = _mt19937_words() if self.state[3] == 0 else None
-
-    def restore(self) -> None:
-        if self.words is None or _mt19937_words() != self.words:
-            np.random.set_state(self.state)  # noqa: NPY002
-
-
 @contextmanager
 def kept_state(layers):
     """Restore each layer's state, and numpy's global random state, after the block."""
     snapshots = [Snapshot(layer) for layer in layers]
-    global_state = _GlobalRandomState()
+    global_state = GlobalRandomState()
     try:
         yield snapshots
     finally:
