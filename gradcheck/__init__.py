@@ -14,7 +14,8 @@ of values per tensor (``selection``, ``value_sets``, ``joint_direction``), the o
 (perturb, evaluate, restore; ``grouping`` of independent elements), ``measure`` (first
 offsets, then half steps where unsettled; ``finite_diff``; ``parallel`` runs the same
 measurements on joblib workers for ``n_jobs``), the ``judge``, then ``report``.
-``settings`` resolves options and dtype rules, ``restore`` leaves the user's objects as found.
+``settings`` resolves options and dtype rules, ``restore`` leaves the user's objects as found
+(``global_random``: numpy's global random state).
 Several inputs and outputs and integer inputs (``several_inputs``: the inputs shown to the
 engine as parameters), buffers (``"constant"`` rows), and ``adapt`` for other conventions.
 """
