@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import zlib
 from dataclasses import dataclass
@@ -115,9 +116,11 @@ def random_directions_of(rng: np.random.Generator, sizes) -> list[np.ndarray]:
         return []
     if min(sizes) < 1:
         raise ValueError(f"random_directions_of: every size must be at least 1, got {sizes}")
-    directions = np.split(_signed_magnitudes(rng, sum(sizes)), np.cumsum(sizes[:-1]))
+    drawn = _signed_magnitudes(rng, sum(sizes))
+    ends = list(itertools.accumulate(sizes))
+    directions = [drawn[end - n:end] for n, end in zip(sizes, ends, strict=True)]
     for v in directions:   # in place, no temporary of the total size
-        v *= 1 / np.sqrt(np.dot(v, v))
+        v *= 1 / math.sqrt(float(np.dot(v, v)))
     return directions
 
 
