@@ -26,13 +26,14 @@ def verdict_row(layer: str, tensor: str, shape: tuple, check: str, v,
                 note: str = "") -> dict[str, Any]:
     """Table row for a numeric comparison (``v`` is a :class:`gradcheck.judge.Verdict`);
     ``note`` is appended to the message."""
-    if v.status == "fail":
+    status = v.status
+    if status == "fail":
         message = (f"{v.n_failed} of {v.checked} checked values disagree; worst at "
                    f"{v.worst_label}: analytic {v.analytic:.6g} vs numeric {v.numeric:.6g}")
-    elif v.status == "nondifferentiable":
+    elif status == "nondifferentiable":
         message = (f"{v.n_nondifferentiable} of {v.checked} values sit on a kink (the "
                    "one-sided slopes keep their gap when the step is halved)")
-    elif v.status == "vacuous":
+    elif status == "vacuous":
         message = _VACUOUS
     else:
         message = ""
@@ -40,7 +41,7 @@ def verdict_row(layer: str, tensor: str, shape: tuple, check: str, v,
     return {"layer": layer, "tensor": tensor, "shape": tuple(shape), "checked": v.checked,
             "max_abs_err": v.max_abs_err, "max_rel_err": v.max_rel_err,
             "worst_index": v.worst_label, "analytic": v.analytic, "numeric": v.numeric,
-            "status": v.status, "message": message, "check": check,
+            "status": status, "message": message, "check": check,
             "tolerance": v.tolerance, "n_nondifferentiable": v.n_nondifferentiable,
             "likely_cause": "", "cause_label": ""}
 
