@@ -17,6 +17,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import struct
+import sys
 
 import numpy as np
 
@@ -31,7 +32,10 @@ _MARKERS = ((1, 1.2345678901234567e-200), (0, -9.876543210987654e-250))
 def _gauss_offset() -> int | None:
     """Offset in bytes of the ``(has_gauss, gauss)`` pair inside a ``np.random.RandomState``
     object, or None when it cannot be found for sure: two marked states are set on a private
-    instance and its memory (``__basicsize__`` bytes from its address) searched for them."""
+    instance and its memory (``__basicsize__`` bytes from its address) searched for them.
+    CPython only: elsewhere ``id`` is not an address."""
+    if sys.implementation.name != "cpython":
+        return None
     probe = np.random.RandomState(0)
     state = list(probe.get_state())
     offsets = set()
