@@ -23,8 +23,9 @@ __all__ = ["SECOND_POINT_NOTES", "point_rows", "recheck_layer", "second_point_ro
 
 SECOND_POINT_NOTES = {
     "stale": "passes at the given point but fails at a second point (input and parameters "
-             "moved by about 1%) after a forward there: backward may use a value cached by an "
-             "earlier call (the first input, a transposed weight) instead of the current one",
+             "moved by about 1%, 5% in float32) after a forward there: backward may use a "
+             "value cached by an earlier call (the first input, a transposed weight) instead "
+             "of the current one",
     "kink": "the given point sits on kinks; at a second point nearby, without them, the "
             "gradient is wrong",
     "smooth": "at a second point nearby (no kinks there) it passes",

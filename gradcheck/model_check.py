@@ -133,7 +133,8 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots, rerun_check=No
         there = model_second_point(
             model, [(str(i), layer) for i, layer in enumerate(layers)], loss, x, y, s, wrong,
             lambda x2: _layers_at_second_point(model, layers, loss, x2, y, s, firsts_by_layer,
-                                               found, walk.repeat), walk.mutates, given)
+                                               found, walk.repeat), walk.mutates, given,
+            {str(i): layer_name(i, layer) for i, layer in enumerate(layers)})
         found += there or []
     if later:
         _linearity_rows(layers, acts, probes, found, checked_twice=there is not None)

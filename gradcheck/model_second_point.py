@@ -1,9 +1,12 @@
 """A model's second point: the whole model at a moved input and moved parameters, checked
-along directions; where that fails, each layer again at the input it gets there."""
+along directions; where that fails, each layer again at the input it gets there (and when
+none of them fails there, and none failed at the given point, the whole model's failing
+tensors: a failure seen is never dropped)."""
 
 from __future__ import annotations
 
 from gradcheck.joint_direction import check_jointly, reweighed
+from gradcheck.layer_check import SECOND_POINT_NOTES
 from gradcheck.layer_point import (
     SECOND_POINT_MOVE,
     model_point,
@@ -11,16 +14,17 @@ from gradcheck.layer_point import (
     moved_value,
 )
 from gradcheck.plan import check_point, settles_jointly
+from gradcheck.report import verdict_row
 from gradcheck.selection import rng_for
 from gradcheck.settings import Settings
 from gradcheck.validation import NonFiniteLoss
 
-__all__ = ["model_second_point"]
+__all__ = ["WHOLE_MODEL_NOTE", "model_second_point"]
 
 
 def model_second_point(model, owners, loss, x, y, s: Settings, wrong: set[str],
-                       layers_there, mutates_input: bool = True,
-                       given=None) -> list[dict] | None:
+                       layers_there, mutates_input: bool = True, given=None,
+                       labels: dict | None = None) -> list[dict] | None:
     """Rows of the layers wrong at the second point (none when the whole model passes there;
     None when the loss is not finite there, so that there is no second point).
 
@@ -46,6 +50,10 @@ def model_second_point(model, owners, loss, x, y, s: Settings, wrong: set[str],
         they stay balanced (:func:`gradcheck.joint_direction.reweighed`; a direction is as
         good at any point, and drawing one costs more than a forward of a Dense layer), else
         its directions are reused in a plan of this point's own.
+    labels : dict, optional
+        The row label of each prefix of ``owners`` (default: the prefix itself), for the
+        whole model's rows when no layer's own check fails at the second point and nothing
+        failed at the given point.
     """
     rng = rng_for(s.seed, "model", "second point")
     move = SECOND_POINT_MOVE[s.dtype]
@@ -68,4 +76,26 @@ def model_second_point(model, owners, loss, x, y, s: Settings, wrong: set[str],
                               drawn=drawn)
         if all(v[0].status != "fail" for v in results.values()):
             return []
-        return layers_there(x2)
+        rows = layers_there(x2)
+        if rows or wrong:   # the given point's failures explain the whole model's here
+            return rows
+        return _whole_model_rows(model, whole, results, labels or {})
+
+
+#: the note of a tensor the whole model's directions find wrong at the second point where
+#: no layer's own check there does (a random direction now and then all but misses an error)
+WHOLE_MODEL_NOTE = (SECOND_POINT_NOTES["stale"] + "; found along the whole model's directions "
+                    "there (the layer's own check at the second point did not resolve it)")
+
+
+def _whole_model_rows(model, whole, results: dict, labels: dict) -> list[dict]:
+    """Rows of the whole model's tensors that fail at the second point: ``"input"`` as the
+    model's, ``"<prefix>.<key>"`` as its layer's (``labels[prefix]``, else the prefix)."""
+    rows = []
+    for name, verdicts in results.items():
+        if verdicts[0].status == "fail":
+            prefix, _, key = name.rpartition(".")
+            label = labels.get(prefix, prefix) if prefix else f"model:{type(model).__name__}"
+            rows.append(verdict_row(label, key, whole.live(name).shape, "second_point",
+                                    verdicts[0], WHOLE_MODEL_NOTE))
+    return rows

@@ -10,7 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import gradcheck.model_check
 from gradcheck import check_layer, check_model
+from gradcheck.model_second_point import WHOLE_MODEL_NOTE
 from reference_nets import Sequential
 from reference_nets.losses import SoftmaxCrossEntropy
 from tests.gradcheck import bug_zoo, bug_zoo_layers
@@ -58,3 +60,14 @@ def test_a_stale_float32_cache_fails_at_nearly_every_random_point(make):
     passed = [seed for seed in range(POINTS)
               if stale_layer(make, np.random.default_rng(seed), np.float32).passed]
     assert len(passed) <= POINTS // 100
+
+
+def test_a_failure_of_the_whole_model_is_reported_when_no_layer_check_resolves_it(monkeypatch):
+    # the layers' own checks at the second point find nothing (as when their random
+    # directions all but miss the error): the whole model's failing tensor is the row
+    monkeypatch.setattr(gradcheck.model_check, "recheck_layer", lambda *a, **k: [])
+    report = stale_input_in_a_model(np.random.default_rng(0))
+    failed = report.table[report.table.status == "fail"]
+    assert list(zip(failed.layer, failed.tensor, failed.check, strict=True)) == [
+        ("0:StaleInput", "W", "second_point")]
+    assert failed.message.iloc[0].endswith(WHOLE_MODEL_NOTE)
