@@ -168,10 +168,13 @@ def chain_screen(layers, labels, acts, probes, e2e, loss, y, loss0: float, dpred
     return out, given
 
 
-def _of_the_model(joint: Joint) -> Joint:
+def _of_the_model(joint: Joint) -> Joint | None:
     """The part of the screen's joint direction over the whole model's tensors (its input,
-    ``"input"``, and the parameters), for the second point."""
+    ``"input"``, and the parameters), for the second point; None when it holds none of them
+    (only inner layers' inputs reached the common level)."""
     kept = [i for i, n in enumerate(joint.names) if not n.endswith(".input") or n == "0.input"]
+    if not kept:
+        return None
     return Joint(["input" if joint.names[i] == "0.input" else joint.names[i] for i in kept],
                  [joint.directions[i] for i in kept], joint.weights[kept],
                  joint.projections[kept])

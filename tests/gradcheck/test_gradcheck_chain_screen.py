@@ -141,3 +141,13 @@ def test_a_backward_that_is_not_exactly_the_chain_is_not_screened():
     failed = table.query("status == 'fail'")
     assert set(failed.check) == {"end_to_end"}   # every layer right at the dy it got
     assert set(failed.layer) == {"0:Dense", "2:Dense"}
+
+
+def test_a_chain_whose_screen_moves_only_inner_inputs_reaches_its_second_point():
+    # x (8 values) and every parameter (at most 8) are too small for a direction: the
+    # screen's joint direction holds only the inner layers' inputs, none of the whole
+    # model's tensors, so the second point plans its own (it raised a ValueError)
+    model = Sequential([Dense(2, 4, seed=1), Tanh(), Dense(4, 2, seed=2)])
+    x, y = np.random.default_rng(0).normal(size=(4, 2)), np.array([0, 1, 1, 0])
+    report = check_model(model, SoftmaxCrossEntropy(), x, y)
+    assert report.passed, str(report)
