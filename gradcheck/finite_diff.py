@@ -79,13 +79,16 @@ def default_eps(dtype, method: str = "central") -> float:
 STEP_SHARE = 1 / 64   # a tiny-valued tensor's steps stay below this share of its rms
 
 
-def step_floor(tensor: np.ndarray, eps: float) -> float:
+def step_floor(tensor: np.ndarray, eps: float, zero_scale: float = 0.0) -> float:
     """The smallest magnitude a tensor's steps are relative to: 1, or less for a tensor of
     tiny values, so that its steps stay below ``STEP_SHARE * rms`` (an absolute step would
-    jump over the gaps and kinks between its values); 1 for an all-zero tensor."""
+    jump over the gaps and kinks between its values). An all-zero tensor (a bias as
+    initialised) takes the rms ``zero_scale`` of the output it moves instead, when there is
+    one: a step of 1e-3 moves pre-activations of 1e-4 across their ReLU kinks; else 1."""
     real = tensor if tensor.dtype == np.float64 else np.real(tensor).astype(float, copy=False)
     rms = float(np.sqrt(np.vdot(real, real) / real.size)) if real.size else 0.0
-    return min(1.0, STEP_SHARE * rms / eps) if rms > 0 else 1.0
+    scale = rms if rms > 0 else zero_scale
+    return min(1.0, STEP_SHARE * scale / eps) if scale > 0 else 1.0
 
 
 def step_sizes(values: np.ndarray, eps: float, floor: float = 1.0) -> np.ndarray:
@@ -101,13 +104,14 @@ def step_sizes(values: np.ndarray, eps: float, floor: float = 1.0) -> np.ndarray
     return np.ldexp(float(eps), exponent.astype(np.int64))
 
 
-def direction_step(values: np.ndarray, eps: float) -> float:
+def direction_step(values: np.ndarray, eps: float, zero_scale: float = 0.0) -> float:
     """Step along a random direction over all of ``values``: :func:`step_sizes` of their
-    largest magnitude (the one step a tensor's own direction and a joint direction use)."""
+    largest magnitude (the one step a tensor's own direction and a joint direction use);
+    ``zero_scale`` as for :func:`step_floor`."""
     real = values if values.dtype.kind == "f" else np.real(values)
     largest = max(float(real.max()), -float(real.min()))
     if largest < 1.0:   # the floor is at most 1: it matters only below
-        largest = max(largest, step_floor(real, eps))
+        largest = max(largest, step_floor(real, eps, zero_scale))
     mantissa, exponent = math.frexp(largest)
     return math.ldexp(float(eps), exponent - (mantissa == 0.5))   # as step_sizes, scalar
 

@@ -151,7 +151,7 @@ def plan_joint(point: Point, names: list[str], s: Settings, drawn=None) -> Joint
         return None
     lives = [point.live(n) for n in large]
     directions, projections = _directions(point, large, lives, s, drawn)
-    h = np.array([direction_step(a, s.step) for a in lives])
+    h = np.array([direction_step(a, s.step, point.output_scale) for a in lives])
     c = h * np.abs(projections)
     # the most a tensor can grow: until each element moves by its own step h_t
     reach = c * np.array([2.0 ** ((a.size.bit_length() - 1) // 2) for a in lives])

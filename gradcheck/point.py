@@ -84,6 +84,13 @@ class Point:
     e2e_noise: float = 0.0
 
     @cached_property
+    def output_scale(self) -> float:
+        """The rms of the output ``y0`` (real part): the scale an all-zero tensor's steps
+        are taken relative to (:func:`gradcheck.finite_diff.step_floor`)."""
+        real = np.real(np.asarray(self.y0)).astype(float, copy=False)
+        return float(np.sqrt(np.vdot(real, real) / real.size)) if real.size else 0.0
+
+    @cached_property
     def _positions(self) -> dict[str, int]:
         return {t.name: i for i, t in enumerate(self.tensors)}
 

@@ -34,7 +34,7 @@ def element_values(point: Point, name: str, elements: np.ndarray, method: str, e
     t = point.index(name)
     live = point.tensors[t].live
     flat_values = np.asarray(live).reshape(-1)
-    floor = step_floor(live, eps)
+    floor = step_floor(live, eps, point.output_scale)
     structure = []
     if len(elements) >= STRUCTURE_MIN_ELEMENTS and not stencil(method).complex:
         structure = detect_structure(point.tensors[t], point.evaluate, point.y0,
@@ -70,7 +70,7 @@ def direction_values(point: Point, name: str, n: int, eps: float, rng: np.random
     live = point.tensors[t].live
     size = live.size if subset is None else len(subset)
     directions = random_directions(rng, n, size)
-    h = direction_step(live, eps)
+    h = direction_step(live, eps, point.output_scale)
     moves = tuple(Move((Part(t, subset, directions[d], h),), size=0)
                   for d in range(n))
     values = ValueSet(moves, tuple(np.array([d]) for d in range(n)), (None,) * n,
