@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 __all__ = ["KINK_RATIO", "METHODS", "Estimate", "Stencil", "default_eps", "direction_step",
-           "estimate", "stencil", "step_floor", "step_sizes"]
+           "estimate", "rms", "stencil", "step_floor", "step_sizes"]
 
 KINK_RATIO = 0.7   # one-sided gap at h/2 over the gap at h above this: a kink (smooth: 0.5)
 
@@ -79,6 +79,11 @@ def default_eps(dtype, method: str = "central") -> float:
 STEP_SHARE = 1 / 64   # a tiny-valued tensor's steps stay below this share of its rms
 
 
+def rms(values: np.ndarray) -> float:
+    """Root mean square of ``values`` (of their moduli when complex); 0.0 when empty."""
+    return float(np.sqrt(np.vdot(values, values).real / values.size)) if values.size else 0.0
+
+
 def step_floor(tensor: np.ndarray, eps: float, zero_scale: float = 0.0) -> float:
     """The smallest magnitude a tensor's steps are relative to: 1, or less for a tensor of
     tiny values, so that its steps stay below ``STEP_SHARE * rms`` (an absolute step would
@@ -86,8 +91,8 @@ def step_floor(tensor: np.ndarray, eps: float, zero_scale: float = 0.0) -> float
     initialised) takes the rms ``zero_scale`` of the output it moves instead, when there is
     one: a step of 1e-3 moves pre-activations of 1e-4 across their ReLU kinks; else 1."""
     real = tensor if tensor.dtype == np.float64 else np.real(tensor).astype(float, copy=False)
-    rms = float(np.sqrt(np.vdot(real, real) / real.size)) if real.size else 0.0
-    scale = rms if rms > 0 else zero_scale
+    spread = rms(real)
+    scale = spread if spread > 0 else zero_scale
     return min(1.0, STEP_SHARE * scale / eps) if scale > 0 else 1.0
 
 

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from gradcheck.engine import Tensor
+from gradcheck.finite_diff import rms
 from gradcheck.point import Point, round_off
 from gradcheck.probes import during
 from gradcheck.selection import random_float32
@@ -147,14 +148,14 @@ def moved_value(a: np.ndarray, rng: np.random.Generator, move: float,
     ``out`` (shape and dtype of ``a``, not ``a`` itself) receives the moved values; by
     default a new array. ``z`` is the only temporary of ``a``'s size.
     """
-    rms = (float(np.sqrt(np.vdot(a, a).real / a.size)) if a.size else 0.0) or 1.0
+    scale = rms(a) or 1.0
     z = random_float32(rng, a.shape)   # uniform in [1, 2), exact in float32
     z -= np.float32(1.5)
     z *= np.float32(2 * move)
     if out is None:
         out = np.empty_like(a, dtype=np.result_type(a.dtype, np.float64))
     np.abs(a, out=out)
-    out += rms
+    out += scale
     out *= z
     out += a
     return out.astype(a.dtype, copy=False)

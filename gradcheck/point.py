@@ -16,6 +16,7 @@ from functools import cached_property
 import numpy as np
 
 from gradcheck.engine import Tensor
+from gradcheck.finite_diff import rms
 from gradcheck.grouping import region_sums
 
 __all__ = ["Point", "machine_eps", "round_off"]
@@ -87,8 +88,7 @@ class Point:
     def output_scale(self) -> float:
         """The rms of the output ``y0`` (real part): the scale an all-zero tensor's steps
         are taken relative to (:func:`gradcheck.finite_diff.step_floor`)."""
-        real = np.real(np.asarray(self.y0)).astype(float, copy=False)
-        return float(np.sqrt(np.vdot(real, real) / real.size)) if real.size else 0.0
+        return rms(np.real(np.asarray(self.y0)).astype(float, copy=False))
 
     @cached_property
     def _positions(self) -> dict[str, int]:
