@@ -29,7 +29,7 @@ __all__ = ["ModelLayers", "Unit", "find_layers", "is_layer"]
 _OPAQUE = (np.ndarray, np.generic, str, bytes, int, float, complex, bool, type(None), type,
            types.ModuleType, types.FunctionType, types.MethodType, types.BuiltinFunctionType)
 _PLAIN = frozenset({np.ndarray, str, int, float, bool, type(None), dict, list, tuple})
-_LEAVES = frozenset({np.ndarray, str, int, float, bool, type(None)})   # most attributes
+_LEAVES = _PLAIN - {dict, list, tuple}   # most attributes: never entered
 
 
 def is_layer(obj) -> bool:
