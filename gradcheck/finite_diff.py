@@ -135,12 +135,16 @@ class Estimate:
         The one-sided slopes keep their gap when the step is halved.
     gap : ndarray, shape (m,), or None
         That gap at half the step (how far apart the one-sided slopes are).
+    unresolved : ndarray of bool, shape (m,), or None
+        The estimate did not converge as the step was halved (kinks crossed near the
+        point: :mod:`gradcheck.step_halving`).
     """
 
     value: np.ndarray
     error: np.ndarray | None = None
     kink: np.ndarray | None = None
     gap: np.ndarray | None = None
+    unresolved: np.ndarray | None = None
 
 
 def estimate(deltas: np.ndarray, offsets: tuple, steps: np.ndarray) -> Estimate:

@@ -14,8 +14,11 @@ saturated or float32 values get the allowance their own differences need.
 
 A value that fails and whose one-sided slopes keep their gap when the step halves sits on a
 kink (of any multiplicity: ReLU at 0, max-pool ties, several at once along a direction): it
-is ``"nondifferentiable"``, never a failure. A tensor whose checked analytic and numeric
-values are (almost) all exactly zero proved nothing: ``"vacuous"``.
+is ``"nondifferentiable"``, never a failure. A value whose verdict rests on ``error_i`` is
+measured at smaller steps until its estimate converges (:mod:`gradcheck.step_halving`); one
+that never does and fails is ``"nondifferentiable"`` too (``n_unresolved``). A tensor whose
+checked analytic and numeric values are (almost) all exactly zero proved nothing:
+``"vacuous"``.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ import numpy as np
 
 from gradcheck.finite_diff import Estimate
 
-__all__ = ["NOISE_FACTOR", "SAFETY", "VACUOUS_SHARE", "Rule", "Verdict", "judge", "settled"]
+__all__ = ["NOISE_FACTOR", "SAFETY", "VACUOUS_SHARE", "Rule", "Verdict", "failing", "judge",
+           "on_kink", "settled", "tolerance", "undecided"]
 
 NOISE_FACTOR = 8.0     # round-off allowance, in units of eps_mach * F / h
 SAFETY = 4.0           # multiple of the estimated finite-difference error allowed
@@ -67,6 +71,7 @@ class Verdict:
     analytic: float
     numeric: float
     tolerance: float
+    n_unresolved: int = 0    # of the nondifferentiable: estimates that never converged
 
     @property
     def status(self) -> str:
@@ -83,6 +88,40 @@ class Verdict:
 def settled(analytic: np.ndarray, numeric: np.ndarray, base_tol: np.ndarray) -> np.ndarray:
     """Values the first estimate already passes (no refinement needed), shape (m,)."""
     return np.abs(np.asarray(analytic, float) - numeric) <= base_tol
+
+
+def tolerance(est: Estimate, base_tol: np.ndarray) -> np.ndarray:
+    """Each value's tolerance: ``base_tol`` plus ``SAFETY`` times its estimated error."""
+    return base_tol if est.error is None else base_tol + SAFETY * est.error
+
+
+def _kinked(bad: np.ndarray, est: Estimate, tol: np.ndarray) -> np.ndarray:
+    """The ``bad`` values that sit on a kink (their one-sided gap keeps a size above the
+    tolerance) or near kinks (their estimate never converged)."""
+    kink = bad & est.kink & (est.gap > tol) if est.kink is not None else np.zeros_like(bad)
+    return kink | (bad & est.unresolved) if est.unresolved is not None else kink
+
+
+def on_kink(analytic, est: Estimate, base_tol: np.ndarray) -> np.ndarray:
+    """The values :func:`judge` calls nondifferentiable (outside the tolerance, at a kink or
+    unresolved), shape (m,)."""
+    tol = tolerance(est, base_tol)
+    return _kinked(~(np.abs(np.asarray(analytic, float) - est.value) <= tol), est, tol)
+
+
+def failing(analytic, est: Estimate, base_tol: np.ndarray) -> np.ndarray:
+    """The values :func:`judge` fails (outside the tolerance, not at a kink), shape (m,)."""
+    tol = tolerance(est, base_tol)
+    bad = ~(np.abs(np.asarray(analytic, float) - np.asarray(est.value, float)) <= tol)
+    return bad & ~_kinked(bad, est, tol)
+
+
+def undecided(analytic, est: Estimate, base_tol: np.ndarray) -> np.ndarray:
+    """The values whose verdict rests on the estimated error: outside ``base_tol`` and not
+    at a kink (failing, or passing by the ``SAFETY * error`` allowance), shape (m,)."""
+    tol = tolerance(est, base_tol)
+    err = np.abs(np.asarray(analytic, float) - np.asarray(est.value, float))
+    return ~(err <= base_tol) & ~_kinked(~(err <= tol), est, tol)
 
 
 def judge(analytic, est: Estimate, base_tol: np.ndarray, scale: float,
@@ -105,18 +144,18 @@ def judge(analytic, est: Estimate, base_tol: np.ndarray, scale: float,
     if len(numeric) == 0:
         return Verdict(0, 0, 0, 0, 0.0, 0.0, 0, "", 0.0, 0.0, 0.0)
     err = np.abs(analytic - numeric)
-    tol = base_tol if est.error is None else base_tol + SAFETY * est.error
+    tol = tolerance(est, base_tol)
     bad = ~(err <= tol)
-    n_bad = int(np.count_nonzero(bad))
-    kink = bad & est.kink & (est.gap > tol) if n_bad and est.kink is not None else None
-    n_kink = 0 if kink is None else int(np.count_nonzero(kink))
-    failed = bad if kink is None else bad & ~kink
+    kink = _kinked(bad, est, tol)
+    failed = bad & ~kink
+    n_failed = int(np.count_nonzero(failed))
     ratio = err / np.maximum(tol, _TINY)
-    worst = int(np.argmax(np.where(failed, ratio, -1.0) if n_bad > n_kink else ratio))
+    worst = int(np.argmax(np.where(failed, ratio, -1.0) if n_failed else ratio))
     max_abs = float(err.max())
     return Verdict(
-        checked=len(err), n_failed=n_bad - n_kink, n_nondifferentiable=n_kink,
+        checked=len(err), n_failed=n_failed, n_nondifferentiable=int(np.count_nonzero(kink)),
         n_zero=int(np.count_nonzero((analytic == 0) & (numeric == 0))), max_abs_err=max_abs,
         max_rel_err=max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else float("inf")),
         worst=worst, worst_label=label(worst), analytic=float(analytic[worst]),
-        numeric=float(numeric[worst]), tolerance=float(tol[worst]))
+        numeric=float(numeric[worst]), tolerance=float(tol[worst]),
+        n_unresolved=0 if est.unresolved is None else int(np.count_nonzero(kink & est.unresolved)))

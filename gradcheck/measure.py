@@ -4,8 +4,10 @@ Every value is first measured with its method's first offsets (two evaluations f
 differences, one for forward). Values the judge's fixed tolerance already passes are
 settled; the moves that hold any other value are evaluated again at half the step (and, for
 forward differences, at ``-h`` too), which gives those values a central Richardson estimate,
-an error estimate and a kink test (:mod:`gradcheck.finite_diff`). So a correct,
-well-conditioned check costs the first offsets only.
+an error estimate and a kink test (:mod:`gradcheck.finite_diff`); a value whose verdict then
+rests on that error estimate is halved further until it converges
+(:mod:`gradcheck.step_halving`). So a correct, well-conditioned check costs the first
+offsets only.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from gradcheck.finite_diff import Estimate, estimate, stencil
 from gradcheck.judge import SAFETY, Rule, Verdict, judge, settled
 from gradcheck.parallel import move_changes
 from gradcheck.point import Point
+from gradcheck.step_halving import halve_failing
 
 __all__ = ["ValueSet", "check_values"]
 
@@ -55,17 +58,34 @@ class ValueSet:
     noise_share: np.ndarray | None = None
 
 
-def _deltas(point: Point, values: ValueSet, offsets, which, ends: bool, progress) -> np.ndarray:
-    """Objective changes, shape (len(offsets), m, n_objectives); zero outside ``which``
-    (measured by the check's joblib workers when it has any: :mod:`gradcheck.parallel`)."""
-    complex_step = any(isinstance(s, complex) for s in offsets)
-    out = np.zeros((len(offsets), len(values.steps), 2 if ends else 1),
-                   complex if complex_step else float)
-    blocks = move_changes(point, [values.moves[j] for j in which],
-                          [values.regions[j] for j in which], offsets, ends, progress)
-    for j, block in zip(which, blocks, strict=True):
-        out[:, values.columns[j]] = block
-    return out
+@dataclass(frozen=True)
+class _Measuring:
+    """One :func:`check_values` call: where its values are measured and how they are judged."""
+
+    point: Point
+    values: ValueSet
+    ends: bool              # two objectives (local and end-to-end), else the local one
+    rules: list[Rule]
+    scales: list[float]
+
+    def deltas(self, offsets, which, progress=None) -> np.ndarray:
+        """Objective changes of the moves ``which``, shape (len(offsets), m, n_objectives);
+        zero elsewhere (measured by the check's joblib workers when it has any:
+        :mod:`gradcheck.parallel`)."""
+        values = self.values
+        complex_step = any(isinstance(s, complex) for s in offsets)
+        out = np.zeros((len(offsets), len(values.steps), 2 if self.ends else 1),
+                       complex if complex_step else float)
+        blocks = move_changes(self.point, [values.moves[j] for j in which],
+                              [values.regions[j] for j in which], offsets, self.ends, progress)
+        for j, block in zip(which, blocks, strict=True):
+            out[:, values.columns[j]] = block
+        return out
+
+    def bases(self, share: float = 1.0) -> list[np.ndarray]:
+        """Each objective's :meth:`Rule.base` with the steps ``share`` times the values'."""
+        return [r.base(self.values.steps * share, s)
+                for r, s in zip(self.rules, self.scales, strict=True)]
 
 
 def _merge(first: Estimate, refined: Estimate, redone: np.ndarray) -> Estimate:
@@ -106,31 +126,43 @@ def check_values(point: Point, values: ValueSet, analytic: list[np.ndarray], rul
         arrays behind the verdict (the likely-cause analysis reads them).
     """
     st = stencil(method)
-    ends = len(analytic) == 2
-    all_moves = list(range(len(values.moves)))
-    first = _deltas(point, values, st.first, all_moves, ends, progress)
+    run = _Measuring(point, values, len(analytic) == 2, rules, scales)
+    first = run.deltas(st.first, range(len(values.moves)), progress)
     estimates = [estimate(first[..., o], st.first, values.steps) for o in range(len(analytic))]
     if scales is None:
-        scales = [max(float(np.abs(e.value).max(initial=0)), float(np.abs(a).max(initial=0)))
-                  for e, a in zip(estimates, analytic, strict=True)]
+        run = replace(run, scales=[
+            max(float(np.abs(e.value).max(initial=0)), float(np.abs(a).max(initial=0)))
+            for e, a in zip(estimates, analytic, strict=True)])
     if values.noise_share is not None:   # the local objective's round-off per region
-        rules = [replace(rules[0], noise=rules[0].noise * values.noise_share), *rules[1:]]
-    base = [r.base(values.steps, s) for r, s in zip(rules, scales, strict=True)]
-    if st.refine and refine:
-        ok = np.logical_and.reduce([settled(a, e.value, b) for a, e, b in
-                                    zip(analytic, estimates, base, strict=True)])
-        redo = [j for j in all_moves if not ok[values.columns[j]].all()]
-        if redo:
-            # one-sided first offsets refine centrally: the kink test needs both sides
-            extra = st.refine if -1.0 in st.first else (-1.0, *_HALVES)
-            more = _deltas(point, values, extra, redo, ends, None)
-            redone = np.zeros(len(ok), bool)
-            redone[np.concatenate([values.columns[j] for j in redo])] = True
-            both = np.concatenate([first, more])
-            estimates = [_merge(e, estimate(both[..., o], st.first + extra, values.steps),
-                                redone) for o, e in enumerate(estimates)]
+        run = replace(run, rules=[replace(rules[0], noise=rules[0].noise * values.noise_share),
+                                  *rules[1:]])
+    base = run.bases()
+    if refine and (st.refine or _HALVES[0] in st.first):
+        estimates, base = _refined(run, st, analytic, estimates, first, base)
     if keep is not None:
         error = 0.0 if estimates[0].error is None else estimates[0].error
         keep.append((np.asarray(estimates[0].value, float), base[0] + SAFETY * error))
     return [judge(a, e, b, s, values.label)
-            for a, e, b, s in zip(analytic, estimates, base, scales, strict=True)]
+            for a, e, b, s in zip(analytic, estimates, base, run.scales, strict=True)]
+
+
+def _refined(run: _Measuring, st, analytic, estimates, first, base):
+    """The estimates and base tolerances after refinement: unsettled values again at half
+    the step, then failing ones halved until they converge (:mod:`gradcheck.step_halving`)."""
+    values, offsets = run.values, st.first
+    if st.refine:   # else (Richardson) the first offsets hold both steps
+        ok = np.logical_and.reduce([settled(a, e.value, b) for a, e, b in
+                                    zip(analytic, estimates, base, strict=True)])
+        redo = [j for j in range(len(values.moves)) if not ok[values.columns[j]].all()]
+        if not redo:
+            return estimates, base
+        # one-sided first offsets refine centrally: the kink test needs both sides
+        extra = st.refine if -1.0 in st.first else (-1.0, *_HALVES)
+        redone = np.zeros(len(ok), bool)
+        redone[np.concatenate([values.columns[j] for j in redo])] = True
+        first, offsets = np.concatenate([first, run.deltas(extra, redo)]), st.first + extra
+        estimates = [_merge(e, estimate(first[..., o], offsets, values.steps), redone)
+                     for o, e in enumerate(estimates)]
+    halves = first[[offsets.index(h) for h in _HALVES]]
+    return halve_failing(analytic, estimates, halves, values.steps, values.columns,
+                         run.deltas, run.bases)

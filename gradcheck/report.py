@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from gradcheck.judge import SAFETY
+from gradcheck.step_halving import MAX_HALVINGS
 
 __all__ = ["COLUMNS", "GradcheckError", "GradcheckReport", "constant_row", "problem_row",
            "verdict_row"]
@@ -22,6 +23,16 @@ _VACUOUS = ("every checked analytic and numeric value is exactly 0: the check pr
             "check at an input that exercises the layer")
 
 
+def _kink_message(v) -> str:
+    """What a nondifferentiable verdict found: values on kinks, values near them."""
+    on_kink = v.n_nondifferentiable - v.n_unresolved
+    parts = [f"{n} of {v.checked} values sit {where}" for n, where in (
+        (on_kink, "on a kink (the one-sided slopes keep their gap when the step is halved)"),
+        (v.n_unresolved, "near kinks (their finite differences did not converge as the step "
+                         f"was halved {MAX_HALVINGS + 1} times)")) if n]
+    return "; ".join(parts)
+
+
 def verdict_row(layer: str, tensor: str, shape: tuple, check: str, v,
                 note: str = "") -> dict[str, Any]:
     """Table row for a numeric comparison (``v`` is a :class:`gradcheck.judge.Verdict`);
@@ -31,8 +42,7 @@ def verdict_row(layer: str, tensor: str, shape: tuple, check: str, v,
         message = (f"{v.n_failed} of {v.checked} checked values disagree; worst at "
                    f"{v.worst_label}: analytic {v.analytic:.6g} vs numeric {v.numeric:.6g}")
     elif status == "nondifferentiable":
-        message = (f"{v.n_nondifferentiable} of {v.checked} values sit on a kink (the "
-                   "one-sided slopes keep their gap when the step is halved)")
+        message = _kink_message(v)
     elif status == "vacuous":
         message = _VACUOUS
     else:
