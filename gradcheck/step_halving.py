@@ -45,7 +45,7 @@ _PAIR = (1.0, -1.0, 0.5, -0.5)   # two central levels, in units of the larger st
 
 def _smooth(new: Estimate, old: Estimate, base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Masks (m,): the halving from ``old`` to ``new`` behaved as for a smooth function, and
-    ``new`` is settled outright (differences and gap within the fixed tolerance ``base``)."""
+    ``new`` is settled outright (its difference and gap within the fixed tolerance ``base``)."""
     small_error, small_gap = new.error <= base, new.gap <= base
     smooth = ((small_error | (new.error <= CONVERGED * old.error))
               & (small_gap | (new.gap <= SMOOTH_GAP * old.gap)))
@@ -63,7 +63,8 @@ def _pick(where: np.ndarray, new, old):
 
 class _Halving:
     """One objective's values through the halvings: the latest estimate of each, and the
-    best (the smallest tolerance) since its halvings last behaved as for a smooth function."""
+    best: of the estimates since its halvings last behaved as for a smooth function, the one
+    with the smallest tolerance that every later estimate agrees with (else the latest)."""
 
     def __init__(self, analytic: np.ndarray, est: Estimate, base: np.ndarray):
         self.analytic, self.latest, self.best, self.base = analytic, est, est, base
@@ -73,13 +74,13 @@ class _Halving:
     def halve(self, est: Estimate, base: np.ndarray) -> None:
         """Take the estimates of the next halving (``base``: its fixed tolerance)."""
         smooth, settled = _smooth(est, self.latest, base)
-        better = ~smooth | (tolerance(est, base) < tolerance(self.best, self.base))
-        take = self.open & better
+        at_kink = on_kink(self.analytic, est, base)
+        best_tol = tolerance(self.best, self.base)
+        # the best stands while the newest estimate confirms it (within the best's tolerance)
+        stands = smooth & (np.abs(est.value - self.best.value) <= best_tol)
+        take = self.open & (~stands | (tolerance(est, base) < best_tol) | at_kink)
         self.best, self.base = _pick(take, est, self.best), _pick(take, base, self.base)
         self.latest = _pick(self.open, est, self.latest)
-        at_kink = on_kink(self.analytic, est, base)
-        kinked = self.open & at_kink
-        self.best, self.base = _pick(kinked, est, self.best), _pick(kinked, base, self.base)
         self.open &= ~(settled | (smooth & self.smooth_before) | at_kink)
         self.smooth_before = smooth
 
