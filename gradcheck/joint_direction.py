@@ -38,6 +38,7 @@ each tensor on its own, which names the wrong tensor and element.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,7 +47,7 @@ from gradcheck.engine import Move, Part
 from gradcheck.finite_diff import direction_step, stencil
 from gradcheck.judge import NOISE_FACTOR, Rule, Verdict
 from gradcheck.measure import ValueSet, check_values
-from gradcheck.point import Point
+from gradcheck.point import Point, moved_round_off
 from gradcheck.selection import AUTO_FULL_LIMIT, random_directions_of, rng_for
 from gradcheck.settings import Settings
 
@@ -88,13 +89,22 @@ class Joint:
     weights: np.ndarray
     projections: np.ndarray   # <v_t, local gradient of t>
 
+    def _rounding(self, point: Point) -> tuple[float, ...]:
+        """Per objective, the round-off of moving every tensor (in quadrature)."""
+        grads = [[point.analytic[n] for n in self.names]]
+        if point.has_e2e(self.names):
+            grads.append([point.e2e.get(n, point.analytic[n]) for n in self.names])
+        return tuple(math.sqrt(sum(moved_round_off(point.live(n), g) ** 2
+                                   for n, g in zip(self.names, gs, strict=True)))
+                     for gs in grads)
+
     def values(self, point: Point) -> tuple[ValueSet, list[np.ndarray], list[float]]:
         """The one joint value, its analytic value per objective and the scale of each."""
         parts = tuple(Part(point.index(n), None, v, w)
                       for n, v, w in zip(self.names, self.directions, self.weights, strict=True))
         label = f"joint direction ({', '.join(self.names)})"
         values = ValueSet((Move(parts, size=0),), (np.array([0]),), (None,), np.ones(1),
-                          lambda _i: label)
+                          lambda _i: label, rounding=self._rounding(point))
         terms = [self.weights * self.projections]
         if point.has_e2e(self.names):
             # a tensor without end-to-end grads (a layer's input) takes its local gradient:

@@ -97,9 +97,9 @@ def tolerance(est: Estimate, base_tol: np.ndarray) -> np.ndarray:
 
 def _kinked(bad: np.ndarray, est: Estimate, tol: np.ndarray) -> np.ndarray:
     """The ``bad`` values that sit on a kink (their one-sided gap keeps a size above the
-    tolerance) or near kinks (their estimate never converged)."""
+    tolerance), and the values near kinks (their estimate never converged)."""
     kink = bad & est.kink & (est.gap > tol) if est.kink is not None else np.zeros_like(bad)
-    return kink | (bad & est.unresolved) if est.unresolved is not None else kink
+    return kink | est.unresolved if est.unresolved is not None else kink
 
 
 def on_kink(analytic, est: Estimate, base_tol: np.ndarray) -> np.ndarray:

@@ -48,6 +48,10 @@ class ValueSet:
         The share of the local objective's magnitude in the output region each value
         changes (elements read back from their own slices): its round-off is that much
         smaller than the whole output's. None: the whole output (1).
+    rounding : tuple of float, optional
+        Per objective, the round-off of the moved values themselves (a direction's
+        ``x + s h v`` is rounded: :func:`gradcheck.point.moved_round_off`), added to the
+        rule's. None: the moves are exact (elements step by powers of two).
     """
 
     moves: tuple[Move, ...]
@@ -56,6 +60,7 @@ class ValueSet:
     steps: np.ndarray
     label: Callable[[int], str]
     noise_share: np.ndarray | None = None
+    rounding: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +141,9 @@ def check_values(point: Point, values: ValueSet, analytic: list[np.ndarray], rul
     if values.noise_share is not None:   # the local objective's round-off per region
         run = replace(run, rules=[replace(rules[0], noise=rules[0].noise * values.noise_share),
                                   *rules[1:]])
+    if values.rounding is not None:
+        run = replace(run, rules=[replace(r, noise=r.noise + q)
+                                  for r, q in zip(run.rules, values.rounding, strict=True)])
     base = run.bases()
     if refine and (st.refine or _HALVES[0] in st.first):
         estimates, base = _refined(run, st, analytic, estimates, first, base)

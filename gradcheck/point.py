@@ -9,6 +9,7 @@ checks the gradients the model's own backward left.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -19,7 +20,7 @@ from gradcheck.engine import Tensor
 from gradcheck.finite_diff import rms
 from gradcheck.grouping import region_sums
 
-__all__ = ["Point", "machine_eps", "round_off"]
+__all__ = ["Point", "machine_eps", "moved_round_off", "round_off"]
 
 
 def machine_eps(*arrays) -> float:
@@ -42,6 +43,17 @@ def round_off(dtype: str, weights, values, offset: float = 0.0) -> float:
     ``eps_mach * (|offset| + sum|weights * values|)``."""
     magnitude = abs(offset) + float(np.abs(weights * np.real(values)).sum())
     return _eps(np.dtype(dtype)) * magnitude
+
+
+def moved_round_off(live: np.ndarray, grad: np.ndarray) -> float:
+    """Round-off of an objective change from moving ``live`` along a direction: each moved
+    value ``x + s h v`` is rounded to its ulp (at most ``eps_mach * |x|``: a uniform error
+    of standard deviation ``ulp / sqrt(12)``) and changes the objective by ``grad`` times
+    that; the roundings are independent, so they add in quadrature: this is their standard
+    deviation, at most. (Elements move by powers of two and round not at all.) Large values
+    moved by small steps (logits of 1e6, centres of 1000) make it the round-off that counts."""
+    moved = np.ravel(grad) * np.real(np.ravel(live))
+    return _eps(live.dtype) * math.sqrt(float(np.vdot(moved, moved)) / 12)
 
 
 @dataclass(frozen=True)

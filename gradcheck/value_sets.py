@@ -12,7 +12,7 @@ from gradcheck.engine import Move, Part
 from gradcheck.finite_diff import direction_step, stencil, step_floor, step_sizes
 from gradcheck.grouping import detect_structure, group_elements, region_sums
 from gradcheck.measure import ValueSet
-from gradcheck.point import Point
+from gradcheck.point import Point, moved_round_off
 from gradcheck.selection import element_label, random_directions
 
 __all__ = ["STRUCTURE_MIN_ELEMENTS", "direction_values", "element_values", "objectives_of"]
@@ -73,11 +73,10 @@ def direction_values(point: Point, name: str, n: int, eps: float, rng: np.random
     h = direction_step(live, eps, point.output_scale)
     moves = tuple(Move((Part(t, subset, directions[d], h),), size=0)
                   for d in range(n))
+    moved = live.reshape(-1) if subset is None else live.reshape(-1)[subset]
+    flats = [np.asarray(g, float).reshape(-1) for g in objectives_of(point, name)]
+    flats = flats if subset is None else [f[subset] for f in flats]
     values = ValueSet(moves, tuple(np.array([d]) for d in range(n)), (None,) * n,
-                      np.full(n, h), lambda i: f"{tag} {i}")
-    grads = []
-    for g in objectives_of(point, name):
-        flat = np.asarray(g, float).reshape(-1)
-        flat = flat if subset is None else flat[subset]
-        grads.append(directions @ flat)
-    return values, grads
+                      np.full(n, h), lambda i: f"{tag} {i}",
+                      rounding=tuple(moved_round_off(moved, f) for f in flats))
+    return values, [directions @ f for f in flats]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gradcheck import check_function
+from gradcheck import check_function, check_layer
 from gradcheck.finite_diff import default_eps, step_sizes
 
 X0 = np.array([1.0, -2.0, 3.0])
@@ -84,3 +84,75 @@ def test_a_smooth_wrong_gradient_costs_two_halvings():
 def test_a_correct_gradient_costs_no_halving():
     report, calls = _calls(0.0)
     assert report.passed and calls == 1 + 2 * X0.size
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def _softmax_vjp(scale):
+    def vjp(z, G):
+        p = _softmax(z)
+        return scale * p * (G - (G * p).sum(-1, keepdims=True))
+    return vjp
+
+
+LOGITS = 1e6 + 0.1 * np.random.default_rng(5).normal(size=(6, 32))
+
+
+def test_a_smooth_function_at_a_large_offset_is_not_called_a_kink():
+    # the steps are relative to 1e6 (about 8): far beyond the softmax's curvature, so the
+    # one-sided slopes differ as at a kink until the step is halved a dozen times
+    report = check_function(_softmax, _softmax_vjp(1.0), LOGITS)
+    assert report.table.status.eq("pass").all(), report.table[["status", "message"]]
+
+
+def test_a_wrong_gradient_at_a_large_offset_fails():
+    report = check_function(_softmax, _softmax_vjp(1.01), LOGITS)
+    assert report.table.status.eq("fail").all(), report.table[["status", "message"]]
+
+
+class Bumps:
+    """Gaussian bumps of width 1e-4 around centres near 1000: narrower than the first step."""
+
+    def __init__(self, error=0.0, width=1e-4):
+        self.params = {"c": 1000 + width * np.arange(3.0)}
+        self.grads = {"c": np.zeros(3)}
+        self.width, self.error = width, error
+
+    def forward(self, x):
+        self.d = (x[..., None] - self.params["c"]) / self.width
+        self.y = np.exp(-self.d ** 2 / 2)
+        return self.y
+
+    def backward(self, dy):
+        t = (1 + self.error) * dy * self.y * self.d / self.width
+        self.grads["c"] = t.reshape(-1, 3).sum(0)
+        return -t.sum(-1)
+
+
+BUMP_X = 1000 + 1e-4 * np.random.default_rng(6).normal(size=(6, 4))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_feature_narrower_than_the_step_is_resolved(seed):
+    correct = check_layer(Bumps(), BUMP_X, seed=seed).table
+    assert correct.status.eq("pass").all(), correct[["tensor", "status", "message"]]
+    wrong = check_layer(Bumps(error=0.01), BUMP_X, seed=seed).table
+    assert wrong.status.eq("fail").any(), wrong[["tensor", "status", "message"]]
+
+
+def test_a_jump_inside_the_step_is_nondifferentiable_not_passed():
+    # floor(x) jumps 1e-12 above a quarter of the inputs: no step resolves the jump, and the
+    # huge error estimate must not pass the value
+    x = 3 * np.random.default_rng(7).normal(size=(4, 8))
+    x.flat[::4] = np.round(x.flat[::4]) + 1e-12
+
+    def stairs(x):
+        return 3 * x + np.floor(x)
+
+    row = check_function(stairs, lambda x, G: 3 * G, x, mode="full").table.iloc[0]
+    assert row.status == "nondifferentiable"
+    assert "did not converge" in row.message
+    assert check_function(stairs, lambda x, G: 3.01 * G, x, mode="full").table.status[0] == "fail"
