@@ -19,6 +19,7 @@ import argparse
 import sys
 
 import numpy as np
+from torch_mlp import torch_mlp  # bench/, the script's folder
 
 from gradcheck import check_model
 from reference_nets.layers.dense import Dense
@@ -66,18 +67,7 @@ def _torch_fails(model, x, y) -> bool | None:
         import torch
     except ImportError:
         return None
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    dense = [layer for layer in model.layers if isinstance(layer, Dense)]
-    params = tuple(torch.from_numpy(layer.params[k].copy()).requires_grad_()
-                   for layer in dense for k in ("W", "b"))
-
-    def f(*flat):
-        h = xt
-        for i in range(0, len(flat), 2):
-            h = h @ flat[i] + flat[i + 1]
-            h = torch.relu(h) if i + 2 < len(flat) else h
-        return torch.nn.functional.cross_entropy(h, yt)
-
+    f, params = torch_mlp(model, x, y, "relu")
     return not torch.autograd.gradcheck(f, params, raise_exception=False)
 
 

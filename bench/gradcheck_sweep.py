@@ -31,6 +31,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = str(ARGS.threads)
 
 import numpy as np  # noqa: E402  (thread settings must precede the imports)
+from torch_mlp import torch_mlp  # noqa: E402  (bench/, the script's folder)
 
 from gradcheck import check_model  # noqa: E402
 from reference_nets.losses import SoftmaxCrossEntropy  # noqa: E402
@@ -45,19 +46,7 @@ def torch_fast(model, x, y):
     import torch
 
     torch.set_num_threads(ARGS.threads)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    dense = [layer for layer in model.layers if "W" in layer.params]
-    params = tuple(torch.from_numpy(layer.params[k].copy()).requires_grad_()
-                   for layer in dense for k in ("W", "b"))
-
-    def f(*flat):
-        h = xt
-        for i in range(0, len(flat), 2):
-            h = h @ flat[i] + flat[i + 1]
-            if i + 2 < len(flat):
-                h = torch.tanh(h)
-        return torch.nn.functional.cross_entropy(h, yt)
-
+    f, params = torch_mlp(model, x, y, "tanh")
     return lambda: torch.autograd.gradcheck(f, params, fast_mode=True, raise_exception=False)
 
 
