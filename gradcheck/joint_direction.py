@@ -104,7 +104,7 @@ class Joint:
                       for n, v, w in zip(self.names, self.directions, self.weights, strict=True))
         label = f"joint direction ({', '.join(self.names)})"
         values = ValueSet((Move(parts, size=0),), (np.array([0]),), (None,), np.ones(1),
-                          lambda _i: label, rounding=self._rounding(point))
+                          lambda _i: label, rounding=lambda: self._rounding(point))
         terms = [self.weights * self.projections]
         if point.has_e2e(self.names):
             # a tensor without end-to-end grads (a layer's input) takes its local gradient:

@@ -48,10 +48,12 @@ class ValueSet:
         The share of the local objective's magnitude in the output region each value
         changes (elements read back from their own slices): its round-off is that much
         smaller than the whole output's. None: the whole output (1).
-    rounding : tuple of float, optional
-        Per objective, the round-off of the moved values themselves (a direction's
-        ``x + s h v`` is rounded: :func:`gradcheck.point.moved_round_off`), added to the
-        rule's. None: the moves are exact (elements step by powers of two).
+    rounding : callable, optional
+        ``rounding() -> tuple of float``: per objective, the round-off of the moved values
+        themselves (a direction's ``x + s h v`` is rounded:
+        :func:`gradcheck.point.moved_round_off`), added to the rule's; called only when a
+        value is not settled without it. None: the moves are exact (elements step by
+        powers of two).
     """
 
     moves: tuple[Move, ...]
@@ -60,7 +62,22 @@ class ValueSet:
     steps: np.ndarray
     label: Callable[[int], str]
     noise_share: np.ndarray | None = None
-    rounding: tuple[float, ...] | None = None
+    rounding: Callable[[], tuple[float, ...]] | None = None
+
+
+def _deltas(point: Point, values: ValueSet, ends: bool, offsets, which,
+            progress=None) -> np.ndarray:
+    """Objective changes of the moves ``which``, shape (len(offsets), m, 1 or 2 objectives);
+    zero elsewhere (measured by the check's joblib workers when it has any:
+    :mod:`gradcheck.parallel`)."""
+    complex_step = any(isinstance(s, complex) for s in offsets)
+    out = np.zeros((len(offsets), len(values.steps), 2 if ends else 1),
+                   complex if complex_step else float)
+    blocks = move_changes(point, [values.moves[j] for j in which],
+                          [values.regions[j] for j in which], offsets, ends, progress)
+    for j, block in zip(which, blocks, strict=True):
+        out[:, values.columns[j]] = block
+    return out
 
 
 @dataclass(frozen=True)
@@ -74,23 +91,19 @@ class _Measuring:
     scales: list[float]
 
     def deltas(self, offsets, which, progress=None) -> np.ndarray:
-        """Objective changes of the moves ``which``, shape (len(offsets), m, n_objectives);
-        zero elsewhere (measured by the check's joblib workers when it has any:
-        :mod:`gradcheck.parallel`)."""
-        values = self.values
-        complex_step = any(isinstance(s, complex) for s in offsets)
-        out = np.zeros((len(offsets), len(values.steps), 2 if self.ends else 1),
-                       complex if complex_step else float)
-        blocks = move_changes(self.point, [values.moves[j] for j in which],
-                              [values.regions[j] for j in which], offsets, self.ends, progress)
-        for j, block in zip(which, blocks, strict=True):
-            out[:, values.columns[j]] = block
-        return out
+        """:func:`_deltas` of the moves ``which``."""
+        return _deltas(self.point, self.values, self.ends, offsets, which, progress)
 
     def bases(self, share: float = 1.0) -> list[np.ndarray]:
         """Each objective's :meth:`Rule.base` with the steps ``share`` times the values'."""
         return [r.base(self.values.steps * share, s)
                 for r, s in zip(self.rules, self.scales, strict=True)]
+
+
+def _all_settled(analytic, estimates, base) -> np.ndarray:
+    """The values every objective's first estimate settles, shape (m,)."""
+    return np.logical_and.reduce([settled(a, e.value, b)
+                                  for a, e, b in zip(analytic, estimates, base, strict=True)])
 
 
 def _merge(first: Estimate, refined: Estimate, redone: np.ndarray) -> Estimate:
@@ -131,22 +144,26 @@ def check_values(point: Point, values: ValueSet, analytic: list[np.ndarray], rul
         arrays behind the verdict (the likely-cause analysis reads them).
     """
     st = stencil(method)
-    run = _Measuring(point, values, len(analytic) == 2, rules, scales)
-    first = run.deltas(st.first, range(len(values.moves)), progress)
+    ends = len(analytic) == 2
+    first = _deltas(point, values, ends, st.first, range(len(values.moves)), progress)
     estimates = [estimate(first[..., o], st.first, values.steps) for o in range(len(analytic))]
     if scales is None:
-        run = replace(run, scales=[
-            max(float(np.abs(e.value).max(initial=0)), float(np.abs(a).max(initial=0)))
-            for e, a in zip(estimates, analytic, strict=True)])
+        scales = [max(float(np.abs(e.value).max(initial=0)), float(np.abs(a).max(initial=0)))
+                  for e, a in zip(estimates, analytic, strict=True)]
     if values.noise_share is not None:   # the local objective's round-off per region
-        run = replace(run, rules=[replace(rules[0], noise=rules[0].noise * values.noise_share),
-                                  *rules[1:]])
-    if values.rounding is not None:
-        run = replace(run, rules=[replace(r, noise=r.noise + q)
-                                  for r, q in zip(run.rules, values.rounding, strict=True)])
+        rules = [replace(rules[0], noise=rules[0].noise * values.noise_share), *rules[1:]]
+    run = _Measuring(point, values, ends, rules, scales)
     base = run.bases()
-    if refine and (st.refine or _HALVES[0] in st.first):
-        estimates, base = _refined(run, st, analytic, estimates, first, base)
+    ok = _all_settled(analytic, estimates, base)
+    unsettled = not ok.all()
+    if unsettled and values.rounding is not None:   # it only ever adds: needed now
+        run = replace(run, rules=[replace(r, noise=r.noise + q)
+                                  for r, q in zip(rules, values.rounding(), strict=True)])
+        base = run.bases()
+        ok = _all_settled(analytic, estimates, base)
+        unsettled = not ok.all()
+    if refine and unsettled and (st.refine or _HALVES[0] in st.first):
+        estimates, base = _refined(run, st, analytic, estimates, first, base, ok)
     if keep is not None:
         error = 0.0 if estimates[0].error is None else estimates[0].error
         keep.append((np.asarray(estimates[0].value, float), base[0] + SAFETY * error))
@@ -154,16 +171,13 @@ def check_values(point: Point, values: ValueSet, analytic: list[np.ndarray], rul
             for a, e, b, s in zip(analytic, estimates, base, run.scales, strict=True)]
 
 
-def _refined(run: _Measuring, st, analytic, estimates, first, base):
-    """The estimates and base tolerances after refinement: unsettled values again at half
-    the step, then failing ones halved until they converge (:mod:`gradcheck.step_halving`)."""
+def _refined(run: _Measuring, st, analytic, estimates, first, base, ok):
+    """The estimates and base tolerances after refinement: the values not ``ok`` (settled)
+    again at half the step, then those still unsettled halved until they converge
+    (:mod:`gradcheck.step_halving`)."""
     values, offsets = run.values, st.first
     if st.refine:   # else (Richardson) the first offsets hold both steps
-        ok = np.logical_and.reduce([settled(a, e.value, b) for a, e, b in
-                                    zip(analytic, estimates, base, strict=True)])
         redo = [j for j in range(len(values.moves)) if not ok[values.columns[j]].all()]
-        if not redo:
-            return estimates, base
         # one-sided first offsets refine centrally: the kink test needs both sides
         extra = st.refine if -1.0 in st.first else (-1.0, *_HALVES)
         redone = np.zeros(len(ok), bool)

@@ -78,5 +78,5 @@ def direction_values(point: Point, name: str, n: int, eps: float, rng: np.random
     flats = flats if subset is None else [f[subset] for f in flats]
     values = ValueSet(moves, tuple(np.array([d]) for d in range(n)), (None,) * n,
                       np.full(n, h), lambda i: f"{tag} {i}",
-                      rounding=tuple(moved_round_off(moved, f) for f in flats))
+                      rounding=lambda: tuple(moved_round_off(moved, f) for f in flats))
     return values, [directions @ f for f in flats]
