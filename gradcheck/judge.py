@@ -72,15 +72,23 @@ class Verdict:
     numeric: float
     tolerance: float
     n_unresolved: int = 0    # of the nondifferentiable: estimates that never converged
+    n_blind: int = 0         # values exactly 0, or with a tolerance above every analytic value
+    largest: float = 0.0     # the largest analytic magnitude
+
+    @property
+    def all_zero(self) -> bool:
+        """(Almost) every value's analytic and numeric are exactly 0."""
+        return bool(self.checked) and self.n_zero >= VACUOUS_SHARE * self.checked
 
     @property
     def status(self) -> str:
-        """``"fail"``, ``"nondifferentiable"``, ``"vacuous"`` or ``"pass"``."""
+        """``"fail"``, ``"nondifferentiable"``, ``"vacuous"`` (all zeros, or tolerances that
+        would pass any value from 0 to twice the largest analytic one) or ``"pass"``."""
         if self.n_failed:
             return "fail"
         if self.n_nondifferentiable:
             return "nondifferentiable"
-        if self.checked and self.n_zero >= VACUOUS_SHARE * self.checked:
+        if self.checked and self.n_blind >= VACUOUS_SHARE * self.checked:
             return "vacuous"
         return "pass"
 
@@ -151,11 +159,14 @@ def judge(analytic, est: Estimate, base_tol: np.ndarray, scale: float,
     n_failed = int(np.count_nonzero(failed))
     ratio = err / np.maximum(tol, _TINY)
     worst = int(np.argmax(np.where(failed, ratio, -1.0) if n_failed else ratio))
-    max_abs = float(err.max())
+    max_abs, largest = float(err.max()), float(np.abs(analytic).max())
+    zero = (analytic == 0) & (numeric == 0)
+    blind = zero | (tol >= largest) if largest > 0 else zero
     return Verdict(
         checked=len(err), n_failed=n_failed, n_nondifferentiable=int(np.count_nonzero(kink)),
-        n_zero=int(np.count_nonzero((analytic == 0) & (numeric == 0))), max_abs_err=max_abs,
+        n_zero=int(np.count_nonzero(zero)), max_abs_err=max_abs,
         max_rel_err=max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else float("inf")),
         worst=worst, worst_label=label(worst), analytic=float(analytic[worst]),
         numeric=float(numeric[worst]), tolerance=float(tol[worst]),
-        n_unresolved=0 if est.unresolved is None else int(np.count_nonzero(kink & est.unresolved)))
+        n_unresolved=0 if est.unresolved is None else int(np.count_nonzero(kink & est.unresolved)),
+        n_blind=int(np.count_nonzero(blind)), largest=largest)

@@ -23,6 +23,16 @@ _VACUOUS = ("every checked analytic and numeric value is exactly 0: the check pr
             "check at an input that exercises the layer")
 
 
+def _unresolvable(v) -> str:
+    """Why a check whose tolerances exceed the gradient proved nothing, and what to do."""
+    return (f"the finite differences cannot resolve these values: their tolerance ("
+            f"{v.tolerance:.3g} at {v.worst_label}) is above the largest analytic value "
+            f"({v.largest:.3g}), so any gradient from 0 to twice the true one would pass; the "
+            "check proved nothing. The "
+            "round-off of the dtype swamps the objective's change at this step: check in "
+            "float64, or at inputs and outputs the dtype resolves (not tiny, no large offset)")
+
+
 def _kink_message(v) -> str:
     """What a nondifferentiable verdict found: values on kinks, values near them."""
     on_kink = v.n_nondifferentiable - v.n_unresolved
@@ -44,7 +54,7 @@ def verdict_row(layer: str, tensor: str, shape: tuple, check: str, v,
     elif status == "nondifferentiable":
         message = _kink_message(v)
     elif status == "vacuous":
-        message = _VACUOUS
+        message = _VACUOUS if v.all_zero else _unresolvable(v)
     else:
         message = ""
     message = f"{message}; {note}" if message and note else message or note

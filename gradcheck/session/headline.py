@@ -56,7 +56,9 @@ def row_headline(row: dict[str, Any]) -> str:
     if status == "nondifferentiable":
         return f"{where}: {row['n_nondifferentiable']} values on a kink (nondifferentiable)"
     if status == "vacuous":
-        return f"{where}: vacuous, every checked value is 0 (the check proved nothing)"
+        reason = ("every checked value is 0" if row["message"].startswith("every checked")
+                  else "the finite differences cannot resolve its values")
+        return f"{where}: vacuous, {reason} (the check proved nothing)"
     if math.isnan(error_ratio(row)):
         return f"{where}: {row['message']}"
     comparison = ">" if status == "fail" else "<="
