@@ -30,8 +30,8 @@ import numpy as np
 
 from gradcheck.finite_diff import Estimate
 
-__all__ = ["NOISE_FACTOR", "SAFETY", "VACUOUS_SHARE", "Rule", "Verdict", "failing", "judge",
-           "on_kink", "settled", "tolerance", "undecided"]
+__all__ = ["NOISE_FACTOR", "SAFETY", "VACUOUS_SHARE", "Rule", "Verdict", "judge", "on_kink",
+           "settled", "tolerance", "undecided"]
 
 NOISE_FACTOR = 8.0     # round-off allowance, in units of eps_mach * F / h
 SAFETY = 4.0           # multiple of the estimated finite-difference error allowed
@@ -110,25 +110,23 @@ def _kinked(bad: np.ndarray, est: Estimate, tol: np.ndarray) -> np.ndarray:
     return kink | est.unresolved if est.unresolved is not None else kink
 
 
+def _compared(analytic, est: Estimate, base_tol: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(err, tol)``, each shape (m,): ``|analytic - numeric|`` and :func:`tolerance`."""
+    return np.abs(np.asarray(analytic, float) - np.asarray(est.value, float)), tolerance(
+        est, base_tol)
+
+
 def on_kink(analytic, est: Estimate, base_tol: np.ndarray) -> np.ndarray:
     """The values :func:`judge` calls nondifferentiable (outside the tolerance, at a kink or
     unresolved), shape (m,)."""
-    tol = tolerance(est, base_tol)
-    return _kinked(~(np.abs(np.asarray(analytic, float) - est.value) <= tol), est, tol)
-
-
-def failing(analytic, est: Estimate, base_tol: np.ndarray) -> np.ndarray:
-    """The values :func:`judge` fails (outside the tolerance, not at a kink), shape (m,)."""
-    tol = tolerance(est, base_tol)
-    bad = ~(np.abs(np.asarray(analytic, float) - np.asarray(est.value, float)) <= tol)
-    return bad & ~_kinked(bad, est, tol)
+    err, tol = _compared(analytic, est, base_tol)
+    return _kinked(~(err <= tol), est, tol)
 
 
 def undecided(analytic, est: Estimate, base_tol: np.ndarray) -> np.ndarray:
     """The values whose verdict rests on the estimated error: outside ``base_tol`` and not
     at a kink (failing, or passing by the ``SAFETY * error`` allowance), shape (m,)."""
-    tol = tolerance(est, base_tol)
-    err = np.abs(np.asarray(analytic, float) - np.asarray(est.value, float))
+    err, tol = _compared(analytic, est, base_tol)
     return ~(err <= base_tol) & ~_kinked(~(err <= tol), est, tol)
 
 
@@ -151,8 +149,7 @@ def judge(analytic, est: Estimate, base_tol: np.ndarray, scale: float,
     analytic, numeric = np.asarray(analytic, float), np.asarray(est.value, float)
     if len(numeric) == 0:
         return Verdict(0, 0, 0, 0, 0.0, 0.0, 0, "", 0.0, 0.0, 0.0)
-    err = np.abs(analytic - numeric)
-    tol = tolerance(est, base_tol)
+    err, tol = _compared(analytic, est, base_tol)
     bad = ~(err <= tol)
     kink = _kinked(bad, est, tol)
     failed = bad & ~kink
