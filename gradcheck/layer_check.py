@@ -7,9 +7,11 @@ import numpy as np
 from gradcheck.cause_rows import add_likely_causes
 from gradcheck.layer_point import (
     SECOND_POINT_MOVE,
+    input_copier,
     layer_point,
     moved_parameters,
     moved_value,
+    refilled_input,
 )
 from gradcheck.plan import check_point
 from gradcheck.point import Point
@@ -23,9 +25,9 @@ __all__ = ["SECOND_POINT_NOTES", "point_rows", "recheck_layer", "second_point_ro
 
 SECOND_POINT_NOTES = {
     "stale": "passes at the given point but fails at a second point (input and parameters "
-             "moved by about 1%, 5% in float32) after a forward there: backward may use a "
-             "value cached by an earlier call (the first input, a transposed weight) instead "
-             "of the current one",
+             "moved by about 1%, 5% in float32, both refilled in place) after a forward "
+             "there: backward may use a value cached by an earlier call (the first input, a "
+             "transposed weight, a cache keyed on an array's id) instead of the current one",
     "kink": "the given point sits on kinks; at a second point nearby, without them, the "
             "gradient is wrong",
     "smooth": "at a second point nearby (no kinks there) it passes",
@@ -74,9 +76,10 @@ def second_point_rows(label: str, layer, x: np.ndarray, probe: LayerProbe, s: Se
     rng = rng_for(s.seed, label, "second point")
     move = SECOND_POINT_MOVE[s.dtype]
     x2 = moved_value(x, rng, move) if check_input else x
+    buffer = refilled_input(layer.forward, x, x2, label)
     with moved_parameters([layer], rng, move):
         with during(f"the forward of {label} at the second point"):
-            y2 = np.array(layer.forward(x2.copy()), copy=True)
+            y2 = np.array(layer.forward(input_copier(probe.mutates_input)(buffer)), copy=True)
         if not np.isfinite(y2).all():
             return []
         G2 = upstream_like(y2, rng)

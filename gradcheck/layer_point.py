@@ -3,7 +3,9 @@
 The second point moves the input and every parameter a little (multiplicatively, plus an
 absolute jitter of the same size that breaks ties and exact zeros), runs a forward there and checks
 again: a backward that keeps using a cache from an earlier call (the first batch's input, a
-transposed weight cached before an optimizer step) is wrong there, and a kink at the given
+transposed weight cached before an optimizer step) is wrong there. The moved values are
+written into the arrays the layer saw at the given point (the parameters themselves, a
+buffer of the input), so a cache keyed on an array's identity goes stale too. A kink at the given
 point (ReLU at 0, max-pool ties) is usually gone, so a bug hidden behind it shows.
 """
 
@@ -21,7 +23,7 @@ from gradcheck.selection import random_float32
 from gradcheck.validation import loss_value, trainable
 
 __all__ = ["SECOND_POINT_MOVE", "input_copier", "layer_point", "model_point", "moved_parameters",
-           "moved_value"]
+           "moved_value", "refilled_input"]
 
 #: relative move of every value to the second point, by the check's dtype: a stale cache is
 #: then wrong by about a tenth of it (float32's finite differences do not resolve the 0.1 %
@@ -159,6 +161,21 @@ def moved_value(a: np.ndarray, rng: np.random.Generator, move: float,
     out *= z
     out += a
     return out.astype(a.dtype, copy=False)
+
+
+def refilled_input(forward, x: np.ndarray, x2: np.ndarray, label: str) -> np.ndarray:
+    """A private array holding ``x2`` that ``forward`` has already seen holding ``x``.
+
+    ``forward`` runs once on a copy of ``x``, which is then refilled in place with ``x2``, as
+    a data loader that reuses its batch array does: a cache keyed on the input's identity
+    (``id(x)``, ``x is self.x``) is stale at the second point, where a fresh array would
+    have refreshed it.
+    """
+    buffer = x.copy()
+    with during(f"the forward of {label} at the given point, before the second"):
+        forward(buffer)
+    np.copyto(buffer, x2)
+    return buffer
 
 
 @contextmanager

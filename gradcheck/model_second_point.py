@@ -12,6 +12,7 @@ from gradcheck.layer_point import (
     model_point,
     moved_parameters,
     moved_value,
+    refilled_input,
 )
 from gradcheck.plan import check_point, settles_jointly
 from gradcheck.report import verdict_row
@@ -58,9 +59,10 @@ def model_second_point(model, owners, loss, x, y, s: Settings, wrong: set[str],
     rng = rng_for(s.seed, "model", "second point")
     move = SECOND_POINT_MOVE[s.dtype]
     x2 = moved_value(x, rng, move)
+    buffer = refilled_input(model.forward, x, x2, "the model")
     with moved_parameters([layer for _, layer in owners], rng, move):
         try:
-            whole = model_point(model, owners, loss, x2, y, s.dtype,
+            whole = model_point(model, owners, loss, buffer, y, s.dtype,
                                 mutates_input=mutates_input)
         except NonFiniteLoss:   # the loss is not finite there: no second point
             return None

@@ -7,8 +7,9 @@ import warnings
 import numpy as np
 import pytest
 
-from gradcheck import GradcheckError, assert_gradients, check_layer
-from reference_nets import Dense, MaxPool2D
+from gradcheck import GradcheckError, assert_gradients, check_layer, check_model
+from reference_nets import Dense, MaxPool2D, Sequential
+from reference_nets.losses import SoftmaxCrossEntropy
 from tests.gradcheck import zoo_layers as z
 
 RNG = np.random.default_rng(21)
@@ -170,13 +171,50 @@ class StaleTranspose(z.Linear):
         return dy @ self.wt
 
 
-@pytest.mark.parametrize("make", [StaleInput, StaleTranspose])
+class InputTransposeKeyedById(z.Linear):
+    """Bug: caches x.T keyed on id(x), stale when the caller refills its batch array."""
+
+    key = None
+
+    def forward(self, x):
+        if id(x) != self.key:
+            self.key, self.xt = id(x), x.T.copy()
+        return x @ self.params["W"] + self.params["b"]
+
+    def backward(self, dy):
+        self.grads["W"] = self.xt @ dy
+        self.grads["b"] = dy.sum(0)
+        return dy @ self.params["W"].T
+
+
+class WeightTransposeKeyedById(z.Linear):
+    """Bug: caches W.T keyed on id(W), stale after an in-place optimizer step."""
+
+    key = None
+
+    def input_grad(self, dy):
+        w = self.params["W"]
+        if id(w) != self.key:
+            self.key, self.wt = id(w), w.T.copy()
+        return dy @ self.wt
+
+
+@pytest.mark.parametrize("make", [StaleInput, StaleTranspose, InputTransposeKeyedById,
+                                  WeightTransposeKeyedById])
 def test_stale_caches_fail_at_the_second_point(make):
     report = check_layer(make(), RNG.normal(size=(5, 4)))
     rows = report.table.query("check == 'second_point'")
     assert (rows.status == "fail").all() and len(rows) >= 1
     assert "cached" in rows.message.iloc[0]
     assert check_layer(make(), RNG.normal(size=(5, 4)), second_point=False).passed
+
+
+@pytest.mark.parametrize("second_point", [True, False])
+def test_a_cache_keyed_on_the_models_input_array_fails_at_the_second_point(second_point):
+    model = Sequential([InputTransposeKeyedById(4, 4), z.Tanh(), z.Linear(4, 3)])
+    report = check_model(model, SoftmaxCrossEntropy(), RNG.normal(size=(6, 4)),
+                         RNG.integers(0, 3, 6), second_point=second_point)
+    assert failing(report) == ({("W", "second_point")} if second_point else set())
 
 
 class OneWrongElement(z.Linear):
