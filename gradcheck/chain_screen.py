@@ -50,7 +50,7 @@ from gradcheck.report import verdict_row
 from gradcheck.settings import Settings
 from gradcheck.validation import trainable
 
-__all__ = ["Screened", "chain_screen"]
+__all__ = ["Screen", "Screened", "chain_screen"]
 
 
 class Screened(NamedTuple):
@@ -65,6 +65,15 @@ class Screened(NamedTuple):
         return [verdict_row(label, name, shapes[name], check, v)
                 for name, found in self.verdicts.items()
                 for check, v in zip(("gradient", "end_to_end"), found, strict=False)]
+
+
+class Screen(NamedTuple):
+    """What :func:`chain_screen` found, for the layers' own checks and the second point."""
+
+    screened: list[Screened]      # per layer
+    joint: Joint | None           # its direction over the model's tensors, to reuse
+    input_seen: np.ndarray | None  # the array holding x the first layer last ran on, when
+    #                                nothing runs it again before the second point
 
 
 class _LossChange:
@@ -124,10 +133,13 @@ def _chain_point(layers, labels, acts, probes, e2e, loss, y, loss0: float, dtype
 
 
 def chain_screen(layers, labels, acts, probes, e2e, loss, y, loss0: float, dpred: np.ndarray,
-                 s: Settings, e2e_noise: float) -> tuple[list[Screened], Joint | None]:
+                 s: Settings, e2e_noise: float) -> Screen:
     """Per layer, what the screen settles (the layer's own check takes the rest), and its
     joint direction over the whole model's tensors (``"input"``, ``"<i>.<key>"``), for the
-    second point to reuse.
+    second point to reuse, with the screen's private copy of the model's input when the
+    first layer ran on it last and the screen settles that layer (its own check then does
+    not run it again), so that the second point refills it
+    (:func:`gradcheck.layer_point.refilled_input`).
 
     Parameters
     ----------
@@ -144,19 +156,19 @@ def chain_screen(layers, labels, acts, probes, e2e, loss, y, loss0: float, dpred
     s, e2e_noise
         The settings and a loss's round-off.
     """
-    none = [Screened({}, False) for _ in layers], None
+    none = [Screened({}, False) for _ in layers]
     if s.mode != "auto" or len(layers) < 2 or not exact_chain(probes, e2e, dpred):
-        return none
+        return Screen(none, None, None)
     point = _chain_point(layers, labels, acts, probes, e2e, loss, y, loss0, s.dtype, e2e_noise)
     names = [] if point is None else [t.name for t in point.tensors
                                       if t.name in point.analytic and t.live.size]
     joint = plan_joint(point, names, s) if names else None
     if joint is None:
-        return none
+        return Screen(none, None, None)
     given = _of_the_model(joint)
     verdicts = check_jointly(point, joint, s)
     if not settles_jointly(verdicts, s.dtype):
-        return none[0], given
+        return Screen(none, given, None)
     label = f"joint direction ({len(joint.names)} tensors of {len(layers)} layers)"
     verdicts = [replace(v, worst_label=label) for v in verdicts]
     out = []
@@ -165,7 +177,8 @@ def chain_screen(layers, labels, acts, probes, e2e, loss, y, loss0: float, dpred
         judged = 2 if any(n in point.e2e for n in own) else 1   # as the layer's own point
         settled = {n.split(".", 1)[1]: verdicts[:judged] for n in own if n in joint.names}
         out.append(Screened(settled, len(settled) == len(own)))
-    return out, given
+    seen = out[0].complete and not probes[0].mutates_input   # it ran on the "0.input" box
+    return Screen(out, given, point.live("0.input") if seen else None)
 
 
 def _of_the_model(joint: Joint) -> Joint | None:

@@ -163,19 +163,22 @@ def moved_value(a: np.ndarray, rng: np.random.Generator, move: float,
     return out.astype(a.dtype, copy=False)
 
 
-def refilled_input(forward, x: np.ndarray, x2: np.ndarray, label: str) -> np.ndarray:
+def refilled_input(forward, x: np.ndarray, x2: np.ndarray, label: str,
+                   seen: np.ndarray | None = None) -> np.ndarray:
     """A private array holding ``x2`` that ``forward`` has already seen holding ``x``.
 
-    ``forward`` runs once on a copy of ``x``, which is then refilled in place with ``x2``, as
-    a data loader that reuses its batch array does: a cache keyed on the input's identity
-    (``id(x)``, ``x is self.x``) is stale at the second point, where a fresh array would
-    have refreshed it.
+    ``seen``, an array the check owns that holds ``x`` and that ``forward`` last ran on, is
+    refilled in place with ``x2``, as a data loader that reuses its batch array does: a
+    cache keyed on the input's identity (``id(x)``, ``x is self.x``) is stale at the second
+    point, where a fresh array would have refreshed it. Without ``seen``, ``forward`` runs
+    once on a copy of ``x`` first.
     """
-    buffer = x.copy()
-    with during(f"the forward of {label} at the given point, before the second"):
-        forward(buffer)
-    np.copyto(buffer, x2)
-    return buffer
+    if seen is None:
+        seen = x.copy()
+        with during(f"the forward of {label} at the given point, before the second"):
+            forward(seen)
+    np.copyto(seen, x2)
+    return seen
 
 
 @contextmanager

@@ -4,8 +4,7 @@ model), any other model in :mod:`gradcheck.model_graph`; causes before symptoms.
 
 from __future__ import annotations
 
-from gradcheck.chain_screen import Screened, chain_screen
-from gradcheck.joint_direction import Joint
+from gradcheck.chain_screen import Screen, Screened, chain_screen
 from gradcheck.layer_check import point_rows, recheck_layer
 from gradcheck.layer_point import layer_point
 from gradcheck.model_graph import graph_rows
@@ -123,7 +122,7 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots, rerun_check=No
                          enumerate(zip(layers, acts[1:], strict=True))}}, "check_model")
     if e2e is None:
         e2e = [{}] * len(layers) if random else model_grads(model, layers, dpred)
-    found, firsts_by_layer, given = _chain_layer_rows(layers, acts, probes, loss, y, loss0,
+    found, firsts_by_layer, screen = _chain_layer_rows(layers, acts, probes, loss, y, loss0,
                                                       dpred, e2e, s, random, rerun_check,
                                                       walk.repeat)
     there = None
@@ -133,8 +132,9 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots, rerun_check=No
         there = model_second_point(
             model, [(str(i), layer) for i, layer in enumerate(layers)], loss, x, y, s, wrong,
             lambda x2: _layers_at_second_point(model, layers, loss, x2, y, s, firsts_by_layer,
-                                               found, walk.repeat), walk.mutates, given,
-            {str(i): layer_name(i, layer) for i, layer in enumerate(layers)})
+                                               found, walk.repeat), walk.mutates,
+            screen.joint, {str(i): layer_name(i, layer) for i, layer in enumerate(layers)},
+            screen.input_seen)
         found += there or []
     if later:
         _linearity_rows(layers, acts, probes, found, checked_twice=there is not None)
@@ -160,18 +160,19 @@ def _linearity_rows(layers, acts, probes, rows: list[dict], checked_twice: bool)
 
 def _chain_layer_rows(layers, acts, probes, loss, y, loss0: float, dpred, e2e: list[dict],
                       s: Settings, random: bool, rerun_check, repeat: Repeat
-                      ) -> tuple[list[dict], list[dict], Joint | None]:
+                      ) -> tuple[list[dict], list[dict], Screen]:
     """Each deterministic layer of a chain checked at its cached input ``acts[i]`` (local
     rows) and, unless a layer is random, through the later layers to the loss (end-to-end
     rows); ``repeat`` is confirmed before the first layer the screen leaves to its own point.
-    Returns the rows, per layer its verdicts by tensor (empty when skipped), and the chain
-    screen's joint direction over the model's tensors (None without one)."""
+    Returns the rows, per layer its verdicts by tensor (empty when skipped), and what the
+    chain screen found (:class:`gradcheck.chain_screen.Screen`)."""
     noise = round_off(s.dtype, dpred, acts[-1], loss0)
     total = sum(p.size for layer in layers for p in trainable(layer.params).values()) + sum(
         a.size for a in acts[:-1])
     labels = [layer_name(i, layer) for i, layer in enumerate(layers)]
-    screened, given = ([Screened({}, False) for _ in layers], None) if random else chain_screen(
-        layers, labels, acts, probes, e2e, loss, y, loss0, dpred, s, noise)
+    screen = Screen([Screened({}, False) for _ in layers], None, None) if random else (
+        chain_screen(layers, labels, acts, probes, e2e, loss, y, loss0, dpred, s, noise))
+    screened = screen.screened
     rows, firsts = [], []
     with progress_bar(total if s.mode == "full" else 0) as bar:
         for i, layer in enumerate(layers):
@@ -189,7 +190,7 @@ def _chain_layer_rows(layers, acts, probes, loss, y, loss0: float, dpred, e2e: l
                                       settled=screened[i].verdicts)
             rows += found
             firsts.append(first)
-    return rows, firsts, given
+    return rows, firsts, screen
 
 
 def _layers_at_second_point(model, layers, loss, x2, y, s: Settings, firsts: list[dict],

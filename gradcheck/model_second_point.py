@@ -25,7 +25,7 @@ __all__ = ["WHOLE_MODEL_NOTE", "model_second_point"]
 
 def model_second_point(model, owners, loss, x, y, s: Settings, wrong: set[str],
                        layers_there, mutates_input: bool = True, given=None,
-                       labels: dict | None = None) -> list[dict] | None:
+                       labels: dict | None = None, input_seen=None) -> list[dict] | None:
     """Rows of the layers wrong at the second point (none when the whole model passes there;
     None when the loss is not finite there, so that there is no second point).
 
@@ -55,11 +55,15 @@ def model_second_point(model, owners, loss, x, y, s: Settings, wrong: set[str],
         The row label of each prefix of ``owners`` (default: the prefix itself), for the
         whole model's rows when no layer's own check fails at the second point and nothing
         failed at the given point.
+    input_seen : ndarray, optional
+        A private array holding ``x`` that the model's first layer last ran on; it is
+        refilled with the moved input (default: a copy of ``x`` that one more forward
+        runs on first; :func:`gradcheck.layer_point.refilled_input`).
     """
     rng = rng_for(s.seed, "model", "second point")
     move = SECOND_POINT_MOVE[s.dtype]
     x2 = moved_value(x, rng, move)
-    buffer = refilled_input(model.forward, x, x2, "the model")
+    buffer = refilled_input(model.forward, x, x2, "the model", input_seen)
     with moved_parameters([layer for _, layer in owners], rng, move):
         try:
             whole = model_point(model, owners, loss, buffer, y, s.dtype,
