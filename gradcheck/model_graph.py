@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gradcheck.arrays import same_values
 from gradcheck.layer_point import model_point
 from gradcheck.model_record import recording
 from gradcheck.model_second_point import model_second_point
@@ -66,7 +67,8 @@ def graph_rows(model, targets: list[Target], loss, x, y, s: Settings, snapshots,
     with progress_bar(_full_size(targets, whole) if s.mode == "full" else 0) as bar:
         found, firsts, wrong, random = _local_checks(targets, s, bar, rerun_check, bool(rows))
         rows += found
-        if not random and not _repeats(model, loss, x, y, whole):
+        repeats, mutates = (True, True) if random else _repeats(model, loss, x, y, whole)
+        if not repeats:
             random = True
             rows.append(problem_row(f"model:{type(model).__name__}", "output", (),
                                     "determinism", "model.forward gives another loss on the "
@@ -77,7 +79,8 @@ def graph_rows(model, targets: list[Target], loss, x, y, s: Settings, snapshots,
         rows, failing = _with_end_to_end(rows, whole, targets, model, s, bar)
     if s.second_point:
         rows += model_second_point(model, owners(targets), loss, x, y, s, wrong | failing,
-                                   _units_there(model, targets, loss, y, s, firsts, rows)) or []
+                                   _units_there(model, targets, loss, y, s, firsts, rows),
+                                   mutates_input=mutates) or []
     return rows, s
 
 
@@ -144,11 +147,13 @@ def _reach_rows(t: Target) -> list[dict]:
                         "here with a random upstream gradient)")]
 
 
-def _repeats(model, loss, x, y, whole) -> bool:
-    """True when a second ``model.forward`` at ``x`` gives the same loss."""
+def _repeats(model, loss, x, y, whole) -> tuple[bool, bool]:
+    """Whether a second ``model.forward`` at ``x`` gives the same loss, and whether it
+    changed its input in place (then every later forward gets a copy of it)."""
+    given = x.copy()
     with during("a second forward of the model"):
-        again = loss_value(loss, model.forward(x.copy()), y)
-    return again == float(whole.y0)
+        again = loss_value(loss, model.forward(given), y)
+    return again == float(whole.y0), not same_values(given, x)
 
 
 def _full_size(targets: list[Target], whole) -> int:

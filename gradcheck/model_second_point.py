@@ -63,7 +63,9 @@ def model_second_point(model, owners, loss, x, y, s: Settings, wrong: set[str],
     rng = rng_for(s.seed, "model", "second point")
     move = SECOND_POINT_MOVE[s.dtype]
     x2 = moved_value(x, rng, move)
-    buffer = refilled_input(model.forward, x, x2, "the model", input_seen)
+    # a model that gets a copy on every call cannot keep a cache keyed on its input array
+    buffer = x2 if mutates_input else refilled_input(model.forward, x, x2, "the model",
+                                                     input_seen)
     with moved_parameters([layer for _, layer in owners], rng, move):
         try:
             whole = model_point(model, owners, loss, buffer, y, s.dtype,

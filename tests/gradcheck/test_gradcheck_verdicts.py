@@ -10,6 +10,7 @@ import pytest
 from gradcheck import GradcheckError, assert_gradients, check_layer, check_model
 from reference_nets import Dense, MaxPool2D, Sequential
 from reference_nets.losses import SoftmaxCrossEntropy
+from tests.gradcheck import model_forms
 from tests.gradcheck import zoo_layers as z
 
 RNG = np.random.default_rng(21)
@@ -209,11 +210,24 @@ def test_stale_caches_fail_at_the_second_point(make):
     assert check_layer(make(), RNG.normal(size=(5, 4)), second_point=False).passed
 
 
+class KeyedByIdFirst(model_forms.Attributes):
+    """A model that is not a ``layers`` list (the general path), its first layer keyed by id."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = InputTransposeKeyedById(4, 5, seed=1)
+
+
 @pytest.mark.parametrize("second_point", [True, False])
-def test_a_cache_keyed_on_the_models_input_array_fails_at_the_second_point(second_point):
-    model = Sequential([InputTransposeKeyedById(4, 4), z.Tanh(), z.Linear(4, 3)])
-    report = check_model(model, SoftmaxCrossEntropy(), RNG.normal(size=(6, 4)),
-                         RNG.integers(0, 3, 6), second_point=second_point)
+@pytest.mark.parametrize("form", ["sequential", "attributes"])
+def test_a_cache_keyed_on_the_models_input_array_fails_at_the_second_point(form, second_point):
+    if form == "sequential":
+        model, loss = Sequential([InputTransposeKeyedById(4, 4), z.Tanh(), z.Linear(4, 2)]), (
+            SoftmaxCrossEntropy())
+        y = RNG.integers(0, 2, 6)
+    else:
+        model, loss, y = KeyedByIdFirst(), z.MSE(), RNG.normal(size=(6, 2))
+    report = check_model(model, loss, RNG.normal(size=(6, 4)), y, second_point=second_point)
     assert failing(report) == ({("W", "second_point")} if second_point else set())
 
 
