@@ -22,7 +22,7 @@ from gradcheck.finite_diff import Estimate, estimate, stencil
 from gradcheck.judge import SAFETY, Rule, Verdict, judge, settled
 from gradcheck.parallel import move_changes
 from gradcheck.point import Point
-from gradcheck.step_halving import halve_failing
+from gradcheck.step_halving import halve_undecided
 
 __all__ = ["ValueSet", "check_values"]
 
@@ -186,5 +186,5 @@ def _refined(run: _Measuring, st, analytic, estimates, first, base, ok):
         estimates = [_merge(e, estimate(first[..., o], offsets, values.steps), redone)
                      for o, e in enumerate(estimates)]
     halves = first[[offsets.index(h) for h in _HALVES]]
-    return halve_failing(analytic, estimates, halves, values.steps, values.columns,
+    return halve_undecided(analytic, estimates, halves, values.steps, values.columns,
                          run.deltas, run.bases)

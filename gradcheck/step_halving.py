@@ -41,7 +41,7 @@ import numpy as np
 from gradcheck.finite_diff import Estimate, estimate
 from gradcheck.judge import SAFETY, on_kink, tolerance, undecided
 
-__all__ = ["CONVERGED", "MAX_HALVINGS", "SMOOTH_GAP", "TIGHTER", "halve_failing"]
+__all__ = ["CONVERGED", "MAX_HALVINGS", "SMOOTH_GAP", "TIGHTER", "halve_undecided"]
 
 CONVERGED = 0.3     # central differences: at most this share of the previous difference
 SMOOTH_GAP = 0.6    # one-sided gap: at most this share of the previous gap
@@ -122,9 +122,9 @@ class _Halving:
                        unresolved=unresolved), self.base
 
 
-def halve_failing(analytic: list[np.ndarray], estimates: list[Estimate], halves: np.ndarray,
-                  steps: np.ndarray, columns: Sequence[np.ndarray],
-                  deltas_at: Callable, base_at: Callable) -> tuple[list[Estimate], list]:
+def halve_undecided(analytic: list[np.ndarray], estimates: list[Estimate], halves: np.ndarray,
+                    steps: np.ndarray, columns: Sequence[np.ndarray],
+                    deltas_at: Callable, base_at: Callable) -> tuple[list[Estimate], list]:
     """Halve the step of the undecided values of each objective (module docstring).
 
     Parameters
