@@ -58,13 +58,20 @@ CASES = {   # name: (layer with its `flip` gradient wrong, input, the wrong tens
 }
 
 
+def _case_table(case: str, seed: int, wrong: bool):
+    """The report table of ``CASES[case]`` at ``seed``, its gradient flipped when ``wrong``;
+    and the name of the tensor it flips."""
+    make, data, flipped = CASES[case]
+    layer = make(seed)
+    layer.flip = flipped if wrong else None
+    return _table(layer, data(seed)), flipped
+
+
 @pytest.mark.parametrize("seed", range(3))
 @pytest.mark.parametrize("case", list(CASES))
 def test_a_wrong_gradient_the_round_off_swamps_is_never_passed(case, seed):
-    make, data, wrong = CASES[case]
-    layer = make(seed)
-    layer.flip = wrong
-    row = _table(layer, data(seed)).loc[wrong]
+    table, wrong = _case_table(case, seed, wrong=True)
+    row = table.loc[wrong]
     assert row.status in ("fail", "vacuous"), row
     if row.status == "vacuous":
         assert "cannot resolve" in row.message
@@ -73,10 +80,8 @@ def test_a_wrong_gradient_the_round_off_swamps_is_never_passed(case, seed):
 @pytest.mark.parametrize("seed", range(3))
 @pytest.mark.parametrize("case", list(CASES))
 def test_the_correct_layer_is_never_failed(case, seed):
-    make, data, _ = CASES[case]
-    layer = make(seed)
-    layer.flip = None
-    assert not (_table(layer, data(seed)).status == "fail").any()
+    table, _ = _case_table(case, seed, wrong=False)
+    assert not (table.status == "fail").any()
 
 
 def test_the_session_headline_says_why_the_check_proved_nothing():
