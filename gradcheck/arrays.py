@@ -46,16 +46,21 @@ def _equal(x: np.ndarray, y: np.ndarray, numbers: bool) -> bool:
 
 
 def close_to_multiple(a, b, factor: float, rtol: float) -> bool:
-    """``a == factor * b`` or ``|a - factor * b| <= rtol * |factor * b|`` everywhere (same
-    shapes; NaN never matches). Equality is tried first, in one comparison: scaling by a
-    power of two is exact, so a linear backward of ``2 dy`` gives exactly twice that of
-    ``dy``."""
-    for x, y in _flat_pairs(np.asarray(a), np.asarray(b)):
+    """``a == factor * b`` or ``|a - factor * b| <= rtol * |factor * b| + tiny`` everywhere
+    (same shapes; NaN never matches). Equality is tried first, in one comparison: scaling by
+    a power of two is exact, so a linear backward of ``2 dy`` gives exactly twice that of
+    ``dy``, except below the smallest normal number ``tiny`` of the dtype, where subnormal
+    values keep fewer digits (``2 * (dy * p)`` and ``(2 * dy) * p`` may differ there)."""
+    a, b = np.asarray(a), np.asarray(b)
+    kind = np.result_type(a, b)
+    tiny = float(np.finfo(kind).tiny) if kind.kind in "fc" else 0.0
+    for x, y in _flat_pairs(a, b):
         scaled = factor * y
         if np.equal(x, scaled).all():
             continue
         bound = np.abs(scaled)
         bound *= rtol
+        bound += tiny
         if not (np.abs(x - scaled) <= bound).all():
             return False
     return True

@@ -129,3 +129,13 @@ def test_probes_compare_arrays_with_nans_as_equal_values():
     dy[0, 0] = 3.0   # a real change is still seen
     (_, _, _, problems), _ = first_backward("tanh", layer, dy, np.array([[1.0, np.nan, 2.0]]))
     assert [r["check"] for r in problems] == ["mutation"]
+
+
+def test_close_to_multiple_allows_subnormal_round_off_only():
+    tiny = np.finfo(float).tiny
+    b = np.array([1.0, 3e-321])          # the second is subnormal
+    off = 2 * b
+    off[1] += 5e-324                      # one subnormal step
+    assert close_to_multiple(off, b, 2.0, 1e-12)
+    off[1] = 2 * b[1] + 2 * tiny          # beyond the subnormal range
+    assert not close_to_multiple(off, b, 2.0, 1e-12)

@@ -116,3 +116,28 @@ def test_a_float64_relu_net_with_inputs_near_zero_passes(sizes, scale):
                              x, y, seed=seed)
         failed += [seed] if (report.table.status == "fail").any() else []
     assert failed == []
+
+
+class LogSumExpPool:
+    """``log(sum(exp(x)))`` over the last axis; backward ``dy * softmax(x)``."""
+
+    params, grads = {}, {}
+
+    def forward(self, x):
+        m = x.max(-1, keepdims=True)
+        z = np.exp(x - m)
+        self.p = z / z.sum(-1, keepdims=True)
+        return np.log(z.sum(-1)) + m[..., 0]
+
+    def backward(self, dy):
+        return dy[..., None] * self.p
+
+
+def test_a_backward_with_subnormal_values_is_linear_in_dy():
+    # softmax entries near 1e-320 are subnormal: 2 * (dy * p) and (2 * dy) * p differ in
+    # their last digits there, which the linearity probe must not call a nonlinear backward
+    x = np.array([[0.0, 1.0, *(-735.0 - 0.1 * i - j for i in range(8))] for j in range(4)])
+    p = np.exp(x - x.max(-1, keepdims=True))
+    assert ((p > 0) & (p < np.finfo(float).tiny)).any()
+    report = check_layer(LogSumExpPool(), x)
+    assert report.passed and set(report.table.check) == {"gradient"}, str(report)
