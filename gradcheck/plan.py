@@ -5,10 +5,11 @@
 1. tensors of up to ``AUTO_FULL_LIMIT`` elements: every element;
 2. the larger tensors together, along one joint random direction (:mod:`.joint_direction`);
 3. each tensor the joint direction did not settle: along its own random direction (and a
-   second one when the first passed with too coarse a tolerance to mean it, then
-   ``CONFIRM_ELEMENTS`` random elements when that one is too coarse as well: elements read
-   back from their own output slices carry only those slices' round-off, which resolves
-   float32 errors of 1 % where a direction over a large output cannot);
+   second one when the first passed with too coarse a tolerance to mean it, then every
+   element, grouped where exact, when that one is too coarse as well: elements read back
+   from their own output slices carry only those slices' round-off, which resolves float32
+   errors of 1 % where a direction over a large output cannot; above ``AUTO_LOCATE_LIMIT``
+   elements, ``CONFIRM_ELEMENTS`` random ones);
 4. each tensor whose direction does not pass: locate the wrong element, by checking every
    element (grouped where exact) up to ``AUTO_LOCATE_LIMIT`` elements, by bisection over
    random directions on halves of the candidates above (``2 log2(size)`` evaluations; each
@@ -109,8 +110,8 @@ def check_point(point: Point, names: list[str], s: Settings, progress=None, *,
                             rng=rng_for(s.seed, point.label, n, "again"))
         if resolved(verdicts, s.dtype) or not locate:
             results[n] = verdicts
-        elif passed(verdicts):   # still too coarse: a sample of elements backs the direction
-            sample = _own(point, n, _confirming(point, n, s), s, progress)
+        elif passed(verdicts):   # still too coarse: the elements back the direction
+            sample = _own(point, n, _confirming(point, n, s), s, progress, details)
             results[n] = (_combine(sample, verdicts) if passed(sample)
                           else _locate(point, n, s, progress, details, sample))
         else:
@@ -119,12 +120,15 @@ def check_point(point: Point, names: list[str], s: Settings, progress=None, *,
 
 
 def _confirming(point: Point, name: str, s: Settings) -> Selection:
-    """``CONFIRM_ELEMENTS`` random elements of a tensor (all of a smaller one): enough for
-    the structure probe, so elements of independent slices are grouped and each is judged
-    against its own output region's round-off, far finer than a direction's."""
+    """The elements that back a direction too coarse to mean anything: every element up to
+    ``AUTO_LOCATE_LIMIT`` (grouped where exact, each judged against its own output region's
+    round-off, far finer than a direction's), else ``CONFIRM_ELEMENTS`` random ones (a
+    sample passed one wrong element of 16,384, doubled, in float32)."""
     size = _size(point, name)
+    if size <= AUTO_LOCATE_LIMIT:
+        return Selection(np.arange(size))
     rng = rng_for(s.seed, point.label, name, "confirm")
-    return Selection(np.sort(rng.choice(size, min(CONFIRM_ELEMENTS, size), replace=False)))
+    return Selection(np.sort(rng.choice(size, CONFIRM_ELEMENTS, replace=False)))
 
 
 def _size(point: Point, name: str) -> int:

@@ -474,3 +474,37 @@ def test_the_second_points_note_tells_a_stale_cache_from_an_error_at_the_resolut
     rows = second_point_verdict_rows(point, {"input": (first,)},
                                      {"input": (_verdict(1e-3, 5e-4, 6e-4, n_failed=1),)}, [])
     assert [r["status"] for r in rows] == ["fail"] and note in rows[0]["message"]
+
+
+class OneElementOff(z.Linear):
+    """Bug: the largest element of dW is ``1 + error`` times too large."""
+
+    error = 1.0
+
+    def weight_grad(self, dy):
+        grad = super().weight_grad(dy)
+        where = np.unravel_index(np.abs(grad).argmax(), grad.shape)
+        grad[where] *= 1 + self.error
+        return grad
+
+
+@pytest.mark.parametrize("dtype, offset, error", [(np.float32, 0.0, 1.0),
+                                                  (np.float64, 1e4, 1e-3)])
+def test_one_wrong_element_is_caught_where_directions_are_too_coarse(dtype, offset, error):
+    # a 256 x 64 weight in float32, or beside a bias of 1e4 in float64: its directions
+    # resolve too little to mean a pass, and 64 sampled elements missed the wrong one
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(64, 256)).astype(dtype)
+    make = {True: OneElementOff, False: z.Linear}
+    reports = {}
+    for wrong in (True, False):
+        layer = make[wrong](256, 64, seed=4, dtype=dtype)
+        layer.error = error
+        layer.params["b"][:] = offset
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # the float32 warning
+            reports[wrong] = check_layer(layer, x, second_point=False)
+    row = reports[True].table.set_index("tensor").loc["W"]
+    assert row.status == "fail" and row.checked == 256 * 64, str(reports[True])
+    assert row.message.startswith("1 of 16384 checked values disagree")
+    assert reports[False].passed, str(reports[False])
