@@ -12,6 +12,7 @@ offsets only.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -106,6 +107,16 @@ def _all_settled(analytic, estimates, base) -> np.ndarray:
                                   for a, e, b in zip(analytic, estimates, base, strict=True)])
 
 
+def _finite_largest(values: np.ndarray) -> float:
+    """The largest finite magnitude of ``values`` (0.0 when none): a move that left the
+    function's domain (log of a negative) gives a NaN there, which must not make every
+    value's tolerance NaN; the step halving judges that value on its own."""
+    largest = float(np.abs(values).max(initial=0))
+    if math.isfinite(largest):   # the common case: one reduction
+        return largest
+    return float(np.abs(values[np.isfinite(values)]).max(initial=0))
+
+
 def _merge(first: Estimate, refined: Estimate, redone: np.ndarray) -> Estimate:
     """The refined estimate where ``redone``, the first elsewhere."""
     m = len(first.value)
@@ -148,7 +159,7 @@ def check_values(point: Point, values: ValueSet, analytic: list[np.ndarray], rul
     first = _deltas(point, values, ends, st.first, range(len(values.moves)), progress)
     estimates = [estimate(first[..., o], st.first, values.steps) for o in range(len(analytic))]
     if scales is None:
-        scales = [max(float(np.abs(e.value).max(initial=0)), float(np.abs(a).max(initial=0)))
+        scales = [max(_finite_largest(e.value), float(np.abs(a).max(initial=0)))
                   for e, a in zip(estimates, analytic, strict=True)]
     if values.noise_share is not None:   # the local objective's round-off per region
         rules = [replace(rules[0], noise=rules[0].noise * values.noise_share), *rules[1:]]
