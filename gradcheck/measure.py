@@ -198,4 +198,4 @@ def _refined(run: _Measuring, st, analytic, estimates, first, base, ok):
                      for o, e in enumerate(estimates)]
     halves = first[[offsets.index(h) for h in _HALVES]]
     return halve_undecided(analytic, estimates, halves, values.steps, values.columns,
-                         run.deltas, run.bases)
+                           run.deltas, run.bases)
