@@ -156,7 +156,7 @@ def judge(analytic, est: Estimate, base_tol: np.ndarray, scale: float,
     n_failed = int(np.count_nonzero(failed))
     ratio = err / np.maximum(tol, _TINY)
     worst = int(np.argmax(np.where(failed, ratio, -1.0) if n_failed else ratio))
-    max_abs, largest = float(err.max()), float(np.abs(analytic).max())
+    max_abs, largest = float(np.fmax.reduce(err)), float(np.abs(analytic).max())  # NaN-free
     zero = (analytic == 0) & (numeric == 0)
     blind = zero | (tol >= largest) if largest > 0 else zero
     return Verdict(

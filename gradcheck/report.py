@@ -40,6 +40,10 @@ def _kink_message(v) -> str:
         (on_kink, "on a kink (the one-sided slopes keep their gap when the step is halved)"),
         (v.n_unresolved, "near kinks (their finite differences did not converge as the step "
                          f"was halved {MAX_HALVINGS + 1} times)")) if n]
+    if not np.isfinite(v.numeric):
+        parts.append(f"at {v.worst_label} the finite difference is NaN or Inf: the steps "
+                     "leave the function's domain there (a log or square root of a value "
+                     "near 0), so it is not judged")
     return "; ".join(parts)
 
 

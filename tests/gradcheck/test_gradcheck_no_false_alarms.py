@@ -169,4 +169,8 @@ def test_a_step_that_leaves_the_domain_is_no_failure(small):
         report = check_layer(Log(), x)
         wrong = check_layer(Log(error=1e-3), x * [[1, 1, 1e4, 1]])   # off the domain's edge
     assert report.passed and set(report.table.status) <= {"pass", "nondifferentiable"}
+    row = report.table.iloc[0]
+    if row.status == "nondifferentiable":
+        assert "leave the function's domain" in row.message and row.worst_index == "(0, 2)"
+        assert np.isfinite(row.max_rel_err)
     assert not wrong.passed
