@@ -172,7 +172,7 @@ def _chain_layer_rows(layers, acts, probes, loss, y, loss0: float, dpred, e2e: l
     labels = [layer_name(i, layer) for i, layer in enumerate(layers)]
     screen = Screen([Screened({}, False) for _ in layers], None, None) if random else (
         chain_screen(layers, labels, acts, probes, e2e, loss, y, loss0, dpred, s, noise))
-    screened = screen.screened
+    screened, known = screen.screened, repeat.known
     rows, firsts = [], []
     with progress_bar(total if s.mode == "full" else 0) as bar:
         for i, layer in enumerate(layers):
@@ -190,6 +190,8 @@ def _chain_layer_rows(layers, acts, probes, loss, y, loss0: float, dpred, e2e: l
                                       settled=screened[i].verdicts)
             rows += found
             firsts.append(first)
+    if repeat.known != known:   # confirm() ran the model on a copy: layer 0 last saw that
+        screen = screen._replace(input_seen=None)
     return rows, firsts, screen
 
 

@@ -219,15 +219,20 @@ class KeyedByIdFirst(model_forms.Attributes):
 
 
 @pytest.mark.parametrize("second_point", [True, False])
-@pytest.mark.parametrize("form", ["sequential", "attributes"])
-def test_a_cache_keyed_on_the_models_input_array_fails_at_the_second_point(form, second_point):
+@pytest.mark.parametrize("form, n_in, classes", [
+    ("sequential", 16, 12),   # the screen settles every layer: its input copy is refilled
+    ("sequential", 16, 2),    # a 2-element bias is checked on its own, after a repeat forward
+    ("sequential", 4, 2),     # the screen does not settle the keyed layer
+    ("attributes", 4, 2)])    # the general path
+def test_a_cache_keyed_on_the_models_input_array_fails_at_the_second_point(
+        form, n_in, classes, second_point):
     if form == "sequential":
-        model, loss = Sequential([InputTransposeKeyedById(4, 4), z.Tanh(), z.Linear(4, 2)]), (
-            SoftmaxCrossEntropy())
-        y = RNG.integers(0, 2, 6)
+        model, loss = Sequential([InputTransposeKeyedById(n_in, n_in), z.Tanh(),
+                                  z.Linear(n_in, classes)]), SoftmaxCrossEntropy()
+        y = RNG.integers(0, classes, 6)
     else:
-        model, loss, y = KeyedByIdFirst(), z.MSE(), RNG.normal(size=(6, 2))
-    report = check_model(model, loss, RNG.normal(size=(6, 4)), y, second_point=second_point)
+        model, loss, y = KeyedByIdFirst(), z.MSE(), RNG.normal(size=(6, classes))
+    report = check_model(model, loss, RNG.normal(size=(6, n_in)), y, second_point=second_point)
     assert failing(report) == ({("W", "second_point")} if second_point else set())
 
 
