@@ -190,8 +190,8 @@ def _chain_layer_rows(layers, acts, probes, loss, y, loss0: float, dpred, e2e: l
                                       settled=screened[i].verdicts)
             rows += found
             firsts.append(first)
-    if repeat.known != known:   # confirm() ran the model on a copy: layer 0 last saw that
-        screen = screen._replace(input_seen=None)
+    if repeat.known != known and screen.input_seen is not None:   # confirm() ran the model
+        screen = screen._replace(input_seen=repeat.ran_on)   # on its own copy: layer 0's last
     return rows, firsts, screen
 
 

@@ -34,13 +34,15 @@ class Repeat:
 
     def __init__(self, model, x: np.ndarray, pred: np.ndarray, known: bool):
         self.model, self.x, self.pred, self.known = model, x, pred, known
+        self.ran_on = None   # the private copy of x the second forward ran on
 
     def confirm(self) -> None:
         """Return when it repeats; raise :class:`Undetermined` when it does not."""
         if not self.known:
-            if not same_values(self.model.forward(self.x.copy()), self.pred):
+            given = self.x.copy()
+            if not same_values(self.model.forward(given), self.pred):
                 raise Undetermined
-            self.known = True
+            self.known, self.ran_on = True, given
 
 
 class Walk(NamedTuple):
