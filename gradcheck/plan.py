@@ -8,8 +8,8 @@
    second one when the first passed with too coarse a tolerance to mean it, then every
    element, grouped where exact, when that one is too coarse as well: elements read back
    from their own output slices carry only those slices' round-off, which resolves float32
-   errors of 1 % where a direction over a large output cannot; above ``AUTO_LOCATE_LIMIT``
-   elements, ``CONFIRM_ELEMENTS`` random ones);
+   errors of 1 % where a direction over a large output cannot; ``CONFIRM_ELEMENTS`` random
+   ones when every element would take more than ``CONFIRM_MOVES`` moves);
 4. each tensor whose direction does not pass: locate the wrong element, by checking every
    element (grouped where exact) up to ``AUTO_LOCATE_LIMIT`` elements, by bisection over
    random directions on halves of the candidates above (``2 log2(size)`` evaluations; each
@@ -41,8 +41,8 @@ from gradcheck.selection import (
 from gradcheck.settings import Settings
 from gradcheck.value_sets import STRUCTURE_MIN_ELEMENTS, direction_values, element_values
 
-__all__ = ["COARSE", "CONFIRM_ELEMENTS", "check_point", "full_numeric", "passed", "resolved",
-           "settles_jointly"]
+__all__ = ["COARSE", "CONFIRM_ELEMENTS", "CONFIRM_MOVES", "check_point", "full_numeric",
+           "passed", "resolved", "settles_jointly"]
 
 _SETTLED = ("pass", "vacuous")
 # a passing direction whose tolerance is above this share of its value is no proof (float64
@@ -52,6 +52,7 @@ _SETTLED = ("pass", "vacuous")
 # softplus's random directions resolve 1.5 to 20 %)
 COARSE = {"float64": 1e-5, "float32": 1e-2}
 CONFIRM_ELEMENTS = STRUCTURE_MIN_ELEMENTS   # elements that back a direction too coarse
+CONFIRM_MOVES = 2048   # ... unless every element fits in this many moves (groups)
 COMPLEX_RTOL = 1e-12   # the complex step's floor (it has no cancellation error)
 
 
@@ -111,24 +112,33 @@ def check_point(point: Point, names: list[str], s: Settings, progress=None, *,
         if resolved(verdicts, s.dtype) or not locate:
             results[n] = verdicts
         elif passed(verdicts):   # still too coarse: the elements back the direction
-            sample = _own(point, n, _confirming(point, n, s), s, progress, details)
-            results[n] = (_combine(sample, verdicts) if passed(sample)
-                          else _locate(point, n, s, progress, details, sample))
+            results[n] = _backed(point, n, s, progress, details, verdicts)
         else:
             results[n] = _locate(point, n, s, progress, details, verdicts)
     return results
 
 
-def _confirming(point: Point, name: str, s: Settings) -> Selection:
-    """The elements that back a direction too coarse to mean anything: every element up to
-    ``AUTO_LOCATE_LIMIT`` (grouped where exact, each judged against its own output region's
-    round-off, far finer than a direction's), else ``CONFIRM_ELEMENTS`` random ones (a
-    sample passed one wrong element of 16,384, doubled, in float32)."""
-    size = _size(point, name)
+def _backed(point: Point, name: str, s: Settings, progress, details: dict,
+            directions: list[Verdict]) -> list[Verdict]:
+    """Verdicts of a tensor whose ``directions`` passed too coarsely to mean it, backed by
+    its elements on the local objective (each read back from its own output region, whose
+    round-off is far finer than a direction's): every element when they take at most
+    ``CONFIRM_MOVES`` moves (grouped where exact; a sample of 64 passed one doubled element
+    of 16,384 in float32), else ``CONFIRM_ELEMENTS`` random ones, located when they fail.
+    The end-to-end verdict stays the direction's."""
+    local, size = replace(point, downstream=None), _size(point, name)
     if size <= AUTO_LOCATE_LIMIT:
-        return Selection(np.arange(size))
+        values, analytic = element_values(local, name, np.arange(size), s.method, s.step,
+                                          _rng(s, point, name))
+        if len(values.moves) <= CONFIRM_MOVES:
+            found = _element_verdicts(local, name, values, analytic, s, progress, details)
+            return _combine(found, directions[:1]) + directions[1:]
     rng = rng_for(s.seed, point.label, name, "confirm")
-    return Selection(np.sort(rng.choice(size, CONFIRM_ELEMENTS, replace=False)))
+    sample = Selection(np.sort(rng.choice(size, CONFIRM_ELEMENTS, replace=False)))
+    found = _own(local, name, sample, s, progress)
+    if passed(found):
+        return _combine(found, directions[:1]) + directions[1:]
+    return _locate(point, name, s, progress, details, found + directions[1:])
 
 
 def _size(point: Point, name: str) -> int:
@@ -161,14 +171,24 @@ def _own(point: Point, name: str, sel: Selection, s: Settings, progress,
                                 s.method)
     if len(sel.elements):
         values, analytic = element_values(point, name, sel.elements, s.method, s.step, rng)
-        keep = [] if details is not None and len(sel.elements) == _size(point, name) else None
-        found = check_values(point, values, analytic, _rules(point, s, len(analytic)),
-                             s.method, progress, keep=keep)
-        if keep:
-            shape = point.live(name).shape
-            details[name] = tuple(a.reshape(shape) for a in keep[0])
+        every = len(sel.elements) == _size(point, name)
+        found = _element_verdicts(point, name, values, analytic, s, progress,
+                                  details if every else None)
         verdicts = found if verdicts is None else _combine(found, verdicts)
     return verdicts
+
+
+def _element_verdicts(point: Point, name: str, values, analytic, s: Settings, progress,
+                      details: dict | None) -> list[Verdict]:
+    """:func:`check_values` of element values; ``details[name]``, when given, receives the
+    tensor-shaped ``(numeric, tolerance)`` of the local objective (every element checked)."""
+    keep = [] if details is not None else None
+    found = check_values(point, values, analytic, _rules(point, s, len(analytic)), s.method,
+                         progress, keep=keep)
+    if keep:
+        shape = point.live(name).shape
+        details[name] = tuple(a.reshape(shape) for a in keep[0])
+    return found
 
 
 def _combine(elements: list[Verdict], directions: list[Verdict]) -> list[Verdict]:
