@@ -78,8 +78,8 @@ def second_point_rows(label: str, layer, x: np.ndarray, probe: LayerProbe, s: Se
     # a layer that gets a copy on every call cannot keep a cache keyed on its input array
     buffer = x2.copy() if probe.mutates_input else refilled_input(layer.forward, x, x2, label)
     with moved_parameters([layer], rng, move):
-        with during(f"the forward of {label} at the second point"):
-            y2 = np.array(layer.forward(buffer), copy=True)
+        with during(f"the forward of {label} at the second point"), np.errstate(all="ignore"):
+            y2 = np.array(layer.forward(buffer), copy=True)   # no second point if not finite
         if not np.isfinite(y2).all():
             return []
         G2 = upstream_like(y2, rng)

@@ -5,6 +5,8 @@ tensors: a failure seen is never dropped)."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from gradcheck.joint_direction import check_jointly, reweighed
 from gradcheck.layer_check import SECOND_POINT_NOTES
 from gradcheck.layer_point import (
@@ -67,9 +69,10 @@ def model_second_point(model, owners, loss, x, y, s: Settings, wrong: set[str],
     buffer = x2 if mutates_input else refilled_input(model.forward, x, x2, "the model",
                                                      input_seen)
     with moved_parameters([layer for _, layer in owners], rng, move):
-        try:
-            whole = model_point(model, owners, loss, buffer, y, s.dtype,
-                                mutates_input=mutates_input)
+        try:   # the move may leave the model's domain: numpy's warnings are the check's
+            with np.errstate(all="ignore"):
+                whole = model_point(model, owners, loss, buffer, y, s.dtype,
+                                    mutates_input=mutates_input)
         except NonFiniteLoss:   # the loss is not finite there: no second point
             return None
         names = [n for n in whole.analytic if n not in wrong]

@@ -165,7 +165,7 @@ def test_a_step_that_leaves_the_domain_is_no_failure(small):
     # value's NaN must not make every tolerance NaN (a false fail on all of them)
     x = np.array([[1.0, 0.5, small, 0.3]])
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)   # numpy: log of a negative
+        warnings.simplefilter("error", RuntimeWarning)   # no numpy warning from those steps
         report = check_layer(Log(), x)
         wrong = check_layer(Log(error=1e-3), x * [[1, 1, 1e4, 1]])   # off the domain's edge
     assert report.passed and set(report.table.status) <= {"pass", "nondifferentiable"}
