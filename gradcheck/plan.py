@@ -127,12 +127,11 @@ def _backed(point: Point, name: str, s: Settings, progress, details: dict,
     of 16,384 in float32), else ``CONFIRM_ELEMENTS`` random ones, located when they fail.
     The end-to-end verdict stays the direction's."""
     local, size = replace(point, downstream=None), _size(point, name)
-    if size <= AUTO_LOCATE_LIMIT:
-        values, analytic = element_values(local, name, np.arange(size), s.method, s.step,
-                                          _rng(s, point, name))
-        if len(values.moves) <= CONFIRM_MOVES:
-            found = _element_verdicts(local, name, values, analytic, s, progress, details)
-            return _combine(found, directions[:1]) + directions[1:]
+    every = None if size > AUTO_LOCATE_LIMIT else element_values(
+        local, name, np.arange(size), s.method, s.step, _rng(s, point, name), CONFIRM_MOVES)
+    if every is not None:
+        found = _element_verdicts(local, name, *every, s, progress, details)
+        return _combine(found, directions[:1]) + directions[1:]
     rng = rng_for(s.seed, point.label, name, "confirm")
     sample = Selection(np.sort(rng.choice(size, CONFIRM_ELEMENTS, replace=False)))
     found = _own(local, name, sample, s, progress)

@@ -29,8 +29,10 @@ def objectives_of(point: Point, name: str) -> list[np.ndarray]:
 
 
 def element_values(point: Point, name: str, elements: np.ndarray, method: str, eps: float,
-                   rng: np.random.Generator) -> tuple[ValueSet, list[np.ndarray]]:
-    """Elements ``elements`` (sorted flat indices) of tensor ``name``, one value each."""
+                   rng: np.random.Generator, max_moves: int | None = None
+                   ) -> tuple[ValueSet, list[np.ndarray]] | None:
+    """Elements ``elements`` (sorted flat indices) of tensor ``name``, one value each; None
+    when they take more than ``max_moves`` moves (groups), before any move is built."""
     t = point.index(name)
     live = point.tensors[t].live
     flat_values = np.asarray(live).reshape(-1)
@@ -41,6 +43,8 @@ def element_values(point: Point, name: str, elements: np.ndarray, method: str, e
                                      step_sizes(live, eps, floor), rng)
     steps = step_sizes(flat_values[elements], eps, floor)
     groups = group_elements(elements, live.shape, structure)
+    if max_moves is not None and len(groups) > max_moves:
+        return None
     columns = tuple(np.searchsorted(elements, g) for g in groups)
     moves = tuple(Move((Part(t, g, steps[c]),), size=len(g))
                   for g, c in zip(groups, columns, strict=True))
