@@ -52,8 +52,8 @@ def close_to_multiple(a, b, factor: float, rtol: float) -> bool:
     ``dy``, except below the smallest normal number ``tiny`` of the dtype, where subnormal
     values keep fewer digits (``2 * (dy * p)`` and ``(2 * dy) * p`` may differ there)."""
     a, b = np.asarray(a), np.asarray(b)
-    kind = np.result_type(a, b)
-    tiny = float(np.finfo(kind).tiny) if kind.kind in "fc" else 0.0
+    dtype = np.result_type(a, b)
+    tiny = float(np.finfo(dtype).tiny) if dtype.kind in "fc" else 0.0
     for x, y in _flat_pairs(a, b):
         scaled = factor * y
         if np.equal(x, scaled).all():
