@@ -52,7 +52,7 @@ _SETTLED = ("pass", "vacuous")
 # softplus's random directions resolve 1.5 to 20 %)
 COARSE = {"float64": 1e-5, "float32": 1e-2}
 CONFIRM_ELEMENTS = STRUCTURE_MIN_ELEMENTS   # elements that back a direction too coarse
-CONFIRM_MOVES = 2048   # ... unless every element fits in this many moves (groups)
+CONFIRM_MOVES = 256   # ... unless every element fits in this many moves (groups)
 COMPLEX_RTOL = 1e-12   # the complex step's floor (it has no cancellation error)
 
 
@@ -112,28 +112,30 @@ def check_point(point: Point, names: list[str], s: Settings, progress=None, *,
         if resolved(verdicts, s.dtype) or not locate:
             results[n] = verdicts
         elif passed(verdicts):   # still too coarse: the elements back the direction
-            results[n] = _backed(point, n, s, progress, details, verdicts)
+            results[n] = _backed(point, n, s, progress, details, verdicts,
+                                 all_elements=elements_first)
         else:
             results[n] = _locate(point, n, s, progress, details, verdicts)
     return results
 
 
 def _backed(point: Point, name: str, s: Settings, progress, details: dict,
-            directions: list[Verdict]) -> list[Verdict]:
+            directions: list[Verdict], all_elements: bool = True) -> list[Verdict]:
     """Verdicts of a tensor whose ``directions`` passed too coarsely to mean it, backed by
     its elements on the local objective (each read back from its own output region, whose
     round-off is far finer than a direction's): every element when they take at most
     ``CONFIRM_MOVES`` moves (grouped where exact; a sample of 64 passed one doubled element
-    of 16,384 in float32), else ``CONFIRM_ELEMENTS`` random ones, located when they fail.
-    The end-to-end verdict stays the direction's."""
+    of 16,384 in float32), else ``CONFIRM_ELEMENTS`` random ones, located when they fail;
+    those alone without ``all_elements`` (a second point, which checks directions). The
+    end-to-end verdict stays the direction's."""
     local, size = replace(point, downstream=None), _size(point, name)
-    every = None if size > AUTO_LOCATE_LIMIT else element_values(
+    every = None if not all_elements or size > AUTO_LOCATE_LIMIT else element_values(
         local, name, np.arange(size), s.method, s.step, _rng(s, point, name), CONFIRM_MOVES)
     if every is not None:
         found = _element_verdicts(local, name, *every, s, progress, details)
         return _combine(found, directions[:1]) + directions[1:]
     rng = rng_for(s.seed, point.label, name, "confirm")
-    sample = Selection(np.sort(rng.choice(size, CONFIRM_ELEMENTS, replace=False)))
+    sample = Selection(np.sort(rng.choice(size, min(CONFIRM_ELEMENTS, size), replace=False)))
     found = _own(local, name, sample, s, progress)
     if passed(found):
         return _combine(found, directions[:1]) + directions[1:]
