@@ -25,10 +25,11 @@ plus two of the layers after it, per layer. A model whose backward is not exactl
 (a factor outside the layers, a gradient changed after a layer's backward) is not screened.
 
 The screen only ever passes tensors: when its direction passes with a tolerance fine enough
-to mean it (:func:`gradcheck.plan.resolved`), every tensor in it gets its verdicts; the
-tensors it leaves out (too small for a direction, a zero contribution, one that cannot reach
-the common level), and every tensor when it does not pass, are checked in their layer's own
-point, which names the wrong layer, tensor and element.
+to mean it (:func:`gradcheck.judge.resolved`), every tensor in it, of any size, gets its
+verdicts; the tensors it leaves out (a zero contribution, one that cannot reach the common
+level), and every tensor when it does not pass, are checked in their layer's own point
+(element by element up to ``AUTO_FULL_LIMIT`` elements), which names the wrong layer, tensor
+and element.
 """
 
 from __future__ import annotations
@@ -41,9 +42,8 @@ import numpy as np
 from gradcheck.arrays import same_values
 from gradcheck.engine import Tensor
 from gradcheck.joint_direction import Joint, check_jointly, plan_joint
-from gradcheck.judge import Verdict
+from gradcheck.judge import Verdict, settles_jointly
 from gradcheck.layer_point import input_copier
-from gradcheck.plan import settles_jointly
 from gradcheck.point import Point, round_off
 from gradcheck.probes import during
 from gradcheck.report import verdict_row

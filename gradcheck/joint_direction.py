@@ -1,10 +1,11 @@
 """One random direction over all of a layer's large tensors at once (``mode="auto"``).
 
-In ``"auto"`` mode every tensor of more than ``AUTO_FULL_LIMIT`` elements is checked along one
-random unit direction ``v_t``. Instead of two perturbed forwards per tensor, the tensors move
-together, ``t -> t + s * w_t * v_t`` (``s`` the stencil offset), so a layer costs two perturbed
-forwards (central differences) however many tensors it has. The joint derivative is
-``D = sum_t w_t <v_t, a_t>`` (``a_t`` the analytic gradient).
+In ``"auto"`` mode every tensor a layer's own point does not check element by element (those
+of more than ``AUTO_FULL_LIMIT`` elements; at a second point and in a chain's screen, every
+tensor) is checked along one random unit direction ``v_t``. Instead of two perturbed forwards
+per tensor, the tensors move together, ``t -> t + s * w_t * v_t`` (``s`` the stencil offset),
+so a layer costs two perturbed forwards (central differences) however many tensors it has.
+The joint derivative is ``D = sum_t w_t <v_t, a_t>`` (``a_t`` the analytic gradient).
 
 Weights. Tensor ``t``'s own step ``h_t`` (:func:`gradcheck.finite_diff.direction_step`, the
 step of its largest value, also taken by its own direction) gives it the contribution
@@ -39,20 +40,21 @@ each tensor on its own, which names the wrong tensor and element.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from gradcheck.engine import Move, Part
 from gradcheck.finite_diff import direction_step, stencil
-from gradcheck.judge import NOISE_FACTOR, Rule, Verdict
+from gradcheck.judge import COARSE, NOISE_FACTOR, Rule, Verdict
 from gradcheck.measure import ValueSet, check_values
 from gradcheck.point import Point, moved_round_off
-from gradcheck.selection import AUTO_FULL_LIMIT, random_directions_of, rng_for
+from gradcheck.selection import random_directions_of, rng_for
 from gradcheck.settings import Settings
 
-__all__ = ["LOW_PROJECTION", "NOISE_MARGIN", "SHRINK_LIMIT", "Joint", "check_jointly", "plan_joint",
-           "reweighed"]
+__all__ = ["LOW_PROJECTION", "NOISE_MARGIN", "SHRINK_LIMIT", "Joint", "check_jointly",
+           "measured_jointly", "plan_joint", "reweighed"]
 
 SHRINK_LIMIT = 2.0**-10   # smallest factor a tensor's own step is scaled by
 NOISE_MARGIN = 2.0        # the round-off term stays below resolution * level / NOISE_MARGIN
@@ -156,7 +158,7 @@ def plan_joint(point: Point, names: list[str], s: Settings, drawn=None) -> Joint
     checked on its own after a joint check that did not pass draws its own. None when fewer
     than two tensors qualify (or for complex steps).
     """
-    large = [n for n in names if point.live(n).size > AUTO_FULL_LIMIT]
+    large = list(names)
     if len(large) < 2 or stencil(s.method).complex:
         return None
     lives = [point.live(n) for n in large]
@@ -206,3 +208,26 @@ def check_jointly(point: Point, joint: Joint, s: Settings) -> list[Verdict]:
     rules = [Rule(atol * low, rtol, point.noise), Rule(atol * low, rtol, point.e2e_noise)]
     return check_values(point, values, analytic, rules[:len(analytic)], s.method,
                         scales=scales)
+
+
+def measured_jointly(point: Point, joint_for: Callable[[Settings], Joint | None],
+                     s: Settings) -> tuple[Joint | None, Settings]:
+    """The joint direction ``joint_for(s)`` and the settings to measure it by: ``s``, except
+    where a one-sided second point's single evaluation would leave a pass too coarse to mean
+    it (its round-off above half of ``COARSE`` of the joint value, known before measuring):
+    there the direction is taken again by the central differences it replaced, whose steps
+    are far larger (a balanced plan would otherwise fall back to every tensor's own
+    direction, several evaluations each)."""
+    joint = joint_for(s)
+    if joint is None or not s.one_sided or _resolvable(point, joint, s):
+        return joint, s
+    central = s.centrally()
+    return joint_for(central), central
+
+
+def _resolvable(point: Point, joint: Joint, s: Settings) -> bool:
+    """One evaluation's round-off allowance stays below half of ``COARSE`` of the joint's
+    analytic value."""
+    noise = max(point.noise, point.e2e_noise if point.has_e2e(joint.names) else 0.0)
+    value = abs(float(np.dot(joint.weights, joint.projections)))
+    return NOISE_FACTOR * noise <= 0.5 * COARSE[s.dtype] * value

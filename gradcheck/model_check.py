@@ -5,6 +5,7 @@ model), any other model in :mod:`gradcheck.model_graph`; causes before symptoms.
 from __future__ import annotations
 
 from gradcheck.chain_screen import Screen, Screened, chain_screen
+from gradcheck.judge import passed
 from gradcheck.layer_check import point_rows, recheck_layer
 from gradcheck.layer_point import layer_point
 from gradcheck.model_graph import graph_rows
@@ -19,7 +20,6 @@ from gradcheck.model_walk import (
     probe_chain,
     walk_chain,
 )
-from gradcheck.plan import passed
 from gradcheck.point import round_off
 from gradcheck.probes import LayerProbe, calls_leave_params_alone, linearity_afresh
 from gradcheck.progress import progress_bar

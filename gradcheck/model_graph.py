@@ -24,11 +24,12 @@ from __future__ import annotations
 import numpy as np
 
 from gradcheck.arrays import same_values
+from gradcheck.judge import passed
 from gradcheck.layer_point import model_point
 from gradcheck.model_record import recording
 from gradcheck.model_second_point import model_second_point
 from gradcheck.model_targets import Target
-from gradcheck.plan import check_point, passed
+from gradcheck.plan import check_point
 from gradcheck.probes import calls_leave_params_alone, during
 from gradcheck.progress import progress_bar
 from gradcheck.report import problem_row, verdict_row

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradcheck.joint_direction import check_jointly, reweighed
+from gradcheck.joint_direction import check_jointly, measured_jointly, reweighed
+from gradcheck.judge import settles_jointly
 from gradcheck.layer_check import SECOND_POINT_NOTES
 from gradcheck.layer_point import (
     SECOND_POINT_MOVE,
@@ -16,7 +17,7 @@ from gradcheck.layer_point import (
     moved_value,
     refilled_input,
 )
-from gradcheck.plan import check_point, settles_jointly
+from gradcheck.plan import check_point
 from gradcheck.report import verdict_row
 from gradcheck.selection import rng_for
 from gradcheck.settings import Settings
@@ -77,9 +78,10 @@ def model_second_point(model, owners, loss, x, y, s: Settings, wrong: set[str],
             return None
         names = [n for n in whole.analytic if n not in wrong]
         there = s.at_second_point()
-        joint = None if given is None else reweighed(whole, given, there.step / s.step)
+        joint, by = (None, there) if given is None else measured_jointly(
+            whole, lambda t: reweighed(whole, given, t.step / s.step), there)
         if joint is not None and set(names) <= set(joint.names):
-            verdicts = check_jointly(whole, joint, there)
+            verdicts = check_jointly(whole, joint, by)
             if settles_jointly(verdicts, there.dtype):
                 return []
         drawn = None if given is None else dict(zip(given.names, given.directions, strict=True))

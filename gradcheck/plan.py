@@ -2,8 +2,11 @@
 
 ``mode="auto"`` (:func:`check_point`):
 
-1. tensors of up to ``AUTO_FULL_LIMIT`` elements: every element;
-2. the larger tensors together, along one joint random direction (:mod:`.joint_direction`);
+1. tensors of up to ``AUTO_FULL_LIMIT`` elements: every element (skipped at a second point,
+   which checks directions only);
+2. the other tensors together, along one joint random direction (:mod:`.joint_direction`;
+   at a one-sided second point by central differences where one evaluation's round-off
+   would leave it too coarse: :func:`gradcheck.joint_direction.measured_jointly`);
 3. each tensor the joint direction did not settle: along its own random direction (and a
    second one when the first passed with too coarse a tolerance to mean it, then every
    element, grouped where exact, when that one is too coarse as well: elements read back
@@ -26,8 +29,8 @@ from dataclasses import replace
 import numpy as np
 
 from gradcheck.finite_diff import stencil
-from gradcheck.joint_direction import check_jointly, plan_joint
-from gradcheck.judge import Rule, Verdict
+from gradcheck.joint_direction import check_jointly, measured_jointly, plan_joint
+from gradcheck.judge import Rule, Verdict, passed, resolved, settles_jointly
 from gradcheck.measure import check_values
 from gradcheck.point import Point
 from gradcheck.selection import (
@@ -41,40 +44,11 @@ from gradcheck.selection import (
 from gradcheck.settings import Settings
 from gradcheck.value_sets import STRUCTURE_MIN_ELEMENTS, direction_values, element_values
 
-__all__ = ["COARSE", "CONFIRM_ELEMENTS", "CONFIRM_MOVES", "check_point", "full_numeric",
-           "passed", "resolved", "settles_jointly"]
+__all__ = ["CONFIRM_ELEMENTS", "CONFIRM_MOVES", "check_point", "full_numeric"]
 
-_SETTLED = ("pass", "vacuous")
-# a passing direction whose tolerance is above this share of its value is no proof (float64
-# directions resolve about 1e-7, but a tensor whose share of a large objective is small, a W
-# fed inputs of 3e-4 beside a bias of 1, only 3e-4: its 1e-4 error passed; float32 ones
-# resolve 1e-2 at best, and over a large output much less: a 512-element float32
-# softplus's random directions resolve 1.5 to 20 %)
-COARSE = {"float64": 1e-5, "float32": 1e-2}
 CONFIRM_ELEMENTS = STRUCTURE_MIN_ELEMENTS   # elements that back a direction too coarse
 CONFIRM_MOVES = 256   # ... unless every element fits in this many moves (groups)
 COMPLEX_RTOL = 1e-12   # the complex step's floor (it has no cancellation error)
-
-
-def passed(verdicts: list[Verdict]) -> bool:
-    """True when every objective's verdict passes (or proves nothing)."""
-    return all(v.status in _SETTLED for v in verdicts)
-
-
-def resolved(verdicts: list[Verdict], dtype: str) -> bool:
-    """Passed, with a tolerance fine enough to mean it: a direction whose round-off
-    allowance exceeds ``COARSE`` of its value could hide a real error, so the plan checks
-    the tensor element by element instead (an element read back from its own output slice
-    carries only that slice's round-off)."""
-    return passed(verdicts) and all(
-        v.tolerance <= COARSE[dtype] * max(abs(v.analytic), abs(v.numeric))
-        or v.all_zero for v in verdicts)
-
-
-def settles_jointly(verdicts: list[Verdict], dtype: str) -> bool:
-    """A joint direction's verdicts that settle every tensor in it: all passes (a kink or a
-    vacuous value sends each tensor to its own check), resolved."""
-    return all(v.status == "pass" for v in verdicts) and resolved(verdicts, dtype)
 
 
 def check_point(point: Point, names: list[str], s: Settings, progress=None, *,
@@ -99,9 +73,9 @@ def check_point(point: Point, names: list[str], s: Settings, progress=None, *,
                 results[n] = _own(point, n, select("auto", _size(point, n), _rng(s, point, n)),
                                   s, progress, details)
     pending = [n for n in names if n not in results]
-    joint = plan_joint(point, pending, s, drawn)   # stage 2
-    if joint is not None:
-        verdicts = check_jointly(point, joint, s)
+    joint, by = measured_jointly(point, lambda t: plan_joint(point, pending, t, drawn), s)
+    if joint is not None:   # stage 2
+        verdicts = check_jointly(point, joint, by)
         if settles_jointly(verdicts, s.dtype):
             results.update({n: verdicts for n in joint.names})
     for n in [n for n in names if n not in results]:   # stages 3 and 4

@@ -47,6 +47,7 @@ class Settings:
     likely_cause: bool = True
     dtype: str = "float64"
     joint_resolution: float | None = None   # None: the dtype's (see TOLERANCES)
+    one_sided: bool = False   # forward differences a second point chose for central ones
 
     @property
     def step(self) -> float:
@@ -83,7 +84,13 @@ class Settings:
             self.eps is None and default_eps(self.dtype, "forward") <= rtol / 10)
         return replace(self, mode="auto", method="forward" if one_sided else self.method,
                        rtol=rtol, joint_resolution=max(SECOND_POINT_RESOLUTION,
-                                                       self.resolution))
+                                                       self.resolution), one_sided=one_sided)
+
+    def centrally(self) -> Settings:
+        """A one-sided second point's settings with the central differences it replaced
+        (for a joint direction whose one-sided round-off would be too coarse to mean a
+        pass: :func:`gradcheck.plan.measured_jointly`)."""
+        return replace(self, method="central", one_sided=False)
 
     def options(self) -> dict:
         """The report's ``options`` (the values in force)."""

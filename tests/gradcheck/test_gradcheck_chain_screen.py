@@ -75,16 +75,29 @@ def test_a_wrong_model_backward_fails_end_to_end_rows_only():
         ("0:Dense", "W", "end_to_end")]
 
 
-def test_a_tensor_too_small_for_a_direction_is_checked_in_its_layers_own_point():
+def test_a_small_tensor_joins_the_screens_direction():
     model = mlp((20, 16, 4), activation="tanh", init="xavier")   # b of the last layer: 4
     table = check_model(model, SoftmaxCrossEntropy(), X, RNG.integers(0, 4, 32)).table
     assert (table.status == "pass").all()
-    bias = table[(table.layer == "2:Dense") & (table.tensor == "b")]
-    assert bias.worst_index.str.fullmatch(r"\(\d,\)").all()   # its own elements, both checks
-    others = table[~((table.layer == "2:Dense") & (table.tensor == "b"))]
-    assert others.worst_index.str.contains(SCREEN).all()
+    assert table.worst_index.str.contains(SCREEN).all()   # the 4-element bias too
     assert list(table[table.layer == "2:Dense"].tensor) == ["input", "input", "W", "W",
                                                              "b", "b"]   # in tensor order
+
+
+@pytest.mark.parametrize("element", [0, 3])
+def test_one_wrong_element_of_a_small_tensor_in_the_screen_is_named(element):
+    class OneBiasOff(Dense):
+        def backward(self, dy):
+            dx = super().backward(dy)
+            self.grads["b"][element] *= 1 + 1e-5
+            return dx
+
+    model = Sequential([Dense(20, 16, init="xavier", seed=1), Tanh(),
+                        OneBiasOff(16, 4, init="xavier", seed=2)])
+    table = check_model(model, SoftmaxCrossEntropy(), X, RNG.integers(0, 4, 32)).table
+    failed = table[(table.status == "fail") & (table.check == "gradient")]
+    assert list(zip(failed.layer, failed.tensor, failed.worst_index, strict=True)) == [
+        ("2:OneBiasOff", "b", f"({element},)")]
 
 
 def test_an_error_in_the_chain_to_the_loss_names_that_call():

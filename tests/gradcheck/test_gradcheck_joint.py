@@ -10,15 +10,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import gradcheck.model_second_point
 import gradcheck.plan
 from gradcheck import TOLERANCES, check_layer, check_model
 from gradcheck.engine import Tensor
 from gradcheck.finite_diff import default_eps, step_sizes
-from gradcheck.joint_direction import LOW_PROJECTION, plan_joint, reweighed
+from gradcheck.joint_direction import LOW_PROJECTION, measured_jointly, plan_joint, reweighed
+from gradcheck.judge import COARSE, NOISE_FACTOR
 from gradcheck.point import Point
 from gradcheck.selection import rng_for
 from gradcheck.settings import Settings
 from reference_nets import Sequential
+from reference_nets.layers.activations import Tanh
 from reference_nets.losses import SoftmaxCrossEntropy
 from reference_nets.zoo import mlp
 from tests.gradcheck import zoo_layers as z
@@ -279,3 +282,42 @@ def test_a_joint_direction_serves_a_nearby_point_while_it_stays_balanced():
     faded = replace(point, analytic={"a": point.analytic["a"] / 10, "b": point.analytic["b"]})
     assert reweighed(faded, joint) is None     # below a quarter of the largest
     assert reweighed(replace(point, analytic={"a": point.analytic["a"]}), joint) is None
+
+
+@pytest.mark.parametrize("noise_share", [0.4, 0.6])
+def test_a_one_sided_second_point_measures_centrally_where_its_round_off_is_too_coarse(
+        noise_share):
+    # the joint value one-sided weights give, and a round-off allowance of that share of
+    # COARSE of it: above half, the central differences it replaced (steps 2**9 larger)
+    there = Settings("auto", "central", None, None, None, seed=0).at_second_point()
+    assert there.method == "forward" and there.one_sided
+    point = _two_tensor_point()
+    one_sided = plan_joint(point, ["a", "b"], there)
+    value = abs(float(one_sided.weights @ one_sided.projections))
+    noisy = replace(point, noise=noise_share * COARSE["float64"] * value / NOISE_FACTOR)
+    joint, by = measured_jointly(noisy, lambda t: plan_joint(noisy, ["a", "b"], t), there)
+    if noise_share < 0.5:
+        assert by is there and np.array_equal(joint.weights, one_sided.weights)
+    else:
+        assert (by.method, by.one_sided, by.rtol) == ("central", False, there.rtol)
+        assert np.array_equal(joint.weights, plan_joint(noisy, ["a", "b"], by).weights)
+        assert abs(float(joint.weights @ joint.projections)) >= 2**8 * value
+
+
+def test_a_model_whose_one_sided_second_point_is_too_coarse_is_not_checked_tensor_by_tensor(
+        monkeypatch):
+    # small weights: the loss (about log 10) dwarfs its change along one-sided steps
+    model = Sequential([z.Linear(12, 16, seed=1), Tanh(), z.Linear(16, 10, seed=2)])
+    for layer in model.layers[::2]:
+        layer.params["W"] *= 0.03
+    methods, fallbacks = [], []
+    measured = gradcheck.model_second_point.check_jointly
+    monkeypatch.setattr(gradcheck.model_second_point, "check_jointly",
+                        lambda point, joint, s: methods.append(s.method) or measured(
+                            point, joint, s))
+    monkeypatch.setattr(gradcheck.model_second_point, "check_point",
+                        lambda *a, **k: fallbacks.append(a) or {})
+    rng = np.random.default_rng(23)
+    x, y = rng.normal(size=(8, 12)), rng.integers(0, 10, 8)
+    assert check_model(model, SoftmaxCrossEntropy(), x, y).passed
+    assert methods == ["central"] and fallbacks == []
