@@ -34,7 +34,6 @@ and element.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import NamedTuple
 
 import numpy as np
@@ -166,11 +165,10 @@ def chain_screen(layers, labels, acts, probes, e2e, loss, y, loss0: float, dpred
     if joint is None:
         return Screen(none, None, None)
     given = _of_the_model(joint)
-    verdicts = check_jointly(point, joint, s)
+    verdicts = check_jointly(point, joint, s, label=f"joint direction ({len(joint.names)} "
+                                                   f"tensors of {len(layers)} layers)")
     if not settles_jointly(verdicts, s.dtype):
         return Screen(none, given, None)
-    label = f"joint direction ({len(joint.names)} tensors of {len(layers)} layers)"
-    verdicts = [replace(v, worst_label=label) for v in verdicts]
     out = []
     for i in range(len(layers)):
         own = [n for n in names if n.split(".", 1)[0] == str(i)]

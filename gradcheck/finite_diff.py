@@ -20,6 +20,7 @@ exact in floating point and the divisor is the step really taken.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -69,6 +70,7 @@ def stencil(method: str) -> Stencil:
     return _STENCILS[method]
 
 
+@functools.lru_cache(maxsize=64)
 def default_eps(dtype, method: str = "central") -> float:
     """Default relative step for values of ``dtype`` (float32 or float64) and ``method``."""
     stencil(method)
@@ -114,7 +116,7 @@ def direction_step(values: np.ndarray, eps: float, zero_scale: float = 0.0) -> f
     largest magnitude (the one step a tensor's own direction and a joint direction use);
     ``zero_scale`` as for :func:`step_floor`."""
     real = values if values.dtype.kind == "f" else np.real(values)
-    largest = max(float(real.max()), -float(real.min()))
+    largest = float(np.abs(real).max())
     if largest < 1.0:   # the floor is at most 1: it matters only below
         largest = max(largest, step_floor(real, eps, zero_scale))
     mantissa, exponent = math.frexp(largest)

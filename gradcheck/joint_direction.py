@@ -100,11 +100,13 @@ class Joint:
                                    for n, g in zip(self.names, gs, strict=True)))
                      for gs in grads)
 
-    def values(self, point: Point) -> tuple[ValueSet, list[np.ndarray], list[float]]:
-        """The one joint value, its analytic value per objective and the scale of each."""
+    def values(self, point: Point, label: str | None = None
+               ) -> tuple[ValueSet, list[np.ndarray], list[float]]:
+        """The one joint value (named ``label``, by default after its tensors), its analytic
+        value per objective and the scale of each."""
         parts = tuple(Part(point.index(n), None, v, w)
                       for n, v, w in zip(self.names, self.directions, self.weights, strict=True))
-        label = f"joint direction ({', '.join(self.names)})"
+        label = label or f"joint direction ({', '.join(self.names)})"
         values = ValueSet((Move(parts, size=0),), (np.array([0]),), (None,), np.ones(1),
                           lambda _i: label, rounding=lambda: self._rounding(point))
         terms = [self.weights * self.projections]
@@ -200,9 +202,11 @@ def reweighed(point: Point, given: Joint, step_ratio: float = 1.0) -> Joint | No
                  projections)
 
 
-def check_jointly(point: Point, joint: Joint, s: Settings) -> list[Verdict]:
-    """Verdicts of the joint direction: local, and end-to-end when the point judges it."""
-    values, analytic, scales = joint.values(point)
+def check_jointly(point: Point, joint: Joint, s: Settings, label: str | None = None
+                  ) -> list[Verdict]:
+    """Verdicts of the joint direction (named ``label``, by default after its tensors):
+    local, and end-to-end when the point judges it."""
+    values, analytic, scales = joint.values(point, label)
     atol, rtol = s.tolerances
     low = float(np.abs(joint.weights).min())
     rules = [Rule(atol * low, rtol, point.noise), Rule(atol * low, rtol, point.e2e_noise)]

@@ -159,22 +159,25 @@ def judge(analytic, est: Estimate, base_tol: np.ndarray, scale: float,
         return Verdict(0, 0, 0, 0, 0.0, 0.0, 0, "", 0.0, 0.0, 0.0)
     err, tol = _compared(analytic, est, base_tol)
     bad = ~(err <= tol)
-    kink = _kinked(bad, est, tol)
-    failed = bad & ~kink
+    smooth = est.kink is None and est.unresolved is None   # a first estimate: no kink test
+    kink = None if smooth else _kinked(bad, est, tol)
+    failed = bad if smooth else bad & ~kink
     n_failed = int(np.count_nonzero(failed))
     ratio = err / np.maximum(tol, _TINY)
     worst = int(np.argmax(np.where(failed, ratio, -1.0) if n_failed else ratio))
     max_abs, largest = float(np.fmax.reduce(err)), float(np.abs(analytic).max())  # NaN-free
     zero = (analytic == 0) & (numeric == 0)
-    blind = zero | (tol >= largest) if largest > 0 else zero
+    n_zero = int(np.count_nonzero(zero))
     return Verdict(
-        checked=len(err), n_failed=n_failed, n_nondifferentiable=int(np.count_nonzero(kink)),
-        n_zero=int(np.count_nonzero(zero)), max_abs_err=max_abs,
+        checked=len(err), n_failed=n_failed,
+        n_nondifferentiable=0 if smooth else int(np.count_nonzero(kink)), n_zero=n_zero,
+        max_abs_err=max_abs,
         max_rel_err=max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else float("inf")),
         worst=worst, worst_label=label(worst), analytic=float(analytic[worst]),
         numeric=float(numeric[worst]), tolerance=float(tol[worst]),
         n_unresolved=0 if est.unresolved is None else int(np.count_nonzero(kink & est.unresolved)),
-        n_blind=int(np.count_nonzero(blind)), largest=largest)
+        n_blind=int(np.count_nonzero(zero | (tol >= largest))) if largest > 0 else n_zero,
+        largest=largest)
 
 
 def passed(verdicts: list[Verdict]) -> bool:

@@ -23,7 +23,7 @@ from gradcheck.selection import random_float32
 from gradcheck.validation import loss_value, trainable
 
 __all__ = ["SECOND_POINT_MOVE", "input_copier", "layer_point", "model_point", "moved_parameters",
-           "moved_value", "refilled_input"]
+           "moved_value", "moved_values", "refilled_input"]
 
 #: relative move of every value to the second point, by the check's dtype: a stale cache is
 #: then wrong by about a tenth of it (float32's finite differences do not resolve the 0.1 %
@@ -140,27 +140,36 @@ def _buffer(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def moved_value(a: np.ndarray, rng: np.random.Generator, move: float,
-                out: np.ndarray | None = None) -> np.ndarray:
-    """``a`` moved to the second point (same dtype): ``a + m z (|a| + rms(a))``, ``m`` the
-    ``move`` (:data:`SECOND_POINT_MOVE`), ``z`` uniform in [-1, 1) (on a float32 grid): each
-    value moves by up to ``m`` of its own size plus ``m`` of the tensor's scale (continuous,
-    so ties and exact zeros break by about ``m``).
+def moved_value(a: np.ndarray, rng: np.random.Generator, move: float) -> np.ndarray:
+    """``a`` moved to the second point, a new array of its dtype (:func:`moved_values`)."""
+    return moved_values([a], rng, move)[0]
 
-    ``out`` (shape and dtype of ``a``, not ``a`` itself) receives the moved values; by
-    default a new array. ``z`` is the only temporary of ``a``'s size.
+
+def moved_values(arrays: list[np.ndarray], rng: np.random.Generator, move: float,
+                 outs: list[np.ndarray] | None = None) -> list[np.ndarray]:
+    """Each array ``a`` of ``arrays`` moved to the second point (same dtype):
+    ``a + m z (|a| + rms(a))``, ``m`` the ``move`` (:data:`SECOND_POINT_MOVE`), ``z`` uniform
+    in [-1, 1) (on a float32 grid): each value moves by up to ``m`` of its own size plus ``m``
+    of the tensor's scale (continuous, so ties and exact zeros break by about ``m``).
+
+    ``outs`` (one per array, of its shape and dtype, not the array itself) receive the moved
+    values; by default new arrays. One draw of ``z`` serves every array, and is the only
+    temporary of their size.
     """
-    scale = rms(a) or 1.0
-    z = random_float32(rng, a.shape)   # uniform in [1, 2), exact in float32
+    z = random_float32(rng, sum(a.size for a in arrays))   # uniform in [1, 2), exact
     z -= np.float32(1.5)
     z *= np.float32(2 * move)
-    if out is None:
-        out = np.empty_like(a, dtype=np.result_type(a.dtype, np.float64))
-    np.abs(a, out=out)
-    out += scale
-    out *= z
-    out += a
-    return out.astype(a.dtype, copy=False)
+    moved, start = [], 0
+    for a, out in zip(arrays, outs or [None] * len(arrays), strict=True):
+        if out is None:
+            out = np.empty_like(a, dtype=np.result_type(a.dtype, np.float64))
+        np.abs(a, out=out)
+        out += rms(a) or 1.0
+        out *= z[start:start + a.size].reshape(a.shape)
+        out += a
+        moved.append(out.astype(a.dtype, copy=False))
+        start += a.size
+    return moved
 
 
 def refilled_input(forward, x: np.ndarray, x2: np.ndarray, label: str,
@@ -183,12 +192,11 @@ def refilled_input(forward, x: np.ndarray, x2: np.ndarray, label: str,
 
 @contextmanager
 def moved_parameters(layers, rng: np.random.Generator, move: float):
-    """Move every parameter of ``layers`` in place (:func:`moved_value`); restore them
+    """Move every parameter of ``layers`` in place (:func:`moved_values`); restore them
     exactly after the block."""
     saved = [(p, p.copy()) for layer in layers for p in trainable(layer.params).values()]
     try:
-        for p, original in saved:
-            moved_value(original, rng, move, out=p)
+        moved_values([original for _, original in saved], rng, move, [p for p, _ in saved])
         yield
     finally:
         for p, original in saved:

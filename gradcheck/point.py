@@ -139,4 +139,6 @@ class Point:
         local = np.array([weighted.sum()]) if region is None else region_sums(weighted, *region)
         if not ends:
             return local[:, None]
-        return np.stack([local.real, self.downstream.changes(y, region)], axis=1)
+        both = np.empty((len(local), 2))
+        both[:, 0], both[:, 1] = local.real, self.downstream.changes(y, region)
+        return both
