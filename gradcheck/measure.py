@@ -23,6 +23,7 @@ from gradcheck.finite_diff import Estimate, estimate, stencil
 from gradcheck.judge import SAFETY, Rule, Verdict, judge, settled
 from gradcheck.parallel import move_changes
 from gradcheck.point import Point
+from gradcheck.step_growth import grown_where_round_off_limits
 from gradcheck.step_halving import halve_undecided
 
 __all__ = ["ValueSet", "check_values"]
@@ -55,6 +56,9 @@ class ValueSet:
         :func:`gradcheck.point.moved_round_off`), added to the rule's; called only when a
         value is not settled without it. None: the moves are exact (elements step by
         powers of two).
+    growth_limit : ndarray, shape (m,), optional
+        The most each value's step may grow where round-off limits its tolerance
+        (:mod:`gradcheck.step_growth`); None: steps never grow.
     """
 
     moves: tuple[Move, ...]
@@ -64,6 +68,7 @@ class ValueSet:
     label: Callable[[int], str]
     noise_share: np.ndarray | None = None
     rounding: Callable[[], tuple[float, ...]] | None = None
+    growth_limit: np.ndarray | None = None
 
 
 def _deltas(point: Point, values: ValueSet, ends: bool, offsets, which,
@@ -175,6 +180,9 @@ def check_values(point: Point, values: ValueSet, analytic: list[np.ndarray], rul
         unsettled = not ok.all()
     if refine and unsettled and (st.refine or _HALVES[0] in st.first):
         estimates, base = _refined(run, st, analytic, estimates, first, base, ok)
+    if refine and values.growth_limit is not None and not st.complex:
+        estimates, base = grown_where_round_off_limits(
+            analytic, estimates, base, run.rules, run.scales, values, run.deltas, run.bases)
     if keep is not None:
         error = 0.0 if estimates[0].error is None else estimates[0].error
         keep.append((np.asarray(estimates[0].value, float), base[0] + SAFETY * error))

@@ -14,6 +14,7 @@ from gradcheck.grouping import detect_structure, group_elements, region_sums
 from gradcheck.measure import ValueSet
 from gradcheck.point import Point, moved_round_off
 from gradcheck.selection import element_label, random_directions
+from gradcheck.step_growth import growth_limit
 
 __all__ = ["STRUCTURE_MIN_ELEMENTS", "direction_values", "element_values", "objectives_of"]
 
@@ -50,7 +51,8 @@ def element_values(point: Point, name: str, elements: np.ndarray, method: str, e
                   for g, c in zip(groups, columns, strict=True))
     values = ValueSet(moves, columns, tuple((g, live.shape, structure) for g in groups), steps,
                       lambda i: element_label(elements[i], live.shape),
-                      _noise_share(point, elements, live.shape, structure))
+                      _noise_share(point, elements, live.shape, structure),
+                      growth_limit=growth_limit(flat_values[elements], live, steps))
     return values, [np.asarray(g, float).reshape(-1)[elements] for g in objectives_of(point, name)]
 
 
