@@ -5,7 +5,8 @@ cross-entropy). For each size both checkers run on the same weights and data, in
 ``--repeat`` times each, on one thread; the table gives the medians and torch / ours.
 
 Run: ``.venv/bin/python bench/gradcheck_sweep.py [--repeat 15] [--threads 1]
-[--no-second-point]``
+[--no-second-point] [--sizes 16-32-8 10-10-10-10] [--seeds 3]``: ``--sizes`` replaces the
+sweep's sizes, ``--seeds`` checks each size with that many weight and data seeds (a row each).
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=15, help="interleaved runs per checker")
     parser.add_argument("--no-second-point", action="store_true",
                         help="check_model(second_point=False): the given point only")
+    parser.add_argument("--sizes", nargs="+", help="layer sizes instead of the sweep's, e.g. "
+                        "16-32-8 10-10-10-10")
+    parser.add_argument("--seeds", type=int, default=1, help="weight and data seeds per size")
     return parser.parse_args()
 
 
@@ -68,15 +72,17 @@ def main() -> int:
     print(f"tanh MLPs, float64, batch {BATCH}, {ARGS.threads} thread(s), medians of "
           f"{ARGS.repeat} interleaved runs")
     print(f"{'sizes':<20} {'params':>7} {'ours ms':>9} {'torch fast ms':>14} {'torch / ours':>13}")
-    for sizes in SIZES:
-        rng = np.random.default_rng(0)
-        model = mlp(sizes, activation="tanh", init="xavier", seed=0)
+    sizes_list = [tuple(map(int, s.split("-"))) for s in ARGS.sizes] if ARGS.sizes else SIZES
+    for sizes, seed in ((s, k) for s in sizes_list for k in range(ARGS.seeds)):
+        rng = np.random.default_rng(seed)
+        model = mlp(sizes, activation="tanh", init="xavier", seed=seed)
         x, y = rng.normal(size=(BATCH, sizes[0])), rng.integers(0, sizes[-1], BATCH)
         n = sum(p.size for layer in model.layers for p in layer.params.values())
         m = medians({"ours": lambda m=model, x=x, y=y: check_model(
                          m, loss, x, y, second_point=not ARGS.no_second_point).passed,
                      "torch": torch_fast(model, x, y)}, ARGS.repeat)
-        print(f"{'-'.join(map(str, sizes)):<20} {n:>7} {1e3 * m['ours']:>9.2f} "
+        label = "-".join(map(str, sizes)) + (f" seed {seed}" if ARGS.seeds > 1 else "")
+        print(f"{label:<20} {n:>7} {1e3 * m['ours']:>9.2f} "
               f"{1e3 * m['torch']:>14.2f} {m['torch'] / m['ours']:>13.2f}")
     return 0
 
