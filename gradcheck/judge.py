@@ -163,9 +163,12 @@ def judge(analytic, est: Estimate, base_tol: np.ndarray, scale: float,
     kink = None if smooth else _kinked(bad, est, tol)
     failed = bad if smooth else bad & ~kink
     n_failed = int(np.count_nonzero(failed))
-    ratio = err / np.maximum(tol, _TINY)
-    worst = int(np.argmax(np.where(failed, ratio, -1.0) if n_failed else ratio))
-    max_abs, largest = float(np.fmax.reduce(err)), float(np.abs(analytic).max())  # NaN-free
+    if len(err) == 1:   # one value (a joint direction): the worst, with no reductions
+        worst, max_abs, largest = 0, float(err[0]), abs(float(analytic[0]))
+    else:
+        ratio = err / np.maximum(tol, _TINY)
+        worst = int(np.argmax(np.where(failed, ratio, -1.0) if n_failed else ratio))
+        max_abs, largest = float(np.fmax.reduce(err)), float(np.abs(analytic).max())  # NaN-free
     zero = (analytic == 0) & (numeric == 0)
     n_zero = int(np.count_nonzero(zero))
     return Verdict(
