@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -22,8 +21,7 @@ from gradcheck.finite_diff import default_eps, estimate, stencil, step_floor, st
 __all__ = ["Move", "Part", "Tensor", "measure", "numerical_gradient", "perturbed_outputs"]
 
 
-@dataclass(frozen=True)
-class Tensor:
+class Tensor(NamedTuple):
     """A tensor a computation reads, and that the engine may perturb.
 
     Attributes
