@@ -209,9 +209,9 @@ def check_jointly(point: Point, joint: Joint, s: Settings, label: str | None = N
     values, analytic, scales = joint.values(point, label)
     atol, rtol = s.tolerances
     low = float(np.abs(joint.weights).min())
-    rules = [Rule(atol * low, rtol, point.noise), Rule(atol * low, rtol, point.e2e_noise)]
-    return check_values(point, values, analytic, rules[:len(analytic)], s.method,
-                        scales=scales)
+    rules = [Rule(atol * low, rtol, noise)
+             for noise in (point.noise, point.e2e_noise)[:len(analytic)]]
+    return check_values(point, values, analytic, rules, s.method, scales=scales)
 
 
 def measured_jointly(point: Point, joint_for: Callable[[Settings], Joint | None],

@@ -136,13 +136,16 @@ def _walk(model) -> list[tuple[str, object, int | None]]:
             if id(obj) in seen:
                 continue
             seen.add(id(obj))
+            arrays = ()   # a layer's params and grads hold arrays: not entered
             if type(obj) not in (dict, list, tuple) and _callable_pair(obj) \
                     and not isinstance(obj, (Mapping, list, tuple)):
                 found.append((path, obj, parent))
                 parent = len(found) - 1
+                arrays = (id(getattr(obj, "params", None)), id(getattr(obj, "grads", None)))
             below += [(_join(path, name, value, obj), value, parent)   # arrays, numbers...
                       for name, value in _children(obj)                  # left out
-                      if type(value) not in _LEAVES and not _opaque(value)]
+                      if type(value) not in _LEAVES and id(value) not in arrays
+                      and not _opaque(value)]
         level = below
     return found
 

@@ -15,6 +15,7 @@ from gradcheck.global_random import GlobalRandomState
 __all__ = ["Snapshot", "kept_state"]
 
 _IMMUTABLE = (int, float, complex, bool, str, bytes, type(None))
+_MISSING = object()
 _NOT_STATE = (type, types.ModuleType, types.FunctionType, types.MethodType,
               types.BuiltinFunctionType, functools.partial)
 # Packages whose objects keep their own (live) state: left alone, never snapshotted.
@@ -152,11 +153,13 @@ class Snapshot:
     def restore(self) -> None:
         """Put every saved attribute back (the same objects, their contents restored) and
         drop the attributes added since (caches the check's calls created)."""
-        if hasattr(self.layer, "__dict__"):
-            for name in set(vars(self.layer)) - self.names:
-                delattr(self.layer, name)
+        attrs = vars(self.layer) if hasattr(self.layer, "__dict__") else {}
+        for name in set(attrs) - self.names:
+            delattr(self.layer, name)
         for name, (original, saved) in self.saved.items():
-            setattr(self.layer, name, _restored(original, saved))
+            value = _restored(original, saved)
+            if attrs.get(name, _MISSING) is not value:   # not put back yet
+                setattr(self.layer, name, value)
         grads = getattr(self.layer, "grads", None)
         for key, value in self.grads.items():
             current = grads.get(key) if isinstance(grads, Mapping) else None
