@@ -67,7 +67,7 @@ LOW_PROJECTION = 0.125
 
 def _project(v: np.ndarray, g: np.ndarray) -> float:
     """``<v, g>`` for a unit direction ``v``."""
-    return float(np.dot(np.ravel(g), v))
+    return float(g.ravel().dot(v))
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ def _directions(point: Point, names: list[str], lives: list[np.ndarray], s: Sett
         rng = rng_for(s.seed, point.label, "joint")
         drawn.update(zip(new, random_directions_of(rng, new.values()), strict=True))
     directions = [drawn[n] for n in names]
-    grads = [np.ravel(point.analytic[n]) for n in names]
+    grads = [point.analytic[n].ravel() for n in names]
     projections = np.array([_project(v, g) for v, g in zip(directions, grads, strict=True)])
     typical = np.sqrt(np.array([_project(g, g) / g.size for g in grads]))
     low = np.flatnonzero(np.abs(projections) < LOW_PROJECTION * typical)

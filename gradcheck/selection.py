@@ -120,7 +120,7 @@ def random_directions_of(rng: np.random.Generator, sizes) -> list[np.ndarray]:
     ends = list(itertools.accumulate(sizes))
     directions = [drawn[end - n:end] for n, end in zip(sizes, ends, strict=True)]
     for v in directions:   # in place, no temporary of the total size
-        v *= 1 / math.sqrt(float(np.dot(v, v)))
+        v *= 1 / math.sqrt(float(v.dot(v)))
     return directions
 
 
