@@ -1,4 +1,4 @@
-"""One random direction over all of a layer's large tensors at once (``mode="auto"``).
+"""One random direction over several tensors at once (``mode="auto"``).
 
 In ``"auto"`` mode every tensor a layer's own point does not check element by element (those
 of more than ``AUTO_FULL_LIMIT`` elements; at a second point and in a chain's screen, every
@@ -160,17 +160,16 @@ def plan_joint(point: Point, names: list[str], s: Settings, drawn=None) -> Joint
     checked on its own after a joint check that did not pass draws its own. None when fewer
     than two tensors qualify (or for complex steps).
     """
-    large = list(names)
-    if len(large) < 2 or stencil(s.method).complex:
+    if len(names) < 2 or stencil(s.method).complex:
         return None
-    lives = [point.live(n) for n in large]
-    directions, projections = _directions(point, large, lives, s, drawn)
+    lives = [point.live(n) for n in names]
+    directions, projections = _directions(point, names, lives, s, drawn)
     h = np.array([direction_step(a, s.step, point.output_scale) for a in lives])
     c = h * np.abs(projections)
     # the most a tensor can grow: until each element moves by its own step h_t
     reach = c * np.array([2.0 ** ((a.size.bit_length() - 1) // 2) for a in lives])
     # below the floor: too small next to the largest, or the round-off would outweigh it
-    noise = max(point.noise, point.e2e_noise if point.has_e2e(large) else 0.0)
+    noise = _noise(point, names)
     floor = max(SHRINK_LIMIT * c.max(), NOISE_MARGIN * NOISE_FACTOR * noise / s.resolution)
     kept = np.flatnonzero((c > 0) & (reach >= floor))
     if len(kept) < 2:
@@ -179,7 +178,7 @@ def plan_joint(point: Point, names: list[str], s: Settings, drawn=None) -> Joint
     # each tensor steps the way that raises D: the contributions add up, never cancel
     weights = np.ldexp(h[kept], np.floor(np.log2(level / c[kept])).astype(np.int64))
     weights *= np.sign(projections[kept])
-    return Joint([large[i] for i in kept], [directions[i] for i in kept], weights,
+    return Joint([names[i] for i in kept], [directions[i] for i in kept], weights,
                  projections[kept])
 
 
@@ -232,6 +231,10 @@ def measured_jointly(point: Point, joint_for: Callable[[Settings], Joint | None]
 def _resolvable(point: Point, joint: Joint, s: Settings) -> bool:
     """One evaluation's round-off allowance stays below half of ``COARSE`` of the joint's
     analytic value."""
-    noise = max(point.noise, point.e2e_noise if point.has_e2e(joint.names) else 0.0)
     value = abs(float(np.dot(joint.weights, joint.projections)))
-    return NOISE_FACTOR * noise <= 0.5 * COARSE[s.dtype] * value
+    return NOISE_FACTOR * _noise(point, joint.names) <= 0.5 * COARSE[s.dtype] * value
+
+
+def _noise(point: Point, names) -> float:
+    """The larger round-off of the objectives judged for the tensors ``names``."""
+    return max(point.noise, point.e2e_noise if point.has_e2e(names) else 0.0)

@@ -89,7 +89,7 @@ class Settings:
     def centrally(self) -> Settings:
         """A one-sided second point's settings with the central differences it replaced
         (for a joint direction whose one-sided round-off would be too coarse to mean a
-        pass: :func:`gradcheck.plan.measured_jointly`)."""
+        pass: :func:`gradcheck.joint_direction.measured_jointly`)."""
         return replace(self, method="central", one_sided=False)
 
     def options(self) -> dict:

@@ -6,19 +6,22 @@ size is judged with a round-off allowance ``NOISE_FACTOR * eps_mach * F / h``
 beside a bias of 0.1 change an output of 0.1 by 1e-13 of it, so their allowance is some
 0.5 % of their value and a 0.1 % error in them passes. Where the function stays smooth over
 larger steps (a linear layer's weights exactly) a step ``G`` times larger shrinks that
-allowance ``G`` times. So each value whose fixed tolerance is round-off, above the rest of
-it and above ``TRIGGER * rtol * |analytic|``, is measured again centrally at ``G h`` and
-``G h / 2``: ``G`` the power of two that brings its round-off to ``TARGET * rtol *
-|analytic|`` (the largest a move's values need, for all of them), at most ``MAX_GROWTH`` and
-never a step above ``MAX_GROWN_STEP`` of the value's magnitude (or of its tensor's rms, for
-small values): :func:`growth_limit`. The grown estimate replaces the first where it is
-clean: finite, not at a kink, its error (the difference of the two grown steps) within its
-own fixed tolerance, within the first estimate's tolerance of it, and resolving the value
-(a tolerance at most ``RESOLVES`` of it: a growth too small for that would take a value out
-of the vacuous count of :mod:`gradcheck.judge` and still pass it with any sign). A step that crossed
-kinks or left the region where the function is smooth shows a gap, a difference or a
-disagreement, and one the function refuses (it raised: a sampling position off its grid)
-is not taken: the first estimate stands.
+allowance ``G`` times.
+
+A value qualifies when its fixed tolerance is round-off, above the rest of it and above
+``TRIGGER * rtol * |analytic|``, and its first estimate passes and already tells it from 0
+(tolerance at most ``RESOLVES`` of it): a growth never loosens a verdict, and a value the
+first steps cannot tell from 0 has nothing to check a grown step against. It is measured
+centrally at a ladder of steps ``G h, G h / 2, ..., 2 h``: ``G`` the power of two that brings
+its round-off to ``TARGET * rtol * |analytic|``, at most ``MAX_GROWTH`` and never a step
+above ``MAX_GROWN_STEP`` of the magnitude of any value of its move (or of its tensor's rms,
+for small values): :func:`growth_limit`. The estimate of the two largest steps replaces the
+first where it is clean (finite, no kink, its error within its own fixed tolerance, a
+tolerance at most ``RESOLVES`` of the value) and every smaller step of the ladder, the
+first included, agrees with it within that step's own tolerance: structure finer than the
+grown step but coarser than the first (a ripple, a period the steps divide) shows as a
+disagreement somewhere down the ladder, and the first estimate stands. So does it where the
+function refuses a grown step (it raised: a sampling position off its grid).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import numpy as np
 from gradcheck.finite_diff import Estimate, estimate, rms
 from gradcheck.judge import Rule, tolerance
 
-__all__ = ["MAX_GROWN_STEP", "MAX_GROWTH", "RESOLVES", "TARGET", "TRIGGER",
+__all__ = ["MAX_GROWN_STEP", "MAX_GROWTH", "RESOLVES", "RTOL_FLOOR", "TARGET", "TRIGGER",
            "grown_where_round_off_limits", "growth_limit"]
 
 TRIGGER = 100.0          # round-off above this many rtol of the value: grow its step
@@ -38,7 +41,7 @@ TARGET = 10.0            # ... until its round-off is about this many rtol of th
 MAX_GROWTH = 2.0 ** 12   # the most a step grows (a linear function's weights take any)
 MAX_GROWN_STEP = 2.0 ** -5   # ... up to this share of the value's magnitude
 RESOLVES = 0.5   # a grown value's tolerance at most this share of it (a sign flip fails)
-_GROWN = (1.0, -1.0, 0.5, -0.5)   # central at G h and G h / 2, in units of G h
+RTOL_FLOOR = 1e-12   # the rtol a growth aims at when the rule's is 0
 
 
 def growth_limit(values: np.ndarray, tensor: np.ndarray, steps: np.ndarray) -> np.ndarray:
@@ -51,22 +54,39 @@ def growth_limit(values: np.ndarray, tensor: np.ndarray, steps: np.ndarray) -> n
     return np.exp2(np.clip(np.nan_to_num(room, nan=0.0), 0, np.log2(MAX_GROWTH)))
 
 
-def _growth(analytic: list[np.ndarray], estimates: list[Estimate], base: list[np.ndarray],
-            rules: list[Rule], scales: list[float], limit: np.ndarray) -> np.ndarray:
-    """Per value, the power-of-two factor its step grows by (1: it does not), shape (m,)."""
-    growth = np.ones(len(base[0]))
+def _needed(analytic: list[np.ndarray], estimates: list[Estimate], base: list[np.ndarray],
+            rules: list[Rule], scales: list[float]) -> tuple[list[np.ndarray], np.ndarray]:
+    """Per objective, the values that qualify (module docstring), shape (m,) each; and per
+    value the growth its round-off asks for (1: none, before any limit), shape (m,)."""
+    need, factor = [], np.ones(len(base[0]))
     for a, est, b, rule, scale in zip(analytic, estimates, base, rules, scales, strict=True):
-        fixed = rule.atol + rule.rtol * scale
-        round_off = b - fixed
-        wanted = TARGET * rule.rtol * np.abs(a)
-        need = (round_off > fixed) & (round_off > TRIGGER * rule.rtol * np.abs(a)) & (a != 0)
-        if est.unresolved is not None:   # nondifferentiable already: left as it is
-            need &= ~est.unresolved
+        fixed, magnitude = rule.atol + rule.rtol * scale, np.abs(a)
+        round_off, tol = b - fixed, tolerance(est, b)
+        wanted = max(rule.rtol, RTOL_FLOOR) * magnitude
+        ok = ((round_off > fixed) & (round_off > TRIGGER * wanted) & (magnitude > 0)
+              & (np.abs(a - est.value) <= tol) & (tol <= RESOLVES * magnitude))
+        for flag in (est.kink, est.unresolved):   # at or near a kink already: left as it is
+            ok &= True if flag is None else ~flag
+        need.append(ok)
         with np.errstate(divide="ignore", invalid="ignore"):
-            factor = np.where(need, round_off / np.where(wanted > 0, wanted, 1.0), 1.0)
-        growth = np.maximum(growth, factor)
-    grown = np.minimum(np.exp2(np.ceil(np.log2(growth))), limit)
-    return np.where(grown >= 4, grown, 1.0)   # below 4x: not worth a run
+            factor = np.maximum(factor, np.where(ok, round_off / (TARGET * wanted), 1.0))
+    return need, factor
+
+
+def _move_growth(factor: np.ndarray, limit: np.ndarray, columns: Sequence[np.ndarray]
+                 ) -> list[float]:
+    """Per move, the growth of its steps: the power of two its values ask for, within the
+    limit of every one of them; 1 where that is below 4 (not worth a run)."""
+    grown = []
+    for c in columns:
+        g = min(float(np.exp2(np.ceil(np.log2(factor[c].max())))), float(limit[c].min()))
+        grown.append(g if g >= 4 else 1.0)
+    return grown
+
+
+def _ladder(g: float) -> tuple[float, ...]:
+    """The offsets of a growth ``g``: central pairs at ``g, g / 2, ..., 2`` (steps ``h``)."""
+    return tuple(sign * g / 2**k for k in range(int(np.log2(g))) for sign in (1.0, -1.0))
 
 
 def grown_where_round_off_limits(analytic: list[np.ndarray], estimates: list[Estimate],
@@ -74,7 +94,7 @@ def grown_where_round_off_limits(analytic: list[np.ndarray], estimates: list[Est
                                  scales: list[float], values, deltas_at: Callable,
                                  base_at: Callable) -> tuple[list[Estimate], list[np.ndarray]]:
     """The estimates and fixed tolerances, per objective, with the values the module
-    docstring describes measured at grown steps where that is clean.
+    docstring describes measured at grown steps where that is confirmed.
 
     Parameters
     ----------
@@ -88,50 +108,52 @@ def grown_where_round_off_limits(analytic: list[np.ndarray], estimates: list[Est
     deltas_at, base_at
         As for :func:`gradcheck.step_halving.halve_undecided`.
     """
-    growth = _growth(analytic, estimates, base, rules, scales, values.growth_limit)
-    if not (growth > 1).any():
-        return estimates, base
-    try:   # the function may refuse a larger step (a position off its grid): none is taken
-        deltas, grown = _grown_deltas(growth, values.columns, deltas_at)
-    except Exception:   # whatever the user's code raises at a grown step
-        return estimates, base
-    out_estimates, out_base = [], []
-    for o, (est, b, b_grown) in enumerate(zip(estimates, base, base_at(grown), strict=True)):
-        big = estimate(deltas[..., o], _GROWN, values.steps * grown)
-        clean = ((growth > 1) & np.isfinite(big.value) & ~big.kink & (big.error <= b_grown)
-                 & (np.abs(big.value - est.value) <= tolerance(est, b))
-                 & (tolerance(big, b_grown) <= RESOLVES * np.abs(analytic[o])))
-        out_estimates.append(_taken(clean, big, est))
-        out_base.append(np.where(clean, b_grown, b))
-    return out_estimates, out_base
-
-
-def _grown_deltas(growth: np.ndarray, columns: Sequence[np.ndarray], deltas_at: Callable
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Objective changes at the grown offsets, shape (4, m, n_objectives), and each value's
-    growth: a move's values all take the largest growth any of them needs."""
-    per_move = [float(growth[c].max()) for c in columns]
-    grown, deltas = np.ones(len(growth)), None
-    for g in sorted({g for g in per_move if g > 1}):
+    need, factor = _needed(analytic, estimates, base, rules, scales)
+    per_move = _move_growth(factor, values.growth_limit, values.columns)
+    out = [_Taken(e, b) for e, b in zip(estimates, base, strict=True)]
+    for g in sorted(set(per_move) - {1.0}):
         moves = [j for j, mg in enumerate(per_move) if mg == g]
-        new = deltas_at(tuple(g * o for o in _GROWN), moves)
-        at = np.concatenate([columns[j] for j in moves])
-        if deltas is None:
-            deltas = new
-        deltas[:, at] = new[:, at]
-        grown[at] = g
-    return deltas, grown
+        at = np.concatenate([values.columns[j] for j in moves])
+        try:   # the function may refuse a larger step (a position off its grid)
+            deltas = deltas_at(_ladder(g), moves)[:, at]
+        except Exception:   # whatever the user's code raises at a grown step: none taken
+            continue
+        levels = [base_at(g / 2**k) for k in range(int(np.log2(g)))]   # largest step first
+        for o, taken in enumerate(out):
+            taken.put(at, need[o][at], deltas[..., o], g, values.steps[at],
+                      [b[o][at] for b in levels], analytic[o][at])
+    return [t.estimate for t in out], [t.base for t in out]
 
 
-def _taken(where: np.ndarray, grown: Estimate, first: Estimate) -> Estimate:
-    """``grown`` where ``where``, ``first`` elsewhere (a first estimate without error, kink
-    and gap has none: zeros)."""
-    m = len(first.value)
+class _Taken:
+    """One objective's estimates and fixed tolerances, taking confirmed grown values."""
 
-    def pick(new, old, empty):
-        return np.where(where, new, empty if old is None else old)
+    def __init__(self, first: Estimate, base: np.ndarray):
+        m = len(first.value)
+        self.first, self.first_base = first, base
+        self.value, self.base = first.value.copy(), base.copy()
+        self.error = np.zeros(m) if first.error is None else first.error.copy()
+        self.kink = np.zeros(m, bool) if first.kink is None else first.kink.copy()
+        self.gap = np.zeros(m) if first.gap is None else first.gap.copy()
 
-    return Estimate(pick(grown.value, first.value, None),
-                    pick(grown.error, first.error, np.zeros(m)),
-                    pick(grown.kink, first.kink, np.zeros(m, bool)),
-                    pick(grown.gap, first.gap, np.zeros(m)), first.unresolved)
+    @property
+    def estimate(self) -> Estimate:
+        return Estimate(self.value, self.error, self.kink, self.gap, self.first.unresolved)
+
+    def put(self, at: np.ndarray, need: np.ndarray, deltas: np.ndarray, g: float,
+            steps: np.ndarray, bases: list[np.ndarray], analytic: np.ndarray) -> None:
+        """Take the grown estimate of the values ``at`` (positions) that ``need`` it and
+        that the ladder confirms. ``deltas``: shape (2 log2 g, len(at)), the ladder's
+        changes; ``bases``: the fixed tolerance at each step of the ladder, largest first."""
+        big = estimate(deltas[:4], (1.0, -1.0, 0.5, -0.5), steps * g)
+        first_tol = tolerance(self.first, self.first_base)[at]
+        ok = (need & np.isfinite(big.value) & ~big.kink & (big.error <= bases[0])
+              & (tolerance(big, bases[0]) <= RESOLVES * np.abs(analytic))
+              & (np.abs(self.first.value[at] - big.value) <= first_tol))
+        for k, level_base in enumerate(bases[1:], start=1):   # down the ladder
+            level = (deltas[2 * k] - deltas[2 * k + 1]) / (2 * steps * g / 2**k)
+            ok &= np.abs(level - big.value) <= level_base
+        taken = at[ok]
+        self.value[taken], self.error[taken] = big.value[ok], big.error[ok]
+        self.kink[taken], self.gap[taken] = False, big.gap[ok]
+        self.base[taken] = bases[0][ok]

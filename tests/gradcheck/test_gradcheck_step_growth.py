@@ -79,7 +79,7 @@ def _one_value(deltas_at, first_value, base=1e-3, analytic=1.5):
     return grown_where_round_off_limits(
         [np.array([analytic])], [Estimate(np.array([first_value]))], [np.array([base])],
         [Rule(0.0, 1e-8, 0.0)], [1e-12], values, deltas_at,
-        lambda share: [base / np.asarray(share)])
+        lambda share: [np.array([base]) / share])
 
 
 def test_a_linear_value_takes_the_grown_estimate():
@@ -90,21 +90,43 @@ def test_a_linear_value_takes_the_grown_estimate():
         return 1.5 * np.array(offsets)[:, None, None]
 
     (est,), (base,) = _one_value(deltas_at, first_value=1.5 + 5e-4)
-    assert calls == [tuple(MAX_GROWTH * o for o in (1.0, -1.0, 0.5, -0.5))]
+    ladder = [sign * 2.0**k for k in range(12, 0, -1) for sign in (1.0, -1.0)]
+    assert MAX_GROWTH == 2.0**12 and calls == [tuple(ladder)]   # central pairs 4096 ... 2
     assert est.value[0] == 1.5 and base[0] == 1e-3 / MAX_GROWTH
 
 
-@pytest.mark.parametrize(("cubic", "first"), [
-    (1e-12, 1.5 + 1e-4),   # the two grown steps differ by 1.3e-5, above their 2.4e-7
-    (0.0, 1.5 - 2e-3),     # exact, but 2e-3 from the first estimate, beyond its 1e-3
-])
-def test_a_grown_estimate_that_is_not_clean_leaves_the_first(cubic, first):
-    def deltas_at(offsets, moves):
-        s = np.array(offsets)
-        return (1.5 * s + cubic * s**3)[:, None, None]
+_RIPPLE = 5e-4 * 512 / (2 * np.pi)   # a derivative of 5e-4 at small steps
 
-    (est,), (base,) = _one_value(deltas_at, first_value=first)
+
+@pytest.mark.parametrize(("change", "first"), [
+    # the two grown steps differ by 1.3e-5, above their 2.4e-7
+    (lambda s: 1.5 * s + 1e-12 * s**3, 1.5 + 1e-4),
+    # a ripple of period 512 steps: invisible to the grown steps (whole periods: their two
+    # estimates agree exactly), seen by the small ones (5e-4 at a step of 4, above that
+    # step's 2.5e-4) and below the first step's tolerance of 1e-3
+    (lambda s: 1.5 * s + _RIPPLE * np.sin(2 * np.pi * s / 512),
+     1.5 + _RIPPLE * np.sin(2 * np.pi / 512)),
+])
+def test_a_grown_estimate_that_is_not_confirmed_leaves_the_first(change, first):
+    (est,), (base,) = _one_value(lambda offsets, moves: change(np.array(offsets))[:, None, None],
+                                 first_value=first)
     assert est.value[0] == first and base[0] == 1e-3
+
+
+@pytest.mark.parametrize("first", [1.5 + 2e-3, 1e-4])
+def test_a_first_estimate_that_fails_or_cannot_tell_the_value_from_zero_is_not_grown(first):
+    # 2e-3 from the analytic 1.5, beyond the tolerance 1e-3: a growth could only loosen it;
+    # an analytic value of 1e-3 under a tolerance of 1e-3: the first steps cannot tell it
+    # from 0, so nothing could confirm a grown estimate
+    calls = []
+    analytic = 1.5 if first > 1 else 1e-3
+
+    def deltas_at(offsets, moves):
+        calls.append(offsets)
+        return analytic * np.array(offsets)[:, None, None]
+
+    (est,), _ = _one_value(deltas_at, first_value=first, analytic=analytic)
+    assert calls == [] and est.value[0] == first
 
 
 def test_a_function_that_refuses_a_grown_step_keeps_the_first_estimate():
