@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gradcheck import check_layer
+from gradcheck import check_layer, check_model
 from gradcheck.finite_diff import Estimate
 from gradcheck.judge import Rule
 from gradcheck.measure import ValueSet
@@ -20,6 +20,8 @@ from gradcheck.step_growth import (
     grown_where_round_off_limits,
     growth_limit,
 )
+from reference_nets import Dense, Sequential, Tanh
+from reference_nets.losses import MSE
 from tests.gradcheck import zoo_layers as z
 
 
@@ -60,6 +62,36 @@ def test_a_small_error_in_weights_fed_tiny_inputs_is_caught(error, scale, seed):
     table = check_layer(layer, x).table
     failed = table[table.status == "fail"]
     assert set(failed.tensor) == {"W"}, table[["tensor", "status", "max_rel_err", "tolerance"]]
+
+
+class OffDense(Dense):
+    """reference_nets Dense whose dW is ``1 + error`` times the true one."""
+
+    def __init__(self, *args, error=0.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.error = error
+
+    def backward(self, dy):
+        dx = super().backward(dy)
+        self.grads["W"] *= 1 + self.error
+        return dx
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("error", [1e-3, 0.0])
+def test_a_model_whose_first_layer_is_fed_tiny_inputs_is_judged_by_grown_steps(error, seed):
+    # the screen's direction does not settle W (its share is round-off), so the layer's own
+    # point checks it element by element, with grown steps: a 0.1 % dW error fails there
+    # (it passed before step growth), a correct model passes
+    rng = np.random.default_rng(seed)
+    first = OffDense(16, 8, seed=seed, error=error)
+    first.params["b"][:] = 0.1
+    model = Sequential([first, Tanh(), Dense(8, 4, seed=seed + 1)])
+    x, y = rng.normal(size=(32, 16)) * 1e-8, rng.normal(size=(32, 4))
+    table = check_model(model, MSE(), x, y).table
+    failed = table[table.status == "fail"]
+    expected = [("0:OffDense", "W", "gradient")] if error else []
+    assert list(zip(failed.layer, failed.tensor, failed.check, strict=True)) == expected
 
 
 @pytest.mark.parametrize("seed", range(3))
