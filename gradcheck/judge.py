@@ -163,12 +163,7 @@ def judge(analytic, est: Estimate, base_tol: np.ndarray, scale: float,
     kink = None if smooth else _kinked(bad, est, tol)
     failed = bad if smooth else bad & ~kink
     n_failed = int(np.count_nonzero(failed))
-    if len(err) == 1:   # one value (a joint direction): the worst, with no reductions
-        worst, max_abs, largest = 0, float(err[0]), abs(float(analytic[0]))
-    else:
-        ratio = err / np.maximum(tol, _TINY)
-        worst = int(np.argmax(np.where(failed, ratio, -1.0) if n_failed else ratio))
-        max_abs, largest = float(np.fmax.reduce(err)), float(np.abs(analytic).max())  # NaN-free
+    worst, max_abs, largest = _worst(analytic, err, tol, failed if n_failed else None)
     zero = (analytic == 0) & (numeric == 0)
     n_zero = int(np.count_nonzero(zero))
     return Verdict(
@@ -181,6 +176,18 @@ def judge(analytic, est: Estimate, base_tol: np.ndarray, scale: float,
         n_unresolved=0 if est.unresolved is None else int(np.count_nonzero(kink & est.unresolved)),
         n_blind=int(np.count_nonzero(zero | (tol >= largest))) if largest > 0 else n_zero,
         largest=largest)
+
+
+def _worst(analytic: np.ndarray, err: np.ndarray, tol: np.ndarray,
+           failed: np.ndarray | None) -> tuple[int, float, float]:
+    """``(worst, max_abs_err, largest)``: the position of the largest error over tolerance
+    (among the ``failed`` values when given), the largest error (NaN-free) and the largest
+    analytic magnitude; one value (a joint direction) without reductions."""
+    if len(err) == 1:
+        return 0, float(err[0]), abs(float(analytic[0]))
+    ratio = err / np.maximum(tol, _TINY)
+    worst = int(np.argmax(ratio if failed is None else np.where(failed, ratio, -1.0)))
+    return worst, float(np.fmax.reduce(err)), float(np.abs(analytic).max())
 
 
 def passed(verdicts: list[Verdict]) -> bool:
