@@ -28,7 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 __all__ = ["KINK_RATIO", "METHODS", "Estimate", "Stencil", "default_eps", "direction_step",
-           "estimate", "rms", "stencil", "step_floor", "step_sizes"]
+           "estimate", "picked", "rms", "stencil", "step_floor", "step_sizes"]
 
 KINK_RATIO = 0.7   # one-sided gap at h/2 over the gap at h above this: a kink (smooth: 0.5)
 
@@ -147,6 +147,20 @@ class Estimate:
     kink: np.ndarray | None = None
     gap: np.ndarray | None = None
     unresolved: np.ndarray | None = None
+
+
+def picked(where: np.ndarray, new: Estimate, old: Estimate) -> Estimate:
+    """``new`` where ``where`` (shape (m,)), ``old`` elsewhere, field by field; a field an
+    estimate lacks counts as zeros (no error, no kink, no gap); ``unresolved`` is ``old``'s."""
+    m = len(old.value)
+
+    def field(n, o, empty):
+        return np.where(where, empty if n is None else n, empty if o is None else o)
+
+    return Estimate(field(new.value, old.value, None),
+                    field(new.error, old.error, np.zeros(m)),
+                    field(new.kink, old.kink, np.zeros(m, bool)),
+                    field(new.gap, old.gap, np.zeros(m)), old.unresolved)
 
 
 def estimate(deltas: np.ndarray, offsets: tuple, steps: np.ndarray) -> Estimate:

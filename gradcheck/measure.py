@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from gradcheck.engine import Move
-from gradcheck.finite_diff import Estimate, estimate, stencil
+from gradcheck.finite_diff import estimate, picked, stencil
 from gradcheck.judge import SAFETY, Rule, Verdict, judge, settled
 from gradcheck.parallel import move_changes
 from gradcheck.point import Point
@@ -122,19 +122,6 @@ def _finite_largest(values: np.ndarray) -> float:
     return float(np.abs(values[np.isfinite(values)]).max(initial=0))
 
 
-def _merge(first: Estimate, refined: Estimate, redone: np.ndarray) -> Estimate:
-    """The refined estimate where ``redone``, the first elsewhere."""
-    m = len(first.value)
-    error, kink, gap = np.zeros(m), np.zeros(m, bool), np.zeros(m)
-    value = first.value.copy()
-    value[redone] = refined.value[redone]
-    if refined.error is not None:
-        error[redone] = refined.error[redone]
-    if refined.kink is not None:
-        kink[redone], gap[redone] = refined.kink[redone], refined.gap[redone]
-    return Estimate(value, error, kink, gap)
-
-
 def check_values(point: Point, values: ValueSet, analytic: list[np.ndarray], rules: list[Rule],
                  method: str, progress=None, scales=None, refine: bool = True,
                  keep: list | None = None) -> list[Verdict]:
@@ -202,7 +189,7 @@ def _refined(run: _Measuring, st, analytic, estimates, first, base, ok):
         redone = np.zeros(len(ok), bool)
         redone[np.concatenate([values.columns[j] for j in redo])] = True
         first, offsets = np.concatenate([first, run.deltas(extra, redo)]), st.first + extra
-        estimates = [_merge(e, estimate(first[..., o], offsets, values.steps), redone)
+        estimates = [picked(redone, estimate(first[..., o], offsets, values.steps), e)
                      for o, e in enumerate(estimates)]
     halves = first[[offsets.index(h) for h in _HALVES]]
     return halve_undecided(analytic, estimates, halves, values.steps, values.columns,

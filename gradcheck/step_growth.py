@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from gradcheck.finite_diff import Estimate, estimate, rms
+from gradcheck.finite_diff import Estimate, estimate, picked, rms
 from gradcheck.judge import Rule, tolerance
 
 __all__ = ["MAX_GROWN_STEP", "MAX_GROWTH", "RESOLVES", "RTOL_FLOOR", "TARGET", "TRIGGER",
@@ -110,50 +110,38 @@ def grown_where_round_off_limits(analytic: list[np.ndarray], estimates: list[Est
     """
     need, factor = _needed(analytic, estimates, base, rules, scales)
     per_move = _move_growth(factor, values.growth_limit, values.columns)
-    out = [_Taken(e, b) for e, b in zip(estimates, base, strict=True)]
+    first, grown, out_base = estimates, list(estimates), list(base)
     for g in sorted(set(per_move) - {1.0}):
         moves = [j for j, mg in enumerate(per_move) if mg == g]
-        at = np.concatenate([values.columns[j] for j in moves])
         try:   # the function may refuse a larger step (a position off its grid)
-            deltas = deltas_at(_ladder(g), moves)[:, at]
+            deltas = deltas_at(_ladder(g), moves)   # zero outside these moves
         except Exception:   # whatever the user's code raises at a grown step: none taken
             continue
+        in_moves = np.zeros(len(factor), bool)
+        in_moves[np.concatenate([values.columns[j] for j in moves])] = True
         levels = [base_at(g / 2**k) for k in range(int(np.log2(g)))]   # largest step first
-        for o, taken in enumerate(out):
-            taken.put(at, need[o][at], deltas[..., o], g, values.steps[at],
-                      [b[o][at] for b in levels], analytic[o][at])
-    return [t.estimate for t in out], [t.base for t in out]
+        for o in range(len(first)):
+            big = estimate(deltas[:4, :, o], (1.0, -1.0, 0.5, -0.5), values.steps * g)
+            take = in_moves & need[o] & _confirmed(big, first[o], base[o], deltas[..., o], g,
+                                                   values.steps, [b[o] for b in levels],
+                                                   analytic[o])
+            grown[o] = picked(take, big, grown[o])
+            out_base[o] = np.where(take, levels[0][o], out_base[o])
+    return grown, out_base
 
 
-class _Taken:
-    """One objective's estimates and fixed tolerances, taking confirmed grown values."""
-
-    def __init__(self, first: Estimate, base: np.ndarray):
-        m = len(first.value)
-        self.first, self.first_base = first, base
-        self.value, self.base = first.value.copy(), base.copy()
-        self.error = np.zeros(m) if first.error is None else first.error.copy()
-        self.kink = np.zeros(m, bool) if first.kink is None else first.kink.copy()
-        self.gap = np.zeros(m) if first.gap is None else first.gap.copy()
-
-    @property
-    def estimate(self) -> Estimate:
-        return Estimate(self.value, self.error, self.kink, self.gap, self.first.unresolved)
-
-    def put(self, at: np.ndarray, need: np.ndarray, deltas: np.ndarray, g: float,
-            steps: np.ndarray, bases: list[np.ndarray], analytic: np.ndarray) -> None:
-        """Take the grown estimate of the values ``at`` (positions) that ``need`` it and
-        that the ladder confirms. ``deltas``: shape (2 log2 g, len(at)), the ladder's
-        changes; ``bases``: the fixed tolerance at each step of the ladder, largest first."""
-        big = estimate(deltas[:4], (1.0, -1.0, 0.5, -0.5), steps * g)
-        first_tol = tolerance(self.first, self.first_base)[at]
-        ok = (need & np.isfinite(big.value) & ~big.kink & (big.error <= bases[0])
+def _confirmed(big: Estimate, first: Estimate, first_base: np.ndarray, deltas: np.ndarray,
+               g: float, steps: np.ndarray, bases: list[np.ndarray], analytic: np.ndarray
+               ) -> np.ndarray:
+    """The values whose grown estimate ``big`` (steps ``g h`` and ``g h / 2``) is clean, and
+    that the first estimate and every smaller step of the ladder confirm, shape (m,).
+    ``deltas``: the ladder's changes, shape (2 log2 g, m); ``bases``: the fixed tolerance at
+    each step of the ladder, largest first."""
+    with np.errstate(invalid="ignore"):
+        ok = (np.isfinite(big.value) & ~big.kink & (big.error <= bases[0])
               & (tolerance(big, bases[0]) <= RESOLVES * np.abs(analytic))
-              & (np.abs(self.first.value[at] - big.value) <= first_tol))
+              & (np.abs(first.value - big.value) <= tolerance(first, first_base)))
         for k, level_base in enumerate(bases[1:], start=1):   # down the ladder
             level = (deltas[2 * k] - deltas[2 * k + 1]) / (2 * steps * g / 2**k)
             ok &= np.abs(level - big.value) <= level_base
-        taken = at[ok]
-        self.value[taken], self.error[taken] = big.value[ok], big.error[ok]
-        self.kink[taken], self.gap[taken] = False, big.gap[ok]
-        self.base[taken] = bases[0][ok]
+    return ok

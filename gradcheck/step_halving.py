@@ -38,7 +38,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from gradcheck.finite_diff import Estimate, estimate
+from gradcheck.finite_diff import Estimate, estimate, picked
 from gradcheck.judge import SAFETY, on_kink, tolerance, undecided
 
 __all__ = ["CONVERGED", "MAX_HALVINGS", "SMOOTH_GAP", "TIGHTER", "halve_undecided"]
@@ -58,15 +58,6 @@ def _smooth(new: Estimate, old: Estimate, base: np.ndarray) -> tuple[np.ndarray,
     smooth = ((small_error | (new.error <= CONVERGED * old.error))
               & (small_gap | (new.gap <= SMOOTH_GAP * old.gap)))
     return smooth, small_error & small_gap
-
-
-def _pick(where: np.ndarray, new, old):
-    """``new`` where ``where``, ``old`` elsewhere: arrays, or Estimates field by field."""
-    if isinstance(new, Estimate):
-        return Estimate(*(np.where(where, n, o) for n, o in zip(
-            (new.value, new.error, new.kink, new.gap),
-            (old.value, old.error, old.kink, old.gap), strict=True)))
-    return np.where(where, new, old)
 
 
 class _Halving:
@@ -90,9 +81,9 @@ class _Halving:
         # the best stands while the newest estimate confirms it (within the best's tolerance)
         stands = smooth & (np.abs(est.value - self.best.value) <= best_tol)
         take = self.open & (~stands | (new_tol < best_tol) | at_kink)
-        self.best, self.base = _pick(take, est, self.best), _pick(take, base, self.base)
+        self.best, self.base = picked(take, est, self.best), np.where(take, base, self.base)
         kept_gap = est.gap <= KINK_GAP_GROWTH * self.latest.gap
-        self.latest = _pick(self.open, est, self.latest)
+        self.latest = picked(self.open, est, self.latest)
         self.smooth_run = np.where(smooth, self.smooth_run + 1, 0)
         self._widen(smooth, est.value)
         converged = (self.smooth_run >= 2) & (new_tol > TIGHTER * best_tol)
