@@ -41,7 +41,7 @@ import numpy as np
 from gradcheck.arrays import same_values
 from gradcheck.engine import Tensor
 from gradcheck.joint_direction import Joint, check_jointly, plan_joint
-from gradcheck.judge import Verdict, settles_jointly
+from gradcheck.judge import Verdict
 from gradcheck.layer_point import input_copier
 from gradcheck.point import Point, round_off
 from gradcheck.probes import during
@@ -167,7 +167,7 @@ def chain_screen(layers, labels, acts, probes, e2e, loss, y, loss0: float, dpred
     given = _of_the_model(joint)
     verdicts = check_jointly(point, joint, s, label=f"joint direction ({len(joint.names)} "
                                                    f"tensors of {len(layers)} layers)")
-    if not settles_jointly(verdicts, s.dtype):
+    if not joint.settled_by(point, verdicts, s):
         return Screen(none, given, None)
     out = []
     for i in range(len(layers)):

@@ -47,7 +47,7 @@ import numpy as np
 
 from gradcheck.engine import Move, Part
 from gradcheck.finite_diff import direction_step, stencil
-from gradcheck.judge import COARSE, NOISE_FACTOR, Rule, Verdict
+from gradcheck.judge import COARSE, NOISE_FACTOR, Rule, Verdict, settles_jointly
 from gradcheck.measure import ValueSet, check_values
 from gradcheck.point import Point, moved_round_off
 from gradcheck.selection import random_directions_of, rng_for
@@ -109,6 +109,12 @@ class Joint:
         label = label or f"joint direction ({', '.join(self.names)})"
         values = ValueSet((Move(parts, size=0),), (np.array([0]),), (None,), np.ones(1),
                           lambda _i: label, rounding=lambda: self._rounding(point))
+        terms = self._terms(point)
+        return values, [np.array([t.sum()]) for t in terms], [float(np.abs(t).min())
+                                                              for t in terms]
+
+    def _terms(self, point: Point) -> list[np.ndarray]:
+        """Per objective, each tensor's term ``w_t <v_t, a_t>`` of the joint value."""
         terms = [self.weights * self.projections]
         if point.has_e2e(self.names):
             # a tensor without end-to-end grads (a layer's input) takes its local gradient:
@@ -119,8 +125,19 @@ class Joint:
                 for n, v, p, grad in zip(self.names, self.directions, self.projections,
                                          (point.analytic.get(n) for n in self.names),
                                          strict=True)]))
-        return values, [np.array([t.sum()]) for t in terms], [float(np.abs(t).min())
-                                                              for t in terms]
+        return terms
+
+    def settled_by(self, point: Point, verdicts: list[Verdict], s: Settings) -> bool:
+        """Whether its verdicts (:func:`check_jointly`) settle every tensor in it: they pass,
+        resolved (:func:`gradcheck.judge.settles_jointly`), and each tolerance is at most
+        ``s.resolution`` times the smallest tensor's term, so that a relative error a
+        little above the resolution in any one tensor would have failed. The plan's floor
+        bounds the objective's round-off so; the round-off of the moved values themselves,
+        which the tolerance takes in when the first estimate needs it, it does not (large
+        inputs: 1.6e-6 of the value hid an error of 2e-6 in a third of it)."""
+        return settles_jointly(verdicts, s.dtype) and all(
+            v.tolerance <= s.resolution * float(np.abs(t).min())
+            for v, t in zip(verdicts, self._terms(point), strict=False))
 
 
 def _directions(point: Point, names: list[str], lives: list[np.ndarray], s: Settings,

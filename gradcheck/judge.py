@@ -195,13 +195,14 @@ def passed(verdicts: list[Verdict]) -> bool:
     return all(v.status in _SETTLED for v in verdicts)
 
 
-def resolved(verdicts: list[Verdict], dtype: str) -> bool:
-    """Passed, with a tolerance fine enough to mean it: a direction whose round-off
-    allowance exceeds ``COARSE`` of its value could hide a real error, so the plan checks
-    the tensor element by element instead (an element read back from its own output slice
-    carries only that slice's round-off)."""
+def resolved(verdicts: list[Verdict], dtype: str, share: float | None = None) -> bool:
+    """Passed, with a tolerance fine enough to mean it: at most ``share`` (default
+    ``COARSE``) of the value. A direction whose round-off allowance exceeds that could hide
+    a real error, so the plan checks the tensor element by element instead (an element read
+    back from its own output slice carries only that slice's round-off)."""
+    share = COARSE[dtype] if share is None else share
     return passed(verdicts) and all(
-        v.tolerance <= COARSE[dtype] * max(abs(v.analytic), abs(v.numeric))
+        v.tolerance <= share * max(abs(v.analytic), abs(v.numeric))
         or v.all_zero for v in verdicts)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 
 from gradcheck.joint_direction import check_jointly, measured_jointly, reweighed
-from gradcheck.judge import settles_jointly
 from gradcheck.layer_check import SECOND_POINT_NOTES
 from gradcheck.layer_point import (
     SECOND_POINT_MOVE,
@@ -82,7 +81,7 @@ def model_second_point(model, owners, loss, x, y, s: Settings, wrong: set[str],
             whole, lambda t: reweighed(whole, given, t.step / s.step), there)
         if joint is not None and set(names) <= set(joint.names):
             verdicts = check_jointly(whole, joint, by)
-            if settles_jointly(verdicts, there.dtype):
+            if joint.settled_by(whole, verdicts, by):
                 return []
         drawn = None if given is None else dict(zip(given.names, given.directions, strict=True))
         results = check_point(whole, names, there, elements_first=False, locate=False,

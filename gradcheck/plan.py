@@ -6,9 +6,12 @@
    which checks directions only);
 2. the other tensors together, along one joint random direction (:mod:`.joint_direction`;
    at a one-sided second point by central differences where one evaluation's round-off
-   would leave it too coarse: :func:`gradcheck.joint_direction.measured_jointly`);
+   would leave it too coarse: :func:`gradcheck.joint_direction.measured_jointly`), which
+   settles them when its tolerance would show an error of the resolution in any one of
+   them (:meth:`gradcheck.joint_direction.Joint.settled_by`);
 3. each tensor the joint direction did not settle: along its own random direction (and a
-   second one when the first passed with too coarse a tolerance to mean it, then every
+   second one when the first passed with a tolerance above the resolution's share of its
+   value, or above ``COARSE``'s where that is finer, too coarse to mean it, then every
    element, grouped where exact, when that one is too coarse as well: elements read back
    from their own output slices carry only those slices' round-off, which resolves float32
    errors of 1 % where a direction over a large output cannot; ``CONFIRM_ELEMENTS`` random
@@ -30,7 +33,7 @@ import numpy as np
 
 from gradcheck.finite_diff import stencil
 from gradcheck.joint_direction import check_jointly, measured_jointly, plan_joint
-from gradcheck.judge import Rule, Verdict, passed, resolved, settles_jointly
+from gradcheck.judge import COARSE, Rule, Verdict, passed, resolved
 from gradcheck.measure import check_values
 from gradcheck.point import Point
 from gradcheck.selection import (
@@ -76,14 +79,15 @@ def check_point(point: Point, names: list[str], s: Settings, progress=None, *,
     joint, by = measured_jointly(point, lambda t: plan_joint(point, pending, t, drawn), s)
     if joint is not None:   # stage 2
         verdicts = check_jointly(point, joint, by)
-        if settles_jointly(verdicts, s.dtype):
+        if joint.settled_by(point, verdicts, by):
             results.update({n: verdicts for n in joint.names})
+    fine = min(COARSE[s.dtype], s.resolution)   # a pass that shows the resolution's errors
     for n in [n for n in names if n not in results]:   # stages 3 and 4
         verdicts = _own(point, n, Selection(np.arange(0), 1), s, progress)
-        if passed(verdicts) and not resolved(verdicts, s.dtype):   # too coarse to mean it:
-            verdicts = _own(point, n, Selection(np.arange(0), 1), s, progress,   # another
+        if passed(verdicts) and not resolved(verdicts, s.dtype, fine):   # too coarse to mean
+            verdicts = _own(point, n, Selection(np.arange(0), 1), s, progress,   # it: another
                             rng=rng_for(s.seed, point.label, n, "again"))
-        if resolved(verdicts, s.dtype) or not locate:
+        if resolved(verdicts, s.dtype, fine) or not locate:
             results[n] = verdicts
         elif passed(verdicts):   # still too coarse: the elements back the direction
             results[n] = _backed(point, n, s, progress, details, verdicts,

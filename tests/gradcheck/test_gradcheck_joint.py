@@ -100,6 +100,19 @@ def test_the_joint_check_is_as_strict_as_a_direction_per_tensor(tensor):
     assert list(report.table[report.table.status == "fail"].tensor) == [tensor]
 
 
+@pytest.mark.parametrize("seed", range(10))
+def test_an_error_of_twice_the_resolution_is_caught_at_any_large_input(seed):
+    # inputs of about 300: the moved inputs' own round-off swells the joint direction's
+    # tolerance past the resolution's share of a tensor's term (it passed 5 of these 30
+    # errors), and one tensor's own direction is now and then too coarse for them as well
+    x = np.random.default_rng(100 + seed).normal(size=(4, 2000)) * 300
+    error = 2 * TOLERANCES["float64"]["resolution"]
+    for tensor in ("input", "W", "b"):
+        report = check_layer(Counted(2000, 10, off=tensor, error=error, scale=0.01), x,
+                             seed=seed)
+        assert list(report.table[report.table.status == "fail"].tensor) == [tensor], tensor
+
+
 def test_a_wrong_end_to_end_bias_gradient_is_caught_next_to_a_large_weight():
     class OffBackward(Sequential):
         def backward(self, dy):
