@@ -72,13 +72,15 @@ def perturbed_outputs(tensors: Sequence[Tensor], moves: Iterable[Move], offsets,
     warnings are off meanwhile: a step that leaves the function's domain (a log of a
     negative) is the check's to judge, not a warning from the user's code.
     """
+    central = 1.0 in offsets and -1.0 in offsets
     with _working_arrays(tensors, any(isinstance(s, complex) for s in offsets)) as arrays:
         for j, move in enumerate(moves):
             saved = [_values(arrays[p.tensor], p.index) for p in move.parts]
+            shifts = [_shift(p) if central else None for p in move.parts]
             try:
                 for k, offset in enumerate(offsets):
-                    for part, original in zip(move.parts, saved, strict=True):
-                        _displace(arrays[part.tensor], part, offset, original)
+                    for part, original, shift in zip(move.parts, saved, shifts, strict=True):
+                        _displace(arrays[part.tensor], part, offset, original, shift)
                     yield j, k, _evaluated(evaluate, isinstance(offset, complex))
             finally:
                 for part, original in zip(move.parts, saved, strict=True):
@@ -136,14 +138,25 @@ def _write(array: np.ndarray, index, values: np.ndarray) -> None:
         target[key] = values
 
 
-def _displace(array: np.ndarray, part: Part, offset, original: np.ndarray) -> None:
+def _shift(part: Part) -> np.ndarray | None:
+    """``scale * step`` of a part over a whole tensor, for its offsets to share (one pass
+    less per offset); None for elements."""
+    return part.step * part.scale if part.index is None else None
+
+
+def _displace(array: np.ndarray, part: Part, offset, original: np.ndarray,
+              shift: np.ndarray | None = None) -> None:
     """``array[index] = original + offset * scale * step`` (exact for elements, whose steps
-    are powers of two; a direction's step is what the arithmetic gives)."""
-    if part.index is None:
+    are powers of two; a direction's step is what the arithmetic gives). ``shift``
+    (:func:`_shift`) gives ``original +- shift`` for the offsets +-1 in one pass, the same
+    values: a product's rounding does not depend on the sign."""
+    if part.index is not None:
+        _write(array, part.index, original + (offset * part.scale) * part.step)
+    elif shift is not None and offset in (1.0, -1.0):
+        (np.add if offset > 0 else np.subtract)(original, shift.reshape(array.shape), out=array)
+    else:
         np.multiply(part.step.reshape(array.shape), offset * part.scale, out=array)
         array += original
-    else:
-        _write(array, part.index, original + (offset * part.scale) * part.step)
 
 
 @contextmanager

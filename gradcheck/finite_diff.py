@@ -116,7 +116,7 @@ def direction_step(values: np.ndarray, eps: float, zero_scale: float = 0.0) -> f
     largest magnitude (the one step a tensor's own direction and a joint direction use);
     ``zero_scale`` as for :func:`step_floor`."""
     real = values if values.dtype.kind == "f" else np.real(values)
-    largest = float(np.abs(real).max())
+    largest = max(float(real.max()), -float(real.min()))   # |real|'s, with no temporary
     if largest < 1.0:   # the floor is at most 1: it matters only below
         largest = max(largest, step_floor(real, eps, zero_scale))
     mantissa, exponent = math.frexp(largest)
