@@ -4,9 +4,15 @@ Tanh MLPs from about 700 to 50,000 parameters (reference_nets, float64, batch 64
 cross-entropy). For each size both checkers run on the same weights and data, interleaved,
 ``--repeat`` times each, on one thread; the table gives the medians and torch / ours.
 
+The last column, numpy / torch gemm, is the time of the network's first product
+``x @ W1`` in numpy over torch's (median of 200, same thread count): the share of the ratio
+that is the two BLAS libraries' (numpy's OpenBLAS against torch's MKL), not the checkers'.
+
 Run: ``.venv/bin/python bench/gradcheck_sweep.py [--repeat 15] [--threads 1]
-[--no-second-point] [--sizes 16-32-8 10-10-10-10] [--seeds 3]``: ``--sizes`` replaces the
-sweep's sizes, ``--seeds`` checks each size with that many weight and data seeds (a row each).
+[--no-second-point] [--sizes 16-32-8 10-10-10-10] [--seeds 3] [--separately]``: ``--sizes``
+replaces the sweep's sizes, ``--seeds`` checks each size with that many weight and data seeds
+(a row each), ``--separately`` times all runs of one checker before the other's instead of
+interleaving them (each then runs with its own code and data warm in the caches).
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--sizes", nargs="+", help="layer sizes instead of the sweep's, e.g. "
                         "16-32-8 10-10-10-10")
     parser.add_argument("--seeds", type=int, default=1, help="weight and data seeds per size")
+    parser.add_argument("--separately", action="store_true",
+                        help="all runs of one checker, then the other's (not interleaved)")
     return parser.parse_args()
 
 
@@ -54,24 +62,45 @@ def torch_fast(model, x, y):
     return lambda: torch.autograd.gradcheck(f, params, fast_mode=True, raise_exception=False)
 
 
-def medians(runs: dict, repeat: int) -> dict:
-    """``{name: median seconds}`` over ``repeat`` interleaved calls of each callable."""
+def _timed(fn, name: str) -> float:
+    start = time.perf_counter()
+    ok = fn()
+    seconds = time.perf_counter() - start
+    if not ok:
+        raise SystemExit(f"{name} failed a correct model")
+    return seconds
+
+
+def medians(runs: dict, repeat: int, separately: bool = False) -> dict:
+    """``{name: median seconds}`` over ``repeat`` calls of each callable, interleaved (or
+    each callable's calls in one block, ``separately``)."""
+    if separately:
+        return {name: statistics.median(_timed(fn, name) for _ in range(repeat))
+                for name, fn in runs.items()}
     times = {name: [] for name in runs}
     for _ in range(repeat):
         for name, fn in runs.items():
-            start = time.perf_counter()
-            ok = fn()
-            times[name].append(time.perf_counter() - start)
-            if not ok:
-                raise SystemExit(f"{name} failed a correct model")
+            times[name].append(_timed(fn, name))
     return {name: statistics.median(t) for name, t in times.items()}
+
+
+def gemm_ratio(x: np.ndarray, w: np.ndarray) -> float:
+    """numpy's time for ``x @ w`` over torch's on the same arrays (medians of 200)."""
+    import torch
+
+    xt, wt = torch.from_numpy(x), torch.from_numpy(w)
+    m = medians({"numpy": lambda: (x @ w) is not None,
+                 "torch": lambda: (xt @ wt) is not None}, 200)
+    return m["numpy"] / m["torch"]
 
 
 def main() -> int:
     loss = SoftmaxCrossEntropy()
+    how = "runs, each checker's in one block" if ARGS.separately else "interleaved runs"
     print(f"tanh MLPs, float64, batch {BATCH}, {ARGS.threads} thread(s), medians of "
-          f"{ARGS.repeat} interleaved runs")
-    print(f"{'sizes':<20} {'params':>7} {'ours ms':>9} {'torch fast ms':>14} {'torch / ours':>13}")
+          f"{ARGS.repeat} {how}")
+    print(f"{'sizes':<20} {'params':>7} {'ours ms':>9} {'torch fast ms':>14} {'torch / ours':>13}"
+          f" {'numpy / torch gemm':>19}")
     sizes_list = [tuple(map(int, s.split("-"))) for s in ARGS.sizes] if ARGS.sizes else SIZES
     for sizes, seed in ((s, k) for s in sizes_list for k in range(ARGS.seeds)):
         rng = np.random.default_rng(seed)
@@ -80,10 +109,11 @@ def main() -> int:
         n = sum(p.size for layer in model.layers for p in layer.params.values())
         m = medians({"ours": lambda m=model, x=x, y=y: check_model(
                          m, loss, x, y, second_point=not ARGS.no_second_point).passed,
-                     "torch": torch_fast(model, x, y)}, ARGS.repeat)
+                     "torch": torch_fast(model, x, y)}, ARGS.repeat, ARGS.separately)
         label = "-".join(map(str, sizes)) + (f" seed {seed}" if ARGS.seeds > 1 else "")
         print(f"{label:<20} {n:>7} {1e3 * m['ours']:>9.2f} "
-              f"{1e3 * m['torch']:>14.2f} {m['torch'] / m['ours']:>13.2f}")
+              f"{1e3 * m['torch']:>14.2f} {m['torch'] / m['ours']:>13.2f} "
+              f"{gemm_ratio(x, model.layers[0].params['W']):>19.2f}")
     return 0
 
 
