@@ -129,15 +129,19 @@ class Joint:
 
     def settled_by(self, point: Point, verdicts: list[Verdict], s: Settings) -> bool:
         """Whether its verdicts (:func:`check_jointly`) settle every tensor in it: they pass,
-        resolved (:func:`gradcheck.judge.settles_jointly`), and each tolerance is at most
-        ``s.resolution`` times the smallest tensor's term, so that a relative error a
-        little above the resolution in any one tensor would have failed. The plan's floor
-        bounds the objective's round-off so; the round-off of the moved values themselves,
-        which the tolerance takes in when the first estimate needs it, it does not (large
-        inputs: 1.6e-6 of the value hid an error of 2e-6 in a third of it)."""
-        return settles_jointly(verdicts, s.dtype) and all(
-            v.tolerance <= s.resolution * float(np.abs(t).min())
-            for v, t in zip(verdicts, self._terms(point), strict=False))
+        resolved (:func:`gradcheck.judge.settles_jointly`), and each tolerance, beyond the
+        user's ``atol`` and ``rtol`` share of it, is at most ``s.resolution`` times the
+        smallest tensor's term, so that a relative error a little above the resolution in
+        any one tensor would have failed. The plan's floor bounds the objective's round-off
+        so; the round-off of the moved values themselves, which the tolerance takes in when
+        the first estimate needs it, it does not (large inputs: 1.6e-6 of the value hid an
+        error of 2e-6 in a third of it)."""
+        atol, rtol = s.tolerances
+        allowed = atol * float(np.abs(self.weights).min())   # as check_jointly's rule
+        smallest = [float(np.abs(t).min()) for t in self._terms(point)]
+        return settles_jointly(verdicts, s.dtype, allowed, rtol) and all(
+            v.tolerance <= allowed + (s.resolution + rtol) * least
+            for v, least in zip(verdicts, smallest, strict=True))
 
 
 def _directions(point: Point, names: list[str], lives: list[np.ndarray], s: Settings,

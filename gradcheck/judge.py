@@ -195,18 +195,24 @@ def passed(verdicts: list[Verdict]) -> bool:
     return all(v.status in _SETTLED for v in verdicts)
 
 
-def resolved(verdicts: list[Verdict], dtype: str, share: float | None = None) -> bool:
+def resolved(verdicts: list[Verdict], dtype: str, share: float | None = None,
+             allowed: float = 0.0, rtol: float = 0.0) -> bool:
     """Passed, with a tolerance fine enough to mean it: at most ``share`` (default
-    ``COARSE``) of the value. A direction whose round-off allowance exceeds that could hide
-    a real error, so the plan checks the tensor element by element instead (an element read
-    back from its own output slice carries only that slice's round-off)."""
+    ``COARSE``) of the value beyond what the user's tolerances allow of it (``allowed``
+    plus ``rtol`` of the value: a wide ``rtol`` is the user's choice, not round-off). A
+    direction whose round-off allowance exceeds that could hide a real error, so the plan
+    checks the tensor element by element instead (an element read back from its own output
+    slice carries only that slice's round-off)."""
     share = COARSE[dtype] if share is None else share
     return passed(verdicts) and all(
-        v.tolerance <= share * max(abs(v.analytic), abs(v.numeric))
+        v.tolerance <= allowed + (share + rtol) * max(abs(v.analytic), abs(v.numeric))
         or v.all_zero for v in verdicts)
 
 
-def settles_jointly(verdicts: list[Verdict], dtype: str) -> bool:
+def settles_jointly(verdicts: list[Verdict], dtype: str, allowed: float = 0.0,
+                    rtol: float = 0.0) -> bool:
     """A joint direction's verdicts that settle every tensor in it: all passes (a kink or a
-    vacuous value sends each tensor to its own check), resolved."""
-    return all(v.status == "pass" for v in verdicts) and resolved(verdicts, dtype)
+    vacuous value sends each tensor to its own check), resolved (``allowed`` and ``rtol``:
+    the user's share of the tolerance, as for :func:`resolved`)."""
+    return all(v.status == "pass" for v in verdicts) and resolved(verdicts, dtype,
+                                                                  allowed=allowed, rtol=rtol)

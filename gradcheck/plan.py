@@ -10,12 +10,14 @@
    settles them when its tolerance would show an error of the resolution in any one of
    them (:meth:`gradcheck.joint_direction.Joint.settled_by`);
 3. each tensor the joint direction did not settle: along its own random direction (and a
-   second one when the first passed with a tolerance above the resolution's share of its
-   value, or above ``COARSE``'s where that is finer, too coarse to mean it, then every
-   element, grouped where exact, when that one is too coarse as well: elements read back
-   from their own output slices carry only those slices' round-off, which resolves float32
-   errors of 1 % where a direction over a large output cannot; ``CONFIRM_ELEMENTS`` random
-   ones when every element would take more than ``CONFIRM_MOVES`` moves);
+   second one when the first passed with a tolerance, beyond the user's ``atol`` and
+   ``rtol``, above the resolution's share of its value, or above ``COARSE``'s where that is
+   finer, too coarse to mean it; then every element, grouped where exact, when that one is
+   coarser than ``COARSE`` as well: elements read back from their own output slices carry
+   only those slices' round-off, which resolves float32 errors of 1 % where a direction
+   over a large output cannot; ``CONFIRM_ELEMENTS`` random ones when every element would
+   take more than ``CONFIRM_MOVES`` moves, or when the direction was finer than
+   ``COARSE``);
 4. each tensor whose direction does not pass: locate the wrong element, by checking every
    element (grouped where exact) up to ``AUTO_LOCATE_LIMIT`` elements, by bisection over
    random directions on halves of the candidates above (``2 log2(size)`` evaluations; each
@@ -81,20 +83,34 @@ def check_point(point: Point, names: list[str], s: Settings, progress=None, *,
         verdicts = check_jointly(point, joint, by)
         if joint.settled_by(point, verdicts, by):
             results.update({n: verdicts for n in joint.names})
-    fine = min(COARSE[s.dtype], s.resolution)   # a pass that shows the resolution's errors
     for n in [n for n in names if n not in results]:   # stages 3 and 4
-        verdicts = _own(point, n, Selection(np.arange(0), 1), s, progress)
-        if passed(verdicts) and not resolved(verdicts, s.dtype, fine):   # too coarse to mean
-            verdicts = _own(point, n, Selection(np.arange(0), 1), s, progress,   # it: another
-                            rng=rng_for(s.seed, point.label, n, "again"))
-        if resolved(verdicts, s.dtype, fine) or not locate:
-            results[n] = verdicts
-        elif passed(verdicts):   # still too coarse: the elements back the direction
-            results[n] = _backed(point, n, s, progress, details, verdicts,
-                                 all_elements=elements_first)
-        else:
-            results[n] = _locate(point, n, s, progress, details, verdicts)
+        results[n] = _directed(point, n, s, progress, details, locate, elements_first)
     return results
+
+
+def _directed(point: Point, name: str, s: Settings, progress, details: dict, locate: bool,
+              all_elements: bool) -> list[Verdict]:
+    """Stages 3 and 4 for one tensor: its own direction, another when the first passes too
+    coarsely to show an error of the resolution (beyond the user's tolerances), then its
+    elements backing a pass still that coarse (every element when the pass is coarser than
+    ``COARSE`` and ``all_elements``, else ``CONFIRM_ELEMENTS`` of them), or locating the
+    wrong element of a failure (unless not ``locate``)."""
+    atol, rtol = s.tolerances
+    fine = min(COARSE[s.dtype], s.resolution)
+
+    def meant(verdicts, share=fine) -> bool:
+        return resolved(verdicts, s.dtype, share, atol, rtol)
+
+    verdicts = _own(point, name, Selection(np.arange(0), 1), s, progress)
+    if passed(verdicts) and not meant(verdicts):
+        verdicts = _own(point, name, Selection(np.arange(0), 1), s, progress,
+                        rng=rng_for(s.seed, point.label, name, "again"))
+    if meant(verdicts) or not locate:
+        return verdicts
+    if passed(verdicts):
+        return _backed(point, name, s, progress, details, verdicts,
+                       all_elements=all_elements and not meant(verdicts, None))
+    return _locate(point, name, s, progress, details, verdicts)
 
 
 def _backed(point: Point, name: str, s: Settings, progress, details: dict,
@@ -104,8 +120,9 @@ def _backed(point: Point, name: str, s: Settings, progress, details: dict,
     round-off is far finer than a direction's): every element when they take at most
     ``CONFIRM_MOVES`` moves (grouped where exact; a sample of 64 passed one doubled element
     of 16,384 in float32), else ``CONFIRM_ELEMENTS`` random ones, located when they fail;
-    those alone without ``all_elements`` (a second point, which checks directions). The
-    end-to-end verdict stays the direction's."""
+    those alone without ``all_elements`` (a second point, which checks directions, and a
+    direction finer than ``COARSE`` that only misses the resolution: errors of the whole
+    tensor show in any of its elements). The end-to-end verdict stays the direction's."""
     local, size = replace(point, downstream=None), _size(point, name)
     every = None if not all_elements or size > AUTO_LOCATE_LIMIT else element_values(
         local, name, np.arange(size), s.method, s.step, _rng(s, point, name), CONFIRM_MOVES)

@@ -18,9 +18,15 @@ COLUMNS = ("layer", "tensor", "shape", "checked", "max_abs_err", "max_rel_err", 
            # extra columns, after the contract's
            "check", "tolerance", "n_nondifferentiable", "likely_cause", "cause_label")
 _STATUS_ORDER = {"fail": 0, "nondifferentiable": 1, "vacuous": 2, "pass": 3, "constant": 4}
-_VACUOUS = ("every checked analytic and numeric value is exactly 0: the check proved nothing "
-            "(dead ReLUs, a zero upstream gradient or a constant input block the gradient); "
-            "check at an input that exercises the layer")
+
+
+def _all_zero(v) -> str:
+    """Why a check whose values are (almost) all exactly 0 proved nothing, and what to do."""
+    others = v.checked - v.n_zero
+    but = f" but {others} of {v.checked}" if others else ""
+    return (f"every checked analytic and numeric value{but} is exactly 0: the check proved "
+            "nothing (dead ReLUs, saturated units, a zero upstream gradient or a constant "
+            "input block the gradient); check at an input that exercises the layer")
 
 
 def _unresolvable(v) -> str:
@@ -58,7 +64,7 @@ def verdict_row(layer: str, tensor: str, shape: tuple, check: str, v,
     elif status == "nondifferentiable":
         message = _kink_message(v)
     elif status == "vacuous":
-        message = _VACUOUS if v.all_zero else _unresolvable(v)
+        message = _all_zero(v) if v.all_zero else _unresolvable(v)
     else:
         message = ""
     message = f"{message}; {note}" if message and note else message or note

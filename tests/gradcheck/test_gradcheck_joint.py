@@ -113,6 +113,16 @@ def test_an_error_of_twice_the_resolution_is_caught_at_any_large_input(seed):
         assert list(report.table[report.table.status == "fail"].tensor) == [tensor], tensor
 
 
+@pytest.mark.parametrize("rtol", [None, 1e-6, 1e-5])
+def test_a_wide_user_rtol_still_settles_the_tensors_jointly(rtol):
+    # the rtol share of a tolerance is the user's choice, not round-off: it must not send
+    # every tensor to its own direction and elements (a 2000-256-256-10 MLP took 11x)
+    x = np.random.default_rng(0).normal(size=(8, 2000))
+    report = check_layer(z.Linear(2000, 10, scale=0.03, seed=1), x, rtol=rtol)
+    assert report.passed
+    assert all(w.startswith("joint direction") for w in report.table.worst_index)
+
+
 def test_a_wrong_end_to_end_bias_gradient_is_caught_next_to_a_large_weight():
     class OffBackward(Sequential):
         def backward(self, dy):

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from gradcheck import GradcheckError, assert_gradients, check_layer, check_model
+from gradcheck.judge import Verdict
+from gradcheck.report import verdict_row
 from reference_nets import Dense, MaxPool2D, Sequential
 from reference_nets.losses import SoftmaxCrossEntropy
 from tests.gradcheck import model_forms
@@ -94,6 +97,20 @@ def test_a_check_that_sees_only_zeros_is_vacuous_not_passed():
     assert_gradients(layer, RNG.normal(size=(5, 4)))   # not a failure by default
     with pytest.raises(GradcheckError, match="vacuous"):
         assert_gradients(layer, RNG.normal(size=(5, 4)), strict=True)
+
+
+def test_a_vacuous_message_counts_the_values_that_are_not_zero():
+    # 99 % zeros make a check vacuous: its message must not claim that all of them are
+    almost = Verdict(checked=3200, n_failed=0, n_nondifferentiable=0, n_zero=3176,
+                     max_abs_err=0.0, max_rel_err=0.0, worst=0, worst_label="(0, 0)",
+                     analytic=0.0, numeric=0.0, tolerance=1e-12, n_blind=3176, largest=1e-3)
+    row = verdict_row("0:Tanh", "input", (16, 200), "gradient", almost)
+    assert row["status"] == "vacuous"
+    assert row["message"].startswith("every checked analytic and numeric value but 24 of "
+                                     "3200 is exactly 0: the check proved nothing")
+    every = verdict_row("0:Tanh", "input", (16, 200), "gradient",
+                        replace(almost, n_zero=3200, n_blind=3200))
+    assert every["message"].startswith("every checked analytic and numeric value is exactly 0")
 
 
 def _tied_images(seed: int) -> np.ndarray:
