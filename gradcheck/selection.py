@@ -75,7 +75,7 @@ def random_float32(rng: np.random.Generator, shape, signed: bool = False) -> np.
 
     32 bits of ``rng``'s bit generator (``random_raw``) per value are masked in place: the
     lowest 23 become the mantissa, the highest the sign (when ``signed``), and the exponent
-    is that of 1.0. Two passes over the words and no temporary: about a third of the time of
+    is that of 1.0. Two passes over the words and no temporary: about half the time of
     ``rng.random(dtype=np.float32)``, which draws and converts one value at a time.
     """
     shape = (int(shape),) if np.ndim(shape) == 0 else tuple(shape)
