@@ -165,9 +165,9 @@ def chain_screen(layers, labels, acts, probes, e2e, loss, y, loss0: float, dpred
     if joint is None:
         return Screen(none, None, None)
     given = _of_the_model(joint)
-    verdicts = check_jointly(point, joint, s, label=f"joint direction ({len(joint.names)} "
-                                                   f"tensors of {len(layers)} layers)")
-    if not joint.settled_by(point, verdicts, s):
+    verdicts, settled = check_jointly(point, joint, s, label=f"joint direction ("
+                                      f"{len(joint.names)} tensors of {len(layers)} layers)")
+    if not settled:
         return Screen(none, given, None)
     out = []
     for i in range(len(layers)):

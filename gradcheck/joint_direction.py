@@ -42,6 +42,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -53,8 +54,8 @@ from gradcheck.point import Point, moved_round_off
 from gradcheck.selection import random_directions_of, rng_for
 from gradcheck.settings import Settings
 
-__all__ = ["LOW_PROJECTION", "NOISE_MARGIN", "SHRINK_LIMIT", "Joint", "check_jointly",
-           "measured_jointly", "plan_joint", "reweighed"]
+__all__ = ["LOW_PROJECTION", "NOISE_MARGIN", "SHRINK_LIMIT", "Joint", "JointCheck",
+           "check_jointly", "measured_jointly", "plan_joint", "reweighed"]
 
 SHRINK_LIMIT = 2.0**-10   # smallest factor a tensor's own step is scaled by
 NOISE_MARGIN = 2.0        # the round-off term stays below resolution * level / NOISE_MARGIN
@@ -109,12 +110,6 @@ class Joint:
         label = label or f"joint direction ({', '.join(self.names)})"
         values = ValueSet((Move(parts, size=0),), (np.array([0]),), (None,), np.ones(1),
                           lambda _i: label, rounding=lambda: self._rounding(point))
-        terms = self._terms(point)
-        return values, [np.array([t.sum()]) for t in terms], [float(np.abs(t).min())
-                                                              for t in terms]
-
-    def _terms(self, point: Point) -> list[np.ndarray]:
-        """Per objective, each tensor's term ``w_t <v_t, a_t>`` of the joint value."""
         terms = [self.weights * self.projections]
         if point.has_e2e(self.names):
             # a tensor without end-to-end grads (a layer's input) takes its local gradient:
@@ -125,23 +120,8 @@ class Joint:
                 for n, v, p, grad in zip(self.names, self.directions, self.projections,
                                          (point.analytic.get(n) for n in self.names),
                                          strict=True)]))
-        return terms
-
-    def settled_by(self, point: Point, verdicts: list[Verdict], s: Settings) -> bool:
-        """Whether its verdicts (:func:`check_jointly`) settle every tensor in it: they pass,
-        resolved (:func:`gradcheck.judge.settles_jointly`), and each tolerance, beyond the
-        user's ``atol`` and ``rtol`` share of it, is at most ``s.resolution`` times the
-        smallest tensor's term, so that a relative error a little above the resolution in
-        any one tensor would have failed. The plan's floor bounds the objective's round-off
-        so; the round-off of the moved values themselves, which the tolerance takes in when
-        the first estimate needs it, it does not (large inputs: 1.6e-6 of the value hid an
-        error of 2e-6 in a third of it)."""
-        atol, rtol = s.tolerances
-        allowed = atol * float(np.abs(self.weights).min())   # as check_jointly's rule
-        smallest = [float(np.abs(t).min()) for t in self._terms(point)]
-        return settles_jointly(verdicts, s.dtype, allowed, rtol) and all(
-            v.tolerance <= allowed + (s.resolution + rtol) * least
-            for v, least in zip(verdicts, smallest, strict=True))
+        return values, [np.array([t.sum()]) for t in terms], [float(np.abs(t).min())
+                                                              for t in terms]
 
 
 def _directions(point: Point, names: list[str], lives: list[np.ndarray], s: Settings,
@@ -222,16 +202,26 @@ def reweighed(point: Point, given: Joint, step_ratio: float = 1.0) -> Joint | No
                  projections)
 
 
+class JointCheck(NamedTuple):
+    """What :func:`check_jointly` found."""
+
+    verdicts: list[Verdict]   # local, and end-to-end when the point judges it
+    settled: bool             # the verdicts settle every tensor in the direction
+
+
 def check_jointly(point: Point, joint: Joint, s: Settings, label: str | None = None
-                  ) -> list[Verdict]:
+                  ) -> JointCheck:
     """Verdicts of the joint direction (named ``label``, by default after its tensors):
-    local, and end-to-end when the point judges it."""
-    values, analytic, scales = joint.values(point, label)
+    local, and end-to-end when the point judges it; and whether they settle every tensor in
+    it (:func:`gradcheck.judge.settles_jointly`, by the smallest tensor's term)."""
+    values, analytic, smallest = joint.values(point, label)
     atol, rtol = s.tolerances
-    low = float(np.abs(joint.weights).min())
-    rules = [Rule(atol * low, rtol, noise)
+    allowed = atol * float(np.abs(joint.weights).min())
+    rules = [Rule(allowed, rtol, noise)
              for noise in (point.noise, point.e2e_noise)[:len(analytic)]]
-    return check_values(point, values, analytic, rules, s.method, scales=scales)
+    verdicts = check_values(point, values, analytic, rules, s.method, scales=smallest)
+    return JointCheck(verdicts, settles_jointly(verdicts, s.dtype, s.resolution, smallest,
+                                                allowed, rtol))
 
 
 def measured_jointly(point: Point, joint_for: Callable[[Settings], Joint | None],

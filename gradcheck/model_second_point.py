@@ -79,10 +79,9 @@ def model_second_point(model, owners, loss, x, y, s: Settings, wrong: set[str],
         there = s.at_second_point()
         joint, by = (None, there) if given is None else measured_jointly(
             whole, lambda t: reweighed(whole, given, t.step / s.step), there)
-        if joint is not None and set(names) <= set(joint.names):
-            verdicts = check_jointly(whole, joint, by)
-            if joint.settled_by(whole, verdicts, by):
-                return []
+        if (joint is not None and set(names) <= set(joint.names)
+                and check_jointly(whole, joint, by).settled):
+            return []
         drawn = None if given is None else dict(zip(given.names, given.directions, strict=True))
         results = check_point(whole, names, there, elements_first=False, locate=False,
                               drawn=drawn)

@@ -8,7 +8,7 @@
    at a one-sided second point by central differences where one evaluation's round-off
    would leave it too coarse: :func:`gradcheck.joint_direction.measured_jointly`), which
    settles them when its tolerance would show an error of the resolution in any one of
-   them (:meth:`gradcheck.joint_direction.Joint.settled_by`);
+   them (:func:`gradcheck.joint_direction.check_jointly`);
 3. each tensor the joint direction did not settle: along its own random direction (and a
    second one when the first passed with a tolerance, beyond the user's ``atol`` and
    ``rtol``, above the resolution's share of its value, or above ``COARSE``'s where that is
@@ -80,8 +80,8 @@ def check_point(point: Point, names: list[str], s: Settings, progress=None, *,
     pending = [n for n in names if n not in results]
     joint, by = measured_jointly(point, lambda t: plan_joint(point, pending, t, drawn), s)
     if joint is not None:   # stage 2
-        verdicts = check_jointly(point, joint, by)
-        if joint.settled_by(point, verdicts, by):
+        verdicts, settled = check_jointly(point, joint, by)
+        if settled:
             results.update({n: verdicts for n in joint.names})
     for n in [n for n in names if n not in results]:   # stages 3 and 4
         results[n] = _directed(point, n, s, progress, details, locate, elements_first)
