@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -91,6 +91,10 @@ class Joint:
     directions: list[np.ndarray]
     weights: np.ndarray
     projections: np.ndarray   # <v_t, local gradient of t>
+
+    def scaled(self, ratio: float) -> Joint:
+        """The same direction with every tensor's step times ``ratio`` (a power of two)."""
+        return replace(self, weights=self.weights * ratio)
 
     def _rounding(self, point: Point) -> tuple[float, ...]:
         """Per objective, the round-off of moving every tensor (in quadrature)."""

@@ -77,8 +77,9 @@ def model_second_point(model, owners, loss, x, y, s: Settings, wrong: set[str],
             return None
         names = [n for n in whole.analytic if n not in wrong]
         there = s.at_second_point()
-        joint, by = (None, there) if given is None else measured_jointly(
-            whole, lambda t: reweighed(whole, given, t.step / s.step), there)
+        here = None if given is None else reweighed(whole, given)   # projections taken once
+        joint, by = (None, there) if here is None else measured_jointly(
+            whole, lambda t: here.scaled(t.step / s.step), there)
         if (joint is not None and set(names) <= set(joint.names)
                 and check_jointly(whole, joint, by).settled):
             return []

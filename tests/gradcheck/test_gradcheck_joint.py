@@ -311,9 +311,10 @@ def test_a_joint_direction_serves_a_nearby_point_while_it_stays_balanced():
 def test_a_one_sided_second_point_measures_centrally_where_its_round_off_is_too_coarse(
         noise_share):
     # the joint value one-sided weights give, and a round-off allowance of that share of
-    # COARSE of it: above half, the central differences it replaced (steps 2**9 larger)
+    # COARSE of it: above half, the central differences it replaced (2**-17 steps, 2**7
+    # times the one-sided 2**-24)
     there = Settings("auto", "central", None, None, None, seed=0).at_second_point()
-    assert there.method == "forward" and there.one_sided
+    assert there.method == "forward" and there.one_sided and there.step == 2.0**-24
     point = _two_tensor_point()
     one_sided = plan_joint(point, ["a", "b"], there)
     value = abs(float(one_sided.weights @ one_sided.projections))
@@ -324,7 +325,8 @@ def test_a_one_sided_second_point_measures_centrally_where_its_round_off_is_too_
     else:
         assert (by.method, by.one_sided, by.rtol) == ("central", False, there.rtol)
         assert np.array_equal(joint.weights, plan_joint(noisy, ["a", "b"], by).weights)
-        assert abs(float(joint.weights @ joint.projections)) >= 2**8 * value
+        assert by.step == 2.0**-17
+        assert abs(float(joint.weights @ joint.projections)) >= by.step / there.step / 2 * value
 
 
 def test_a_model_whose_one_sided_second_point_is_too_coarse_is_not_checked_tensor_by_tensor(
