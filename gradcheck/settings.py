@@ -74,27 +74,29 @@ class Settings:
         errors a stale cache makes (so a layer's tensors share one joint direction), judged
         to a thousandth of that (:data:`SECOND_POINT_RTOL_SHARE`, or the check's own rtol
         when looser). Central differences become one-sided there where that rtol allows
-        (float64: a one-sided difference is off by about its step, 1.5e-8): the objective
-        at the second point is known, so a value costs one evaluation, and one the first
-        estimate does not settle is refined centrally (with its error estimate) as ever.
-        In float32 one-sided steps are too coarse for it, and their central refinement too
-        fine for float32's round-off (it hid the 1 % errors of stale caches): the second
-        point keeps central differences there, as it does any user's ``eps``.
+        (float64): the objective at the second point is known, so a value costs one
+        evaluation, and one the first estimate does not settle is refined centrally (with
+        its error estimate) as ever. In float32 one-sided steps are too coarse for it, and
+        their central refinement too fine for float32's round-off (it hid the 1 % errors of
+        stale caches): the second point keeps central differences there, as it does any
+        user's ``eps``.
 
         The one-sided step is the largest power of two within a tenth of that rtol (float64:
-        2**-24, four times the error-optimal 2**-26): its error stays below the rtol, and
-        its round-off, a quarter of the optimal step's, lets one evaluation settle a joint
-        direction that the optimal step left to central differences (two) in one check of
-        a small MLP out of three."""
+        2**-24, 6e-8, four times the error-optimal 2**-26; never coarser than the central
+        step, 2**-17): a one-sided difference is off by about its step, which stays below
+        the rtol, and its round-off, a quarter of the optimal step's, lets one evaluation
+        settle joint directions that the optimal step left to central differences (two
+        evaluations: 4 of 15 small MLPs of the speed sweep).
+        """
         rtol = max(self.tolerances[1], SECOND_POINT_RESOLUTION * SECOND_POINT_RTOL_SHARE)
+        there = replace(self, mode="auto", rtol=rtol,
+                        joint_resolution=max(SECOND_POINT_RESOLUTION, self.resolution))
         optimal = default_eps(self.dtype, "forward")
-        one_sided = self.method == "central" and self.eps is None and optimal <= rtol / 10
-        if not one_sided:
-            return replace(self, mode="auto", rtol=rtol, joint_resolution=max(
-                SECOND_POINT_RESOLUTION, self.resolution))
-        return replace(self, mode="auto", method="forward", eps=max(optimal, 2.0 ** math.floor(
-            math.log2(rtol / 10))), rtol=rtol, joint_resolution=max(
-            SECOND_POINT_RESOLUTION, self.resolution), one_sided=True)
+        if self.method != "central" or self.eps is not None or optimal > rtol / 10:
+            return there
+        coarsest = default_eps(self.dtype, "central")   # a looser user rtol stops here
+        step = min(coarsest, max(optimal, 2.0 ** math.floor(math.log2(rtol / 10))))
+        return replace(there, method="forward", eps=step, one_sided=True)
 
     def centrally(self) -> Settings:
         """A one-sided second point's settings with the central differences (and their

@@ -307,6 +307,25 @@ def test_a_joint_direction_serves_a_nearby_point_while_it_stays_balanced():
     assert reweighed(replace(point, analytic={"a": point.analytic["a"]}), joint) is None
 
 
+@pytest.mark.parametrize(("dtype", "rtol", "eps", "method", "step"), [
+    ("float64", None, None, "forward", 2.0**-24),    # the largest power of two <= 1e-7
+    ("float64", 1e-7, None, "forward", 2.0**-24),    # a user rtol below the second point's
+    ("float64", 1e-5, None, "forward", 2.0**-20),    # a looser one: within a tenth of it
+    ("float64", 1e-4, None, "forward", 2.0**-17),    # within a tenth of 1e-4: 2**-17
+    ("float64", 1e-2, None, "forward", 2.0**-17),    # never coarser than the central step
+    ("float64", None, 1e-6, "central", 1e-6),        # a user's eps keeps central differences
+    ("float32", None, None, "central", 2.0**-8),     # float32: 2**-12 is above its rtol / 10
+])
+def test_the_second_points_one_sided_step_stays_within_a_tenth_of_its_rtol(
+        dtype, rtol, eps, method, step):
+    there = Settings("auto", "central", eps, None, rtol, seed=0, dtype=dtype).at_second_point()
+    assert (there.method, there.step) == (method, step)
+    assert there.one_sided == (method == "forward")
+    if there.one_sided:
+        assert there.step <= there.tolerances[1] / 10
+        assert there.centrally().step == 2.0**-17   # the central default, not the one-sided step
+
+
 @pytest.mark.parametrize("noise_share", [0.4, 0.6])
 def test_a_one_sided_second_point_measures_centrally_where_its_round_off_is_too_coarse(
         noise_share):
