@@ -89,7 +89,7 @@ class Settings:
         evaluations: 4 of 15 small MLPs of the speed sweep).
         """
         rtol = max(self.tolerances[1], SECOND_POINT_RESOLUTION * SECOND_POINT_RTOL_SHARE)
-        there = replace(self, mode="auto", rtol=rtol,
+        there = replace(self, mode="auto", rtol=rtol, one_sided=False,
                         joint_resolution=max(SECOND_POINT_RESOLUTION, self.resolution))
         optimal = default_eps(self.dtype, "forward")
         if self.method != "central" or self.eps is not None or optimal > rtol / 10:
