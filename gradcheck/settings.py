@@ -76,7 +76,8 @@ class Settings:
         when looser). Central differences become one-sided there where that rtol allows
         (float64): the objective at the second point is known, so a value costs one
         evaluation, and one the first estimate does not settle is refined centrally (with
-        its error estimate) as ever. In float32 one-sided steps are too coarse for it, and
+        its error estimate) as ever. In float32 (at rtols below 2.4e-3) one-sided steps are
+        too coarse for it, and
         their central refinement too fine for float32's round-off (it hid the 1 % errors of
         stale caches): the second point keeps central differences there, as it does any
         user's ``eps``.
@@ -95,7 +96,7 @@ class Settings:
         if self.method != "central" or self.eps is not None or optimal > rtol / 10:
             return there
         coarsest = default_eps(self.dtype, "central")   # a looser user rtol stops here
-        step = min(coarsest, max(optimal, 2.0 ** math.floor(math.log2(rtol / 10))))
+        step = max(optimal, 2.0 ** math.floor(math.log2(min(coarsest, rtol / 10))))
         return replace(there, method="forward", eps=step, one_sided=True)
 
     def centrally(self) -> Settings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 from typing import ClassVar
 
@@ -313,6 +314,8 @@ def test_a_joint_direction_serves_a_nearby_point_while_it_stays_balanced():
     ("float64", 1e-5, None, "forward", 2.0**-20),    # a looser one: within a tenth of it
     ("float64", 1e-4, None, "forward", 2.0**-17),    # within a tenth of 1e-4: 2**-17
     ("float64", 1e-2, None, "forward", 2.0**-17),    # never coarser than the central step
+    ("float64", float("inf"), None, "forward", 2.0**-17),   # any rtol the check accepts
+    ("float32", 1e-2, None, "forward", 2.0**-10),    # a loose float32 rtol: one-sided too
     ("float64", None, 1e-6, "central", 1e-6),        # a user's eps keeps central differences
     ("float32", None, None, "central", 2.0**-8),     # float32: 2**-12 is above its rtol / 10
 ])
@@ -323,7 +326,20 @@ def test_the_second_points_one_sided_step_stays_within_a_tenth_of_its_rtol(
     assert there.one_sided == (method == "forward")
     if there.one_sided:
         assert there.step <= there.tolerances[1] / 10
-        assert there.centrally().step == 2.0**-17   # the central default, not the one-sided step
+        central = default_eps(dtype, "central")   # the default, not the one-sided step
+        assert there.step <= central and there.centrally().step == central
+
+
+def test_an_infinite_rtol_checks_a_model_without_errors_or_warnings():
+    # the check accepts rtol=inf (everything within tolerance); its second point's step and
+    # the step growth's round-off (inf - inf) must take it without an error or a warning
+    model = Sequential([z.Linear(6, 8, seed=1), Tanh(), z.Linear(8, 3, seed=2)])
+    rng = np.random.default_rng(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report = check_model(model, SoftmaxCrossEntropy(), rng.normal(size=(5, 6)),
+                             rng.integers(0, 3, 5), rtol=float("inf"))
+    assert report.passed
 
 
 @pytest.mark.parametrize("noise_share", [0.4, 0.6])
