@@ -77,10 +77,9 @@ class Settings:
         (float64): the objective at the second point is known, so a value costs one
         evaluation, and one the first estimate does not settle is refined centrally (with
         its error estimate) as ever. In float32 (at rtols below 2.4e-3) one-sided steps are
-        too coarse for it, and
-        their central refinement too fine for float32's round-off (it hid the 1 % errors of
-        stale caches): the second point keeps central differences there, as it does any
-        user's ``eps``.
+        too coarse for it, and their central refinement too fine for float32's round-off (it
+        hid the 1 % errors of stale caches): the second point keeps central differences
+        there, as it does any user's ``eps``.
 
         The one-sided step is the largest power of two within a tenth of that rtol (float64:
         2**-24, 6e-8, four times the error-optimal 2**-26; never coarser than the central
