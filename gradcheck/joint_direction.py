@@ -187,12 +187,12 @@ def plan_joint(point: Point, names: list[str], s: Settings, drawn=None) -> Joint
                  projections[kept])
 
 
-def reweighed(point: Point, given: Joint, step_ratio: float = 1.0) -> Joint | None:
+def reweighed(point: Point, given: Joint) -> Joint | None:
     """``given``, a joint direction of a nearby point over tensors of the same names, at
-    ``point``: its directions, its weights times ``step_ratio`` (a power of two: the
-    relative step here over the step there), the projections taken here. None when a
-    tensor is missing here (or has another size), or when the contributions lost their
-    balance (a sign changed, or one fell below a quarter of the largest): plan afresh then.
+    ``point``: its directions and weights, the projections taken here (another step here
+    scales its weights: :meth:`Joint.scaled`). None when a tensor is missing here (or has
+    another size), or when the contributions lost their balance (a sign changed, or one
+    fell below a quarter of the largest): plan afresh then.
     """
     if any(n not in point.analytic or not point.has_tensor(n) or point.live(n).size != v.size
            for n, v in zip(given.names, given.directions, strict=True)):
@@ -202,8 +202,7 @@ def reweighed(point: Point, given: Joint, step_ratio: float = 1.0) -> Joint | No
     terms = given.weights * projections
     if not (terms.min() > 0 and 4 * terms.min() >= terms.max()):
         return None
-    return Joint(list(given.names), list(given.directions), given.weights * step_ratio,
-                 projections)
+    return Joint(list(given.names), list(given.directions), given.weights, projections)
 
 
 class JointCheck(NamedTuple):

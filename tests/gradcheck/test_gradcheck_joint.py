@@ -297,7 +297,7 @@ def test_a_joint_direction_serves_a_nearby_point_while_it_stays_balanced():
     settings = Settings("auto", "central", None, None, None, seed=0)
     joint = plan_joint(point, ["a", "b"], settings)
     nearby = replace(point, analytic={k: g * 1.01 for k, g in point.analytic.items()})
-    again = reweighed(nearby, joint, 0.5)
+    again = reweighed(nearby, joint).scaled(0.5)
     assert again.names == joint.names and again.directions == joint.directions
     assert np.array_equal(again.weights, joint.weights * 0.5)
     assert np.allclose(again.projections, joint.projections * 1.01, rtol=1e-14, atol=0)
