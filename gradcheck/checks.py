@@ -191,8 +191,9 @@ def check_model(model, loss, x, y, *, mode: str = "auto", method: str = "central
       ``"auto"`` mode all layers are first checked together along one joint direction
       (:mod:`gradcheck.chain_screen`); only what that leaves open gets each layer's own check.
       The accumulation/linearity probe (``backward(2 G)`` against ``backward(G)``) runs for
-      the layers with a failing row, and for every layer when there is no second point
-      (whose backward shows what a correct first point hides: accumulation into zero grads).
+      the layers with a failing row, and for every layer when ``second_point`` is False
+      (the backward at the moved point first shows what a correct first backward hides:
+      accumulation into zero grads).
     - *any other* model (:mod:`gradcheck.model_graph`): one run of ``model.forward(x)``,
       ``loss``, ``model.backward(dL/dpred)`` records, for every layer and block (their
       ``forward``/``backward`` shadowed by instance attributes for that run, removed after,
@@ -209,10 +210,14 @@ def check_model(model, loss, x, y, *, mode: str = "auto", method: str = "central
 
     A random layer (dropout in training mode), or a model whose forward is random, gets a
     ``"determinism"`` failure and the end-to-end rows are skipped, since the loss is then not
-    a function of the parameters. With ``second_point``, the whole model is checked again at a
-    moved input and moved parameters along directions; where that fails, every layer at the
-    input it gets there (``check="second_point"`` rows where wrong). The model, its layers,
-    the loss and numpy's global random state are restored at the end.
+    a function of the parameters. With ``second_point``, a chain first runs once forward and
+    backward at a moved input with moved parameters (:mod:`gradcheck.moved_first`), so that a
+    stale cache fails at the given point (likely cause ``"stale_cache"``); where the given
+    point sits on kinks or sees only zeros (and in ``"sample"`` mode), and always for any
+    other model, the whole model is checked again at such a moved point along directions;
+    where that fails, every layer at the input it gets there (``check="second_point"`` rows
+    where wrong). The model, its layers, the loss and numpy's global random state are
+    restored at the end.
 
     Parameters
     ----------

@@ -1,6 +1,7 @@
-"""The rows of :func:`gradcheck.check_model`: a plain chain of layers here (each layer at its
-real input, end to end through the rest of the chain, again at a second point of the whole
-model), any other model in :mod:`gradcheck.model_graph`; causes before symptoms."""
+"""The rows of :func:`gradcheck.check_model`: a plain chain of layers here (once at a moved
+point first, for stale caches; then each layer at its real input, end to end through the
+rest of the chain, and again at a second point of the whole model where the given point
+cannot judge), any other model in :mod:`gradcheck.model_graph`; causes before symptoms."""
 
 from __future__ import annotations
 
@@ -20,13 +21,14 @@ from gradcheck.model_walk import (
     probe_chain,
     walk_chain,
 )
+from gradcheck.moved_first import STALE_CAUSE, history_changes_gradient, moved_call_first
 from gradcheck.point import round_off
 from gradcheck.probes import LayerProbe, calls_leave_params_alone, linearity_afresh
 from gradcheck.progress import progress_bar
 from gradcheck.rest_of_model import Downstream
 from gradcheck.restore import kept_state
 from gradcheck.selection import rng_for
-from gradcheck.settings import Settings
+from gradcheck.settings import Settings, check_dtype
 from gradcheck.validation import buffer_rows, trainable
 
 __all__ = ["COMPOSITION", "SYMPTOM", "causes_first", "check_model_rows", "model_rows"]
@@ -101,8 +103,15 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots, rerun_check=No
     never needs to know that the layers are deterministic (a random layer fails them); the
     first check that does (a layer's own point, a layer at the second point) runs a second
     forward, and raises :class:`gradcheck.model_walk.Undetermined` when it differs.
+
+    With ``s.second_point`` the model first runs forward and backward at a moved point
+    (:func:`_moved_first`; the walk's first forward then gets the very array that run got),
+    failing layers whose gradient changes when they are put back as found are named stale
+    caches, and the whole model is checked at a second point only where the given point
+    leaves something unjudged (:func:`_unsettled`).
     """
-    walk = walk_chain(model, layers, loss, x, y, one_forward)
+    given, moved_back = _moved_first(model, layers, x, s) if s.second_point else (None, False)
+    walk = walk_chain(model, layers, loss, x, y, one_forward, given)
     acts, mutated, loss0, dpred, chained, recorded = walk[:6]
     firsts, e2e = recorded or (None, None)
     later = s.second_point and chained   # the linearity probes: see _linearity_rows
@@ -125,8 +134,10 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots, rerun_check=No
     found, firsts_by_layer, screen = _chain_layer_rows(layers, acts, probes, loss, y, loss0,
                                                       dpred, e2e, s, random, rerun_check,
                                                       walk.repeat)
+    if given is not None and not random:
+        _name_stale_caches(layers, acts, probes, snapshots, found)
     there = None
-    if later and not random:
+    if later and not random and _unsettled(firsts_by_layer, s):
         wrong = {f"{i}.{n}" for i, first in enumerate(firsts_by_layer)
                  for n, verdicts in first.items() if not passed(verdicts)}
         there = model_second_point(
@@ -137,25 +148,60 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots, rerun_check=No
             screen.input_seen)
         found += there or []
     if later:
-        _linearity_rows(layers, acts, probes, found, checked_twice=there is not None)
+        _linearity_rows(layers, acts, probes, found, checked_twice=moved_back)
     return [row for p in probes for row in p.rows] + found, s
 
 
 def _linearity_rows(layers, acts, probes, rows: list[dict], checked_twice: bool) -> None:
     """Add the linearity probes' rows to ``probes`` (:func:`gradcheck.probes.linearity_afresh`)
-    of the layers with a failing row, or of every layer unless the model was checked at
-    its second point.
+    of the layers with a failing row, or of every layer unless the model ran a backward at a
+    moved point before the given point (``checked_twice``).
 
     The probes explain failures: a backward that accumulates into its grads, or is not
     linear in ``dy``, fails the numeric check wherever it is wrong. The one such bug a
-    correct-looking first point hides, accumulation into grads that were zero, the second
-    point shows, since its backward adds to the grads the first one left.
+    correct-looking first backward hides, accumulation into grads that were zero, the
+    moved backward shows, since the given point's backward adds to the grads it left.
     """
     failing = {r["layer"] for r in rows if r["status"] == "fail"}
     for i, (layer, probe) in enumerate(zip(layers, probes, strict=True)):
         label = layer_name(i, layer)
         if probe.G is not None and (label in failing or not checked_twice):
             probe.rows += linearity_afresh(label, layer, acts[i], probe.G)
+
+
+def _moved_first(model, layers, x, s: Settings) -> tuple:
+    """:func:`gradcheck.moved_first.moved_call_first` of the model, its move set by the
+    lowest-precision float of ``x`` and the parameters."""
+    dtype = check_dtype({"x": x, **{f"{i}.{k}": v for i, layer in enumerate(layers)
+                                    for k, v in layer.params.items()}}, "check_model")
+    return moved_call_first(model.forward, model.backward, layers, x, s.seed, dtype,
+                            "the model")
+
+
+def _unsettled(firsts: list[dict], s: Settings) -> bool:
+    """Whether the given point leaves something to a second point: a tensor on kinks or
+    seen only as zeros there (a bug may hide behind them), or sampled elements (the second
+    point's directions see every element)."""
+    return s.mode == "sample" or any(v.status in ("nondifferentiable", "vacuous")
+                                     for first in firsts for verdicts in first.values()
+                                     for v in verdicts)
+
+
+def _name_stale_caches(layers, acts, probes, snapshots, rows: list[dict]) -> None:
+    """The likely cause of the failing local rows of each layer whose gradient at its input
+    changes when it is put back as the check found it: a stale cache
+    (:func:`gradcheck.moved_first.history_changes_gradient`)."""
+    failing = {r["layer"] for r in rows if r["status"] == "fail" and r["check"] == "gradient"}
+    for i, layer in enumerate(layers):
+        label, probe = layer_name(i, layer), probes[i]
+        if label not in failing or probe.G is None:
+            continue
+        analytic = {k: v for k, v in {"input": probe.dx, **probe.grads}.items()
+                    if v is not None}
+        if history_changes_gradient(layer, snapshots[i], acts[i], probe.G, analytic):
+            for row in rows:
+                if row["layer"] == label and row["status"] == "fail":
+                    row["likely_cause"], row["cause_label"] = STALE_CAUSE, "stale_cache"
 
 
 def _chain_layer_rows(layers, acts, probes, loss, y, loss0: float, dpred, e2e: list[dict],

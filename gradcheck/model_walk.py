@@ -58,7 +58,8 @@ class Walk(NamedTuple):
     repeat: Repeat        # confirm() before relying on the layers being deterministic
 
 
-def walk_chain(model, layers, loss, x, y, one_forward: bool = False) -> Walk:
+def walk_chain(model, layers, loss, x, y, one_forward: bool = False,
+               given: np.ndarray | None = None) -> Walk:
     """Forward through the layers, the loss, and the recorded ``model.backward``.
 
     The layers run one by one and then inside ``model.forward``, whose prediction tells
@@ -68,13 +69,16 @@ def walk_chain(model, layers, loss, x, y, one_forward: bool = False) -> Walk:
     (:func:`_forward_in_order`): that shows the chain, not determinism, which the caller
     confirms (``walk.repeat.confirm()``) before it relies on it; when the recording shows no
     chain the walk runs both.
+
+    ``given``: the array holding ``x`` that the first forward of the walk gets, as it did a
+    moved input before (:func:`gradcheck.moved_first.moved_call_first`); by default a copy.
     """
-    seen = _forward_in_order(model, layers, x) if one_forward else None
+    seen = _forward_in_order(model, layers, x, given) if one_forward else None
     if seen is not None:
         (acts, mutated, mutates), chained = seen, True
     else:
-        acts, mutated = _activations(layers, x)
-        given = x.copy()
+        acts, mutated = _activations(layers, x, None if given is None else _refilled(given, x))
+        given = x.copy() if given is None else _refilled(given, x)
         chained = same_values(model.forward(given), acts[-1])
         mutates = any(mutated) or not same_values(given, x)
     loss0 = loss_value(loss, acts[-1], y)
@@ -84,12 +88,20 @@ def walk_chain(model, layers, loss, x, y, one_forward: bool = False) -> Walk:
                 Repeat(model, x, acts[-1], known=seen is None))
 
 
-def _activations(layers, x) -> tuple[list, list]:
+def _refilled(given: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``given``, refilled with ``x`` in place (a forward may have changed it)."""
+    np.copyto(given, x)
+    return given
+
+
+def _activations(layers, x, given: np.ndarray | None = None) -> tuple[list, list]:
     """One pass through the layers: ``(acts, mutated)``, the input of every layer plus the
     prediction (``acts[i]`` feeds layer ``i``: ``x`` itself, then copies; none is written
-    to) and whether each layer changed its input in place. Each layer gets a copy of ``x``
-    or the very array the layer before returned, as in ``model.forward``."""
-    acts, mutated, given = [x], [], x.copy()
+    to) and whether each layer changed its input in place. Each layer gets ``given`` (an
+    array holding ``x``; by default a copy) or the very array the layer before returned, as
+    in ``model.forward``."""
+    acts, mutated = [x], []
+    given = x.copy() if given is None else given
     for layer in layers:   # each gets what the layer before returned, as in model.forward
         out = layer.forward(given)
         mutated.append(not same_values(given, acts[-1]))
@@ -98,11 +110,12 @@ def _activations(layers, x) -> tuple[list, list]:
     return acts, mutated
 
 
-def _forward_in_order(model, layers, x) -> tuple[list, list, bool] | None:
-    """``model.forward`` of a copy of ``x``, each layer's forward recorded as in
-    :func:`_activations`: ``(acts, mutated, mutates)`` (``mutates``: some forward changed its
-    input in place), or None unless the model ran each layer once, in order, on ``x`` or
-    what the layer before returned (equal values), and returned what the last one did."""
+def _forward_in_order(model, layers, x, given=None) -> tuple[list, list, bool] | None:
+    """``model.forward`` of ``given`` (an array holding ``x``; by default a copy), each
+    layer's forward recorded as in :func:`_activations`: ``(acts, mutated, mutates)``
+    (``mutates``: some forward changed its input in place), or None unless the model ran
+    each layer once, in order, on ``x`` or what the layer before returned (equal values),
+    and returned what the last one did."""
     if len({id(layer) for layer in layers}) != len(layers):
         return None
     acts, mutated, broken = [x], [], []
@@ -110,7 +123,7 @@ def _forward_in_order(model, layers, x) -> tuple[list, list, bool] | None:
         for i, layer in enumerate(layers):
             if not shadows.put(layer, "forward", _in_order(i, layer, acts, mutated, broken)):
                 return None
-        given = x.copy()
+        given = x.copy() if given is None else given
         pred = model.forward(given)
     if broken or len(mutated) != len(layers) or not same_values(pred, acts[-1]):
         return None

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import gradcheck.model_check
 import gradcheck.model_second_point
 import gradcheck.plan
 from gradcheck import TOLERANCES, check_layer, check_model
@@ -160,11 +161,18 @@ def test_check_model_costs_two_perturbed_forwards_per_layer():
     assert forwards_of_a_check(second_point=False) == [1 + 2, 1 + 2, 1 + 2]
 
 
-def test_the_second_point_costs_one_run_of_the_model_and_one_per_direction():
-    # the given point as above, then the model at the second point (its forward before the
-    # backward there) and one one-sided run along its joint direction: the loss at the
-    # second point is known, and a correct model settles on the first estimate
-    assert forwards_of_a_check() == [3 + 1 + 1, 3 + 1 + 1, 3 + 1 + 1]
+def test_stale_caches_cost_one_run_of_the_model_at_a_moved_point_first():
+    # the model forward and backward at a moved point, then the given point as above; a
+    # given point on no kink that saw no zeros needs no second point
+    assert forwards_of_a_check() == [1 + 3, 1 + 3, 1 + 3]
+
+
+def test_the_second_point_costs_one_run_of_the_model_and_one_per_direction(monkeypatch):
+    # as when the given point sits on kinks: the model at the second point (its forward
+    # before the backward there) and one one-sided run along its joint direction: the loss
+    # at the second point is known, and a correct model settles on the first estimate
+    monkeypatch.setattr(gradcheck.model_check, "_unsettled", lambda firsts, s: True)
+    assert forwards_of_a_check() == [1 + 3 + 1 + 1, 1 + 3 + 1 + 1, 1 + 3 + 1 + 1]
 
 
 def test_a_kink_on_the_joint_direction_falls_back_to_each_tensor():
@@ -371,6 +379,7 @@ def test_a_model_whose_one_sided_second_point_is_too_coarse_is_not_checked_tenso
     for layer in model.layers[::2]:
         layer.params["W"] *= 0.03
     methods, fallbacks = [], []
+    monkeypatch.setattr(gradcheck.model_check, "_unsettled", lambda firsts, s: True)
     measured = gradcheck.model_second_point.check_jointly
     monkeypatch.setattr(gradcheck.model_second_point, "check_jointly",
                         lambda point, joint, s: methods.append(s.method) or measured(

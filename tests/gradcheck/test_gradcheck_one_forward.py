@@ -57,9 +57,9 @@ def test_a_model_the_screen_settles_runs_one_forward_at_the_given_point(monkeypa
     model = Sequential([CountedForwards(12, 16, seed=1), Tanh(), Dense(16, 10, seed=2)])
     x, y = RNG.normal(size=(8, 12)), RNG.integers(0, 10, 8)
     one, two = model_forwards(monkeypatch, model, SoftmaxCrossEntropy(), x, y)
-    # the walk, the screen's pair of runs, then the model at the second point and one run
-    # along its direction
-    assert (one, two) == (1 + 2 + 2, 2 + 2 + 2)
+    # the model's run at a moved point first, the walk, the screen's pair of runs (no
+    # second point: the given point sat on no kink and saw no zeros)
+    assert (one, two) == (1 + 1 + 2, 1 + 2 + 2)
 
 
 def test_a_layer_left_to_its_own_point_costs_the_second_forward(monkeypatch):

@@ -1,0 +1,112 @@
+"""Stale caches: a forward and a backward at a moved point before the given point's first.
+
+A backward that keeps a value from an earlier call (the first input it saw, a transposed
+weight cached on the first backward or before an optimizer step, the ``dy`` of its first
+call, a cache keyed on an array's identity) is right wherever it is first called and wrong
+after. So a model check first runs ``forward`` and ``backward`` once at a moved input with
+moved parameters (:func:`gradcheck.layer_point.moved_values`: the second point's move), then
+puts the parameters back in place and refills the very input array with the given point.
+Any cache a backward keeps from an earlier call then holds moved values, and the given
+point's own check (central differences, each layer's own check) finds the gradient wrong
+there: one forward and one backward, where a second point checked along directions costs
+two forwards, a backward and the moves of its finite differences. The moved backward also
+leaves every layer's grads nonzero, so a backward that adds into its grads (``+=``) instead
+of setting them is wrong at the given point too.
+
+:func:`history_changes_gradient` then tells such a failure from others: the layer, put back
+as the check found it, gives another gradient at the same input.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gradcheck.arrays import same_values
+from gradcheck.layer_point import SECOND_POINT_MOVE, moved_parameters, moved_value
+from gradcheck.point import machine_eps
+from gradcheck.probes import during, upstream_like
+from gradcheck.restore import Snapshot
+from gradcheck.selection import rng_for
+
+__all__ = ["STALE_CAUSE", "history_changes_gradient", "moved_call_first"]
+
+STALE_CAUSE = (
+    "a stale cache: put back as the check found it, this layer gives another gradient at "
+    "the same input and dy than after the check's forward and backward at a moved point "
+    "(input and parameters moved by about 1 %, 5 % in float32, the same arrays refilled): "
+    "backward uses a value cached by an earlier call (the first input, a transposed weight, "
+    "the first dy, a cache keyed on an array's id) instead of the current one")
+
+
+def moved_call_first(forward, backward, layers, x: np.ndarray, seed: int, dtype: str,
+                     label: str) -> tuple[np.ndarray, bool]:
+    """Run ``forward`` and ``backward`` once at a moved point; the array it ran on, now
+    holding ``x`` again, for the given point's first forward.
+
+    Parameters
+    ----------
+    forward, backward : callable
+        ``forward(x) -> y`` and ``backward(dy)`` of the model (or layer).
+    layers : list
+        The objects whose ``params`` move (put back exactly after).
+    x : ndarray, shape (n, ...)
+        The given point's input (never written to).
+    seed : int
+        The check's seed (the move is drawn from it and ``label``).
+    dtype : str
+        The check's dtype (``"float64"`` or ``"float32"``), which sets the move.
+    label : str
+        What runs, for messages (``"the model"``).
+
+    Returns
+    -------
+    given : ndarray, shape of ``x``
+        A private array holding ``x`` that ``forward`` last ran on: a cache keyed on the
+        input array's identity is stale when the given point runs on it.
+    backward_ran : bool
+        False when the forward's output was not finite there (no backward then: its grads
+        would be NaN).
+    """
+    rng = rng_for(seed, label, "moved call first")
+    move = SECOND_POINT_MOVE[dtype]
+    buffer = moved_value(x, rng, move)
+    with moved_parameters(layers, rng, move), np.errstate(all="ignore"):
+        with during(f"the forward of {label} at a moved point, before the given point"):
+            y = np.asarray(forward(buffer))
+        backward_ran = bool(y.dtype.kind in "fc" and np.isfinite(y).all())
+        if backward_ran:
+            with during(f"the backward of {label} at a moved point, before the given point"):
+                backward(upstream_like(y, rng))
+    np.copyto(buffer, x)
+    return buffer, backward_ran
+
+
+def history_changes_gradient(layer, before: Snapshot, x: np.ndarray, G: np.ndarray,
+                             analytic: dict) -> bool:
+    """Whether ``layer``, put back into the state ``before`` (as the check found it), gives
+    other gradients at ``x`` and ``G`` than ``analytic`` (its ``"input"`` and parameter
+    gradients after the check's calls). The layer's state is put back as it is now after.
+    """
+    now = Snapshot(layer)
+    before.restore()
+    try:
+        with during("a forward of a failing layer, put back as the check found it"):
+            layer.forward(x.copy())
+        with during("a backward of a failing layer, put back as the check found it"):
+            dx = layer.backward(G.copy())
+        fresh = {"input": dx, **dict(layer.grads)}
+        return any(fresh.get(name) is not None and _differ(np.asarray(fresh[name]), value)
+                   for name, value in analytic.items())
+    finally:
+        now.restore()
+
+
+def _differ(a: np.ndarray, b: np.ndarray) -> bool:
+    """``a`` and ``b`` differ by more than the round-off of recomputing ``b`` (a thousand
+    machine epsilons of its largest value; the same calls may round differently when an
+    array is aligned otherwise)."""
+    if a.shape != b.shape:
+        return True
+    scale = float(np.abs(b).max(initial=0.0))
+    return not same_values(a, b) and not (
+        np.abs(a - b).max(initial=0.0) <= 1e3 * machine_eps(a, b) * scale)

@@ -1,0 +1,92 @@
+"""A chain model runs once forward and backward at a moved point before its given point
+(gradcheck.moved_first): stale caches of every kind fail at the given point and are named,
+the layers are left as found, and a second point runs only where the given point cannot
+judge (kinks, zeros)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gradcheck import check_model
+from reference_nets import Sequential
+from reference_nets.losses import SoftmaxCrossEntropy
+from tests.gradcheck import zoo_layers as z
+from tests.gradcheck.test_gradcheck_model import _FirstUpstream
+from tests.gradcheck.test_gradcheck_verdicts import (
+    InputTransposeKeyedById,
+    StaleInput,
+    StaleTranspose,
+    WeightTransposeKeyedById,
+)
+
+RNG = np.random.default_rng(41)
+X, Y = RNG.normal(size=(6, 4)), RNG.integers(0, 3, 6)
+STALE = [StaleInput, StaleTranspose, InputTransposeKeyedById, WeightTransposeKeyedById]
+
+
+def chain(first, second=None):
+    return Sequential([first, z.Tanh(), second or z.Linear(4, 3, seed=2)])
+
+
+def local_failures(report):
+    return report.table.query("status == 'fail' and check == 'gradient'")
+
+
+@pytest.mark.parametrize("make", STALE)
+def test_a_stale_cache_fails_at_the_given_point_and_is_named(make):
+    report = check_model(chain(make(4, 4, seed=1)), SoftmaxCrossEntropy(), X, Y)
+    local = local_failures(report)
+    assert set(local.layer) == {f"0:{make.__name__}"}, str(report)
+    assert set(local.cause_label) == {"stale_cache"}
+    assert local.likely_cause.iloc[0].startswith("a stale cache")
+    # without the moved run first the given point is the layer's first call: it passes
+    assert check_model(chain(make(4, 4, seed=1)), SoftmaxCrossEntropy(), X, Y,
+                       second_point=False).passed
+
+
+def test_a_stale_cache_after_the_first_layer_is_named_too():
+    report = check_model(chain(z.Linear(4, 4, seed=1), StaleTranspose(4, 3, seed=2)),
+                         SoftmaxCrossEntropy(), X, Y)
+    local = local_failures(report)
+    assert list(zip(local.layer, local.tensor, local.cause_label, strict=True)) == [
+        ("2:StaleTranspose", "input", "stale_cache")]
+
+
+def test_a_backward_that_keeps_its_first_dy_fails_and_its_probe_says_why():
+    report = check_model(chain(z.Linear(4, 4, seed=1), _FirstUpstream(4, 3, seed=2)),
+                         SoftmaxCrossEntropy(), X, Y)
+    failed = report.table.query("status == 'fail' and layer == '2:_FirstUpstream'")
+    assert "linearity" in set(failed.check) and "stale_cache" in set(failed.cause_label)
+
+
+def test_a_wrong_gradient_is_not_called_a_stale_cache():
+    report = check_model(chain(z.OneWrongRow(4, 4, seed=1)), SoftmaxCrossEntropy(), X, Y)
+    local = local_failures(report)
+    assert set(local.layer) == {"0:OneWrongRow"} and "stale_cache" not in set(
+        local.cause_label)
+
+
+def test_the_check_leaves_the_layers_and_the_input_as_found():
+    layers = [StaleInput(4, 4, seed=1), z.Tanh(), WeightTransposeKeyedById(4, 3, seed=2)]
+    params = [{k: v.copy() for k, v in layer.params.items()} for layer in layers]
+    given = X.copy()
+    check_model(Sequential(layers), SoftmaxCrossEntropy(), X, Y)
+    assert np.array_equal(X, given)
+    for layer, before in zip(layers, params, strict=True):
+        assert all(np.array_equal(layer.params[k], v) for k, v in before.items())
+    # the caches the check's calls made are gone: the layers' next call is their first
+    assert not hasattr(layers[0], "first_x") and layers[2].key is None
+
+
+def test_a_bug_hidden_behind_a_kink_is_caught_at_the_second_point():
+    # unit 2 of the first layer is exactly 0 on every sample: the ReLU sits on its kink,
+    # and the dropped row 2 of the last layer's dW multiplies that unit's zeros
+    first = z.Linear(4, 4, seed=1)
+    first.params["W"][:, 2], first.params["b"][2] = 0.0, 0.0
+    model = Sequential([first, z.ReLU(), z.OneWrongRow(4, 3, seed=2)])
+    report = check_model(model, SoftmaxCrossEntropy(), X, Y)
+    failed = report.table.query("status == 'fail'")
+    assert ("2:OneWrongRow", "W", "second_point") in set(
+        zip(failed.layer, failed.tensor, failed.check, strict=True)), str(report)
+    assert "nondifferentiable" in set(report.table.status)
