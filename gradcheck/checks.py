@@ -8,6 +8,7 @@ values), judge (:mod:`gradcheck.judge`), check again at a second point, report.
 from __future__ import annotations
 
 import time
+import warnings
 
 from gradcheck.allocator import warm_allocator
 from gradcheck.function_check import function_rows
@@ -291,8 +292,12 @@ def check_function(f, vjp, inputs, *, mode: str = "auto", method: str = "central
 
 
 def _quick_check(layer, x) -> GradcheckReport:
-    """The check the likely cause reruns a failing layer with (fast; no analysis of its own)."""
-    return check_layer(layer, x, mode="directional", second_point=False, likely_cause=False)
+    """The check the likely cause reruns a failing layer with (fast; no analysis of its own;
+    quiet: the check it serves has already warned about float32)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="check_layer: checking in float32")
+        return check_layer(layer, x, mode="directional", second_point=False,
+                           likely_cause=False)
 
 
 def _full_size(mode: str, tensors) -> int:
