@@ -5,6 +5,7 @@ cannot judge), any other model in :mod:`gradcheck.model_graph`; causes before sy
 
 from __future__ import annotations
 
+from gradcheck.chain_moved_first import chain_moved_first, name_stale_caches, unsettled
 from gradcheck.chain_screen import Screen, Screened, chain_screen
 from gradcheck.judge import passed
 from gradcheck.layer_check import point_rows, recheck_layer
@@ -21,14 +22,13 @@ from gradcheck.model_walk import (
     probe_chain,
     walk_chain,
 )
-from gradcheck.moved_first import STALE_CAUSE, history_changes_gradient, moved_call_first
 from gradcheck.point import round_off
 from gradcheck.probes import LayerProbe, calls_leave_params_alone, linearity_afresh
 from gradcheck.progress import progress_bar
 from gradcheck.rest_of_model import Downstream
 from gradcheck.restore import kept_state
 from gradcheck.selection import rng_for
-from gradcheck.settings import Settings, check_dtype
+from gradcheck.settings import Settings
 from gradcheck.validation import buffer_rows, trainable
 
 __all__ = ["COMPOSITION", "SYMPTOM", "causes_first", "check_model_rows", "model_rows"]
@@ -105,12 +105,14 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots, rerun_check=No
     forward, and raises :class:`gradcheck.model_walk.Undetermined` when it differs.
 
     With ``s.second_point`` the model first runs forward and backward at a moved point
-    (:func:`_moved_first`; the walk's first forward then gets the very array that run got),
-    failing layers whose gradient changes when they are put back as found are named stale
-    caches, and the whole model is checked at a second point only where the given point
-    leaves something unjudged (:func:`_unsettled`).
+    (:func:`gradcheck.chain_moved_first.chain_moved_first`; the walk's first forward then
+    gets the very array that run got), failing layers whose gradient changes when they are
+    put back as found are named stale caches, and the whole model is checked at a second
+    point only where the given point leaves something unjudged
+    (:func:`gradcheck.chain_moved_first.unsettled`).
     """
-    given, moved_back = _moved_first(model, layers, x, s) if s.second_point else (None, False)
+    given, moved_back = (chain_moved_first(model, layers, loss, x, y, s) if s.second_point
+                         else (None, False))
     walk = walk_chain(model, layers, loss, x, y, one_forward, given)
     acts, mutated, loss0, dpred, chained, recorded = walk[:6]
     firsts, e2e = recorded or (None, None)
@@ -134,10 +136,9 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots, rerun_check=No
     found, firsts_by_layer, screen = _chain_layer_rows(layers, acts, probes, loss, y, loss0,
                                                       dpred, e2e, s, random, rerun_check,
                                                       walk.repeat)
-    if given is not None and not random:
-        _name_stale_caches(layers, acts, probes, snapshots, found)
     there = None
-    if later and not random and _unsettled(firsts_by_layer, s):
+    if later and not random and unsettled(firsts_by_layer, s,
+                                          [*acts[:-1], *(p.G for p in probes)]):
         wrong = {f"{i}.{n}" for i, first in enumerate(firsts_by_layer)
                  for n, verdicts in first.items() if not passed(verdicts)}
         there = model_second_point(
@@ -149,6 +150,8 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots, rerun_check=No
         found += there or []
     if later:
         _linearity_rows(layers, acts, probes, found, checked_twice=moved_back)
+    if given is not None and not random:
+        name_stale_caches(layers, acts, probes, snapshots, found)
     return [row for p in probes for row in p.rows] + found, s
 
 
@@ -167,41 +170,6 @@ def _linearity_rows(layers, acts, probes, rows: list[dict], checked_twice: bool)
         label = layer_name(i, layer)
         if probe.G is not None and (label in failing or not checked_twice):
             probe.rows += linearity_afresh(label, layer, acts[i], probe.G)
-
-
-def _moved_first(model, layers, x, s: Settings) -> tuple:
-    """:func:`gradcheck.moved_first.moved_call_first` of the model, its move set by the
-    lowest-precision float of ``x`` and the parameters."""
-    dtype = check_dtype({"x": x, **{f"{i}.{k}": v for i, layer in enumerate(layers)
-                                    for k, v in layer.params.items()}}, "check_model")
-    return moved_call_first(model.forward, model.backward, layers, x, s.seed, dtype,
-                            "the model")
-
-
-def _unsettled(firsts: list[dict], s: Settings) -> bool:
-    """Whether the given point leaves something to a second point: a tensor on kinks or
-    seen only as zeros there (a bug may hide behind them), or sampled elements (the second
-    point's directions see every element)."""
-    return s.mode == "sample" or any(v.status in ("nondifferentiable", "vacuous")
-                                     for first in firsts for verdicts in first.values()
-                                     for v in verdicts)
-
-
-def _name_stale_caches(layers, acts, probes, snapshots, rows: list[dict]) -> None:
-    """The likely cause of the failing local rows of each layer whose gradient at its input
-    changes when it is put back as the check found it: a stale cache
-    (:func:`gradcheck.moved_first.history_changes_gradient`)."""
-    failing = {r["layer"] for r in rows if r["status"] == "fail" and r["check"] == "gradient"}
-    for i, layer in enumerate(layers):
-        label, probe = layer_name(i, layer), probes[i]
-        if label not in failing or probe.G is None:
-            continue
-        analytic = {k: v for k, v in {"input": probe.dx, **probe.grads}.items()
-                    if v is not None}
-        if history_changes_gradient(layer, snapshots[i], acts[i], probe.G, analytic):
-            for row in rows:
-                if row["layer"] == label and row["status"] == "fail":
-                    row["likely_cause"], row["cause_label"] = STALE_CAUSE, "stale_cache"
 
 
 def _chain_layer_rows(layers, acts, probes, loss, y, loss0: float, dpred, e2e: list[dict],

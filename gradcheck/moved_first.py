@@ -47,7 +47,7 @@ STALE_CAUSE = (
 
 
 def moved_call_first(forward, backward, layers, x: np.ndarray, seed: int, dtype: str,
-                     label: str) -> tuple[np.ndarray, bool]:
+                     label: str, upstream=None) -> tuple[np.ndarray, bool]:
     """Run ``forward`` and ``backward`` once at a moved point; the array it ran on, now
     holding ``x`` again, for the given point's first forward.
 
@@ -65,6 +65,11 @@ def moved_call_first(forward, backward, layers, x: np.ndarray, seed: int, dtype:
         The check's dtype (``"float64"`` or ``"float32"``), which sets the move.
     label : str
         What runs, for messages (``"the model"``).
+    upstream : callable, optional
+        ``upstream(y) -> dy`` (or None), the ``dy`` of the moved backward: a loss's gradient
+        there is of the size of the given point's, so that the grads it leaves show in an
+        accumulating backward at any scale of the loss. By default (or when it gives None)
+        a standard normal ``dy``.
 
     Returns
     -------
@@ -83,8 +88,9 @@ def moved_call_first(forward, backward, layers, x: np.ndarray, seed: int, dtype:
             y = np.asarray(forward(buffer))
         backward_ran = bool(y.dtype.kind in "fc" and np.isfinite(y).all())
         if backward_ran:
+            dy = None if upstream is None else upstream(y)
             with during(f"the backward of {label} at a moved point, before the given point"):
-                backward(upstream_like(y, rng))
+                backward(upstream_like(y, rng) if dy is None else dy)
     np.copyto(buffer, x)
     return buffer, backward_ran
 

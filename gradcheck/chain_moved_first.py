@@ -1,0 +1,86 @@
+"""A chain's run at a moved point before its given point (:mod:`gradcheck.moved_first`), and
+what the check makes of it: which failing layers are stale caches, and whether the given
+point still leaves something to a second point."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gradcheck.model_walk import layer_name
+from gradcheck.moved_first import STALE_CAUSE, history_changes_gradient, moved_call_first
+from gradcheck.restore import Snapshot
+from gradcheck.settings import Settings, check_dtype
+
+__all__ = ["chain_moved_first", "name_stale_caches", "unsettled"]
+
+
+def chain_moved_first(model, layers, loss, x, y, s: Settings) -> tuple[np.ndarray, bool]:
+    """:func:`gradcheck.moved_first.moved_call_first` of the model: its move set by the
+    lowest-precision float of ``x`` and the parameters, its backward's ``dy`` the loss's
+    gradient at the moved prediction (where that is finite)."""
+    dtype = check_dtype({"x": x, **{f"{i}.{k}": v for i, layer in enumerate(layers)
+                                    for k, v in layer.params.items()}}, "check_model")
+    return moved_call_first(model.forward, model.backward, layers, x, s.seed, dtype,
+                            "the model", lambda pred: _loss_gradient(loss, pred, y))
+
+
+def _loss_gradient(loss, pred: np.ndarray, y) -> np.ndarray | None:
+    """``dL/dpred`` at ``pred``, or None where the loss is not finite there or rejects it
+    (the moved point is the check's choice, not the user's); the loss's state is put back
+    after (a loss that keeps its first prediction must see the given point's first)."""
+    before = Snapshot(loss)
+    try:
+        with np.errstate(all="ignore"):
+            value = float(loss.forward(pred, y))
+            grad = np.array(loss.backward(), copy=True)
+    except Exception:   # any loss error at a moved point: a random dy instead
+        return None
+    finally:
+        before.restore()
+    usable = np.isfinite(value) and grad.shape == pred.shape and np.isfinite(grad).all()
+    return grad if usable else None
+
+
+def unsettled(firsts: list[dict], s: Settings, arrays) -> bool:
+    """Whether the given point leaves something to a second point, where every value
+    moves off where it was:
+
+    - a tensor on kinks, or seen only as zeros (a bug may hide behind them);
+    - an exact zero in any of ``arrays`` (the layers' inputs and upstream gradients): a
+      feature that is always 0, a dead unit, a ReLU's zeros multiply part of a gradient by
+      nothing, and a wrong gradient there would go unseen;
+    - sampled elements (the second point's directions see every element).
+    """
+    if s.mode == "sample" or any(v.status in ("nondifferentiable", "vacuous")
+                                 for first in firsts for verdicts in first.values()
+                                 for v in verdicts):
+        return True
+    return any(a is not None and not np.all(a) for a in arrays)
+
+
+def name_stale_caches(layers, acts, probes, snapshots, rows: list[dict]) -> None:
+    """The likely cause of the failing local rows of each layer whose gradient at its input
+    changes when it is put back as the check found it: a stale cache
+    (:func:`gradcheck.moved_first.history_changes_gradient`). Not for a layer whose
+    accumulation/linearity probe failed (a backward that adds into its grads, or keeps an
+    earlier ``dy``: that probe names the history), nor for a layer at two places of the
+    chain (its state is that of its other place)."""
+    failing = {r["layer"] for r in rows if r["status"] == "fail" and r["check"] == "gradient"}
+    for i, layer in enumerate(layers):
+        label, probe = layer_name(i, layer), probes[i]
+        if (label not in failing or probe.G is None
+                or sum(other is layer for other in layers) > 1
+                or _accumulates(probe.rows)):
+            continue
+        analytic = {k: v for k, v in {"input": probe.dx, **probe.grads}.items()
+                    if v is not None}
+        if history_changes_gradient(layer, snapshots[i], acts[i], probe.G, analytic):
+            for row in rows:
+                if row["layer"] == label and row["status"] == "fail":
+                    row["likely_cause"], row["cause_label"] = STALE_CAUSE, "stale_cache"
+
+
+def _accumulates(probe_rows: list[dict]) -> bool:
+    """The probes found the backward adding into its grads, or not linear in ``dy``."""
+    return any(r["status"] == "fail" and r["check"] in ("accumulation", "linearity")
+               for r in probe_rows)
