@@ -46,16 +46,24 @@ def unsettled(firsts: list[dict], s: Settings, arrays) -> bool:
     moves off where it was:
 
     - a tensor on kinks, or seen only as zeros (a bug may hide behind them);
-    - an exact zero in any of ``arrays`` (the layers' inputs and upstream gradients): a
-      feature that is always 0, a dead unit, a ReLU's zeros multiply part of a gradient by
-      nothing, and a wrong gradient there would go unseen;
+    - a feature that is exactly 0 on every sample of one of ``arrays`` (the layers' inputs
+      and upstream gradients, batch first): an input that is always 0, a dead unit, or the
+      ``dy`` above one multiplies part of a layer's gradient by nothing on the whole batch,
+      and a wrong gradient there would go unseen (zeros on some samples only, a ReLU's,
+      leave every part of the gradient seen through the others);
     - sampled elements (the second point's directions see every element).
     """
     if s.mode == "sample" or any(v.status in ("nondifferentiable", "vacuous")
                                  for first in firsts for verdicts in first.values()
                                  for v in verdicts):
         return True
-    return any(a is not None and not np.all(a) for a in arrays)
+    return any(a is not None and np.ndim(a) and _has_a_zero_feature(a) for a in arrays)
+
+
+def _has_a_zero_feature(a: np.ndarray) -> bool:
+    """Some element (all axes but the first, the batch) is 0 on every sample of ``a``."""
+    flat = a.reshape(len(a), -1)
+    return not np.logical_or.reduce(flat != 0, axis=0).all()
 
 
 def name_stale_caches(layers, acts, probes, snapshots, rows: list[dict]) -> None:
