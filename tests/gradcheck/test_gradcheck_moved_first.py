@@ -149,3 +149,20 @@ def test_accumulation_is_caught_at_any_scale_of_the_loss_and_named_by_its_probe(
         assert ("0:Accumulating", "W", "accumulation") in failing_rows(r)
         assert "stale_cache" not in set(r.table.cause_label)
 
+
+
+def test_a_relus_zeros_on_some_samples_leave_no_second_point():
+    calls = []
+
+    class Counted(z.Linear):
+        def forward(self, x):
+            calls.append(1)
+            return super().forward(x)
+
+    x = np.random.default_rng(7).normal(size=(32, 4))
+    model = Sequential([Counted(4, 8, seed=2), z.ReLU(), z.Linear(8, 3, seed=2)])
+    hidden = model.layers[1].forward(model.layers[0].forward(x))
+    assert (hidden == 0).any() and (hidden != 0).any(axis=0).all()   # no dead unit
+    calls.clear()
+    assert check_model(model, SoftmaxCrossEntropy(), x, RNG.integers(0, 3, 32)).passed
+    assert len(calls) == 1 + 1 + 2   # the moved run, the walk, the screen's pair
