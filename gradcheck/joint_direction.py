@@ -219,8 +219,9 @@ def check_jointly(point: Point, joint: Joint, s: Settings, label: str | None = N
     it (:func:`gradcheck.judge.settles_jointly`, by the smallest tensor's term)."""
     values, analytic, smallest = joint.values(point, label)
     atol, rtol = s.tolerances
-    allowed = atol * float(np.abs(joint.weights).min())
-    rules = [Rule(allowed, rtol, noise)
+    least = float(np.abs(joint.weights).min())
+    allowed = atol * least
+    rules = [Rule(allowed, rtol, noise, s.floor * least)
              for noise in (point.noise, point.e2e_noise)[:len(analytic)]]
     verdicts = check_values(point, values, analytic, rules, s.method, scales=smallest)
     return JointCheck(verdicts, settles_jointly(verdicts, s.dtype, s.resolution, smallest,

@@ -49,19 +49,27 @@ COARSE = {"float64": 1e-5, "float32": 1e-2}
 
 @dataclass(frozen=True)
 class Rule:
-    """The fixed part of the tolerance: ``atol + rtol * scale + NOISE_FACTOR * noise / h``.
+    """The fixed part of the tolerance:
+    ``atol + rtol * scale + NOISE_FACTOR * noise / h + floor``.
 
     ``noise`` is ``eps_mach * F``, the round-off of one evaluation of the objective (an array
     of one per value when each value's perturbation reaches a different share of it).
+    ``floor`` is the dtype's smallest normal number (in the values' units): a value below it
+    is subnormal, keeps fewer digits the smaller it is (float32's ``exp`` of -90 is good to
+    a few parts in a thousand) and is zero for practical purposes (flushed to zero on many
+    devices), so two such values agree; a tensor whose values are all that small proves
+    nothing (``"vacuous"``).
     """
 
     atol: float
     rtol: float
     noise: float | np.ndarray
+    floor: float = 0.0
 
     def base(self, steps: np.ndarray, scale: float) -> np.ndarray:
         """Tolerance without the finite-difference error term, shape of ``steps``."""
-        return self.atol + self.rtol * scale + NOISE_FACTOR * self.noise / np.asarray(steps)
+        return (self.atol + self.rtol * scale + NOISE_FACTOR * self.noise / np.asarray(steps)
+                + self.floor)
 
 
 @dataclass(frozen=True)

@@ -150,8 +150,9 @@ def _rules(point: Point, s: Settings, n: int) -> list[Rule]:
     cancellation of the objective to allow for, only the rtol floor."""
     atol, rtol = s.tolerances
     if stencil(s.method).complex:
-        return [Rule(atol, max(rtol, COMPLEX_RTOL), 0.0)][:n]
-    return [Rule(atol, rtol, point.noise), Rule(atol, rtol, point.e2e_noise)][:n]
+        return [Rule(atol, max(rtol, COMPLEX_RTOL), 0.0, s.floor)][:n]
+    return [Rule(atol, rtol, point.noise, s.floor), Rule(atol, rtol, point.e2e_noise, s.floor)
+            ][:n]
 
 
 def _own(point: Point, name: str, sel: Selection, s: Settings, progress,

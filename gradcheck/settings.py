@@ -63,6 +63,12 @@ class Settings:
                 row["rtol"] if self.rtol is None else self.rtol)
 
     @property
+    def floor(self) -> float:
+        """The dtype's smallest normal number: the least allowance of any value
+        (:class:`gradcheck.judge.Rule`)."""
+        return float(np.finfo(self.dtype).tiny)
+
+    @property
     def resolution(self) -> float:
         """Relative error a joint direction must resolve in each tensor."""
         if self.joint_resolution is not None:
