@@ -14,25 +14,27 @@ from gradcheck.settings import Settings, check_dtype
 __all__ = ["chain_moved_first", "name_stale_caches", "unsettled"]
 
 
-def chain_moved_first(model, layers, loss, x, y, s: Settings) -> tuple[np.ndarray, bool]:
+def chain_moved_first(model, layers, loss, x, y, s: Settings, loss_before: Snapshot
+                      ) -> tuple[np.ndarray, bool]:
     """:func:`gradcheck.moved_first.moved_call_first` of the model: its move set by the
     lowest-precision float of ``x`` and the parameters, its backward's ``dy`` the loss's
-    gradient at the moved prediction (where that is finite)."""
+    gradient at the moved prediction (where that is finite), after which the loss is put
+    back as ``loss_before`` (its snapshot from before the check) holds it."""
     dtype = check_dtype({"x": x, **{f"{i}.{k}": v for i, layer in enumerate(layers)
                                     for k, v in layer.params.items()}}, "check_model")
     return moved_call_first(model.forward, model.backward, layers, x, s.seed, dtype,
-                            "the model", lambda pred: _loss_gradient(loss, pred, y))
+                            "the model", lambda pred: _loss_gradient(loss, pred, y,
+                                                                     loss_before))
 
 
-def _loss_gradient(loss, pred: np.ndarray, y) -> np.ndarray | None:
+def _loss_gradient(loss, pred: np.ndarray, y, before: Snapshot) -> np.ndarray | None:
     """``dL/dpred`` at ``pred``, or None where the loss is not finite there or rejects it
     (the moved point is the check's choice, not the user's); the loss's state is put back
-    after (a loss that keeps its first prediction must see the given point's first)."""
-    before = Snapshot(loss)
-    try:
-        with np.errstate(all="ignore"):
-            value = float(loss.forward(pred, y))
-            grad = np.array(loss.backward(), copy=True)
+    to ``before`` after (a loss that keeps its first prediction must see the given point's
+    first)."""
+    try:   # numpy's warnings are off: moved_call_first runs this inside np.errstate
+        value = float(loss.forward(pred, y))
+        grad = np.array(loss.backward(), copy=True)
     except Exception:   # any loss error at a moved point: a random dy instead
         return None
     finally:
@@ -61,9 +63,11 @@ def unsettled(firsts: list[dict], s: Settings, arrays) -> bool:
 
 
 def _has_a_zero_feature(a: np.ndarray) -> bool:
-    """Some element (all axes but the first, the batch) is 0 on every sample of ``a``."""
-    flat = a.reshape(len(a), -1)
-    return not np.logical_or.reduce(flat != 0, axis=0).all()
+    """Some element (all axes but the first, the batch) is 0 on every sample of ``a``
+    (one reduction when ``a`` holds no zero at all, the usual case)."""
+    if np.all(a):
+        return False
+    return not np.logical_or.reduce(a.reshape(len(a), -1) != 0, axis=0).all()
 
 
 def name_stale_caches(layers, acts, probes, snapshots, rows: list[dict]) -> None:

@@ -45,12 +45,11 @@ def check_model_rows(model, found: ModelLayers, loss, x, y, s: Settings,
         layers = list(model.layers)
         try:
             with kept_state([*layers, loss]) as snapshots:
-                done = model_rows(model, layers, loss, x, y, s, snapshots[:len(layers)],
-                                  rerun_check, one_forward=True)
+                done = model_rows(model, layers, loss, x, y, s, snapshots, rerun_check,
+                                  one_forward=True)
         except Undetermined:   # everything restored: again, with two forwards up front
             with kept_state([*layers, loss]) as snapshots:
-                done = model_rows(model, layers, loss, x, y, s, snapshots[:len(layers)],
-                                  rerun_check)
+                done = model_rows(model, layers, loss, x, y, s, snapshots, rerun_check)
         if done is not None:
             held = [row for i, layer in enumerate(layers) for row in buffer_rows(
                 layer_name(i, layer), layer)]
@@ -93,9 +92,9 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots, rerun_check=No
     """Probe rows, then local and end-to-end verdict rows per layer, then second-point rows
     (None when ``model.forward`` is not the layers in order and no layer is random).
 
-    ``snapshots`` (one :class:`gradcheck.restore.Snapshot` per layer, taken before the
-    check) tell which layers replaced or changed their parameters: those get a protocol row
-    and no numeric rows, as random layers do. ``rerun_check(layer, x)`` runs the likely
+    ``snapshots`` (one :class:`gradcheck.restore.Snapshot` per layer, then the loss's, taken
+    before the check) tell which layers replaced or changed their parameters: those get a
+    protocol row and no numeric rows, as random layers do. ``rerun_check(layer, x)`` runs the likely
     cause's context reruns of a failing layer.
 
     ``one_forward``: walk the chain with one ``model.forward``
@@ -111,8 +110,9 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots, rerun_check=No
     point only where the given point leaves something unjudged
     (:func:`gradcheck.chain_moved_first.unsettled`).
     """
-    given, moved_back = (chain_moved_first(model, layers, loss, x, y, s) if s.second_point
-                         else (None, False))
+    snapshots, loss_before = snapshots[:len(layers)], snapshots[len(layers)]
+    given, moved_back = (chain_moved_first(model, layers, loss, x, y, s, loss_before)
+                         if s.second_point else (None, False))
     walk = walk_chain(model, layers, loss, x, y, one_forward, given)
     acts, mutated, loss0, dpred, chained, recorded = walk[:6]
     firsts, e2e = recorded or (None, None)

@@ -66,7 +66,7 @@ class Settings:
     def floor(self) -> float:
         """The dtype's smallest normal number: the least allowance of any value
         (:class:`gradcheck.judge.Rule`)."""
-        return float(np.finfo(self.dtype).tiny)
+        return _SMALLEST_NORMAL[self.dtype]
 
     @property
     def resolution(self) -> float:
@@ -126,6 +126,9 @@ class Settings:
                           "differences are only accurate to about 1e-3, so small errors may "
                           "go unseen; prefer float64 to catch them", stacklevel=4)
         return replace(self, dtype=dtype)
+
+
+_SMALLEST_NORMAL = {d: float(np.finfo(d).tiny) for d in ("float32", "float64")}
 
 
 def _is_float(a) -> bool:
