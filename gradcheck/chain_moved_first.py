@@ -19,7 +19,24 @@ def chain_moved_first(model, layers, loss, x, y, s: Settings, loss_before: Snaps
     """:func:`gradcheck.moved_first.moved_call_first` of the model: its move set by the
     lowest-precision float of ``x`` and the parameters, its backward's ``dy`` the loss's
     gradient at the moved prediction (where that is finite), after which the loss is put
-    back as ``loss_before`` (its snapshot from before the check) holds it."""
+    back as ``loss_before`` (its snapshot from before the check) holds it.
+
+    Parameters
+    ----------
+    model, loss, x, y
+        As given to :func:`gradcheck.check_model` (``x`` of shape (n, ...)).
+    layers : list
+        The chain's layers (their parameters move).
+    s : Settings
+    loss_before : Snapshot
+
+    Returns
+    -------
+    given : ndarray, shape of ``x``
+        The private array holding ``x`` that the model's forward last ran on.
+    backward_ran : bool
+        Whether the moved backward ran (the forward was finite there).
+    """
     dtype = check_dtype({"x": x, **{f"{i}.{k}": v for i, layer in enumerate(layers)
                                     for k, v in layer.params.items()}}, "check_model")
     return moved_call_first(model.forward, model.backward, layers, x, s.seed, dtype,
@@ -43,23 +60,53 @@ def _loss_gradient(loss, pred: np.ndarray, y, before: Snapshot) -> np.ndarray | 
     return grad if usable else None
 
 
-def unsettled(firsts: list[dict], s: Settings, arrays) -> bool:
+def unsettled(firsts: list[dict], s: Settings, arrays, params) -> bool:
     """Whether the given point leaves something to a second point, where every value
-    moves off where it was:
+    moves off where it was.
 
-    - a tensor on kinks, or seen only as zeros (a bug may hide behind them);
-    - a feature that is exactly 0 on every sample of one of ``arrays`` (the layers' inputs
-      and upstream gradients, batch first): an input that is always 0, a dead unit, or the
-      ``dy`` above one multiplies part of a layer's gradient by nothing on the whole batch,
-      and a wrong gradient there would go unseen (zeros on some samples only, a ReLU's,
-      leave every part of the gradient seen through the others);
-    - sampled elements (the second point's directions see every element).
+    Parameters
+    ----------
+    firsts : list of dict
+        Per layer, its verdicts at the given point by tensor name.
+    s : Settings
+    arrays : list of ndarray, each shape (n, ...)
+        The layers' inputs and upstream gradients at the given point, batch first.
+    params : list of ndarray
+        The layers' trainable parameters.
+
+    Returns
+    -------
+    bool
+        True for any of:
+
+        - a tensor on kinks, or seen only as zeros (a bug may hide behind them);
+        - a feature that is exactly 0 on every sample of one of ``arrays``: an input that
+          is always 0, a dead unit, or the ``dy`` above one multiplies part of a layer's
+          gradient by nothing on the whole batch, and a wrong gradient there would go
+          unseen (zeros on some samples only, a ReLU's, leave every part of the gradient
+          seen through the others);
+        - a parameter at a value where wrong formulas agree with the right one
+          (:func:`_special`): a BatchNorm's ``gamma`` of ones at its initialisation hides
+          a missing factor of ``gamma``, an identity weight a missing transpose;
+        - sampled elements (the second point's directions see every element).
     """
     if s.mode == "sample" or any(v.status in ("nondifferentiable", "vacuous")
                                  for first in firsts for verdicts in first.values()
                                  for v in verdicts):
         return True
-    return any(a is not None and np.ndim(a) and _has_a_zero_feature(a) for a in arrays)
+    return (any(a is not None and np.ndim(a) and _has_a_zero_feature(a) for a in arrays)
+            or any(_special(p) for p in params))
+
+
+def _special(p: np.ndarray) -> bool:
+    """``p`` (two elements or more) is constant (all ones, all 0.5, a zero matrix; not a
+    vector of zeros, as biases start, which multiplies nothing in a gradient), or a square
+    matrix equal to its transpose (an identity, a symmetric initialisation)."""
+    if p.size < 2:
+        return False
+    constant = p.min() == p.max() and (p.ndim >= 2 or p.flat[0] != 0)
+    return bool(constant or (p.ndim == 2 and p.shape[0] == p.shape[1]
+                             and np.array_equal(p, p.T)))
 
 
 def _has_a_zero_feature(a: np.ndarray) -> bool:
@@ -73,14 +120,31 @@ def _has_a_zero_feature(a: np.ndarray) -> bool:
 def name_stale_caches(layers, acts, probes, snapshots, rows: list[dict]) -> None:
     """The likely cause of the failing local rows of each layer whose gradient at its input
     changes when it is put back as the check found it: a stale cache
-    (:func:`gradcheck.moved_first.history_changes_gradient`). Not for a layer whose
-    accumulation/linearity probe failed (a backward that adds into its grads, or keeps an
-    earlier ``dy``: that probe names the history), nor for a layer at two places of the
-    chain (its state is that of its other place)."""
+    (:func:`gradcheck.moved_first.history_changes_gradient`).
+
+    Not for a random layer, nor for a layer whose accumulation/linearity probe failed (a
+    backward that adds into its grads, or keeps an earlier ``dy``: that probe names the
+    history), nor for a layer at two places of the chain (its state is that of its other
+    place).
+
+    Parameters
+    ----------
+    layers : list
+        The chain's layers.
+    acts : list of ndarray
+        Each layer's input at the given point (then the prediction).
+    probes : list of LayerProbe
+        Each layer's probe there (``G``, ``dx``, ``grads``, ``rows``).
+    snapshots : list of Snapshot
+        Each layer's state from before the check.
+    rows : list of dict
+        The check's rows; the ``likely_cause`` and ``cause_label`` of a stale layer's
+        failing rows are replaced.
+    """
     failing = {r["layer"] for r in rows if r["status"] == "fail" and r["check"] == "gradient"}
     for i, layer in enumerate(layers):
         label, probe = layer_name(i, layer), probes[i]
-        if (label not in failing or probe.G is None
+        if (label not in failing or probe.G is None or not probe.deterministic
                 or sum(other is layer for other in layers) > 1
                 or _accumulates(probe.rows)):
             continue

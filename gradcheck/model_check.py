@@ -44,11 +44,11 @@ def check_model_rows(model, found: ModelLayers, loss, x, y, s: Settings,
     if found.sequential:
         layers = list(model.layers)
         try:
-            with kept_state([*layers, loss]) as snapshots:
+            with kept_state([*layers, loss, model]) as snapshots:
                 done = model_rows(model, layers, loss, x, y, s, snapshots, rerun_check,
                                   one_forward=True)
         except Undetermined:   # everything restored: again, with two forwards up front
-            with kept_state([*layers, loss]) as snapshots:
+            with kept_state([*layers, loss, model]) as snapshots:
                 done = model_rows(model, layers, loss, x, y, s, snapshots, rerun_check)
         if done is not None:
             held = [row for i, layer in enumerate(layers) for row in buffer_rows(
@@ -92,10 +92,10 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots, rerun_check=No
     """Probe rows, then local and end-to-end verdict rows per layer, then second-point rows
     (None when ``model.forward`` is not the layers in order and no layer is random).
 
-    ``snapshots`` (one :class:`gradcheck.restore.Snapshot` per layer, then the loss's, taken
-    before the check) tell which layers replaced or changed their parameters: those get a
-    protocol row and no numeric rows, as random layers do. ``rerun_check(layer, x)`` runs the likely
-    cause's context reruns of a failing layer.
+    ``snapshots`` (one :class:`gradcheck.restore.Snapshot` per layer, then the loss's and
+    the model's, taken before the check) tell which layers replaced or changed their
+    parameters: those get a protocol row and no numeric rows, as random layers do.
+    ``rerun_check(layer, x)`` runs the likely cause's context reruns of a failing layer.
 
     ``one_forward``: walk the chain with one ``model.forward``
     (:func:`gradcheck.model_walk.walk_chain`). A check the screen and the second point pass
@@ -107,8 +107,9 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots, rerun_check=No
     (:func:`gradcheck.chain_moved_first.chain_moved_first`; the walk's first forward then
     gets the very array that run got), failing layers whose gradient changes when they are
     put back as found are named stale caches, and the whole model is checked at a second
-    point only where the given point leaves something unjudged
-    (:func:`gradcheck.chain_moved_first.unsettled`).
+    point where the given point leaves something unjudged
+    (:func:`gradcheck.chain_moved_first.unsettled`), or where the moved backward could not
+    run (the forward was not finite there).
     """
     snapshots, loss_before = snapshots[:len(layers)], snapshots[len(layers)]
     given, moved_back = (chain_moved_first(model, layers, loss, x, y, s, loss_before)
@@ -136,23 +137,31 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots, rerun_check=No
     found, firsts_by_layer, screen = _chain_layer_rows(layers, acts, probes, loss, y, loss0,
                                                       dpred, e2e, s, random, rerun_check,
                                                       walk.repeat)
-    there = None
-    if later and not random and unsettled(firsts_by_layer, s,
-                                          [*acts[:-1], *(p.G for p in probes)]):
-        wrong = {f"{i}.{n}" for i, first in enumerate(firsts_by_layer)
-                 for n, verdicts in first.items() if not passed(verdicts)}
-        there = model_second_point(
-            model, [(str(i), layer) for i, layer in enumerate(layers)], loss, x, y, s, wrong,
-            lambda x2: _layers_at_second_point(model, layers, loss, x2, y, s, firsts_by_layer,
-                                               found, walk.repeat), walk.mutates,
-            screen.joint, {str(i): layer_name(i, layer) for i, layer in enumerate(layers)},
-            screen.input_seen)
-        found += there or []
+    params = [v for layer in layers for v in trainable(layer.params).values()]
+    if later and not random and (not moved_back or unsettled(
+            firsts_by_layer, s, [*acts[:-1], *(p.G for p in probes)], params)):
+        found += _second_point_rows(model, layers, loss, x, y, s, firsts_by_layer, found,
+                                    walk, screen)
     if later:
         _linearity_rows(layers, acts, probes, found, checked_twice=moved_back)
-    if given is not None and not random:
+    if given is not None:
         name_stale_caches(layers, acts, probes, snapshots, found)
     return [row for p in probes for row in p.rows] + found, s
+
+
+def _second_point_rows(model, layers, loss, x, y, s: Settings, firsts: list[dict],
+                       found: list[dict], walk, screen: Screen) -> list[dict]:
+    """:func:`gradcheck.model_second_point.model_second_point` of the chain, its layers at
+    the second point by :func:`_layers_at_second_point` (the tensors that failed at the
+    given point, ``firsts``, left out)."""
+    wrong = {f"{i}.{n}" for i, first in enumerate(firsts)
+             for n, verdicts in first.items() if not passed(verdicts)}
+    return model_second_point(
+        model, [(str(i), layer) for i, layer in enumerate(layers)], loss, x, y, s, wrong,
+        lambda x2: _layers_at_second_point(model, layers, loss, x2, y, s, firsts, found,
+                                           walk.repeat), walk.mutates,
+        screen.joint, {str(i): layer_name(i, layer) for i, layer in enumerate(layers)},
+        screen.input_seen) or []
 
 
 def _linearity_rows(layers, acts, probes, rows: list[dict], checked_twice: bool) -> None:

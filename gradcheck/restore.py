@@ -190,8 +190,13 @@ def _same_array(a, b: np.ndarray) -> bool:
 
 @contextmanager
 def kept_state(layers):
-    """Restore each layer's state, and numpy's global random state, after the block."""
-    snapshots = [Snapshot(layer) for layer in layers]
+    """Restore each layer's state, and numpy's global random state, after the block.
+
+    Each object's snapshot leaves out the others of ``layers`` it holds (a model's list of
+    its layers): they have their own, and are put back where they were."""
+    ids = [id(layer) for layer in layers]
+    snapshots = [Snapshot(layer, frozenset(ids[:i] + ids[i + 1:]))
+                 for i, layer in enumerate(layers)]
     global_state = GlobalRandomState()
     try:
         yield snapshots

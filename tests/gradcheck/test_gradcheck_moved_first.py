@@ -8,7 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import gradcheck.chain_moved_first
 from gradcheck import check_model
+from gradcheck.chain_moved_first import _loss_gradient
+from gradcheck.restore import Snapshot
 from reference_nets import Sequential
 from reference_nets.losses import SoftmaxCrossEntropy
 from tests.gradcheck import zoo_layers as z
@@ -164,5 +167,70 @@ def test_a_relus_zeros_on_some_samples_leave_no_second_point():
     hidden = model.layers[1].forward(model.layers[0].forward(x))
     assert (hidden == 0).any() and (hidden != 0).any(axis=0).all()   # no dead unit
     calls.clear()
-    assert check_model(model, SoftmaxCrossEntropy(), x, RNG.integers(0, 3, 32)).passed
+    y = np.random.default_rng(8).integers(0, 3, 32)
+    assert check_model(model, SoftmaxCrossEntropy(), x, y).passed
     assert len(calls) == 1 + 1 + 2   # the moved run, the walk, the screen's pair
+
+
+class GammaLeftOutOfDx(z.BatchNorm):
+    """Bug: dx misses its factor gamma (invisible where gamma is 1, as it starts)."""
+
+    def backward(self, dy):
+        self.grads["gamma"][...] = (dy * self.xhat).sum(axis=0)
+        self.grads["beta"][...] = dy.sum(axis=0)
+        return self.input_grad(dy)
+
+
+class UntransposedIdentity(z.Linear):
+    """Bug: dx = dy @ W, without the transpose (invisible where W is symmetric)."""
+
+    def input_grad(self, dy):
+        return dy @ self.params["W"]
+
+
+def test_a_bug_hidden_by_a_batchnorm_at_its_initialisation_is_caught_at_the_second_point():
+    norm = GammaLeftOutOfDx(4)
+    norm.params["gamma"][...], norm.params["beta"][...] = 1.0, 0.0
+    report = check_model(chain(z.Linear(4, 4, seed=3), norm), SoftmaxCrossEntropy(), X, Y)
+    assert ("2:GammaLeftOutOfDx", "input", "second_point") in failing_rows(report), str(report)
+
+
+def test_a_missing_transpose_hidden_by_an_identity_weight_is_caught_at_the_second_point():
+    layer = UntransposedIdentity(4, 4, seed=1)
+    layer.params["W"][...] = np.eye(4)
+    report = check_model(chain(z.Linear(4, 4, seed=3), layer), SoftmaxCrossEntropy(), X, Y)
+    assert ("2:UntransposedIdentity", "input", "second_point") in failing_rows(report)
+
+
+def test_a_model_whose_moved_backward_could_not_run_gets_a_second_point_and_probes(
+        monkeypatch):
+    # as when the forward is not finite at the moved point: no cache was set by a moved
+    # backward and no grads were left there, so the second point and every layer's
+    # accumulation probe stand in
+    moved = gradcheck.chain_moved_first.moved_call_first
+    monkeypatch.setattr(gradcheck.chain_moved_first, "moved_call_first",
+                        lambda *a: (moved(*a)[0], False))
+    report = check_model(chain(z.Accumulating(4, 4, seed=1)), SoftmaxCrossEntropy(), X, Y)
+    assert ("0:Accumulating", "W", "accumulation") in failing_rows(report)
+    calls = []
+
+    class Counted(z.Linear):
+        def forward(self, x):
+            calls.append(1)
+            return super().forward(x)
+
+    assert check_model(chain(Counted(4, 4, seed=1)), SoftmaxCrossEntropy(), X, Y).passed
+    # the moved run, the walk, the screen's pair, the second point's run and its one-sided
+    # run along the joint direction, and the forward of the layer's linearity probe
+    assert len(calls) == 1 + 1 + 2 + 1 + 1 + 1
+
+
+def test_a_loss_that_refuses_the_moved_prediction_gives_no_dy_and_is_put_back():
+    class Refusing(z.MSE):
+        def forward(self, pred, target):
+            self.seen = True
+            raise ValueError("not this prediction")
+
+    loss, pred = Refusing(), np.ones((6, 3))
+    assert _loss_gradient(loss, pred, pred, Snapshot(loss)) is None
+    assert not hasattr(loss, "seen")
