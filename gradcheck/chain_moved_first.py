@@ -99,11 +99,12 @@ def unsettled(firsts: list[dict], s: Settings, arrays, params) -> bool:
 
 
 def _special(p: np.ndarray) -> bool:
-    """``p`` (two elements or more) is constant (all ones, all 0.5, a zero matrix; not a
-    vector of zeros, as biases start, which multiplies nothing in a gradient), or a square
-    matrix equal to its transpose (an identity, a symmetric initialisation)."""
+    """``p`` is constant (all ones, all 0.5, a zero matrix; not a vector of zeros, as biases
+    start, which multiplies nothing in a gradient), a square matrix equal to its transpose
+    (an identity, a symmetric initialisation), or a single value of 1 or -1 (a scale at its
+    start, which hides a missing factor of itself)."""
     if p.size < 2:
-        return False
+        return p.size == 1 and abs(float(p.flat[0])) == 1.0
     constant = p.min() == p.max() and (p.ndim >= 2 or p.flat[0] != 0)
     return bool(constant or (p.ndim == 2 and p.shape[0] == p.shape[1]
                              and np.array_equal(p, p.T)))

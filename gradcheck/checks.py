@@ -230,9 +230,12 @@ def check_model(model, loss, x, y, *, mode: str = "auto", method: str = "central
         :mod:`gradcheck.rest_of_model`).
     x : ndarray of float, shape (n, ...)
     y : targets accepted by ``loss`` for the model's predictions (n rows)
-    mode, method, eps, atol, rtol, seed, second_point, likely_cause, n_jobs
+    mode, method, eps, atol, rtol, seed, likely_cause, n_jobs
         As in :func:`check_layer` (``"complex_step"`` is not available: losses are real;
         each worker gets a copy of the layer checked, the layers after it and the loss).
+    second_point : bool
+        Catch stale caches (a chain's run at a moved point first) and check the model at a
+        second point where the given point may hide a bug (above).
 
     Returns
     -------

@@ -3,11 +3,13 @@
 For each checked value ``i`` (an element or a random direction):
 
     err_i = |analytic_i - numeric_i|
-    tol_i = atol + rtol * scale + NOISE_FACTOR * eps_mach * F / h_i + SAFETY * error_i
+    tol_i = atol + rtol * scale + NOISE_FACTOR * eps_mach * F / h_i + floor
+            + SAFETY * error_i
 
 ``scale`` is the tensor's largest value (numeric or analytic), ``F`` the magnitude of the
 objective (its round-off is ``eps_mach * F``), ``h_i`` the step, and ``error_i`` the estimated
-error of the finite difference itself (:func:`gradcheck.finite_diff.estimate`: step halving).
+error of the finite difference itself (:func:`gradcheck.finite_diff.estimate`: step halving);
+``floor`` is the dtype's smallest normal number (:class:`Rule`).
 So the tolerance follows the accuracy the finite differences really have: a float64 check
 of a well-conditioned layer resolves relative errors near 1e-7, while large, tiny,
 saturated or float32 values get the allowance their own differences need.

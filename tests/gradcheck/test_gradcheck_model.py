@@ -226,7 +226,7 @@ class ScalesItsInputInPlace(Sequential):
 
 
 @pytest.mark.parametrize("stale", [False, True])
-def test_a_model_that_changes_its_input_in_place_is_checked_at_both_points(stale):
+def test_a_model_that_changes_its_input_in_place_is_checked_for_stale_caches(stale):
     from tests.gradcheck import bug_zoo_layers
     from tests.gradcheck.bug_zoo import StaleInput  # keeps its first input for dW
 

@@ -234,3 +234,24 @@ def test_a_loss_that_refuses_the_moved_prediction_gives_no_dy_and_is_put_back():
     loss, pred = Refusing(), np.ones((6, 3))
     assert _loss_gradient(loss, pred, pred, Snapshot(loss)) is None
     assert not hasattr(loss, "seen")
+
+
+class ScaleLeftOutOfDx:
+    """``y = s * x`` with one scalar ``s``; bug: dx misses its factor ``s``."""
+
+    def __init__(self):
+        self.params, self.grads = {"s": np.ones(1)}, {"s": np.zeros(1)}
+
+    def forward(self, x):
+        self.x = x
+        return self.params["s"] * x
+
+    def backward(self, dy):
+        self.grads["s"][...] = (dy * self.x).sum()
+        return dy
+
+
+def test_a_missing_factor_of_a_scale_that_starts_at_one_is_caught_at_the_second_point():
+    report = check_model(chain(z.Linear(4, 4, seed=3), ScaleLeftOutOfDx()),
+                         SoftmaxCrossEntropy(), X, Y)
+    assert ("2:ScaleLeftOutOfDx", "input", "second_point") in failing_rows(report)

@@ -1,9 +1,10 @@
-"""Stale caches fail at the second point at every one of many random points, not only at
-most: one random direction sees a tensor's error through its projection, which now and
-then is far below the error's typical share (judged to a tenth of the 1e-3 a stale cache
-makes, a stale input passed about one check in 30); float32 needs a larger move to the
-second point, and central differences there (with a 1 % move and one-sided differences,
-19 float32 checks in 20 passed a stale cache)."""
+"""Stale caches fail at every one of many random points, not only at most (a lone layer at
+its second point; a chain at its given point, after its run at a moved point first): one
+random direction sees a tensor's error through its projection, which now and then is far
+below the error's typical share (judged to a tenth of the 1e-3 a stale cache makes, a
+stale input passed about one check in 30); float32 needs a larger move to the second
+point, and central differences there (with a 1 % move and one-sided differences, 19
+float32 checks in 20 passed a stale cache)."""
 
 from __future__ import annotations
 
