@@ -44,11 +44,11 @@ def check_model_rows(model, found: ModelLayers, loss, x, y, s: Settings,
     if found.sequential:
         layers = list(model.layers)
         try:
-            with kept_state([*layers, loss, model]) as snapshots:
+            with kept_state([*layers, loss], model) as snapshots:
                 done = model_rows(model, layers, loss, x, y, s, snapshots, rerun_check,
                                   one_forward=True)
         except Undetermined:   # everything restored: again, with two forwards up front
-            with kept_state([*layers, loss, model]) as snapshots:
+            with kept_state([*layers, loss], model) as snapshots:
                 done = model_rows(model, layers, loss, x, y, s, snapshots, rerun_check)
         if done is not None:
             held = [row for i, layer in enumerate(layers) for row in buffer_rows(
@@ -92,8 +92,8 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots, rerun_check=No
     """Probe rows, then local and end-to-end verdict rows per layer, then second-point rows
     (None when ``model.forward`` is not the layers in order and no layer is random).
 
-    ``snapshots`` (one :class:`gradcheck.restore.Snapshot` per layer, then the loss's and
-    the model's, taken before the check) tell which layers replaced or changed their
+    ``snapshots`` (one :class:`gradcheck.restore.Snapshot` per layer, then the loss's, taken
+    before the check) tell which layers replaced or changed their
     parameters: those get a protocol row and no numeric rows, as random layers do.
     ``rerun_check(layer, x)`` runs the likely cause's context reruns of a failing layer.
 

@@ -119,7 +119,7 @@ class Snapshot:
     them).
     """
 
-    def __init__(self, layer, seen: frozenset = frozenset()):
+    def __init__(self, layer, seen: frozenset = frozenset(), shared: frozenset = frozenset()):
         self.layer = layer
         seen = seen | {id(layer)}
         params = getattr(layer, "params", None)
@@ -132,9 +132,10 @@ class Snapshot:
             saved = None if id(v) in skip else _saved(v, seen)
             if saved is not None:
                 self.saved[k] = (v, saved)
-        self.grads = {k: np.array(g, copy=True) for k, g in getattr(layer, "grads", {}).items()}
-        self.params = ({k: (v, np.array(v, copy=True)) for k, v in params.items()}
-                       if isinstance(params, Mapping) else {})
+        self.grads = {k: np.array(g, copy=True) for k, g in getattr(layer, "grads", {}).items()
+                      if id(g) not in shared}
+        self.params = ({k: (v, np.array(v, copy=True)) for k, v in params.items()
+                        if id(v) not in shared} if isinstance(params, Mapping) else {})
 
     def changed(self) -> list[str]:
         """Names of the attributes added, or of array and plain-value attributes changed
@@ -188,19 +189,30 @@ def _same_array(a, b: np.ndarray) -> bool:
     return isinstance(a, np.ndarray) and same_values(a, b)
 
 
+def _arrays_of(layer) -> list:
+    """The arrays of ``layer``'s ``params`` and ``grads`` (what its snapshot restores)."""
+    held = [getattr(layer, "params", None), getattr(layer, "grads", None)]
+    return [a for arrays in held if isinstance(arrays, Mapping) for a in arrays.values()]
+
+
 @contextmanager
-def kept_state(layers):
+def kept_state(layers, holder=None):
     """Restore each layer's state, and numpy's global random state, after the block.
 
-    Each object's snapshot leaves out the others of ``layers`` it holds (a model's list of
-    its layers): they have their own, and are put back where they were."""
+    Each object's snapshot leaves out the others of ``layers`` it holds: they have their
+    own, and are put back where they were. ``holder`` (a model that holds the layers) is
+    snapshotted last, without the parameter and grad arrays of the layers (a model's
+    ``params`` that gathers its layers'); the block gets the layers' snapshots only.
+    """
     ids = [id(layer) for layer in layers]
     snapshots = [Snapshot(layer, frozenset(ids[:i] + ids[i + 1:]))
                  for i, layer in enumerate(layers)]
+    held = [] if holder is None else [Snapshot(holder, frozenset(ids), frozenset(
+        id(a) for layer in layers for a in _arrays_of(layer)))]
     global_state = GlobalRandomState()
     try:
         yield snapshots
     finally:
-        for snap in snapshots:
+        for snap in snapshots + held:
             snap.restore()
         global_state.restore()

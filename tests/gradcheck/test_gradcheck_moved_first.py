@@ -255,3 +255,15 @@ def test_a_missing_factor_of_a_scale_that_starts_at_one_is_caught_at_the_second_
     report = check_model(chain(z.Linear(4, 4, seed=3), ScaleLeftOutOfDx()),
                          SoftmaxCrossEntropy(), X, Y)
     assert ("2:ScaleLeftOutOfDx", "input", "second_point") in failing_rows(report)
+
+
+def test_the_models_own_state_is_put_back():
+    class KeepsItsInput(Sequential):
+        def forward(self, x):
+            self.seen = x.copy()
+            return super().forward(x)
+
+    model = KeepsItsInput([z.Linear(4, 4, seed=1), z.Tanh(), z.Linear(4, 3, seed=2)])
+    model.seen = X.copy()
+    check_model(model, SoftmaxCrossEntropy(), X, Y)
+    assert np.array_equal(model.seen, X)   # not the moved input the check ran it on first
