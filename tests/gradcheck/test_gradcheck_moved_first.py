@@ -258,12 +258,11 @@ def test_a_missing_factor_of_a_scale_that_starts_at_one_is_caught_at_the_second_
 
 
 def test_the_models_own_state_is_put_back():
-    class KeepsItsInput(Sequential):
+    class KeepsItsFirstInput(Sequential):
         def forward(self, x):
-            self.seen = x.copy()
+            self.__dict__.setdefault("first", x.copy())   # the moved input, in a check
             return super().forward(x)
 
-    model = KeepsItsInput([z.Linear(4, 4, seed=1), z.Tanh(), z.Linear(4, 3, seed=2)])
-    model.seen = X.copy()
+    model = KeepsItsFirstInput([z.Linear(4, 4, seed=1), z.Tanh(), z.Linear(4, 3, seed=2)])
     check_model(model, SoftmaxCrossEntropy(), X, Y)
-    assert np.array_equal(model.seen, X)   # not the moved input the check ran it on first
+    assert "first" not in vars(model)
