@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import gradcheck.chain_moved_first
+import gradcheck.model_check
 from gradcheck import check_model
 from gradcheck.chain_moved_first import _loss_gradient
 from gradcheck.restore import Snapshot
@@ -266,3 +267,15 @@ def test_the_models_own_state_is_put_back():
     model = KeepsItsFirstInput([z.Linear(4, 4, seed=1), z.Tanh(), z.Linear(4, 3, seed=2)])
     check_model(model, SoftmaxCrossEntropy(), X, Y)
     assert "first" not in vars(model)
+
+
+@pytest.mark.parametrize("mode, runs", [("auto", 0), ("sample", 1)])
+def test_sample_mode_checks_a_smooth_chain_at_its_second_point_too(monkeypatch, mode, runs):
+    # sampled elements miss most of a tensor; the second point's directions see them all
+    calls = []
+    second = gradcheck.model_check.model_second_point
+    monkeypatch.setattr(gradcheck.model_check, "model_second_point",
+                        lambda *a, **k: calls.append(1) or second(*a, **k))
+    model = chain(z.Linear(4, 4, seed=1))
+    assert check_model(model, SoftmaxCrossEntropy(), X, Y, mode=mode).passed
+    assert len(calls) == runs
