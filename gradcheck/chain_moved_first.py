@@ -105,17 +105,20 @@ def _special(p: np.ndarray) -> bool:
     start, which hides a missing factor of itself)."""
     if p.size < 2:
         return p.size == 1 and abs(float(p.flat[0])) == 1.0
-    constant = p.min() == p.max() and (p.ndim >= 2 or p.flat[0] != 0)
-    return bool(constant or (p.ndim == 2 and p.shape[0] == p.shape[1]
-                             and np.array_equal(p, p.T)))
+    first = p.flat[0]   # two values that differ settle each question at once, as they do
+    constant = (first == p.flat[-1] and (p.ndim >= 2 or first != 0)   # for random weights
+                and p.min() == p.max())
+    square = p.ndim == 2 and p.shape[0] == p.shape[1]
+    return bool(constant or (square and p[0, -1] == p[-1, 0] and np.array_equal(p, p.T)))
 
 
 def _has_a_zero_feature(a: np.ndarray) -> bool:
     """Some element (all axes but the first, the batch) is 0 on every sample of ``a``
     (one reduction when ``a`` holds no zero at all, the usual case)."""
-    if np.all(a):
+    zeros = a == 0
+    if not zeros.any():
         return False
-    return not np.logical_or.reduce(a.reshape(len(a), -1) != 0, axis=0).all()
+    return bool(np.logical_and.reduce(zeros.reshape(len(a), -1), axis=0).any())
 
 
 def name_stale_caches(layers, acts, probes, snapshots, rows: list[dict]) -> None:
