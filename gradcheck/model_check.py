@@ -93,9 +93,9 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots, rerun_check=No
     (None when ``model.forward`` is not the layers in order and no layer is random).
 
     ``snapshots`` (one :class:`gradcheck.restore.Snapshot` per layer, then the loss's, taken
-    before the check) tell which layers replaced or changed their
-    parameters: those get a protocol row and no numeric rows, as random layers do.
-    ``rerun_check(layer, x)`` runs the likely cause's context reruns of a failing layer.
+    before the check) tell which layers replaced or changed their parameters: those get a
+    protocol row and no numeric rows, as random layers do. ``rerun_check(layer, x)`` runs
+    the likely cause's context reruns of a failing layer.
 
     ``one_forward``: walk the chain with one ``model.forward``
     (:func:`gradcheck.model_walk.walk_chain`). A check the screen and the second point pass
