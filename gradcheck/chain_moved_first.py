@@ -9,15 +9,16 @@ import numpy as np
 from gradcheck.model_walk import layer_name
 from gradcheck.moved_first import STALE_CAUSE, history_changes_gradient, moved_call_first
 from gradcheck.restore import Snapshot
-from gradcheck.settings import Settings, check_dtype
+from gradcheck.settings import Settings
 
 __all__ = ["chain_moved_first", "name_stale_caches", "unsettled"]
 
 
-def chain_moved_first(model, layers, loss, x, y, s: Settings, loss_before: Snapshot
-                      ) -> tuple[np.ndarray, bool]:
-    """:func:`gradcheck.moved_first.moved_call_first` of the model: its move set by the
-    lowest-precision float of ``x`` and the parameters, its backward's ``dy`` the loss's
+def chain_moved_first(model, layers, loss, x, y, s: Settings, loss_before: Snapshot,
+                      dtype: str) -> tuple[np.ndarray, bool]:
+    """:func:`gradcheck.moved_first.moved_call_first` of the model: its move set by
+    ``dtype`` (that of the lowest-precision float of ``x`` and the parameters,
+    :func:`gradcheck.settings.check_dtype`), its backward's ``dy`` the loss's
     gradient at the moved prediction (where that is finite), after which the loss is put
     back as ``loss_before`` (its snapshot from before the check) holds it.
 
@@ -29,6 +30,7 @@ def chain_moved_first(model, layers, loss, x, y, s: Settings, loss_before: Snaps
         The chain's layers (their parameters move).
     s : Settings
     loss_before : Snapshot
+    dtype : str
 
     Returns
     -------
@@ -37,8 +39,6 @@ def chain_moved_first(model, layers, loss, x, y, s: Settings, loss_before: Snaps
     backward_ran : bool
         Whether the moved backward ran (the forward was finite there).
     """
-    dtype = check_dtype({"x": x, **{f"{i}.{k}": v for i, layer in enumerate(layers)
-                                    for k, v in layer.params.items()}}, "check_model")
     return moved_call_first(model.forward, model.backward, layers, x, s.seed, dtype,
                             "the model", lambda pred: _loss_gradient(loss, pred, y,
                                                                      loss_before))

@@ -214,8 +214,10 @@ def check_model(model, loss, x, y, *, mode: str = "auto", method: str = "central
     a function of the parameters. With ``second_point``, a chain first runs once forward and
     backward at a moved input with moved parameters (:mod:`gradcheck.moved_first`), so that a
     stale cache fails at the given point (likely cause ``"stale_cache"``); where the given
-    point sits on kinks or sees only zeros (and in ``"sample"`` mode), and always for any
-    other model, the whole model is checked again at such a moved point along directions;
+    point may hide a bug (:func:`gradcheck.chain_moved_first.unsettled`: kinks, zeros, a
+    feature 0 on every sample, a parameter at a special value such as a ``gamma`` of ones,
+    ``"sample"`` mode), and always for any other model, the whole model is checked again
+    at such a moved point along directions;
     where that fails, every layer at the input it gets there (``check="second_point"`` rows
     where wrong). The model, its layers, the loss and numpy's global random state are
     restored at the end.

@@ -28,7 +28,7 @@ from gradcheck.progress import progress_bar
 from gradcheck.rest_of_model import Downstream
 from gradcheck.restore import kept_state
 from gradcheck.selection import rng_for
-from gradcheck.settings import Settings
+from gradcheck.settings import Settings, check_dtype
 from gradcheck.validation import buffer_rows, trainable
 
 __all__ = ["COMPOSITION", "SYMPTOM", "causes_first", "check_model_rows", "model_rows"]
@@ -112,7 +112,10 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots, rerun_check=No
     run (the forward was not finite there).
     """
     snapshots, loss_before = snapshots[:len(layers)], snapshots[len(layers)]
-    given, moved_back = (chain_moved_first(model, layers, loss, x, y, s, loss_before)
+    named = {"x": x, **{f"{layer_name(i, layer)}.{k}": v for i, layer in enumerate(layers)
+                        for k, v in layer.params.items()}}
+    given, moved_back = (chain_moved_first(model, layers, loss, x, y, s, loss_before,
+                                           check_dtype(named, "check_model"))
                          if s.second_point else (None, False))
     walk = walk_chain(model, layers, loss, x, y, one_forward, given)
     acts, mutated, loss0, dpred, chained, recorded = walk[:6]
@@ -128,10 +131,9 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots, rerun_check=No
     random = not all(p.deterministic for p in probes)
     if not (chained or random):
         return None   # model.forward is not its layers in order: the general path
-    s = s.for_arrays({"x": x, **{f"{layer_name(i, layer)}.{k}": v for i, layer in
-                                 enumerate(layers) for k, v in layer.params.items()},
-                      **{f"the output of {layer_name(i, layer)}": a for i, (layer, a) in
-                         enumerate(zip(layers, acts[1:], strict=True))}}, "check_model")
+    s = s.for_arrays({**named, **{f"the output of {layer_name(i, layer)}": a for i, (layer, a)
+                                  in enumerate(zip(layers, acts[1:], strict=True))}},
+                     "check_model")
     if e2e is None:
         e2e = [{}] * len(layers) if random else model_grads(model, layers, dpred)
     found, firsts_by_layer, screen = _chain_layer_rows(layers, acts, probes, loss, y, loss0,

@@ -279,3 +279,10 @@ def test_sample_mode_checks_a_smooth_chain_at_its_second_point_too(monkeypatch, 
     model = chain(z.Linear(4, 4, seed=1))
     assert check_model(model, SoftmaxCrossEntropy(), X, Y, mode=mode).passed
     assert len(calls) == runs
+
+
+def test_a_half_precision_parameter_is_refused_by_its_layers_name():
+    model = chain(z.Linear(4, 4, seed=1))
+    model.layers[0].params["W"] = model.layers[0].params["W"].astype(np.float16)
+    with pytest.raises(TypeError, match=r"0:Linear\.W float16"):
+        check_model(model, SoftmaxCrossEntropy(), X, Y)
