@@ -113,12 +113,16 @@ def _special(p: np.ndarray) -> bool:
 
 
 def _has_a_zero_feature(a: np.ndarray) -> bool:
-    """Some element (all axes but the first, the batch) is 0 on every sample of ``a``
-    (one reduction when ``a`` holds no zero at all, the usual case)."""
-    zeros = a == 0
-    if not zeros.any():
+    """Some element (all axes but the first, the batch) is 0 on every sample of ``a``: only
+    the features that are 0 on the first sample are read further (none, the usual case,
+    settles it after one sample)."""
+    if not a.size:
         return False
-    return bool(np.logical_and.reduce(zeros.reshape(len(a), -1), axis=0).any())
+    flat = a.reshape(len(a), -1)
+    candidates = np.flatnonzero(flat[0] == 0)
+    if not candidates.size:
+        return False
+    return bool(np.logical_and.reduce(flat[:, candidates] == 0, axis=0).any())
 
 
 def name_stale_caches(layers, acts, probes, snapshots, rows: list[dict]) -> None:
