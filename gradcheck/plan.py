@@ -8,7 +8,11 @@
    at a one-sided second point by central differences where one evaluation's round-off
    would leave it too coarse: :func:`gradcheck.joint_direction.measured_jointly`), which
    settles them when its tolerance would show an error of the resolution in any one of
-   them (:func:`gradcheck.joint_direction.check_jointly`);
+   them (:func:`gradcheck.joint_direction.check_jointly`; a float32 second point takes two
+   independent joint directions, :data:`gradcheck.settings.SECOND_POINT_LOOKS`). When it
+   fails and no tensor of it fails in stages 3 and 4, each backs its pass by its elements
+   (as in stage 3): a failed joint direction is evidence that own directions cannot
+   overrule;
 3. each tensor the joint direction did not settle: along its own random direction (and a
    second one when the first passed with a tolerance, beyond the user's ``atol`` and
    ``rtol``, above the resolution's share of its value, or above ``COARSE``'s where that is
@@ -34,7 +38,7 @@ from dataclasses import replace
 import numpy as np
 
 from gradcheck.finite_diff import stencil
-from gradcheck.joint_direction import check_jointly, measured_jointly, plan_joint
+from gradcheck.joint_looks import jointly_settled
 from gradcheck.judge import COARSE, Rule, Verdict, passed, resolved
 from gradcheck.measure import check_values
 from gradcheck.point import Point
@@ -77,21 +81,22 @@ def check_point(point: Point, names: list[str], s: Settings, progress=None, *,
             if _size(point, n) <= AUTO_FULL_LIMIT:
                 results[n] = _own(point, n, select("auto", _size(point, n), _rng(s, point, n)),
                                   s, progress, details)
-    pending = [n for n in names if n not in results]
-    joint, by = measured_jointly(point, lambda t: plan_joint(point, pending, t, drawn), s)
-    if joint is not None:   # stage 2
-        verdicts, settled = check_jointly(point, joint, by)
-        if settled:
-            results.update({n: verdicts for n in joint.names})
+    settled, doubted = jointly_settled(point, [n for n in names if n not in results], s,
+                                        drawn)   # stage 2
+    results.update(settled)
     for n in [n for n in names if n not in results]:   # stages 3 and 4
         results[n] = _directed(point, n, s, progress, details, locate, elements_first)
+    if doubted and not any(results[n][0].status == "fail" for n in doubted):
+        for n in [n for n in doubted if passed(results[n])]:   # a failure none explains
+            results[n] = _backed(point, n, s, progress, details, results[n])
     return results
 
 
 def _directed(point: Point, name: str, s: Settings, progress, details: dict, locate: bool,
               all_elements: bool) -> list[Verdict]:
     """Stages 3 and 4 for one tensor: its own direction, another when the first passes too
-    coarsely to show an error of the resolution (beyond the user's tolerances), then its
+    coarsely to show an error of the resolution (beyond the user's tolerances), up to
+    ``s.looks`` of them in all (the first that fails taken), then its
     elements backing a pass still that coarse (every element when the pass is coarser than
     ``COARSE`` and ``all_elements``, else ``CONFIRM_ELEMENTS`` of them), or locating the
     wrong element of a failure (unless not ``locate``)."""
@@ -101,10 +106,12 @@ def _directed(point: Point, name: str, s: Settings, progress, details: dict, loc
     def meant(verdicts, share=fine) -> bool:
         return resolved(verdicts, s.dtype, share, atol, rtol)
 
-    verdicts = _own(point, name, Selection(np.arange(0), 1), s, progress)
-    if passed(verdicts) and not meant(verdicts):
-        verdicts = _own(point, name, Selection(np.arange(0), 1), s, progress,
-                        rng=rng_for(s.seed, point.label, name, "again"))
+    verdicts, looks = _own(point, name, Selection(np.arange(0), 1), s, progress), 1
+    while passed(verdicts) and (looks < s.looks or (looks == 1 and not meant(verdicts))):
+        again = _own(point, name, Selection(np.arange(0), 1), s, progress, rng=rng_for(
+            s.seed, point.label, name, "again" if looks == 1 else f"look {looks}"))
+        verdicts = again if not (meant(verdicts) and passed(again)) else verdicts
+        looks += 1
     if meant(verdicts) or not locate:
         return verdicts
     if passed(verdicts):

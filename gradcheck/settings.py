@@ -32,6 +32,13 @@ SECOND_POINT_RESOLUTION = 1e-3   # a 1 % move makes a stale cache at least this 
 #: through its projection, which is far below the error's typical share about as often as
 #: the share allows (judged to a tenth, a stale input was missed once in 30 checks)
 SECOND_POINT_RTOL_SHARE = 1e-3
+#: random directions (joint, and each tensor's own) at a second point, by dtype: a stale
+#: cache's error reaches a random direction through its projection, and float32's finite
+#: differences resolve only about 1e-3 of a directional value, below which one projection
+#: in ten fell at a 5 % move (stale inputs and transposed weights of a float32 layer passed
+#: 6 and 7 of 60 checks; two independent ones, 3 and 2 of 300); three leave about one in
+#: a thousand, where a larger move would leave the domain of more layers
+SECOND_POINT_LOOKS = {"float64": 1, "float32": 3}
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,7 @@ class Settings:
     dtype: str = "float64"
     joint_resolution: float | None = None   # None: the dtype's (see TOLERANCES)
     one_sided: bool = False   # forward differences a second point chose for central ones
+    looks: int = 1   # independent random directions (joint, then own) that must all pass
 
     @property
     def step(self) -> float:
@@ -96,7 +104,8 @@ class Settings:
         """
         rtol = max(self.tolerances[1], SECOND_POINT_RESOLUTION * SECOND_POINT_RTOL_SHARE)
         there = replace(self, mode="auto", rtol=rtol, one_sided=False,
-                        joint_resolution=max(SECOND_POINT_RESOLUTION, self.resolution))
+                        joint_resolution=max(SECOND_POINT_RESOLUTION, self.resolution),
+                        looks=SECOND_POINT_LOOKS[self.dtype])
         optimal = default_eps(self.dtype, "forward")
         if self.method != "central" or self.eps is not None or optimal > rtol / 10:
             return there

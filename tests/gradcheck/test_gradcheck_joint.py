@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import gradcheck.joint_looks
 import gradcheck.model_check
 import gradcheck.model_second_point
-import gradcheck.plan
 from gradcheck import TOLERANCES, check_layer, check_model
 from gradcheck.engine import Tensor
 from gradcheck.finite_diff import default_eps, step_sizes
@@ -228,7 +228,7 @@ def test_an_error_near_atol_is_caught_as_each_tensors_own_direction_catches_it(m
         return list(zip(failed.layer, failed.tensor, failed.check, strict=True))
 
     joint = failing_rows()
-    monkeypatch.setattr(gradcheck.plan, "plan_joint", lambda *args: None)
+    monkeypatch.setattr(gradcheck.joint_looks, "plan_joint", lambda *args: None)
     assert joint == failing_rows() == [("0:Counted", "W", "gradient")]
 
 
@@ -263,7 +263,7 @@ def test_property_the_joint_check_never_changes_a_verdict(seed, n, n_in, n_out, 
 
     joint = failing()
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(gradcheck.plan, "plan_joint", lambda *args: None)
+        patch.setattr(gradcheck.joint_looks, "plan_joint", lambda *args: None)
         assert joint == failing()   # each tensor on its own direction: the same verdicts
 
 
