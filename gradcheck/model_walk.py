@@ -9,7 +9,7 @@ import numpy as np
 
 from gradcheck.arrays import same_values
 from gradcheck.model_record import shadowing
-from gradcheck.probes import first_backward, probe_layer
+from gradcheck.probes import during, first_backward, probe_layer
 from gradcheck.validation import layer_label, loss_value
 
 __all__ = ["Repeat", "Undetermined", "Walk", "layer_name", "model_grads", "probe_chain",
@@ -124,7 +124,8 @@ def _forward_in_order(model, layers, x, given=None) -> tuple[list, list, bool] |
             if not shadows.put(layer, "forward", _in_order(i, layer, acts, mutated, broken)):
                 return None
         given = x.copy() if given is None else given
-        pred = model.forward(given)
+        with during("the forward of the model at the given point"):
+            pred = model.forward(given)
     if broken or len(mutated) != len(layers) or not same_values(pred, acts[-1]):
         return None
     return acts, mutated, any(mutated) or not same_values(given, x)
@@ -200,7 +201,8 @@ def recorded_backward(model, layers, dpred):
             if not shadows.put(layer, "backward", _recorder(layer_name(i, layer), layer,
                                                             records[i])):
                 return None
-        model.backward(dpred.copy())
+        with during("the backward of the model at the given point"):
+            model.backward(dpred.copy())
     if any(len(r) != 1 for r in records):
         return None
     firsts = [r[0] for r in records]
@@ -215,6 +217,10 @@ def _recorder(name: str, layer, record: list):
     def recording(dy, *args, **kwargs):
         if args or kwargs:   # not the protocol's call: pass it on unrecorded
             return backward(dy, *args, **kwargs)
+        if dy is None:
+            raise TypeError(f"{name}.backward got dy=None from the model: the backward of "
+                            "the layer after it returned None instead of dL/dx (an array of "
+                            "its input's shape)")
         first, raw = first_backward(name, layer, dy, np.array(dy, copy=True), backward)
         record.append(first)
         return raw   # the model's chain goes on with the layer's own array, not our copy

@@ -53,14 +53,35 @@ def _kink_message(v) -> str:
     return "; ".join(parts)
 
 
+def _failed_values(v) -> str:
+    """What disagrees: elements (``"3 of 15 checked values disagree; worst at (0, 2)"``) or
+    random directions, counted as such (each sees every element of the tensor at once)."""
+    label = v.worst_label
+    if "direction" not in label or "located" in label:
+        return f"{v.n_failed} of {v.checked} checked values disagree; worst at {label}"
+    if v.checked == 1:
+        return f"the gradient disagrees along {label} (a random direction over its elements)"
+    return f"{v.n_failed} of {v.checked} random directions disagree; worst along {label}"
+
+
+def _analytic_vs_numeric(analytic: float, numeric: float) -> str:
+    """``"analytic a vs numeric n"`` with enough significant digits to tell them apart
+    (at least 6; a 1e-6 relative error shows in its 8th)."""
+    scale = max(abs(analytic), abs(numeric))
+    gap = abs(analytic - numeric)
+    digits = 6
+    if np.isfinite(scale) and np.isfinite(gap) and 0 < gap < scale:
+        digits = min(17, max(6, 2 + math.ceil(-math.log10(gap / scale))))
+    return f"analytic {analytic:.{digits}g} vs numeric {numeric:.{digits}g}"
+
+
 def verdict_row(layer: str, tensor: str, shape: tuple, check: str, v,
                 note: str = "") -> dict[str, Any]:
     """Table row for a numeric comparison (``v`` is a :class:`gradcheck.judge.Verdict`);
     ``note`` is appended to the message."""
     status = v.status
     if status == "fail":
-        message = (f"{v.n_failed} of {v.checked} checked values disagree; worst at "
-                   f"{v.worst_label}: analytic {v.analytic:.6g} vs numeric {v.numeric:.6g}")
+        message = f"{_failed_values(v)}: {_analytic_vs_numeric(v.analytic, v.numeric)}"
     elif status == "nondifferentiable":
         message = _kink_message(v)
     elif status == "vacuous":

@@ -12,6 +12,7 @@ import pytest
 from gradcheck import GradcheckError, GradcheckReport, check_layer, check_model
 from gradcheck.report import COLUMNS
 from reference_nets import Sequential
+from reference_nets.losses import SoftmaxCrossEntropy
 from tests.gradcheck import zoo_layers as z
 
 X = np.random.default_rng(4).normal(size=(5, 4))
@@ -144,3 +145,25 @@ def test_to_dict_is_strict_json_even_with_protocol_rows_and_infinities():
     text = json.dumps(report.to_dict(), allow_nan=False)   # raises on NaN/Infinity
     again = GradcheckReport.from_dict(json.loads(text))
     pd.testing.assert_frame_equal(again.table, report.table)
+
+
+class _DirectionOff(z.Linear):
+    """Bug: dW 1e-6 too large, relative."""
+
+    def weight_grad(self, dy):
+        return (1 + 1e-6) * super().weight_grad(dy)
+
+
+def test_a_failing_direction_is_counted_as_a_direction_and_shows_the_differing_digits():
+    # the end-to-end verdict of a large tensor is its random direction's (elements are
+    # located on the local objective only)
+    rng = np.random.default_rng(5)
+    model = Sequential([_DirectionOff(64, 32, seed=1), z.Tanh(), z.Linear(32, 3, seed=2)])
+    report = check_model(model, SoftmaxCrossEntropy(), rng.normal(size=(8, 64)),
+                         rng.integers(0, 3, 8), likely_cause=False)
+    rows = report.table.query("tensor == 'W' and status == 'fail'").set_index("check")
+    along = rows.loc["end_to_end", "message"]
+    assert "checked values" not in along and "random direction" in along, along
+    for message in rows.message:   # 6 digits would show one number twice
+        analytic, numeric = message.split("analytic ")[1].split(" vs numeric ")
+        assert float(analytic) != float(numeric), message
