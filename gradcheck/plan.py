@@ -11,8 +11,9 @@
    them (:func:`gradcheck.joint_direction.check_jointly`; a float32 second point takes two
    independent joint directions, :data:`gradcheck.settings.SECOND_POINT_LOOKS`). When it
    fails and no tensor of it fails in stages 3 and 4, each backs its pass by its elements
-   (as in stage 3): a failed joint direction is evidence that own directions cannot
-   overrule;
+   (as in stage 3), and when none fails still, a fresh joint direction over them that fails
+   too fails them (:func:`gradcheck.joint_looks.unexplained`): a failed joint direction is
+   evidence that own directions cannot overrule;
 3. each tensor the joint direction did not settle: along its own random direction (and a
    second one when the first passed with a tolerance, beyond the user's ``atol`` and
    ``rtol``, above the resolution's share of its value, or above ``COARSE``'s where that is
@@ -38,7 +39,7 @@ from dataclasses import replace
 import numpy as np
 
 from gradcheck.finite_diff import stencil
-from gradcheck.joint_looks import jointly_settled
+from gradcheck.joint_looks import jointly_settled, unexplained
 from gradcheck.judge import COARSE, Rule, Verdict, passed, resolved
 from gradcheck.measure import check_values
 from gradcheck.point import Point
@@ -56,7 +57,8 @@ from gradcheck.value_sets import STRUCTURE_MIN_ELEMENTS, direction_values, eleme
 __all__ = ["CONFIRM_ELEMENTS", "CONFIRM_MOVES", "check_point", "full_numeric"]
 
 CONFIRM_ELEMENTS = STRUCTURE_MIN_ELEMENTS   # elements that back a direction too coarse
-CONFIRM_MOVES = 256   # ... unless every element fits in this many moves (groups)
+CONFIRM_MOVES = 4096   # ... unless every element fits in this many moves (groups: a
+#                        float32 512 x 512 weight's take 512, about 0.3 s)
 COMPLEX_RTOL = 1e-12   # the complex step's floor (it has no cancellation error)
 
 
@@ -87,8 +89,8 @@ def check_point(point: Point, names: list[str], s: Settings, progress=None, *,
     for n in [n for n in names if n not in results]:   # stages 3 and 4
         results[n] = _directed(point, n, s, progress, details, locate, elements_first)
     if doubted and not any(results[n][0].status == "fail" for n in doubted):
-        for n in [n for n in doubted if passed(results[n])]:   # a failure none explains
-            results[n] = _backed(point, n, s, progress, details, results[n])
+        results.update(unexplained(point, sorted(doubted, key=names.index), s, results,
+                                   lambda n, v: _backed(point, n, s, progress, details, v)))
     return results
 
 
@@ -125,13 +127,14 @@ def _backed(point: Point, name: str, s: Settings, progress, details: dict,
     """Verdicts of a tensor whose ``directions`` passed too coarsely to mean it, backed by
     its elements on the local objective (each read back from its own output region, whose
     round-off is far finer than a direction's): every element when they take at most
-    ``CONFIRM_MOVES`` moves (grouped where exact; a sample of 64 passed one doubled element
-    of 16,384 in float32), else ``CONFIRM_ELEMENTS`` random ones, located when they fail;
+    ``CONFIRM_MOVES`` moves, at any size (grouped where exact; a sample of 64 passed one
+    doubled element of 16,384 in float32, and one 150 times too large of 262,144), else
+    ``CONFIRM_ELEMENTS`` random ones, located when they fail;
     those alone without ``all_elements`` (a second point, which checks directions, and a
     direction finer than ``COARSE`` that only misses the resolution: errors of the whole
     tensor show in any of its elements). The end-to-end verdict stays the direction's."""
     local, size = replace(point, downstream=None), _size(point, name)
-    every = None if not all_elements or size > AUTO_LOCATE_LIMIT else element_values(
+    every = None if not all_elements else element_values(
         local, name, np.arange(size), s.method, s.step, _rng(s, point, name), CONFIRM_MOVES)
     if every is not None:
         found = _element_verdicts(local, name, *every, s, progress, details)

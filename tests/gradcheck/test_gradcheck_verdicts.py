@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+import gradcheck.plan
 from gradcheck import GradcheckError, assert_gradients, check_layer, check_model
 from gradcheck.judge import Verdict
 from gradcheck.report import verdict_row
@@ -536,3 +537,40 @@ def test_one_wrong_element_is_caught_where_directions_are_too_coarse(dtype, offs
     assert row.status == "fail" and row.checked == 256 * 64, str(reports[True])
     assert row.message.startswith("1 of 16384 checked values disagree")
     assert reports[False].passed, str(reports[False])
+
+
+class OneElementWildlyOff(z.Linear):
+    """Bug: element (10, 20) of dW is off by 30 % of the norm of dW (about 150 times its
+    own size in a 512 x 512 weight)."""
+
+    def weight_grad(self, dy):
+        grad = super().weight_grad(dy)
+        grad[10, 20] += 0.3 * np.linalg.norm(grad)
+        return grad
+
+
+def _float32_wide(seed: int):
+    rng = np.random.default_rng(seed)
+    layer = OneElementWildlyOff(512, 512, seed=1, dtype=np.float32, scale=512 ** -0.5)
+    return layer, rng.normal(size=(16, 512)).astype(np.float32)
+
+
+@pytest.mark.filterwarnings("ignore:check_layer. checking in float32")
+@pytest.mark.parametrize("seed", [0, 2])
+def test_one_wrong_element_of_a_large_float32_weight_is_named(seed):
+    # float32 directions over 262,144 elements are too coarse to see it, and a sample of 64
+    # elements missed it: every element is checked (512 groups of independent columns)
+    row = check_layer(*_float32_wide(seed)).table.set_index("tensor").loc["W"]
+    assert row.status == "fail" and row.worst_index == "(10, 20)", row.to_dict()
+
+
+@pytest.mark.filterwarnings("ignore:check_layer. checking in float32")
+def test_a_failed_joint_direction_no_tensor_explains_fails_once_a_fresh_one_fails(monkeypatch):
+    # as if the weight's elements could not all be checked and their sample missed the wrong
+    # one: the joint direction over input and W failed, and a fresh one fails too
+    monkeypatch.setattr(gradcheck.plan, "_backed",
+                        lambda point, name, s, progress, details, directions, **_: directions)
+    table = check_layer(*_float32_wide(3), second_point=False, likely_cause=False).table
+    failed = table.query("status == 'fail'")
+    assert set(failed.tensor) <= {"input", "W"} and len(failed), str(table)
+    assert failed.worst_index.str.startswith("joint direction").all()
