@@ -9,32 +9,28 @@ from __future__ import annotations
 
 import time
 import warnings
+from dataclasses import replace
 
 from gradcheck.allocator import warm_allocator
 from gradcheck.function_check import function_rows
-from gradcheck.layer_check import point_rows, second_point_rows
-from gradcheck.layer_point import layer_point
+from gradcheck.layer_rows import checked_layer
+from gradcheck.low_precision import (
+    failing_tensors,
+    layer_rounded_away,
+    warn_rounded_away,
+)
 from gradcheck.model_check import check_model_rows
 from gradcheck.parallel import uses_workers
-from gradcheck.probes import (
-    SeveralOutputs,
-    calls_leave_params_alone,
-    probe_layer,
-    upstream_like,
-)
 from gradcheck.progress import progress_bar
 from gradcheck.report import GradcheckReport
-from gradcheck.restore import Snapshot, kept_state
-from gradcheck.selection import rng_for
+from gradcheck.restore import kept_state
 from gradcheck.settings import resolve_settings
-from gradcheck.several_inputs import PLACEHOLDER, InputsAsParams, parse_inputs
+from gradcheck.several_inputs import parse_inputs
 from gradcheck.validation import (
-    buffer_rows,
     layer_label,
     require_array,
     require_layer,
     require_model,
-    trainable,
 )
 
 __all__ = ["check_function", "check_layer", "check_model"]
@@ -122,43 +118,17 @@ def check_layer(layer, *inputs, mode: str = "auto", method: str = "central", eps
                          second_point=second_point, likely_cause=likely_cause,
                          where="check_layer")
     name = layer_label(layer)
-    with kept_state([layer]) as (before,):
-        rows = buffer_rows(name, layer)
-        try:
-            if not inputs.plain:
-                raise SeveralOutputs
-            found, s = _layer_rows(name, layer, inputs.arrays[0], s, before,
-                                   {"x": inputs.arrays[0]})
-            rows += found
-        except SeveralOutputs:   # several inputs or outputs, integer inputs: inputs as params
-            before.restore()
-            view = InputsAsParams(layer, inputs)
-            named = dict(zip(inputs.names, inputs.arrays, strict=True))
-            found, s = _layer_rows(name, view, PLACEHOLDER, s, Snapshot(view), named,
-                                   check_input=False)
-            rows += view.rows(name) + found
+    rows, s = checked_layer(name, layer, inputs, s, _quick_check)
+    failing = failing_tensors(rows).get(name) if s.dtype == "float64" else None
+    if failing:   # a forward that rounds float64's steps away: float32's rules
+        with kept_state([layer]):
+            low = layer_rounded_away(layer, inputs.arrays[0] if inputs.plain else None,
+                                     failing, s.seed, s.step)
+        if low:
+            warn_rounded_away("check_layer", low)
+            rows, s = checked_layer(name, layer, inputs, replace(s, rounds_like_float32=True),
+                                    _quick_check)
     return GradcheckReport(rows, s.options(), time.perf_counter() - start)
-
-
-def _layer_rows(name: str, layer, x, s, before, named: dict, *, check_input=True):
-    """Probe rows and verdict rows of ``layer`` at ``x`` (``named``: the inputs, for the
-    dtype rule), the second point's when ``s.second_point``; and the settings as applied."""
-    probe = probe_layer(name, layer, x, lambda y0: upstream_like(y0, rng_for(s.seed, "upstream")))
-    s = s.for_arrays({**named, **{f"params[{k!r}]": v for k, v in trainable(layer.params).items()
-                                  if k not in named}, "the output": probe.y0}, "check_layer")
-    moved = calls_leave_params_alone(name, layer, before)
-    rows = list(probe.rows) + moved
-    if probe.deterministic and not moved:
-        point = layer_point(name, layer, x, probe, s.dtype, check_input=check_input)
-        with progress_bar(_full_size(s.mode, point.tensors)) as bar:
-            found, first = point_rows(point, s, bar, layer, x, _quick_check)
-        rows += found
-        if s.second_point:   # not again for tensors whose backward already broke a rule
-            broken = {r["tensor"] for r in probe.rows if r["status"] == "fail"}
-            first = {k: v for k, v in first.items() if k not in broken}
-            rows += second_point_rows(name, layer, x, probe, s, first, found,
-                                      check_input=check_input)
-    return rows, s
 
 
 @uses_workers("check_model")
@@ -303,8 +273,3 @@ def _quick_check(layer, x) -> GradcheckReport:
         warnings.filterwarnings("ignore", message="check_layer: checking in float32")
         return check_layer(layer, x, mode="directional", second_point=False,
                            likely_cause=False)
-
-
-def _full_size(mode: str, tensors) -> int:
-    """Elements checked one by one in ``"full"`` mode (the progress bar's total), else 0."""
-    return sum(t.live.size for t in tensors) if mode == "full" else 0

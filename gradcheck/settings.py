@@ -57,6 +57,7 @@ class Settings:
     joint_resolution: float | None = None   # None: the dtype's (see TOLERANCES)
     one_sided: bool = False   # forward differences a second point chose for central ones
     looks: int = 1   # independent random directions (joint, then own) that must all pass
+    rounds_like_float32: bool = False   # the forward rounds away float64 moves (low_precision)
 
     @property
     def step(self) -> float:
@@ -127,8 +128,11 @@ class Settings:
                 "second_point": self.second_point}
 
     def for_arrays(self, named: dict, where: str) -> Settings:
-        """These settings judged by the lowest-precision float among ``named`` arrays."""
+        """These settings judged by the lowest-precision float among ``named`` arrays (and
+        float32 for a forward that rounds like it, :mod:`gradcheck.low_precision`)."""
         dtype = check_dtype(named, where)
+        if self.rounds_like_float32:
+            return replace(self, dtype="float32")
         if dtype == "float32" and self.dtype != "float32":
             low = ", ".join(k for k, a in named.items() if _is_float(a) and a.dtype.itemsize <= 4)
             warnings.warn(f"{where}: checking in float32 (lowest precision: {low}): finite "

@@ -1,0 +1,132 @@
+"""Forwards that compute in less precision than their arrays hold.
+
+A float64 layer whose forward runs its product in float32, or adds a large offset inside and
+takes it away, rounds away most of each small move of float64's finite differences: its
+numeric gradient is rounding noise (often exactly 0) and a correct backward fails. Such a
+forward is told by its output: its changes at moves of 1, 2 and 4 of the check's steps, per
+step, are not the straight line a smooth float64 forward's are, in most of its elements, and
+leave it further at smaller moves (a curvature's bend shrinks with the moves). A
+layer check that failed in float64 asks this of its failing tensors, and when one is
+rounded away, runs again by float32's rules (the lowest precision involved), with a
+warning. (A model check does not yet: inside a model, a kink that a move crosses bends
+every output after it.)
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from gradcheck.selection import rng_for
+
+__all__ = ["OUTPUT_SPACINGS", "RESIDUAL_SHARE", "ROUNDED_OUTPUTS", "SHRINK", "failing_tensors",
+           "layer_rounded_away", "rounded_away", "warn_rounded_away"]
+
+RESIDUAL_SHARE = 1e-4   # float32's rounding at float64's step: about 1e-2 of a change
+OUTPUT_SPACINGS = 64    # the output's own float64 rounding, at most
+ROUNDED_OUTPUTS = 0.5   # the share of the changing outputs it bends
+SHRINK = 1024           # the smaller moves, in fractions of the step
+
+
+def failing_tensors(rows: list[dict]) -> dict[str, set[str]]:
+    """Per layer label, the tensors of its failing numeric rows (gradient, end-to-end and
+    second-point checks)."""
+    found: dict[str, set[str]] = {}
+    for row in rows:
+        if row["status"] == "fail" and row["check"] in ("gradient", "end_to_end",
+                                                         "second_point"):
+            found.setdefault(row["layer"], set()).add(row["tensor"])
+    return found
+
+
+def rounded_away(run, tensors: dict[str, np.ndarray], seed: int, step: float) -> list[str]:
+    """The names of ``tensors`` (float64 arrays ``run()`` reads, moved in place and restored
+    exactly) whose moves of ``step`` ``run`` rounds away.
+
+    Parameters
+    ----------
+    run : callable
+        ``run() -> ndarray``: the output (any shape) at the arrays' current values;
+        deterministic.
+    tensors : dict of str to ndarray
+        The arrays to move, one at a time: each value by 1, 2 and 4 ``step`` of itself,
+        with a random sign (exact zeros stay).
+    seed : int
+        The check's seed (the signs).
+    step : float
+        The check's relative step.
+
+    Returns
+    -------
+    list of str
+        The tensors whose move of ``step`` the output does not follow (:func:`_rounds_away`);
+        none when ``run`` raises.
+    """
+    try:
+        y0 = np.asarray(run(), dtype=float).copy()
+        return [name for name, a in tensors.items()
+                if a.dtype == np.float64 and a.size and a.flags.writeable
+                and _rounds_away(run, a, y0, step, rng_for(seed, "precision", name))]
+    except Exception:   # a forward that refuses the moves proves nothing either way
+        return []
+
+
+def _rounds_away(run, a: np.ndarray, y0: np.ndarray, step: float,
+                 rng: np.random.Generator) -> bool:
+    """Most outputs that change are bent by rounding at ``a``'s moves of the check's step
+    (:func:`_bends`), and bent more, or not moved at all, at ``SHRINK`` times smaller moves:
+    rounding's bend grows as the moves shrink, until it swallows them; a curvature's (a
+    feature narrower than the step) shrinks with them, and a smooth forward never stops
+    following them. A kink crossed by the moves bends a few outputs only."""
+    signs = np.where(rng.random(a.shape) < 0.5, -1.0, 1.0)
+    scale = np.abs(a) * signs   # each value relative to itself
+    saved = a.copy()
+    try:
+        at_step, changing = _bends(run, a, saved, scale, y0, step)
+        if not changing.any():
+            return False
+        smaller, still = _bends(run, a, saved, scale, y0, step / SHRINK)
+    finally:
+        np.copyto(a, saved)
+    own_rounding = OUTPUT_SPACINGS * np.spacing(np.abs(y0)) / step   # float64's, per step
+    rounded = (at_step > own_rounding) & ((smaller > at_step) | ~still)
+    return bool(rounded[changing].mean() >= ROUNDED_OUTPUTS)
+
+
+def _bends(run, a, saved, scale, y0, step) -> tuple[np.ndarray, np.ndarray]:
+    """Per output, how far its changes at moves of 1, 2 and 4 ``step`` (per step) leave the
+    straight line a smooth forward's follow (the residual at 1 of the line through 2 and 4,
+    as a share of the change, where it exceeds ``RESIDUAL_SHARE``; else 0), and which
+    outputs change at all."""
+    slopes = []
+    for steps in (1, 2, 4):
+        np.add(saved, steps * step * scale, out=a)
+        with np.errstate(all="ignore"):
+            slopes.append((np.asarray(run(), dtype=float) - y0) / steps)
+    residual = np.abs(slopes[0] - 1.5 * slopes[1] + 0.5 * slopes[2])
+    size = np.abs(slopes[0])
+    with np.errstate(all="ignore"):
+        share = np.where(residual > RESIDUAL_SHARE * size, residual, 0.0)
+    return np.nan_to_num(share / step, nan=0.0), np.abs(slopes[2]) > 0
+
+
+def warn_rounded_away(where: str, names: list[str]) -> None:
+    """The warning of a check judged by float32's rules because its forward rounds away
+    float64 moves of ``names``."""
+    warnings.warn(f"{where}: checking in float32: the forward rounds away float64 moves of "
+                  f"{', '.join(names)} (float32 arithmetic inside, or a large offset added "
+                  "and taken away), so float64's finite differences see only rounding; "
+                  "finite differences of float32's size resolve about 1e-3", stacklevel=3)
+
+
+def layer_rounded_away(layer, x: np.ndarray | None, failing: set[str], seed: int,
+                       step: float) -> list[str]:
+    """:func:`rounded_away` of a layer's failing tensors ``failing`` (``"input"`` and
+    parameter keys) on its forward at ``x`` (None: its inputs are not one array; only the
+    parameters are moved)."""
+    box = None if x is None else np.array(x, copy=True)
+    tensors = {"input": box} if box is not None and "input" in failing else {}
+    tensors.update({k: v for k, v in layer.params.items() if k in failing})
+    return rounded_away(lambda: layer.forward(box.copy()), tensors, seed, step) \
+        if box is not None else []

@@ -1,0 +1,72 @@
+"""Forwards that compute in less precision than their float64 arrays are judged by float32's
+rules (gradcheck.low_precision), and only they."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gradcheck import check_layer
+from gradcheck.low_precision import layer_rounded_away
+from tests.gradcheck import zoo_layers as z
+
+
+class ProductInFloat32(z.Linear):
+    """Correct: float64 arrays, the product computed in float32 (the backward is exact)."""
+
+    def forward(self, x):
+        self.x = x
+        W = self.params["W"].astype(np.float32)
+        return (x.astype(np.float32) @ W).astype(np.float64) + self.params["b"]
+
+
+class OffsetThatCancels(z.Tanh):
+    """Correct: ``tanh((x + 1e8) - 1e8)``, which rounds x to multiples of 1.5e-8."""
+
+    def forward(self, x):
+        return super().forward((x + 1e8) - 1e8)
+
+
+class WrongProductInFloat32(ProductInFloat32):
+    """Bug: dW 1 % too large."""
+
+    def weight_grad(self, dy):
+        return 1.01 * super().weight_grad(dy)
+
+
+X = np.random.default_rng(1000).normal(size=(4, 50))
+
+
+@pytest.mark.parametrize("layer", [ProductInFloat32(50, 5), OffsetThatCancels()])
+def test_a_forward_that_rounds_float64_steps_away_passes_by_float32s_rules(layer):
+    with pytest.warns(UserWarning, match="rounds away float64 moves"):
+        report = check_layer(layer, X)
+    assert report.passed and report.options["dtype"] == "float32", str(report)
+
+
+def test_a_wrong_gradient_of_such_a_forward_still_fails():
+    with pytest.warns(UserWarning, match="rounds away float64 moves"):
+        report = check_layer(WrongProductInFloat32(50, 5), X)
+    assert set(report.table.query("status == 'fail'").tensor) == {"W"}, str(report)
+
+
+@pytest.mark.parametrize("layer", [z.Linear(50, 5), z.Tanh()])
+def test_a_float64_forward_rounds_no_move_away(layer):
+    # its outputs follow a move of the check's step as they follow one 16 times larger
+    failing = {"input", *getattr(layer, "params", {})}
+    assert layer_rounded_away(layer, X, failing, seed=0, step=2.0 ** -17) == []
+
+
+def test_a_wrong_float64_gradient_is_still_judged_by_float64s_rules():
+    class OffByAMillionth(z.Linear):
+        def weight_grad(self, dy):
+            return (1 + 1e-6) * super().weight_grad(dy)
+    report = check_layer(OffByAMillionth(50, 5), X)
+    assert not report.passed and report.options["dtype"] == "float64", str(report)
+
+
+def test_a_relu_layer_whose_moves_cross_a_kink_is_not_called_rounded():
+    # pre-activations within the moves of a kink bend their own outputs only
+    x = X.copy()
+    x[0, :5] = 1e-12 * np.array([1, -1, 1, -1, 1])   # a few inputs right next to the kink
+    assert layer_rounded_away(z.ReLU(), x, {"input"}, seed=0, step=2.0 ** -17) == []
