@@ -198,7 +198,7 @@ def backward_is_linear_and_overwrites(name: str, layer, x, probe: LayerProbe) ->
             with during(f"the third backward of {name} (on dy)"):
                 layer.backward(probe.G.copy())
             third = {k: np.array(g, copy=True) for k, g in layer.grads.items()}
-        if is_param and np.shape(third.get(key)) == np.shape(value) \
+        if is_param and np.shape(third.get(key)) == np.shape(value) and np.any(value != first) \
                 and close_to_multiple(value - first, third[key] - value, 2.0, rtol):
             rows.append(problem_row(name, key, np.shape(value), "accumulation",
                                     f"backward adds into {grad_words(layer, key)[0]} across "
@@ -208,10 +208,18 @@ def backward_is_linear_and_overwrites(name: str, layer, x, probe: LayerProbe) ->
                                     "adapt(layer, accumulate=True)"))
         else:
             rows.append(problem_row(name, key, np.shape(value), "linearity",
-                                    "backward is not linear in dy: backward(2*dy) differs from "
-                                    "2*backward(dy); the gradient must be dy times a Jacobian "
-                                    "that does not depend on dy"))
+                                    _not_linear(np.array_equal(value, first))))
     return rows
+
+
+def _not_linear(same: bool) -> str:
+    """The message of a backward not linear in ``dy`` (``same``: backward(2 dy) gave what
+    backward(dy) did)."""
+    if same:
+        return ("backward does not follow dy: backward(2*dy) returned what backward(dy) did; "
+                "it may use the dy of an earlier call (kept in a cache) instead of its argument")
+    return ("backward is not linear in dy: backward(2*dy) differs from 2*backward(dy); the "
+            "gradient must be dy times a Jacobian that does not depend on dy")
 
 
 def calls_leave_params_alone(name: str, layer, before: Snapshot) -> list[dict]:

@@ -65,6 +65,13 @@ def test_a_backward_that_keeps_its_first_dy_fails_and_its_probe_says_why():
     assert "stale_cache" not in set(failed.cause_label)
 
 
+def test_a_layer_that_keeps_its_first_dy_is_told_so_and_not_that_it_accumulates():
+    # its three backwards (dy, 2 dy, dy) give the same grads: no call added anything
+    failed = check_layer(_FirstUpstream(4, 3, seed=2), X).table.query("status == 'fail'")
+    assert set(failed.check) == {"linearity"}, failed[["tensor", "check", "message"]]
+    assert failed.message.str.contains("dy of an earlier call").all()
+
+
 def test_a_wrong_gradient_is_not_called_a_stale_cache():
     report = check_model(chain(z.OneWrongRow(4, 4, seed=1)), SoftmaxCrossEntropy(), X, Y)
     local = local_failures(report)
