@@ -46,7 +46,7 @@ def _equal(x: np.ndarray, y: np.ndarray, numbers: bool) -> bool:
     comparison when no NaN differs (the common case), else ``np.array_equal``'s."""
     if numbers and np.equal(x, y).all():
         return True
-    return np.array_equal(x, y, equal_nan=True)
+    return np.array_equal(x, y, equal_nan=numbers)   # objects (a None) have no NaN
 
 
 def close_to_multiple(a, b, factor: float, rtol: float) -> bool:

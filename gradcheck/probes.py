@@ -123,7 +123,8 @@ def first_backward(name: str, layer, dy, G, backward=None):
 
 
 def _grads_now(layer) -> dict:
-    return {key: np.array(value, copy=True) for key, value in layer.grads.items()}
+    return {key: None if value is None else np.array(value, copy=True)
+            for key, value in layer.grads.items()}
 
 
 def grad_words(layer, key: str) -> tuple[str, str, str]:
@@ -151,7 +152,8 @@ def grads_match_params(name: str, layer, grads: dict) -> list[dict]:
                                     f"backward wrote {int(np.sum(~np.isfinite(grad)))} NaN or "
                                     f"Inf values into {what} at a finite point"))
         elif grad is None:
-            rows.append(problem_row(name, key, param.shape, "missing_grad", missing))
+            rows.append(problem_row(name, key, param.shape, "missing_grad", missing.replace(
+                "has no entry", "holds None for") if key in grads else missing))
         elif grad.shape != param.shape:
             rows.append(problem_row(name, key, param.shape, "grad_shape",
                                     f"{what} has shape {grad.shape}, {tensor} has "
@@ -191,8 +193,9 @@ def backward_is_linear_and_overwrites(name: str, layer, x, probe: LayerProbe) ->
               for k, g in layer.grads.items() if k in probe.grads]
     rows, third = [], None
     for key, first, value, is_param in pairs:
-        if np.shape(value) != np.shape(first) or close_to_multiple(value, first, 2.0, rtol) \
-                or not np.isfinite(first).all():   # NaNs are reported on their own
+        if not (_floats(first) and _floats(value)) or np.shape(value) != np.shape(first) \
+                or close_to_multiple(value, first, 2.0, rtol) \
+                or not np.isfinite(first).all():   # None, NaNs: reported on their own
             continue
         if is_param and third is None:   # a third call, on dy: accumulation adds dy's share
             with during(f"the third backward of {name} (on dy)"):
@@ -210,6 +213,10 @@ def backward_is_linear_and_overwrites(name: str, layer, x, probe: LayerProbe) ->
             rows.append(problem_row(name, key, np.shape(value), "linearity",
                                     _not_linear(np.array_equal(value, first))))
     return rows
+
+
+def _floats(a) -> bool:
+    return np.asarray(a).dtype.kind in "fc"
 
 
 def _not_linear(same: bool) -> str:

@@ -167,3 +167,22 @@ def test_a_failing_direction_is_counted_as_a_direction_and_shows_the_differing_d
     for message in rows.message:   # 6 digits would show one number twice
         analytic, numeric = message.split("analytic ")[1].split(" vs numeric ")
         assert float(analytic) != float(numeric), message
+
+
+class _GradIsNone(z.Linear):
+    """Bug: backward sets grads['W'] to None."""
+
+    def backward(self, dy):
+        self.grads = {"W": None, "b": dy.sum(axis=0)}
+        return self.input_grad(dy)
+
+
+def test_a_grad_set_to_none_is_named_in_a_layer_and_in_a_model():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(6, 4))
+    rows = [check_layer(_GradIsNone(4, 3), x).table,
+            check_model(Sequential([z.Linear(4, 4), _GradIsNone(4, 3)]), SoftmaxCrossEntropy(),
+                        x, rng.integers(0, 3, 6)).table]
+    for table in rows:
+        row = table.query("check == 'missing_grad'").iloc[0]
+        assert row.tensor == "W" and "holds None for 'W'" in row.message, str(table)
