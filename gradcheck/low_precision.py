@@ -6,10 +6,9 @@ numeric gradient is rounding noise (often exactly 0) and a correct backward fail
 forward is told by its output: its changes at moves of 1, 2 and 4 of the check's steps, per
 step, are not the straight line a smooth float64 forward's are, in most of its elements, and
 leave it further at smaller moves (a curvature's bend shrinks with the moves). A
-layer check that failed in float64 asks this of its failing tensors, and when one is
-rounded away, runs again by float32's rules (the lowest precision involved), with a
-warning. (A model check does not yet: inside a model, a kink that a move crosses bends
-every output after it.)
+layer check that failed in float64 asks this of its failing tensors (a chain's check, of
+each failing layer on its own forward at its input), and when one is rounded away, runs
+again by float32's rules (the lowest precision involved), with a warning.
 """
 
 from __future__ import annotations
@@ -18,10 +17,12 @@ import warnings
 
 import numpy as np
 
+from gradcheck.model_walk import layer_name
 from gradcheck.selection import rng_for
 
-__all__ = ["OUTPUT_SPACINGS", "RESIDUAL_SHARE", "ROUNDED_OUTPUTS", "SHRINK", "failing_tensors",
-           "layer_rounded_away", "rounded_away", "warn_rounded_away"]
+__all__ = ["OUTPUT_SPACINGS", "RESIDUAL_SHARE", "ROUNDED_OUTPUTS", "SHRINK",
+           "chain_rounded_away", "failing_tensors", "layer_rounded_away", "rounded_away",
+           "warn_rounded_away"]
 
 RESIDUAL_SHARE = 1e-4   # float32's rounding at float64's step: about 1e-2 of a change
 OUTPUT_SPACINGS = 64    # the output's own float64 rounding, at most
@@ -130,3 +131,22 @@ def layer_rounded_away(layer, x: np.ndarray | None, failing: set[str], seed: int
     tensors.update({k: v for k, v in layer.params.items() if k in failing})
     return rounded_away(lambda: layer.forward(box.copy()), tensors, seed, step) \
         if box is not None else []
+
+
+def chain_rounded_away(layers, x: np.ndarray, failing: dict[str, set[str]], seed: int,
+                       step: float) -> list[str]:
+    """:func:`layer_rounded_away` of each layer of a chain with failing tensors (row label
+    ``"<i>:<Class>"`` in ``failing``), at the input the layers before it give ``x``; names
+    ``"<label>.<tensor>"``. Each layer is asked on its own forward: a kink crossed by the
+    moves bends every output after it."""
+    h, found = np.array(x, copy=True), []
+    for i, layer in enumerate(layers):
+        label = layer_name(i, layer)
+        if label in failing:
+            found += [f"{label}.{n}" for n in layer_rounded_away(layer, h, failing[label],
+                                                                 seed, step)]
+        try:
+            h = np.asarray(layer.forward(h.copy()))
+        except Exception:   # the check reported it; nothing further to ask
+            break
+    return found

@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gradcheck import check_layer
+from gradcheck import check_layer, check_model
 from gradcheck.low_precision import layer_rounded_away
+from reference_nets import Sequential
+from reference_nets.losses import SoftmaxCrossEntropy
 from tests.gradcheck import zoo_layers as z
 
 
@@ -48,6 +50,15 @@ def test_a_wrong_gradient_of_such_a_forward_still_fails():
     with pytest.warns(UserWarning, match="rounds away float64 moves"):
         report = check_layer(WrongProductInFloat32(50, 5), X)
     assert set(report.table.query("status == 'fail'").tensor) == {"W"}, str(report)
+
+
+@pytest.mark.filterwarnings("ignore:check_model. checking in float32")
+@pytest.mark.parametrize("wrong", [False, True])
+def test_such_a_layer_in_a_chain_is_judged_by_float32s_rules(wrong):
+    first = (WrongProductInFloat32 if wrong else ProductInFloat32)(50, 8)
+    model = Sequential([first, z.Tanh(), z.Linear(8, 3, seed=2)])
+    report = check_model(model, SoftmaxCrossEntropy(), X, np.array([0, 1, 2, 1]))
+    assert report.options["dtype"] == "float32" and report.passed is not wrong, str(report)
 
 
 @pytest.mark.parametrize("layer", [z.Linear(50, 5), z.Tanh()])
