@@ -204,6 +204,9 @@ class GradcheckReport:
     def _headline(self) -> str:
         o = self.options
         verdict = "PASSED" if self.passed else "FAILED"
+        if self.passed and self.rows and self.n_vacuous + self.n_nondifferentiable == len(
+                self.rows):
+            verdict = "PASSED, proving nothing"   # every row vacuous or on kinks
         return (f"gradcheck {verdict}: {self.n_failed} of {len(self.rows)} rows fail, "
                 f"{self.n_nondifferentiable} nondifferentiable, {self.n_vacuous} vacuous "
                 f"(mode={o.get('mode')}, method={o.get('method')}, rules of "

@@ -186,3 +186,27 @@ def test_a_grad_set_to_none_is_named_in_a_layer_and_in_a_model():
     for table in rows:
         row = table.query("check == 'missing_grad'").iloc[0]
         assert row.tensor == "W" and "holds None for 'W'" in row.message, str(table)
+
+
+class _AllZero(z.Linear):
+    """Correct, and seen only as zeros: x is 0 and so is W, with no bias."""
+
+    def __init__(self):
+        super().__init__(4, 3)
+        self.params = {"W": np.zeros((4, 3))}
+        self.grads = {"W": np.zeros((4, 3))}
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.params["W"]
+
+    def backward(self, dy):
+        self.grads["W"] = self.x.T @ dy
+        return dy @ self.params["W"].T
+
+
+def test_a_check_that_proved_nothing_says_so_in_its_headline():
+    report = check_layer(_AllZero(), np.zeros((5, 4)), second_point=False)
+    assert report.passed and report.n_vacuous + report.n_nondifferentiable == len(
+        report.rows), str(report)
+    assert str(report).startswith("gradcheck PASSED, proving nothing"), str(report)
