@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numbers
 import os
-import warnings
 from typing import TYPE_CHECKING
+
+from gradcheck.user_warning import warn_user
 
 if TYPE_CHECKING:
     import joblib
@@ -63,13 +64,12 @@ def warn_if_oversubscribed(n_workers: int, where: str) -> None:
 
     threads, cores = max(thread_limits().values(), default=1), os.cpu_count() or 1
     if type(get_active_backend()[0]).__name__ in _LOCAL and n_workers * threads > cores:
-        warnings.warn(f"{where}: {n_workers} workers with {threads} BLAS/OpenMP threads each "
+        warn_user(f"{where}: {n_workers} workers with {threads} BLAS/OpenMP threads each "
                       f"on {cores} cores oversubscribe them (slower than n_jobs=None, maybe): "
                       "the workers compute with this process's thread counts, so that the "
                       "results are the serial ones bit for bit; limit them to "
                       f"{max(1, cores // n_workers)}, e.g. with "
-                      "threadpoolctl.threadpool_limits or OPENBLAS_NUM_THREADS",
-                      RuntimeWarning, stacklevel=3)
+                      "threadpoolctl.threadpool_limits or OPENBLAS_NUM_THREADS", RuntimeWarning)
 
 
 def with_thread_limits(limits: dict[str, int], fn, *args):

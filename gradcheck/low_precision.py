@@ -13,12 +13,11 @@ again by float32's rules (the lowest precision involved), with a warning.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from gradcheck.model_walk import layer_name
 from gradcheck.selection import rng_for
+from gradcheck.user_warning import warn_user
 
 __all__ = ["OUTPUT_SPACINGS", "RESIDUAL_SHARE", "ROUNDED_OUTPUTS", "SHRINK",
            "chain_rounded_away", "failing_tensors", "layer_rounded_away", "rounded_away",
@@ -115,10 +114,10 @@ def _bends(run, a, saved, scale, y0, step) -> tuple[np.ndarray, np.ndarray]:
 def warn_rounded_away(where: str, names: list[str]) -> None:
     """The warning of a check judged by float32's rules because its forward rounds away
     float64 moves of ``names``."""
-    warnings.warn(f"{where}: checking in float32: the forward rounds away float64 moves of "
-                  f"{', '.join(names)} (float32 arithmetic inside, or a large offset added "
-                  "and taken away), so float64's finite differences see only rounding; "
-                  "finite differences of float32's size resolve about 1e-3", stacklevel=3)
+    warn_user(f"{where}: checking in float32: the forward rounds away float64 moves of "
+              f"{', '.join(names)} (float32 arithmetic inside, or a large offset added and "
+              "taken away), so float64's finite differences see only rounding; finite "
+              "differences of float32's size resolve about 1e-3")
 
 
 def layer_rounded_away(layer, x: np.ndarray | None, failing: set[str], seed: int,

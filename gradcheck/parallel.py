@@ -55,6 +55,7 @@ from gradcheck.joblib_pool import (
     warn_if_oversubscribed,
     with_thread_limits,
 )
+from gradcheck.user_warning import warn_user
 
 # joblib, cloudpickle and threadpoolctl are imported on first use: a serial check never
 # pays for them (joblib alone takes 0.1 to 0.2 s to import)
@@ -202,10 +203,9 @@ class _Workers:
 
     def _give_up(self, label: str, why: str) -> None:
         self.serial = True
-        warnings.warn(f"{self.where}: n_jobs={self.n_jobs}: {why}; {label} and the rest of "
+        warn_user(f"{self.where}: n_jobs={self.n_jobs}: {why}; {label} and the rest of "
                       "the check run in this process (n_jobs must not change the report); "
-                      "pass n_jobs=None to check serially without this warning",
-                      RuntimeWarning, stacklevel=2)
+                      "pass n_jobs=None to check serially without this warning", RuntimeWarning)
 
     def _pickled(self, point) -> np.ndarray | None:
         """``point`` pickled, as an array of bytes: a cluster backend sends an array once

@@ -23,14 +23,13 @@ time never pays for them.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from gradcheck.engine import Tensor
 from gradcheck.finite_diff import step_floor, step_sizes
 from gradcheck.grouping import detect_structure, expand
 from gradcheck.point import machine_eps
+from gradcheck.user_warning import warn_user
 
 __all__ = ["EACH_AGREEMENT", "EXPAND_BUDGET", "Downstream"]
 
@@ -167,8 +166,7 @@ class Downstream:
             if got.shape == want.shape and (np.abs(got - want) <= rounding).all():
                 return float(got[0])
             why = f"gave {got.tolist()} where forward gives {want.tolist()}"
-        warnings.warn(f"{name}.forward_each(preds, target) on the model's prediction and a "
+        warn_user(f"{name}.forward_each(preds, target) on the model's prediction and a "
                       f"perturbed one {why}; gradcheck calls {name}.forward once per "
-                      "perturbed copy instead (slower, same verdicts)", RuntimeWarning,
-                      stacklevel=2)
+                      "perturbed copy instead (slower, same verdicts)", RuntimeWarning)
         return None

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import math
 import numbers
-import warnings
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from gradcheck.finite_diff import default_eps, stencil
+from gradcheck.user_warning import warn_user
 
 __all__ = ["MODES", "TOLERANCES", "Settings", "check_dtype", "resolve_settings"]
 
@@ -135,9 +135,9 @@ class Settings:
             return replace(self, dtype="float32")
         if dtype == "float32" and self.dtype != "float32":
             low = ", ".join(k for k, a in named.items() if _is_float(a) and a.dtype.itemsize <= 4)
-            warnings.warn(f"{where}: checking in float32 (lowest precision: {low}): finite "
-                          "differences are only accurate to about 1e-3, so small errors may "
-                          "go unseen; prefer float64 to catch them", stacklevel=4)
+            warn_user(f"{where}: checking in float32 (lowest precision: {low}): finite "
+                      "differences are only accurate to about 1e-3, so small errors may go "
+                      "unseen; prefer float64 to catch them")
         return replace(self, dtype=dtype)
 
 

@@ -210,3 +210,10 @@ def test_a_check_that_proved_nothing_says_so_in_its_headline():
     assert report.passed and report.n_vacuous + report.n_nondifferentiable == len(
         report.rows), str(report)
     assert str(report).startswith("gradcheck PASSED, proving nothing"), str(report)
+
+
+def test_the_float32_warning_points_at_the_callers_line():
+    from reference_nets import Dense
+    with pytest.warns(UserWarning, match="checking in float32") as caught:
+        check_layer(Dense(4, 3, dtype=np.float32), np.ones((2, 4), np.float32))
+    assert caught[0].filename == __file__
