@@ -84,11 +84,15 @@ def forward_is_a_function_of_its_input(name: str, layer, x, y_first, before: Sna
         y0 = np.array(layer.forward(x.copy()), copy=True)   # leaves the layer's state at x
     if same_values(y0, y_first):
         return y0, True, []
-    changed = before.changed()
+    changed, drew = before.changed(), before.advanced_generators()
     before.restore()
     with during(f"a forward of {name} after restoring its state"):
         again = np.array(layer.forward(x.copy()), copy=True)
-    if same_values(again, y_first):
+    if same_values(again, y_first) and drew:
+        message = (f"forward draws random numbers from its generator {', '.join(drew)} (the "
+                   "same state gives the same output; two calls on the same input differ): "
+                   "use eval mode (layer.eval()) or reseed it before each call for the check")
+    elif same_values(again, y_first):
         what = ", ".join(changed) or "an attribute"
         message = (f"forward updates state its output depends on ({what} changed between "
                    "two calls on the same input): the output "

@@ -147,9 +147,17 @@ class Snapshot:
             if isinstance(saved, Snapshot):
                 changed += [f"{k}.{c}" for c in saved.changed()] if now is original else [k]
             elif (isinstance(saved, np.ndarray) and not _same_array(now, saved)) or (
-                    isinstance(saved, _Kept) and not _same_value(now, saved.value)):
+                    isinstance(saved, _Kept) and not _same_value(now, saved.value)) or (
+                    isinstance(saved, _RngState) and _advanced(now, saved)):
                 changed.append(k)
         return changed
+
+    def advanced_generators(self) -> list[str]:
+        """Names of the generator attributes (numpy ``Generator``, ``RandomState``) whose
+        state moved since the snapshot: the layer drew random numbers."""
+        return [k for k, (_, saved) in self.saved.items()
+                if isinstance(saved, _RngState) and _advanced(getattr(self.layer, k, None),
+                                                              saved)]
 
     def restore(self) -> None:
         """Put every saved attribute back (the same objects, their contents restored) and
@@ -178,6 +186,17 @@ class Snapshot:
         params = getattr(self.layer, "params", {})
         return [k for k, (array, values) in self.params.items()
                 if params.get(k) is not array or not same_values(array, values)]
+
+
+def _advanced(generator, saved: _RngState) -> bool:
+    """A generator whose state is no longer ``saved``'s (or that was replaced)."""
+    if isinstance(generator, np.random.RandomState):
+        now = generator.get_state()
+        return any(not np.array_equal(a, b) if isinstance(a, np.ndarray) else a != b
+                   for a, b in zip(now, saved.state, strict=True))
+    if isinstance(generator, np.random.Generator):
+        return generator.bit_generator.state != saved.state
+    return True
 
 
 def _same_value(a, b) -> bool:

@@ -217,3 +217,26 @@ def test_the_float32_warning_points_at_the_callers_line():
     with pytest.warns(UserWarning, match="checking in float32") as caught:
         check_layer(Dense(4, 3, dtype=np.float32), np.ones((2, 4), np.float32))
     assert caught[0].filename == __file__
+
+
+class _OwnGeneratorDropout:
+    """Correct dropout in training mode, drawing from its own generator."""
+
+    def __init__(self, generator):
+        self.params, self.grads, self.rng = {}, {}, generator
+
+    def forward(self, x):
+        self.x = x
+        self.mask = (self.rng.random(x.shape) if hasattr(self.rng, "random")
+                     else self.rng.rand(*x.shape)) > 0.5
+        return x * self.mask
+
+    def backward(self, dy):
+        return dy * self.mask
+
+
+@pytest.mark.parametrize("generator", [np.random.default_rng(0), np.random.RandomState(0)])
+def test_a_layer_drawing_from_its_own_generator_is_told_it_is_random(generator):
+    row = check_layer(_OwnGeneratorDropout(generator), np.ones((3, 4))).table.iloc[0]
+    assert row.check == "determinism" and "generator rng" in row.message, row.message
+    assert "state its output depends on" not in row.message
