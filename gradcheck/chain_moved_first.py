@@ -90,8 +90,8 @@ def unsettled(firsts: list[dict], s: Settings, arrays, params) -> bool:
           a missing factor of ``gamma``, an identity weight a missing transpose;
         - sampled elements (the second point's directions see every element);
         - float32: its finite differences resolve about 1e-3 of a joint direction's value,
-          below which a stale cache's error fell at 2 of 150 given points; a second look
-          leaves about one in ten thousand.
+          below which a stale cache's error fell at 2 of 150 given points; its second point
+          (three random directions) leaves about one in ten thousand.
     """
     if s.mode == "sample" or s.dtype == "float32" or any(
             v.status in ("nondifferentiable", "vacuous")

@@ -32,9 +32,10 @@ keeps the round-off term below ``resolution * L / NOISE_MARGIN``: errors a littl
 the resolution (:data:`gradcheck.settings.TOLERANCES`) are caught in any tensor, as its own
 direction would catch them, whatever the tensors' sizes. Sums of several tensors'
 truncation errors are far below that in float64; in float32
-they can exceed it, and then the joint check does not pass and costs a fallback, not a false
-failure: when the joint check does not pass (a failure or a kink), the caller checks
-each tensor on its own, which names the wrong tensor and element.
+they can exceed it, and then the joint check does not pass and costs a fallback: when the
+joint check does not pass (a failure or a kink), the caller checks each tensor on its own,
+which names the wrong tensor and element; a failure none of them explains is decided by
+their elements and a fresh joint direction (:func:`gradcheck.joint_looks.unexplained`).
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ class Joint:
 
 
 def _directions(point: Point, names: list[str], lives: list[np.ndarray], s: Settings,
-                drawn) -> tuple[list[np.ndarray], np.ndarray]:
+                drawn, key: str = "joint") -> tuple[list[np.ndarray], np.ndarray]:
     """Each tensor's unit direction and its projection ``<v_t, a_t>``: those ``drawn`` holds,
     the others drawn in tensor order from the point's generator, which also redraws (once)
     a direction nearly orthogonal to its gradient (:data:`LOW_PROJECTION`), keeping the
@@ -139,7 +140,7 @@ def _directions(point: Point, names: list[str], lives: list[np.ndarray], s: Sett
     new = {n: a.size for n, a in zip(names, lives, strict=True)
            if not (n in drawn and drawn[n].shape == (a.size,))}
     if new:
-        rng = rng_for(s.seed, point.label, "joint")
+        rng = rng_for(s.seed, point.label, key)
         drawn.update(zip(new, random_directions_of(rng, new.values()), strict=True))
     directions = [drawn[n] for n in names]
     grads = [point.analytic[n].ravel() for n in names]
@@ -147,7 +148,7 @@ def _directions(point: Point, names: list[str], lives: list[np.ndarray], s: Sett
     typical = np.sqrt(np.array([_project(g, g) / g.size for g in grads]))
     low = np.flatnonzero(np.abs(projections) < LOW_PROJECTION * typical)
     if low.size:
-        rng = rng or rng_for(s.seed, point.label, "joint")
+        rng = rng or rng_for(s.seed, point.label, key)
         for i, v in zip(low, random_directions_of(rng, [grads[i].size for i in low]),
                         strict=True):
             p = _project(v, grads[i])
@@ -156,10 +157,11 @@ def _directions(point: Point, names: list[str], lives: list[np.ndarray], s: Sett
     return directions, projections
 
 
-def plan_joint(point: Point, names: list[str], s: Settings, drawn=None) -> Joint | None:
+def plan_joint(point: Point, names: list[str], s: Settings, drawn=None,
+               key: str = "joint") -> Joint | None:
     """The tensors of ``names`` to check jointly (weights as in the module docstring).
 
-    The directions come from one generator per point (``rng_for(seed, label, "joint")``),
+    The directions come from one generator per point (``rng_for(seed, label, key)``),
     except those ``drawn`` (a mapping of tensor name to a unit direction of its size) already
     holds, which are taken as they are (a second point reuses the given point's); a tensor
     checked on its own after a joint check that did not pass draws its own. None when fewer
@@ -168,7 +170,7 @@ def plan_joint(point: Point, names: list[str], s: Settings, drawn=None) -> Joint
     if len(names) < 2 or stencil(s.method).complex:
         return None
     lives = [point.live(n) for n in names]
-    directions, projections = _directions(point, names, lives, s, drawn)
+    directions, projections = _directions(point, names, lives, s, drawn, key)
     h = np.array([direction_step(a, s.step, point.output_scale) for a in lives])
     c = h * np.abs(projections)
     # the most a tensor can grow: until each element moves by its own step h_t

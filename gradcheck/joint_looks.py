@@ -27,10 +27,10 @@ def jointly_settled(point: Point, pending: list[str], s: Settings, drawn=None, *
     direction showed; :func:`unexplained` takes them up)."""
     settled_names, first = None, None
     for look in range(s.looks):
-        directions = (_fresh_directions(point, pending, s, f"again {fresh}") if fresh
-                      else drawn if look == 0 else _fresh_directions(point, pending, s, look))
+        key = f"joint again {fresh}" if fresh else "joint" if look == 0 else f"joint {look}"
+        directions = drawn if key == "joint" else _fresh_directions(point, pending, s, key)
         joint, by = measured_jointly(
-            point, lambda t, d=directions: plan_joint(point, pending, t, d), s)
+            point, lambda t, d=directions, k=key: plan_joint(point, pending, t, d, k), s)
         if joint is None:
             return {}, set()
         verdicts, settled = check_jointly(point, joint, by)
@@ -40,8 +40,9 @@ def jointly_settled(point: Point, pending: list[str], s: Settings, drawn=None, *
             failed = any(v.status == "fail" for v in verdicts)
             return {}, set(joint.names) if failed else set()
         first = first or verdicts
-        settled_names = set(joint.names) & (settled_names or set(joint.names))
-    return {n: first for n in pending if n in settled_names}, set()
+        settled_names = set(joint.names) if settled_names is None else (
+            settled_names & set(joint.names))
+    return {n: first for n in pending if n in (settled_names or ())}, set()
 
 
 def unexplained(point: Point, doubted: list[str], s: Settings, results: dict,
@@ -61,8 +62,9 @@ def unexplained(point: Point, doubted: list[str], s: Settings, results: dict,
     return found
 
 
-def _fresh_directions(point: Point, names: list[str], s: Settings, look) -> dict:
-    """A unit direction per tensor of ``names`` for joint look ``look`` (its own generator)."""
-    rng = rng_for(s.seed, point.label, "joint", f"look {look}")
+def _fresh_directions(point: Point, names: list[str], s: Settings, key: str) -> dict:
+    """A unit direction per tensor of ``names`` from the generator of ``key`` (a look's own;
+    its redraws of directions nearly orthogonal to a gradient come from ``key`` too)."""
+    rng = rng_for(s.seed, point.label, key, "directions")
     sizes = [point.live(n).size for n in names]
     return dict(zip(names, random_directions_of(rng, sizes), strict=True))

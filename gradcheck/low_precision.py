@@ -27,6 +27,8 @@ RESIDUAL_SHARE = 1e-4   # float32's rounding at float64's step: about 1e-2 of a 
 OUTPUT_SPACINGS = 64    # the output's own float64 rounding, at most
 ROUNDED_OUTPUTS = 0.5   # the share of the changing outputs it bends
 SHRINK = 1024           # the smaller moves, in fractions of the step
+FLOAT32_STEP = 2.0 ** -8   # float32's central step, where the forward must be smooth ...
+FLOAT32_SHARE = 1e-2       # ... to this share of a change, for float32's rules to judge it
 
 
 def failing_tensors(rows: list[dict]) -> dict[str, set[str]]:
@@ -75,10 +77,12 @@ def rounded_away(run, tensors: dict[str, np.ndarray], seed: int, step: float) ->
 def _rounds_away(run, a: np.ndarray, y0: np.ndarray, step: float,
                  rng: np.random.Generator) -> bool:
     """Most outputs that change are bent by rounding at ``a``'s moves of the check's step
-    (:func:`_bends`), and bent more, or not moved at all, at ``SHRINK`` times smaller moves:
-    rounding's bend grows as the moves shrink, until it swallows them; a curvature's (a
-    feature narrower than the step) shrinks with them, and a smooth forward never stops
-    following them. A kink crossed by the moves bends a few outputs only."""
+    (:func:`_bends`), and bent more, or not moved at all, at ``SHRINK`` times smaller moves
+    (rounding's bend grows as the moves shrink, until it swallows them; a curvature's, a
+    feature narrower than the step, shrinks with them, and a smooth forward never stops
+    following them; a kink crossed by the moves bends a few outputs only); and most follow
+    moves of float32's step in a line (float32's rules can judge the forward: not so a large
+    offset's moves, wider than the data's spread, or a kink next to every value)."""
     signs = np.where(rng.random(a.shape) < 0.5, -1.0, 1.0)
     scale = np.abs(a) * signs   # each value relative to itself
     saved = a.copy()
@@ -87,18 +91,23 @@ def _rounds_away(run, a: np.ndarray, y0: np.ndarray, step: float,
         if not changing.any():
             return False
         smaller, still = _bends(run, a, saved, scale, y0, step / SHRINK)
+        at_float32, moving = _bends(run, a, saved, scale, y0, FLOAT32_STEP, FLOAT32_SHARE)
     finally:
         np.copyto(a, saved)
     own_rounding = OUTPUT_SPACINGS * np.spacing(np.abs(y0)) / step   # float64's, per step
-    rounded = (at_step > own_rounding) & ((smaller > at_step) | ~still)
-    return bool(rounded[changing].mean() >= ROUNDED_OUTPUTS)
+    # an output at exactly 0 that stops moving is clipped (a ReLU off), not rounded away
+    rounded = (at_step > own_rounding) & ((smaller > at_step) | (~still & (y0 != 0)))
+    smooth = ((at_float32 == 0) & moving)[changing]   # float32's rules would judge it
+    return bool(rounded[changing].mean() >= ROUNDED_OUTPUTS
+                and smooth.mean() >= ROUNDED_OUTPUTS)
 
 
-def _bends(run, a, saved, scale, y0, step) -> tuple[np.ndarray, np.ndarray]:
+def _bends(run, a, saved, scale, y0, step, share: float = 0.0) -> tuple[np.ndarray,
+                                                                         np.ndarray]:
     """Per output, how far its changes at moves of 1, 2 and 4 ``step`` (per step) leave the
     straight line a smooth forward's follow (the residual at 1 of the line through 2 and 4,
-    as a share of the change, where it exceeds ``RESIDUAL_SHARE``; else 0), and which
-    outputs change at all."""
+    per unit of move, where it exceeds ``share``, default ``RESIDUAL_SHARE``, of the change;
+    else 0), and which outputs change at all."""
     slopes = []
     for steps in (1, 2, 4):
         np.add(saved, steps * step * scale, out=a)
@@ -107,8 +116,8 @@ def _bends(run, a, saved, scale, y0, step) -> tuple[np.ndarray, np.ndarray]:
     residual = np.abs(slopes[0] - 1.5 * slopes[1] + 0.5 * slopes[2])
     size = np.abs(slopes[0])
     with np.errstate(all="ignore"):
-        share = np.where(residual > RESIDUAL_SHARE * size, residual, 0.0)
-    return np.nan_to_num(share / step, nan=0.0), np.abs(slopes[2]) > 0
+        bent = np.where(residual > (share or RESIDUAL_SHARE) * size, residual, 0.0)
+    return np.nan_to_num(bent / step, nan=0.0), np.abs(slopes[2]) > 0
 
 
 def warn_rounded_away(where: str, names: list[str]) -> None:

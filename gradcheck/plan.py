@@ -8,7 +8,7 @@
    at a one-sided second point by central differences where one evaluation's round-off
    would leave it too coarse: :func:`gradcheck.joint_direction.measured_jointly`), which
    settles them when its tolerance would show an error of the resolution in any one of
-   them (:func:`gradcheck.joint_direction.check_jointly`; a float32 second point takes two
+   them (:func:`gradcheck.joint_direction.check_jointly`; a float32 second point takes three
    independent joint directions, :data:`gradcheck.settings.SECOND_POINT_LOOKS`). When it
    fails and no tensor of it fails in stages 3 and 4, each backs its pass by its elements
    (as in stage 3), and when none fails still, a fresh joint direction over them that fails
@@ -54,11 +54,15 @@ from gradcheck.selection import (
 from gradcheck.settings import Settings
 from gradcheck.value_sets import STRUCTURE_MIN_ELEMENTS, direction_values, element_values
 
-__all__ = ["CONFIRM_ELEMENTS", "CONFIRM_MOVES", "check_point", "full_numeric"]
+__all__ = ["BLIND_MOVES", "CONFIRM_ELEMENTS", "CONFIRM_MOVES", "DOUBT_SHARE", "check_point",
+           "full_numeric"]
 
 CONFIRM_ELEMENTS = STRUCTURE_MIN_ELEMENTS   # elements that back a direction too coarse
-CONFIRM_MOVES = 4096   # ... unless every element fits in this many moves (groups: a
-#                        float32 512 x 512 weight's take 512, about 0.3 s)
+CONFIRM_MOVES = 256   # ... unless every element fits in this many moves (groups)
+DOUBT_SHARE = 0.1     # a coarse pass whose error reaches this share of its tolerance
+BLIND_MOVES = 4096    # as many behind directions that saw nothing (vacuous), a doubted
+#                       coarse pass (DOUBT_SHARE) or a joint failure none explains, at any
+#                       size (a float32 512 x 512 weight's take 512 moves, about 0.3 s)
 COMPLEX_RTOL = 1e-12   # the complex step's floor (it has no cancellation error)
 
 
@@ -89,8 +93,10 @@ def check_point(point: Point, names: list[str], s: Settings, progress=None, *,
     for n in [n for n in names if n not in results]:   # stages 3 and 4
         results[n] = _directed(point, n, s, progress, details, locate, elements_first)
     if doubted and not any(results[n][0].status == "fail" for n in doubted):
+        def backed(name, verdicts):
+            return _backed(point, name, s, progress, details, verdicts, blind=True)
         results.update(unexplained(point, sorted(doubted, key=names.index), s, results,
-                                   lambda n, v: _backed(point, n, s, progress, details, v)))
+                                   backed))
     return results
 
 
@@ -118,24 +124,36 @@ def _directed(point: Point, name: str, s: Settings, progress, details: dict, loc
         return verdicts
     if passed(verdicts):
         return _backed(point, name, s, progress, details, verdicts,
-                       all_elements=all_elements and not meant(verdicts, None))
+                       all_elements=all_elements and not meant(verdicts, None),
+                       blind=_blind(verdicts[0]))
     return _locate(point, name, s, progress, details, verdicts)
 
 
+def _blind(v: Verdict) -> bool:
+    """A direction that saw nothing (vacuous) or passed with an error of at least
+    ``DOUBT_SHARE`` of its tolerance: its tensor's elements decide (a float32 weight with one
+    element 150 times too large passed its directions at 0.23-0.25 of their tolerance,
+    correct ones at most 0.02)."""
+    return v.status == "vacuous" or v.max_abs_err >= DOUBT_SHARE * v.tolerance
+
+
 def _backed(point: Point, name: str, s: Settings, progress, details: dict,
-            directions: list[Verdict], all_elements: bool = True) -> list[Verdict]:
+            directions: list[Verdict], all_elements: bool = True,
+            blind: bool = False) -> list[Verdict]:
     """Verdicts of a tensor whose ``directions`` passed too coarsely to mean it, backed by
     its elements on the local objective (each read back from its own output region, whose
     round-off is far finer than a direction's): every element when they take at most
-    ``CONFIRM_MOVES`` moves, at any size (grouped where exact; a sample of 64 passed one
-    doubled element of 16,384 in float32, and one 150 times too large of 262,144), else
-    ``CONFIRM_ELEMENTS`` random ones, located when they fail;
+    ``CONFIRM_MOVES`` moves up to ``AUTO_LOCATE_LIMIT`` elements, or ``BLIND_MOVES`` at any
+    size when the directions were ``blind`` (grouped where exact; a sample of 64 passed one
+    doubled element of 16,384 in float32, and one 150 times too large of 262,144 behind
+    vacuous directions), else ``CONFIRM_ELEMENTS`` random ones, located when they fail;
     those alone without ``all_elements`` (a second point, which checks directions, and a
     direction finer than ``COARSE`` that only misses the resolution: errors of the whole
     tensor show in any of its elements). The end-to-end verdict stays the direction's."""
     local, size = replace(point, downstream=None), _size(point, name)
-    every = None if not all_elements else element_values(
-        local, name, np.arange(size), s.method, s.step, _rng(s, point, name), CONFIRM_MOVES)
+    every = None if not all_elements or (size > AUTO_LOCATE_LIMIT and not blind) else \
+        element_values(local, name, np.arange(size), s.method, s.step, _rng(s, point, name),
+                       BLIND_MOVES if blind else CONFIRM_MOVES)
     if every is not None:
         found = _element_verdicts(local, name, *every, s, progress, details)
         return _combine(found, directions[:1]) + directions[1:]

@@ -76,8 +76,24 @@ def test_a_wrong_float64_gradient_is_still_judged_by_float64s_rules():
     assert not report.passed and report.options["dtype"] == "float64", str(report)
 
 
-def test_a_relu_layer_whose_moves_cross_a_kink_is_not_called_rounded():
-    # pre-activations within the moves of a kink bend their own outputs only
-    x = X.copy()
-    x[0, :5] = 1e-12 * np.array([1, -1, 1, -1, 1])   # a few inputs right next to the kink
-    assert layer_rounded_away(z.ReLU(), x, {"input"}, seed=0, step=2.0 ** -17) == []
+class _DenseReLU:
+    """Correct: ``relu(x @ W + b)`` in float64."""
+
+    def __init__(self, W, b):
+        self.params = {"W": W, "b": b}
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+
+    def forward(self, x):
+        return np.maximum(x @ self.params["W"] + self.params["b"], 0)
+
+
+@pytest.mark.parametrize("gap", [1e-3, 1e-6])
+@pytest.mark.parametrize("batch", [1, 4])
+def test_moves_of_weights_that_cross_relu_kinks_are_not_called_rounded(gap, batch):
+    # every pre-activation of the first sample sits ``gap`` from its kink: the probe's moves
+    # of W cross them, bending outputs as no smooth forward does, yet nothing is rounded
+    rng = np.random.default_rng(0)
+    x, W = rng.normal(size=(4, 20)), rng.normal(size=(20, 10))
+    b = -(x[0] @ W) + gap * rng.normal(size=10)
+    layer = _DenseReLU(W, b)
+    assert layer_rounded_away(layer, x[:batch], {"W", "b"}, seed=0, step=2.0 ** -17) == []

@@ -109,7 +109,7 @@ def test_a_bug_hidden_behind_a_kink_is_caught_at_the_second_point():
 def test_a_stale_float32_cache_in_a_chain_fails_at_every_random_point(make):
     # float32 resolves about 1e-3 of the joint direction's value: a 20 % move to the point
     # run first left a stale input passing 2 of 150 random points (10 with a 5 % move); a
-    # float32 chain is checked at a second point too, along two joint directions
+    # float32 chain is checked at a second point too, along three random directions
     def passes(seed):
         rng = np.random.default_rng(seed)
         model = Sequential([z.Linear(4, 4), z.Tanh(), make(4, 4), z.Tanh(), z.Linear(4, 3)])

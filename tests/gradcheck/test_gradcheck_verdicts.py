@@ -570,7 +570,7 @@ def test_a_failed_joint_direction_no_tensor_explains_fails_once_a_fresh_one_fail
     # one: the joint direction over input and W failed, and a fresh one fails too
     monkeypatch.setattr(gradcheck.plan, "_backed",
                         lambda point, name, s, progress, details, directions, **_: directions)
-    table = check_layer(*_float32_wide(3), second_point=False, likely_cause=False).table
+    table = check_layer(*_float32_wide(5), second_point=False, likely_cause=False).table
     failed = table.query("status == 'fail'")
     assert set(failed.tensor) <= {"input", "W"} and len(failed), str(table)
     assert failed.worst_index.str.startswith("joint direction").all()
