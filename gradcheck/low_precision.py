@@ -132,8 +132,8 @@ def warn_rounded_away(where: str, names: list[str]) -> None:
 def layer_rounded_away(layer, x: np.ndarray | None, failing: set[str], seed: int,
                        step: float) -> list[str]:
     """:func:`rounded_away` of a layer's failing tensors ``failing`` (``"input"`` and
-    parameter keys) on its forward at ``x`` (None: its inputs are not one array; only the
-    parameters are moved)."""
+    parameter keys) on its forward at ``x``; none when ``x`` is None (inputs that are not
+    one array, which this probe does not move)."""
     box = None if x is None else np.array(x, copy=True)
     tensors = {"input": box} if box is not None and "input" in failing else {}
     tensors.update({k: v for k, v in layer.params.items() if k in failing})

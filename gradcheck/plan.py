@@ -134,7 +134,7 @@ def _blind(v: Verdict) -> bool:
     ``DOUBT_SHARE`` of its tolerance: its tensor's elements decide (a float32 weight with one
     element 150 times too large passed its directions at 0.23-0.25 of their tolerance,
     correct ones at most 0.02)."""
-    return v.status == "vacuous" or v.max_abs_err >= DOUBT_SHARE * v.tolerance
+    return v.status == "vacuous" or 0 < DOUBT_SHARE * v.tolerance <= v.max_abs_err
 
 
 def _backed(point: Point, name: str, s: Settings, progress, details: dict,
