@@ -63,7 +63,7 @@ def test_such_a_layer_in_a_chain_is_judged_by_float32s_rules(wrong):
 
 @pytest.mark.parametrize("layer", [z.Linear(50, 5), z.Tanh()])
 def test_a_float64_forward_rounds_no_move_away(layer):
-    # its outputs follow a move of the check's step as they follow one 16 times larger
+    # its outputs follow moves of 1, 2 and 4 of the check's steps in a line
     failing = {"input", *getattr(layer, "params", {})}
     assert layer_rounded_away(layer, X, failing, seed=0, step=2.0 ** -17) == []
 
