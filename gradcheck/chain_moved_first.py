@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradcheck.model_walk import layer_name
+from gradcheck.model_walk import guarded_backward, layer_name
 from gradcheck.moved_first import STALE_CAUSE, history_changes_gradient, moved_call_first
 from gradcheck.restore import Snapshot
 from gradcheck.settings import Settings
@@ -39,9 +39,9 @@ def chain_moved_first(model, layers, loss, x, y, s: Settings, loss_before: Snaps
     backward_ran : bool
         Whether the moved backward ran (the forward was finite there).
     """
-    return moved_call_first(model.forward, model.backward, layers, x, s.seed, dtype,
-                            "the model", lambda pred: _loss_gradient(loss, pred, y,
-                                                                     loss_before))
+    return moved_call_first(model.forward, lambda dy: guarded_backward(model, layers, dy),
+                            layers, x, s.seed, dtype, "the model",
+                            lambda pred: _loss_gradient(loss, pred, y, loss_before))
 
 
 def _loss_gradient(loss, pred: np.ndarray, y, before: Snapshot) -> np.ndarray | None:

@@ -12,8 +12,8 @@ from gradcheck.model_record import shadowing
 from gradcheck.probes import during, first_backward, probe_layer
 from gradcheck.validation import layer_label, loss_value
 
-__all__ = ["Repeat", "Undetermined", "Walk", "layer_name", "model_grads", "probe_chain",
-           "recorded_backward", "walk_chain"]
+__all__ = ["Repeat", "Undetermined", "Walk", "guarded_backward", "layer_name", "model_grads",
+           "probe_chain", "recorded_backward", "walk_chain"]
 
 
 def layer_name(i: int, layer) -> str:
@@ -218,13 +218,35 @@ def _recorder(name: str, layer, record: list):
         if args or kwargs:   # not the protocol's call: pass it on unrecorded
             return backward(dy, *args, **kwargs)
         if dy is None:
-            raise TypeError(f"{name}.backward got dy=None from the model: the backward of "
-                            "the layer after it returned None instead of dL/dx (an array of "
-                            "its input's shape)")
+            raise TypeError(_NONE_DY.format(name=name, after="the layer after it"))
         first, raw = first_backward(name, layer, dy, np.array(dy, copy=True), backward)
         record.append(first)
         return raw   # the model's chain goes on with the layer's own array, not our copy
     return recording
+
+
+_NONE_DY = ("{name}.backward got dy=None from the model: {after} returned None instead of "
+            "dL/dx (an array of its input's shape)")
+
+
+def guarded_backward(model, layers, dy):
+    """``model.backward(dy)`` with each of ``layers`` refusing a ``dy`` of None with an error
+    that names it (the layer after it returned None), instead of failing inside its own
+    arithmetic."""
+    names = [layer_name(i, layer) for i, layer in enumerate(layers)]
+    with shadowing() as shadows:
+        for i, layer in enumerate(layers):
+            after = f"{names[i + 1]}.backward" if i + 1 < len(layers) else "the layer after it"
+            shadows.put(layer, "backward", _refusing_none(names[i], after, layer.backward))
+        return model.backward(dy)
+
+
+def _refusing_none(name: str, after: str, backward):
+    def refusing(dy, *args, **kwargs):
+        if dy is None:
+            raise TypeError(_NONE_DY.format(name=name, after=after))
+        return backward(dy, *args, **kwargs)
+    return refusing
 
 
 def _left_grads(layer, snapshot: dict) -> dict:

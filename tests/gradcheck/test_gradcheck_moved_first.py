@@ -306,3 +306,17 @@ def test_a_half_precision_parameter_is_refused_by_its_layers_name():
     model.layers[0].params["W"] = model.layers[0].params["W"].astype(np.float16)
     with pytest.raises(TypeError, match=r"0:Linear\.W float16"):
         check_model(model, SoftmaxCrossEntropy(), X, Y)
+
+
+class _ReturnsNone(z.Linear):
+    """Bug: backward returns None instead of dx."""
+
+    def backward(self, dy):
+        super().backward(dy)
+
+
+def test_a_middle_layer_returning_none_is_named_by_the_error():
+    model = Sequential([z.Linear(4, 4), z.Tanh(), _ReturnsNone(4, 3, seed=2)])
+    with pytest.raises(TypeError, match=r"1:Tanh.backward got dy=None from the model: "
+                                        r"2:_ReturnsNone.backward returned None"):
+        check_model(model, SoftmaxCrossEntropy(), X, Y)
