@@ -9,22 +9,15 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import replace
 
 from gradcheck.allocator import warm_allocator
 from gradcheck.function_check import function_rows
 from gradcheck.layer_rows import checked_layer
-from gradcheck.low_precision import (
-    chain_rounded_away,
-    failing_tensors,
-    layer_rounded_away,
-    warn_rounded_away,
-)
+from gradcheck.low_precision import chain_rounded_away, layer_rounded_away, unless_rounded_away
 from gradcheck.model_check import check_model_rows
 from gradcheck.parallel import uses_workers
 from gradcheck.progress import progress_bar
 from gradcheck.report import GradcheckReport
-from gradcheck.restore import kept_state
 from gradcheck.settings import resolve_settings
 from gradcheck.several_inputs import parse_inputs
 from gradcheck.validation import (
@@ -119,16 +112,11 @@ def check_layer(layer, *inputs, mode: str = "auto", method: str = "central", eps
                          second_point=second_point, likely_cause=likely_cause,
                          where="check_layer")
     name = layer_label(layer)
-    rows, s = checked_layer(name, layer, inputs, s, _quick_check)
-    failing = failing_tensors(rows).get(name) if s.dtype == "float64" else None
-    if failing:   # a forward that rounds float64's steps away: float32's rules
-        with kept_state([layer]):
-            low = layer_rounded_away(layer, inputs.arrays[0] if inputs.plain else None,
-                                     failing, s.seed, s.step)
-        if low:
-            warn_rounded_away("check_layer", low)
-            rows, s = checked_layer(name, layer, inputs, replace(s, rounds_like_float32=True),
-                                    _quick_check)
+    rows, s = unless_rounded_away(
+        checked_layer(name, layer, inputs, s, _quick_check), "check_layer",
+        lambda failing: layer_rounded_away(layer, inputs.arrays[0] if inputs.plain else None,
+                                           failing.get(name, set()), s.seed, s.step),
+        lambda low: checked_layer(name, layer, inputs, low, _quick_check), [layer])
     return GradcheckReport(rows, s.options(), time.perf_counter() - start)
 
 
@@ -221,15 +209,13 @@ def check_model(model, loss, x, y, *, mode: str = "auto", method: str = "central
     s = resolve_settings(mode=mode, method=method, eps=eps, atol=atol, rtol=rtol, seed=seed,
                          second_point=second_point, likely_cause=likely_cause,
                          where="check_model")
-    rows, s = check_model_rows(model, found, loss, x, y, s, _quick_check)
-    failing = failing_tensors(rows) if s.dtype == "float64" and found.sequential else None
-    if failing:   # a layer whose forward rounds float64's steps away: float32's rules
-        with kept_state([*model.layers, loss], model):
-            low = chain_rounded_away(model.layers, x, failing, s.seed, s.step)
-        if low:
-            warn_rounded_away("check_model", low)
-            rows, s = check_model_rows(model, found, loss, x, y,
-                                       replace(s, rounds_like_float32=True), _quick_check)
+    layers = list(model.layers) if found.sequential else []   # only a chain's are asked
+    rows, s = unless_rounded_away(
+        check_model_rows(model, found, loss, x, y, s, _quick_check), "check_model",
+        (lambda failing: chain_rounded_away(layers, x, failing, s.seed, s.step))
+        if layers else None,
+        lambda low: check_model_rows(model, found, loss, x, y, low, _quick_check),
+        [*layers, loss], model)
     return GradcheckReport(rows, s.options(), time.perf_counter() - start)
 
 

@@ -13,15 +13,19 @@ again by float32's rules (the lowest precision involved), with a warning.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from gradcheck.model_walk import layer_name
+from gradcheck.restore import kept_state
 from gradcheck.selection import rng_for
+from gradcheck.settings import Settings
 from gradcheck.user_warning import warn_user
 
 __all__ = ["OUTPUT_SPACINGS", "RESIDUAL_SHARE", "ROUNDED_OUTPUTS", "SHRINK",
            "chain_rounded_away", "failing_tensors", "layer_rounded_away", "rounded_away",
-           "warn_rounded_away"]
+           "unless_rounded_away", "warn_rounded_away"]
 
 RESIDUAL_SHARE = 1e-4   # float32's rounding at float64's step: about 1e-2 of a change
 OUTPUT_SPACINGS = 64    # the output's own float64 rounding, at most
@@ -118,6 +122,26 @@ def _bends(run, a, saved, scale, y0, step, share: float = 0.0) -> tuple[np.ndarr
     with np.errstate(all="ignore"):
         bent = np.where(residual > (share or RESIDUAL_SHARE) * size, residual, 0.0)
     return np.nan_to_num(bent / step, nan=0.0), np.abs(slopes[2]) > 0
+
+
+def unless_rounded_away(checked: tuple[list[dict], Settings], where: str, rounded, rerun,
+                        kept: list, holder=None) -> tuple[list[dict], Settings]:
+    """A check's ``checked`` rows and settings, or, when it judged by float64's rules and
+    ``rounded(failing)`` (failing tensors by row label, :func:`failing_tensors`) names
+    tensors whose float64 moves the forward rounds away, ``rerun(settings)`` by float32's
+    rules, with a warning. ``rounded`` None: nothing to ask. The objects the probe runs
+    (``kept``, and the ``holder`` of them, :func:`gradcheck.restore.kept_state`) are put
+    back after it."""
+    rows, s = checked
+    failing = failing_tensors(rows) if s.dtype == "float64" and rounded else {}
+    if not failing:
+        return rows, s
+    with kept_state(kept, holder):
+        low = rounded(failing)
+    if not low:
+        return rows, s
+    warn_rounded_away(where, low)
+    return rerun(replace(s, rounds_like_float32=True))
 
 
 def warn_rounded_away(where: str, names: list[str]) -> None:

@@ -196,9 +196,10 @@ def recorded_backward(model, layers, dpred):
     if len({id(layer) for layer in layers}) != len(layers):
         return None
     records: list[list] = [[] for _ in layers]
+    names = [layer_name(i, layer) for i, layer in enumerate(layers)]
     with shadowing() as shadows:
         for i, layer in enumerate(layers):
-            if not shadows.put(layer, "backward", _recorder(layer_name(i, layer), layer,
+            if not shadows.put(layer, "backward", _recorder(names[i], _after(names, i), layer,
                                                             records[i])):
                 return None
         with during("the backward of the model at the given point"):
@@ -210,15 +211,15 @@ def recorded_backward(model, layers, dpred):
                                                                           strict=True)]
 
 
-def _recorder(name: str, layer, record: list):
-    """A stand-in for ``layer.backward`` that records the call (the layer's own method runs)."""
+def _recorder(name: str, after: str, layer, record: list):
+    """A stand-in for ``layer.backward`` that records the call (the layer's own method runs;
+    ``after``: what gives it ``dy``, named when that is None)."""
     backward = layer.backward
 
     def recording(dy, *args, **kwargs):
         if args or kwargs:   # not the protocol's call: pass it on unrecorded
             return backward(dy, *args, **kwargs)
-        if dy is None:
-            raise TypeError(_NONE_DY.format(name=name, after="the layer after it"))
+        _refuse_none(dy, name, after)
         first, raw = first_backward(name, layer, dy, np.array(dy, copy=True), backward)
         record.append(first)
         return raw   # the model's chain goes on with the layer's own array, not our copy
@@ -236,15 +237,24 @@ def guarded_backward(model, layers, dy):
     names = [layer_name(i, layer) for i, layer in enumerate(layers)]
     with shadowing() as shadows:
         for i, layer in enumerate(layers):
-            after = f"{names[i + 1]}.backward" if i + 1 < len(layers) else "the layer after it"
-            shadows.put(layer, "backward", _refusing_none(names[i], after, layer.backward))
+            shadows.put(layer, "backward", _refusing_none(names[i], _after(names, i),
+                                                          layer.backward))
         return model.backward(dy)
+
+
+def _after(names: list[str], i: int) -> str:
+    """What hands layer ``i`` of a chain its ``dy``: the next layer's backward."""
+    return f"{names[i + 1]}.backward" if i + 1 < len(names) else "the layer after it"
+
+
+def _refuse_none(dy, name: str, after: str) -> None:
+    if dy is None:
+        raise TypeError(_NONE_DY.format(name=name, after=after))
 
 
 def _refusing_none(name: str, after: str, backward):
     def refusing(dy, *args, **kwargs):
-        if dy is None:
-            raise TypeError(_NONE_DY.format(name=name, after=after))
+        _refuse_none(dy, name, after)
         return backward(dy, *args, **kwargs)
     return refusing
 
