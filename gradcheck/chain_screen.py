@@ -44,7 +44,7 @@ from gradcheck.joint_direction import Joint, check_jointly, plan_joint
 from gradcheck.judge import Verdict
 from gradcheck.layer_point import input_copier
 from gradcheck.point import Point, round_off
-from gradcheck.probes import during
+from gradcheck.probe_calls import during
 from gradcheck.report import verdict_row
 from gradcheck.settings import Settings
 from gradcheck.validation import trainable

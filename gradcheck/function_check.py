@@ -12,7 +12,7 @@ from gradcheck.arrays import same_values
 from gradcheck.engine import Tensor
 from gradcheck.layer_check import point_rows
 from gradcheck.point import Point, round_off
-from gradcheck.probes import during, upstream_like
+from gradcheck.probe_calls import during, upstream_like
 from gradcheck.report import problem_row
 from gradcheck.selection import rng_for
 from gradcheck.settings import Settings

@@ -14,7 +14,7 @@ from gradcheck.layer_point import (
 )
 from gradcheck.plan import check_point
 from gradcheck.point import Point
-from gradcheck.probes import LayerProbe, during, first_backward, upstream_like
+from gradcheck.probe_calls import LayerProbe, during, first_backward, upstream_like
 from gradcheck.report import verdict_row
 from gradcheck.selection import rng_for
 from gradcheck.settings import Settings

@@ -18,7 +18,7 @@ import numpy as np
 from gradcheck.engine import Tensor
 from gradcheck.finite_diff import rms
 from gradcheck.point import Point, round_off
-from gradcheck.probes import during
+from gradcheck.probe_calls import during
 from gradcheck.selection import random_float32
 from gradcheck.validation import loss_value, trainable
 

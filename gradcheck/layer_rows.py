@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from gradcheck.layer_check import point_rows, second_point_rows
 from gradcheck.layer_point import layer_point
-from gradcheck.probes import SeveralOutputs, calls_leave_params_alone, probe_layer, upstream_like
+from gradcheck.probe_calls import SeveralOutputs, upstream_like
+from gradcheck.probes import calls_leave_params_alone, probe_layer
 from gradcheck.progress import progress_bar
 from gradcheck.restore import Snapshot, kept_state
 from gradcheck.selection import rng_for

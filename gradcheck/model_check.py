@@ -10,6 +10,7 @@ from gradcheck.chain_screen import Screen, Screened, chain_screen
 from gradcheck.judge import passed
 from gradcheck.layer_check import point_rows, recheck_layer
 from gradcheck.layer_point import layer_point
+from gradcheck.linearity_probe import linearity_afresh
 from gradcheck.model_graph import graph_rows
 from gradcheck.model_layers import ModelLayers
 from gradcheck.model_second_point import model_second_point
@@ -23,7 +24,8 @@ from gradcheck.model_walk import (
     walk_chain,
 )
 from gradcheck.point import round_off
-from gradcheck.probes import LayerProbe, calls_leave_params_alone, linearity_afresh
+from gradcheck.probe_calls import LayerProbe
+from gradcheck.probes import calls_leave_params_alone
 from gradcheck.progress import progress_bar
 from gradcheck.rest_of_model import Downstream
 from gradcheck.restore import kept_state
@@ -167,9 +169,10 @@ def _second_point_rows(model, layers, loss, x, y, s: Settings, firsts: list[dict
 
 
 def _linearity_rows(layers, acts, probes, rows: list[dict], checked_twice: bool) -> None:
-    """Add the linearity probes' rows to ``probes`` (:func:`gradcheck.probes.linearity_afresh`)
-    of the layers with a failing row, or of every layer unless the model ran a backward at a
-    moved point before the given point (``checked_twice``).
+    """Add the linearity probes' rows to ``probes``
+    (:func:`gradcheck.linearity_probe.linearity_afresh`) of the layers with a failing row, or
+    of every layer unless the model ran a backward at a moved point before the given point
+    (``checked_twice``).
 
     The probes explain failures: a backward that accumulates into its grads, or is not
     linear in ``dy``, fails the numeric check wherever it is wrong. The one such bug a

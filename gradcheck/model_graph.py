@@ -30,7 +30,8 @@ from gradcheck.model_record import recording
 from gradcheck.model_second_point import model_second_point
 from gradcheck.model_targets import Target
 from gradcheck.plan import check_point
-from gradcheck.probes import calls_leave_params_alone, during
+from gradcheck.probe_calls import during
+from gradcheck.probes import calls_leave_params_alone
 from gradcheck.progress import progress_bar
 from gradcheck.report import problem_row, verdict_row
 from gradcheck.settings import Settings

@@ -9,7 +9,8 @@ import numpy as np
 
 from gradcheck.arrays import same_values
 from gradcheck.model_record import shadowing
-from gradcheck.probes import during, first_backward, probe_layer
+from gradcheck.probe_calls import during, first_backward
+from gradcheck.probes import probe_layer
 from gradcheck.validation import layer_label, loss_value
 
 __all__ = ["Repeat", "Undetermined", "Walk", "guarded_backward", "layer_name", "model_grads",
@@ -184,7 +185,7 @@ def recorded_backward(model, layers, dpred):
     """``model.backward(dL/dpred)``, recording each layer's backward inside it.
 
     Each layer's ``backward`` is shadowed by an instance attribute for the call (removed
-    after), which records :func:`gradcheck.probes.first_backward` of what the model passed.
+    after), which records :func:`gradcheck.probe_calls.first_backward` of what the model passed.
 
     Returns
     -------

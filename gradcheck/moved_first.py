@@ -24,7 +24,7 @@ import numpy as np
 from gradcheck.arrays import same_values
 from gradcheck.layer_point import moved_parameters, moved_value
 from gradcheck.point import machine_eps
-from gradcheck.probes import during, upstream_like
+from gradcheck.probe_calls import during, upstream_like
 from gradcheck.restore import Snapshot
 from gradcheck.selection import rng_for
 

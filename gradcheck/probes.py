@@ -6,56 +6,16 @@ Each problem becomes a ``"fail"`` row whose message says what is wrong and how t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
-from gradcheck.arrays import close_to_multiple, same_values
-from gradcheck.point import machine_eps
+from gradcheck.arrays import same_values
+from gradcheck.linearity_probe import backward_is_linear_and_overwrites
+from gradcheck.probe_calls import LayerProbe, SeveralOutputs, during, first_backward, grad_words
 from gradcheck.report import problem_row
 from gradcheck.restore import Snapshot
 from gradcheck.validation import trainable
 
-__all__ = ["LayerProbe", "SeveralOutputs", "calls_leave_params_alone", "during", "first_backward",
-           "linearity_afresh", "probe_layer"]
-
-
-class during:   # lower case: used like a function, ``with during("..."):``
-    """Add to any exception the user's code raises which call of the check made it.
-
-    A plain class rather than a generator context manager: it wraps every forward and
-    backward the check makes, and costs a tenth as much per use.
-    """
-
-    __slots__ = ("what",)
-
-    def __init__(self, what: str):
-        self.what = what
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, exc, tb) -> bool:
-        if isinstance(exc, Exception) and hasattr(exc, "add_note"):
-            exc.add_note(f"gradcheck: raised during {self.what}")
-        return False
-
-
-@dataclass
-class LayerProbe:
-    """What the probes learnt about a layer at a point (``G`` None: not deterministic)."""
-
-    y0: np.ndarray
-    G: np.ndarray | None = None
-    dx: np.ndarray | None = None
-    grads: dict = field(default_factory=dict)
-    rows: list = field(default_factory=list)
-    deterministic: bool = True
-    mutates_input: bool = False
-
-
-class SeveralOutputs(Exception):
-    """The first forward returned a tuple: the layer is checked as one with several outputs."""
+__all__ = ["calls_leave_params_alone", "forward_keeps_its_input", "probe_layer"]
 
 
 def forward_keeps_its_input(name: str, layer, x: np.ndarray):
@@ -105,45 +65,6 @@ def forward_is_a_function_of_its_input(name: str, layer, x, y_first, before: Sna
     return y0, False, [problem_row(name, "output", y0.shape, "determinism", message)]
 
 
-def first_backward(name: str, layer, dy, G, backward=None):
-    """One backward on ``dy`` (``G``: a copy of ``dy`` as given).
-
-    Returns ``((G, dx, grads, rows), raw)``: copies of the ``dx`` returned and of the grads
-    left, problem rows (``dy`` changed in place, ``None`` returned), and ``dx`` as returned.
-    """
-    with during(f"the backward of {name}"):
-        raw = (backward or layer.backward)(dy)
-    rows = []
-    if not same_values(dy, G):
-        rows.append(problem_row(name, "dy", G.shape, "mutation",
-                                "backward changed its argument dy in place; copy it first "
-                                "(dy = dy * mask, not dy *= mask)"))
-    if raw is None:
-        rows.append(problem_row(name, "input", (), "grad_shape",
-                                "backward returned None; it must return dL/dx, an array of "
-                                "the input's shape"))
-    dx = None if raw is None else np.array(raw, copy=True)
-    return (G, dx, _grads_now(layer), rows), raw
-
-
-def _grads_now(layer) -> dict:
-    return {key: None if value is None else np.array(value, copy=True)
-            for key, value in layer.grads.items()}
-
-
-def grad_words(layer, key: str) -> tuple[str, str, str]:
-    """How messages name ``key``'s gradient, its tensor, and the fix for a missing one;
-    a layer may say it otherwise (``layer.grad_words(key)``, as the several-input view
-    does for its inputs)."""
-    words = getattr(layer, "grad_words", None)
-    if callable(words):
-        return words(key)
-    return (f"grads[{key!r}]", "the parameter",
-            f"grads has no entry {key!r}: backward must write layer.grads[{key!r}] (same "
-            "shape as the parameter); if it is a buffer (running statistics), keep it in a "
-            "layer.buffers dict instead, or use adapt(layer, buffers=[...])")
-
-
 def grads_match_params(name: str, layer, grads: dict) -> list[dict]:
     """Rows for grads with NaN/Inf, missing grads, grads of the wrong shape, and grads less
     precise than their parameter (a float64 gradient of a float32 parameter is fine)."""
@@ -178,61 +99,6 @@ def backward_returns_dx_of_the_input_shape(name: str, dx, x: np.ndarray) -> list
                         f"shape {x.shape}")]
 
 
-def backward_is_linear_and_overwrites(name: str, layer, x, probe: LayerProbe) -> list[dict]:
-    """A second ``backward(2 G)`` must give twice the first (to the dtype's precision).
-
-    When a parameter's grads do not, a third ``backward(G)`` tells accumulation (``+=``,
-    whatever the grads held before: each call adds its own share, so the second call added
-    twice what the third adds) from a backward that is not linear in ``dy``.
-    """
-    rtol = max(1e3 * machine_eps(x, probe.G, *layer.params.values()), 1e-10)
-    with during(f"the second backward of {name} (on 2 * dy)"):
-        try:
-            dx = layer.backward(2 * probe.G)
-        except Exception:  # a layer may free its cache after backward: give it a fresh forward
-            layer.forward(x.copy())
-            dx = layer.backward(2 * probe.G)
-    pairs = [("input", probe.dx, dx, False)] if probe.dx is not None and dx is not None else []
-    pairs += [(k, probe.grads[k], np.array(g, copy=True), True)
-              for k, g in layer.grads.items() if k in probe.grads]
-    rows, third = [], None
-    for key, first, value, is_param in pairs:
-        if not (_floats(first) and _floats(value)) or np.shape(value) != np.shape(first) \
-                or close_to_multiple(value, first, 2.0, rtol) \
-                or not np.isfinite(first).all():   # None, NaNs: reported on their own
-            continue
-        if is_param and third is None:   # a third call, on dy: accumulation adds dy's share
-            with during(f"the third backward of {name} (on dy)"):
-                layer.backward(probe.G.copy())
-            third = {k: np.array(g, copy=True) for k, g in layer.grads.items()}
-        if is_param and np.shape(third.get(key)) == np.shape(value) and np.any(value != first) \
-                and close_to_multiple(value - first, third[key] - value, 2.0, rtol):
-            rows.append(problem_row(name, key, np.shape(value), "accumulation",
-                                    f"backward adds into {grad_words(layer, key)[0]} across "
-                                    "calls (each call returned old + new); overwrite it "
-                                    "(grads[k][...] = g), do not accumulate with +=; for a "
-                                    "layer meant to accumulate until zero_grad, check "
-                                    "adapt(layer, accumulate=True)"))
-        else:
-            rows.append(problem_row(name, key, np.shape(value), "linearity",
-                                    _not_linear(np.array_equal(value, first))))
-    return rows
-
-
-def _floats(a) -> bool:
-    return np.asarray(a).dtype.kind in "fc"
-
-
-def _not_linear(same: bool) -> str:
-    """The message of a backward not linear in ``dy`` (``same``: backward(2 dy) gave what
-    backward(dy) did)."""
-    if same:
-        return ("backward does not follow dy: backward(2*dy) returned what backward(dy) did; "
-                "it may use the dy of an earlier call (kept in a cache) instead of its argument")
-    return ("backward is not linear in dy: backward(2*dy) differs from 2*backward(dy); the "
-            "gradient must be dy times a Jacobian that does not depend on dy")
-
-
 def calls_leave_params_alone(name: str, layer, before: Snapshot) -> list[dict]:
     """A row when the probe's forwards and backwards replaced or changed parameters (which
     are then put back): perturbing them in place would go unseen, as an optimizer's would."""
@@ -247,29 +113,6 @@ def calls_leave_params_alone(name: str, layer, before: Snapshot) -> list[dict]:
                         "assigned to params[k], an update inside backward); a layer must "
                         "leave its parameters alone, since optimizers and gradcheck change "
                         "them in place: compute with a local copy")]
-
-
-def upstream_like(y0: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A standard normal upstream gradient of ``y0``'s shape and (real) float dtype."""
-    dtype = np.real(y0).dtype if np.asarray(y0).dtype.kind in "fc" else np.float64
-    return rng.standard_normal(np.shape(y0)).astype(dtype)
-
-
-def linearity_afresh(name: str, layer, x: np.ndarray, G: np.ndarray) -> list[dict]:
-    """:func:`backward_is_linear_and_overwrites` later in a check, after other calls: a
-    forward at ``x`` first, then the first backward on ``3 G`` (problems of that backward
-    were reported by the probe at ``x``).
-
-    Not on ``G``: the grads may hold exactly what the check's own backward on ``G`` gave,
-    and an accumulating backward would then double them, as a linear one doubles them on
-    ``2 G``.
-    """
-    with during(f"the forward of {name} before its linearity probe"):
-        layer.forward(x.copy())
-    G = 3 * G
-    G, dx, grads, _ = first_backward(name, layer, G.copy(), G)[0]
-    return backward_is_linear_and_overwrites(name, layer, x, LayerProbe(
-        y0=None, G=G, dx=dx, grads=grads))
 
 
 def probe_layer(name: str, layer, x: np.ndarray, G_of, seen=None, first=None,

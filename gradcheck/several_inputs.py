@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gradcheck.arrays import same_values
-from gradcheck.probes import grad_words
+from gradcheck.probe_calls import grad_words
 from gradcheck.report import constant_row, problem_row
 from gradcheck.validation import require_array, trainable
 from gradcheck.wrapper import Wrapper
@@ -170,7 +170,7 @@ class InputsAsParams(Wrapper):
         return {}
 
     def grad_words(self, key: str) -> tuple[str, str, str]:
-        """Message words for ``key`` (see :func:`gradcheck.probes.grad_words`)."""
+        """Message words for ``key`` (see :func:`gradcheck.probe_calls.grad_words`)."""
         if key not in self.inputs.names:
             return self._layer_words(key)
         n = len(self.inputs.names)

@@ -12,15 +12,8 @@ import numpy as np
 
 from gradcheck.layer_check import point_rows, recheck_layer
 from gradcheck.layer_point import layer_point
-from gradcheck.probes import (
-    LayerProbe,
-    SeveralOutputs,
-    calls_leave_params_alone,
-    during,
-    first_backward,
-    probe_layer,
-    upstream_like,
-)
+from gradcheck.probe_calls import LayerProbe, SeveralOutputs, during, first_backward, upstream_like
+from gradcheck.probes import calls_leave_params_alone, probe_layer
 from gradcheck.report import problem_row
 from gradcheck.restore import Snapshot
 from gradcheck.selection import rng_for

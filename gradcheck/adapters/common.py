@@ -25,14 +25,14 @@ from gradcheck.several_inputs import parse_inputs
 
 __all__ = ["NOTE_PREFIX", "check_adapted", "raised_during"]
 
-NOTE_PREFIX = "gradcheck: raised during "   # the note gradcheck.probes.during adds
+NOTE_PREFIX = "gradcheck: raised during "   # the note gradcheck.probe_calls.during adds
 _OPTIONS = {name: p.default for name, p in inspect.signature(check_layer).parameters.items()
             if p.kind is p.KEYWORD_ONLY and name in inspect.signature(resolve_settings).parameters}
 
 
 def raised_during(exc: BaseException) -> str | None:
     """The call of the check that raised ``exc`` (``"the backward of X"``), from the note
-    :func:`gradcheck.probes.during` added; None when the user's code did not raise it."""
+    :func:`gradcheck.probe_calls.during` added; None when the user's code did not raise it."""
     for note in getattr(exc, "__notes__", ()):
         if note.startswith(NOTE_PREFIX):
             return note[len(NOTE_PREFIX):]
