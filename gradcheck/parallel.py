@@ -29,152 +29,41 @@ oversubscribed workers can be slower than none; give the caller one thread.
 from __future__ import annotations
 
 import functools
-import math
-import pickle
-import sys
-import threading
 import time
 import uuid
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gradcheck import dask_cluster
-from gradcheck.arrays import same_values
-from gradcheck.engine import Move, perturbed_outputs
+from gradcheck.engine import Move
 from gradcheck.joblib_pool import (
     effective_n_jobs,
     ordered_parallel,
     require_n_jobs,
     thread_limits,
     warn_if_oversubscribed,
-    with_thread_limits,
 )
 from gradcheck.user_warning import warn_user
+from gradcheck.worker_chunks import (
+    MoveJob,
+    changes_per_move,
+    chunk_bounds,
+    measure_chunk,
+    unpacked,
+)
 
 # joblib, cloudpickle and threadpoolctl are imported on first use: a serial check never
 # pays for them (joblib alone takes 0.1 to 0.2 s to import)
 if TYPE_CHECKING:
     import joblib
 
-__all__ = ["CHUNK_MIN_SECONDS", "CHUNK_SHARE", "MIN_MOVES_PER_CHUNK", "changes_per_move",
-           "move_changes", "uses_workers", "workers"]
-
-CHUNK_MIN_SECONDS = 0.1    # work per chunk, at least (a chunk's transfer costs milliseconds)
-MIN_MOVES_PER_CHUNK = 2    # moves per chunk, at least (a worker measures one more per value set)
-CHUNK_SHARE = 2            # a chunk takes 1 / (CHUNK_SHARE * workers) of the moves left
-
-
-def changes_per_move(point, moves: Sequence[Move], regions: Sequence, offsets, ends: bool,
-                     progress=None) -> Iterator[np.ndarray]:
-    """Per move, in order: the objective changes of its values at every offset.
-
-    Each is an array of shape (len(offsets), k, 1 or 2): the move's ``k`` values (one, or a
-    group's elements read back from their own output ``regions``), local then end-to-end.
-    """
-    blocks = []
-    for j, _, y in perturbed_outputs(point.tensors, moves, offsets, point.evaluate, progress):
-        blocks.append(point.changes(y, regions[j], ends))
-        if len(blocks) == len(offsets):
-            yield np.stack(blocks)
-            blocks = []
-
-
-@dataclass(frozen=True)
-class _Job:
-    """The moves of one value set, to measure at ``point`` (None: sent to a worker without
-    it; the point travels apart, pickled)."""
-
-    point: object
-    moves: Sequence[Move]
-    regions: Sequence
-    offsets: tuple
-    ends: bool
-
-    def here(self, start: int = 0, stop: int | None = None, progress=None):
-        """:func:`changes_per_move` of moves ``start:stop``, in this process."""
-        return changes_per_move(self.point, self.moves[start:stop], self.regions[start:stop],
-                                self.offsets, self.ends, progress)
-
-    def part(self, start: int, stop: int) -> _Job:
-        """What a worker gets: the first move (measured again by each worker process, to
-        compare) and moves ``start:stop``, without the point."""
-        return replace(self, point=None, moves=[self.moves[0], *self.moves[start:stop]],
-                       regions=[self.regions[0], *self.regions[start:stop]])
-
-
-_VERDICTS: dict[str, bool] = {}   # in a worker: value set -> its copies measure as the caller
-_VERDICTS_KEPT = 1024
-_VERDICTS_LOCK = threading.Lock()   # threads of one process measure a value set's first once
-
-
-def _chunk(blob: np.ndarray, part: _Job, first: np.ndarray, token: str,
-           limits: dict) -> tuple[np.ndarray, list[int]] | None:
-    """A worker's share: the moves of ``part`` after its first, measured at this process's
-    copy of the point (:func:`_packed`); None when the copy measures the first move other
-    than the caller did (``first``), which each process checks once per value set
-    (``token``)."""
-    job = replace(part, point=pickle.loads(blob))   # first: its libraries get the limits too
-
-    def measure():
-        with _VERDICTS_LOCK:
-            same = _VERDICTS.get(token)
-            if same is None:
-                (again,) = job.here(0, 1)
-                if len(_VERDICTS) >= _VERDICTS_KEPT:
-                    _VERDICTS.clear()   # at worst, a value set's first move measured again
-                same = _VERDICTS[token] = _identical(again, first)
-        return _packed(list(job.here(1))) if same else None
-    return with_thread_limits(limits, measure)
-
-
-def _packed(blocks: list[np.ndarray]) -> tuple[np.ndarray, list[int]]:
-    """Per-move blocks (len(offsets), k_j, n_objectives) as one array, joined along the
-    values, and the ``k_j``: one buffer to send back (Dask frames every array apart)."""
-    return np.concatenate(blocks, axis=1), [len(b[0]) for b in blocks]
-
-
-def _unpacked(values: np.ndarray, sizes: list[int]) -> list[np.ndarray]:
-    """The per-move blocks of :func:`_packed` (views of ``values``)."""
-    return np.split(values, np.cumsum(sizes)[:-1], axis=1)
-
-
-def _bounds(n: int, seconds: float, size: int) -> list[tuple[int, int]]:
-    """Contiguous ``(start, stop)`` chunks of moves ``1..n``, largest first (none when under
-    two), at ``seconds`` a move on ``size`` workers.
-
-    Guided sizes: each chunk takes ``1 / (CHUNK_SHARE * size)`` of the moves left, and at
-    least the smallest chunk worth sending (``MIN_MOVES_PER_CHUNK`` moves and
-    ``CHUNK_MIN_SECONDS`` of work), so that the workers, which take the next chunk as they
-    finish one, end together within the time of a smallest chunk.
-    """
-    least = max(MIN_MOVES_PER_CHUNK, _moves_in(CHUNK_MIN_SECONDS, seconds))
-    if n < 2 * least:
-        return []
-    bounds, start = [], 1
-    while start <= n:
-        left = n + 1 - start
-        take = max(least, -(-left // (CHUNK_SHARE * size)))
-        take = left if left - take < least else take   # no runt at the end
-        bounds.append((start, start + take))
-        start += take
-    return bounds
-
-
-def _moves_in(period: float, seconds: float) -> int:
-    """Moves of ``seconds`` each that fill ``period``, rounded up (one at least)."""
-    if period <= 0:
-        return 1
-    return math.ceil(period / seconds) if seconds > 0 else sys.maxsize
-
-
-def _identical(a: np.ndarray, b: np.ndarray) -> bool:
-    return a.dtype == b.dtype and same_values(a, b)
+__all__ = ["move_changes", "uses_workers", "workers"]
 
 
 def _stop(results) -> None:
@@ -220,13 +109,13 @@ class _Workers:
                                        f"({type(exc).__name__}: {exc})")
             return None
 
-    def changes(self, job: _Job, progress) -> Iterator[np.ndarray]:
+    def changes(self, job: MoveJob, progress) -> Iterator[np.ndarray]:
         """As :func:`changes_per_move`, the moves after the first on the workers when the
         first one's time says that they are worth it."""
         start = time.perf_counter()
         (first,) = job.here(0, 1, progress)   # unpacked to the end: the tensors restored
         yield first
-        bounds = [] if self.serial else _bounds(len(job.moves) - 1,
+        bounds = [] if self.serial else chunk_bounds(len(job.moves) - 1,
                                                 time.perf_counter() - start, self.size)
         blob = self._pickled(job.point) if bounds else None
         if blob is None:
@@ -234,14 +123,14 @@ class _Workers:
         else:
             yield from self._spread(job, first, bounds, blob, progress)
 
-    def _spread(self, job: _Job, first: np.ndarray, bounds, blob: np.ndarray, progress):
+    def _spread(self, job: MoveJob, first: np.ndarray, bounds, blob: np.ndarray, progress):
         """The chunks ``bounds`` of ``job`` measured by the workers, whose copies of the
         point must measure the first move as ``first``; from the first chunk of a copy that
         differs on, measured here."""
         from joblib import delayed
 
         limits, token, sent = thread_limits(), uuid.uuid4().hex, dask_cluster.sent(blob)
-        results = self._pool()(delayed(_chunk)(sent, job.part(a, b), first, token, limits)
+        results = self._pool()(delayed(measure_chunk)(sent, job.part(a, b), first, token, limits)
                                for a, b in bounds)
         try:
             for (a, b), packed in zip(bounds, results, strict=True):
@@ -252,7 +141,7 @@ class _Workers:
                                   "pickling; another CPU or library version gives other bits)")
                     yield from job.here(a, None, progress)
                     return
-                yield from _unpacked(*packed)
+                yield from unpacked(*packed)
                 if progress is not None:
                     progress.update(sum(m.size for m in job.moves[a:b]))
         finally:
@@ -268,7 +157,7 @@ def move_changes(point, moves: Sequence[Move], regions: Sequence, offsets, ends:
     pool = _WORKERS.get()
     if pool is None or len(moves) < 2:
         return changes_per_move(point, moves, regions, offsets, ends, progress)
-    return pool.changes(_Job(point, moves, regions, tuple(offsets), ends), progress)
+    return pool.changes(MoveJob(point, moves, regions, tuple(offsets), ends), progress)
 
 
 @contextmanager

@@ -11,8 +11,14 @@ import pandas as pd
 import pytest
 
 import gradcheck.parallel
+import gradcheck.worker_chunks
 from gradcheck import check_layer
-from gradcheck.parallel import CHUNK_MIN_SECONDS, CHUNK_SHARE, MIN_MOVES_PER_CHUNK, _bounds
+from gradcheck.worker_chunks import (
+    CHUNK_MIN_SECONDS,
+    CHUNK_SHARE,
+    MIN_MOVES_PER_CHUNK,
+    chunk_bounds,
+)
 from tests.gradcheck import zoo_layers as z
 
 # a worker's copy that cannot stand in for the layer warns: a failure here; two workers at
@@ -29,7 +35,7 @@ def smallest(seconds: float) -> int:
 
 @pytest.mark.parametrize(("n", "seconds", "size"), CASES)
 def test_chunks_cover_the_moves_in_order_and_none_is_too_small(n, seconds, size):
-    bounds = _bounds(n, seconds, size)
+    bounds = chunk_bounds(n, seconds, size)
     assert bounds[0][0] == 1 and bounds[-1][1] == n + 1
     assert all(stop == start for (_, stop), (start, _) in itertools.pairwise(bounds))
     assert min(b - a for a, b in bounds) >= smallest(seconds)
@@ -40,7 +46,7 @@ def test_each_chunk_takes_a_share_of_the_moves_left_so_that_the_ends_are_small(n
                                                                                 size):
     """Guided sizes: a chunk holds 1 / (CHUNK_SHARE * workers) of the moves left (or the
     smallest chunk), plus what would have been a runt after the last one."""
-    bounds, least = _bounds(n, seconds, size), smallest(seconds)
+    bounds, least = chunk_bounds(n, seconds, size), smallest(seconds)
     for start, stop in bounds:
         left = n + 1 - start
         share = max(least, math.ceil(left / (CHUNK_SHARE * size)))
@@ -53,8 +59,8 @@ def test_each_chunk_takes_a_share_of_the_moves_left_so_that_the_ends_are_small(n
 @pytest.mark.parametrize("seconds", [0.001, 0.05, 1.0])
 def test_a_value_set_short_of_two_smallest_chunks_stays_here(seconds):
     least = smallest(seconds)
-    assert _bounds(2 * least - 1, seconds, 2) == []
-    assert len(_bounds(2 * least, seconds, 2)) == 2
+    assert chunk_bounds(2 * least - 1, seconds, 2) == []
+    assert len(chunk_bounds(2 * least, seconds, 2)) == 2
 
 
 class Counting(z.Linear):
@@ -72,17 +78,17 @@ def test_a_process_measures_the_first_move_again_once_per_value_set(monkeypatch)
     """On threads, every chunk of a value set runs in this one process: the first move is
     measured again once per value set (two evaluations: central differences), not once per
     chunk, and the report is the serial one."""
-    monkeypatch.setattr(gradcheck.parallel, "CHUNK_MIN_SECONDS", 0.0)
-    monkeypatch.setattr(gradcheck.parallel, "MIN_MOVES_PER_CHUNK", 1)
+    monkeypatch.setattr(gradcheck.worker_chunks, "CHUNK_MIN_SECONDS", 0.0)
+    monkeypatch.setattr(gradcheck.worker_chunks, "MIN_MOVES_PER_CHUNK", 1)
     chunks, tokens = [], set()
-    chunk = gradcheck.parallel._chunk
+    chunk = gradcheck.worker_chunks.measure_chunk
 
     def noted(blob, part, first, token, limits):
         chunks.append(token)
         tokens.add(token)
         return chunk(blob, part, first, token, limits)
 
-    monkeypatch.setattr(gradcheck.parallel, "_chunk", noted)
+    monkeypatch.setattr(gradcheck.parallel, "measure_chunk", noted)
     layer, x = Counting(40, 30, seed=1), np.random.default_rng(3).normal(size=(5, 40))
     Counting.calls = 0
     serial = check_layer(layer, x, mode="full")

@@ -15,9 +15,10 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 import gradcheck.parallel
+import gradcheck.worker_chunks
 from gradcheck import check_function, check_layer, check_model
 from gradcheck.dask_cluster import WORKER_SETTINGS
-from gradcheck.parallel import thread_limits
+from gradcheck.joblib_pool import thread_limits
 from reference_nets import Sequential
 from reference_nets.losses import SoftmaxCrossEntropy
 from tests.clusters import dask_cluster, ray_cluster
@@ -77,8 +78,8 @@ class Locked(z.Linear):
 @pytest.fixture
 def everywhere(monkeypatch):
     """Send every value set of two or more moves to the workers, however small."""
-    monkeypatch.setattr(gradcheck.parallel, "CHUNK_MIN_SECONDS", 0.0)
-    monkeypatch.setattr(gradcheck.parallel, "MIN_MOVES_PER_CHUNK", 1)
+    monkeypatch.setattr(gradcheck.worker_chunks, "CHUNK_MIN_SECONDS", 0.0)
+    monkeypatch.setattr(gradcheck.worker_chunks, "MIN_MOVES_PER_CHUNK", 1)
 
 
 @pytest.fixture
