@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradcheck.model_walk import guarded_backward, layer_name
+from gradcheck.model_backward import guarded_backward
 from gradcheck.moved_first import STALE_CAUSE, history_changes_gradient, moved_call_first
 from gradcheck.restore import Snapshot
 from gradcheck.settings import Settings
+from gradcheck.validation import layer_name
 
 __all__ = ["chain_moved_first", "name_stale_caches", "unsettled"]
 

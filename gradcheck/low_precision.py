@@ -17,11 +17,11 @@ from dataclasses import replace
 
 import numpy as np
 
-from gradcheck.model_walk import layer_name
 from gradcheck.restore import kept_state
 from gradcheck.selection import rng_for
 from gradcheck.settings import Settings
 from gradcheck.user_warning import warn_user
+from gradcheck.validation import layer_name
 
 __all__ = ["OUTPUT_SPACINGS", "RESIDUAL_SHARE", "ROUNDED_OUTPUTS", "SHRINK",
            "chain_rounded_away", "failing_tensors", "layer_rounded_away", "rounded_away",

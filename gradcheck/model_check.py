@@ -11,18 +11,12 @@ from gradcheck.judge import passed
 from gradcheck.layer_check import point_rows, recheck_layer
 from gradcheck.layer_point import layer_point
 from gradcheck.linearity_probe import linearity_afresh
+from gradcheck.model_backward import model_grads
 from gradcheck.model_graph import graph_rows
 from gradcheck.model_layers import ModelLayers
 from gradcheck.model_second_point import model_second_point
 from gradcheck.model_targets import targets_of
-from gradcheck.model_walk import (
-    Repeat,
-    Undetermined,
-    layer_name,
-    model_grads,
-    probe_chain,
-    walk_chain,
-)
+from gradcheck.model_walk import Repeat, Undetermined, probe_chain, walk_chain
 from gradcheck.point import round_off
 from gradcheck.probe_calls import LayerProbe
 from gradcheck.probes import calls_leave_params_alone
@@ -31,7 +25,7 @@ from gradcheck.rest_of_model import Downstream
 from gradcheck.restore import kept_state
 from gradcheck.selection import rng_for
 from gradcheck.settings import Settings, check_dtype
-from gradcheck.validation import buffer_rows, trainable
+from gradcheck.validation import buffer_rows, layer_name, trainable
 
 __all__ = ["COMPOSITION", "SYMPTOM", "causes_first", "check_model_rows", "model_rows"]
 

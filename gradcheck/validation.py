@@ -6,8 +6,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ["NonFiniteLoss", "buffers_of", "loss_value", "require_array", "require_layer",
-           "require_model", "trainable"]
+__all__ = ["NonFiniteLoss", "buffers_of", "layer_label", "layer_name", "loss_value",
+           "require_array", "require_layer", "require_model", "trainable"]
 
 
 class NonFiniteLoss(ValueError):
@@ -126,6 +126,12 @@ def layer_label(layer) -> str:
     """A lone layer's row label: the name an adapter was given, else the class name."""
     name = getattr(layer, "gradcheck_name", None)
     return name if isinstance(name, str) and name else type(layer).__name__
+
+
+def layer_name(i: int, layer) -> str:
+    """Row label of layer ``i`` of a model: ``"<index>:<ClassName>"`` (an adapter's name for
+    the class name)."""
+    return f"{i}:{layer_label(layer)}"
 
 
 def buffer_rows(label: str, layer) -> list[dict]:
