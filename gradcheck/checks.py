@@ -13,8 +13,8 @@ import warnings
 from gradcheck.allocator import warm_allocator
 from gradcheck.function_check import function_rows
 from gradcheck.layer_rows import checked_layer
+from gradcheck.loss_noise import model_rows_within_loss_noise
 from gradcheck.low_precision import chain_rounded_away, layer_rounded_away, unless_rounded_away
-from gradcheck.model_check import check_model_rows
 from gradcheck.parallel import uses_workers
 from gradcheck.progress import progress_bar
 from gradcheck.report import GradcheckReport
@@ -211,10 +211,10 @@ def check_model(model, loss, x, y, *, mode: str = "auto", method: str = "central
                          where="check_model")
     layers = list(model.layers) if found.sequential else []   # only a chain's are asked
     rows, s = unless_rounded_away(
-        check_model_rows(model, found, loss, x, y, s, _quick_check), "check_model",
+        model_rows_within_loss_noise(model, found, loss, x, y, s, _quick_check), "check_model",
         (lambda failing: chain_rounded_away(layers, x, failing, s.seed, s.step))
         if layers else None,
-        lambda low: check_model_rows(model, found, loss, x, y, low, _quick_check),
+        lambda low: model_rows_within_loss_noise(model, found, loss, x, y, low, _quick_check),
         [*layers, loss], model)
     return GradcheckReport(rows, s.options(), time.perf_counter() - start)
 

@@ -78,7 +78,7 @@ def layer_point(label: str, layer, x: np.ndarray, probe, dtype: str, *, check_in
 
 
 def model_point(model, owners, loss, x: np.ndarray, y, dtype: str, *,
-                mutates_input: bool = True) -> Point:
+                mutates_input: bool = True, noise_floor: float = 0.0) -> Point:
     """A whole model as one target at ``x``: the input and every parameter feed the loss; the
     analytic gradients are what ``model.backward`` returns and leaves.
 
@@ -90,6 +90,7 @@ def model_point(model, owners, loss, x: np.ndarray, y, dtype: str, *,
     ``"<prefix>.<key>"``. An array several layers hold (tied weights) is one tensor, the first
     layer's, whose gradient is the sum of theirs; an array that overlaps another's memory
     without being it (a transposed view) is left out, since perturbing one moves the other.
+    The loss's round-off is at least ``noise_floor`` (:mod:`gradcheck.loss_noise`).
     """
     fresh = input_copier(mutates_input)
 
@@ -104,7 +105,7 @@ def model_point(model, owners, loss, x: np.ndarray, y, dtype: str, *,
     tensors = [Tensor("input", x)]
     analytic = {"input": np.array(dx, copy=True)} if np.shape(dx) == x.shape else {}
     _add_parameters(owners, tensors, analytic)
-    noise = round_off(dtype, dpred, pred, loss0)
+    noise = max(round_off(dtype, dpred, pred, loss0), noise_floor)
     return Point("model", tuple(tensors), evaluate, np.asarray(loss0), np.ones(()), analytic,
                  noise)
 

@@ -188,7 +188,7 @@ def _chain_layer_rows(layers, acts, probes, loss, y, loss0: float, dpred, e2e: l
     rows); ``repeat`` is confirmed before the first layer the screen leaves to its own point.
     Returns the rows, per layer its verdicts by tensor (empty when skipped), and what the
     chain screen found (:class:`gradcheck.chain_screen.Screen`)."""
-    noise = round_off(s.dtype, dpred, acts[-1], loss0)
+    noise = max(round_off(s.dtype, dpred, acts[-1], loss0), s.loss_noise)
     total = sum(p.size for layer in layers for p in trainable(layer.params).values()) + sum(
         a.size for a in acts[:-1])
     labels = [layer_name(i, layer) for i, layer in enumerate(layers)]

@@ -41,11 +41,13 @@ from gradcheck.validation import loss_value, trainable
 __all__ = ["graph_rows", "recorded_point"]
 
 
-def recorded_point(model, targets: list[Target], loss, x, y, dtype: str):
+def recorded_point(model, targets: list[Target], loss, x, y, dtype: str,
+                   noise_floor: float = 0.0):
     """:func:`gradcheck.layer_point.model_point` of the whole model, run with every unit
     recording its calls (``targets[i].calls`` are replaced)."""
     with recording([t.unit.obj for t in targets]) as calls:
-        whole = model_point(model, owners(targets), loss, x.copy(), y, dtype)
+        whole = model_point(model, owners(targets), loss, x.copy(), y, dtype,
+                            noise_floor=noise_floor)
     for target, record in zip(targets, calls, strict=True):
         target.calls = record
     return whole
@@ -91,12 +93,12 @@ def _given_point(model, targets: list[Target], loss, x, y, s: Settings):
     params = {f"{label}.{k}": v for label, layer in owners(targets)
               for k, v in trainable(layer.params).items()}
     s = s.for_arrays({"x": x, **params}, "check_model")
-    whole = recorded_point(model, targets, loss, x, y, s.dtype)
+    whole = recorded_point(model, targets, loss, x, y, s.dtype, s.loss_noise)
     outputs = {f"the output of {t.label}": out for t in targets for out in t.calls.outputs[:1]
                if isinstance(out, np.ndarray)}
     low = s.for_arrays({"x": x, **params, **outputs}, "check_model")
     if low.dtype != s.dtype:   # a layer computes in a lower precision than its inputs
-        return low, recorded_point(model, targets, loss, x, y, low.dtype)
+        return low, recorded_point(model, targets, loss, x, y, low.dtype, low.loss_noise)
     return s, whole
 
 
@@ -210,7 +212,7 @@ def _units_there(model, targets: list[Target], loss, y, s: Settings, firsts: dic
     """``units_there(x2)`` for :func:`gradcheck.model_second_point.model_second_point`: every
     call of every unit rechecked at the inputs it gets in a recorded run at ``x2``."""
     def units_there(x2):
-        recorded_point(model, targets, loss, x2, y, s.dtype)
+        recorded_point(model, targets, loss, x2, y, s.dtype, s.loss_noise)
         extra = []
         for t in targets:
             for k, args in enumerate(t.calls.inputs):

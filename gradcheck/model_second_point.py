@@ -72,7 +72,7 @@ def model_second_point(model, owners, loss, x, y, s: Settings, wrong: set[str],
         try:   # the move may leave the model's domain: numpy's warnings are the check's
             with np.errstate(all="ignore"):
                 whole = model_point(model, owners, loss, buffer, y, s.dtype,
-                                    mutates_input=mutates_input)
+                                    mutates_input=mutates_input, noise_floor=s.loss_noise)
         except NonFiniteLoss:   # the loss is not finite there: no second point
             return None
         names = [n for n in whole.analytic if n not in wrong]

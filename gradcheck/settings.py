@@ -58,6 +58,7 @@ class Settings:
     one_sided: bool = False   # forward differences a second point chose for central ones
     looks: int = 1   # independent random directions (joint, then own) that must all pass
     rounds_like_float32: bool = False   # the forward rounds away float64 moves (low_precision)
+    loss_noise: float = 0.0   # the loss's measured round-off: the least end-to-end noise
 
     @property
     def step(self) -> float:

@@ -1,0 +1,88 @@
+"""A loss's round-off, measured where the bound from its value is too small.
+
+The end-to-end objective is the loss, and its round-off is taken as ``eps_mach * (|L| +
+sum|dL/dpred * pred|)`` (:func:`gradcheck.point.round_off`): right for a loss whose rounding
+scales with its value and its first-order terms. A loss with a cancellation inside breaks
+that: softmax cross-entropy of a confident, correct prediction is ``log(1 + s)`` with ``s``
+tiny, computed from a sum rounded to the ulp of 1, so its value (and its gradient) are
+about ``s`` while its rounding is about ``eps_mach``. Its finite differences then scatter
+far beyond the allowance, the step halving makes them worse, and correct models fail their
+end-to-end rows (a trained network, on a few batches in five).
+
+So when a model check has a failing row, the loss alone is evaluated along a line through
+the prediction (``POINTS`` points, spaced by the check's relative step, as its finite
+differences move it) and its round-off is read from the scatter of the fifth and sixth
+differences of those values, which a smooth loss's own curvature does not reach at that
+spacing: each half of the line gives an estimate (a kink of the loss spoils at most one),
+and the smaller of them counts. Where that is well above the bound (``RERUN_FACTOR``), the
+check runs again with it as the least round-off of every end-to-end objective
+(``Settings.loss_noise``). The measurement never sees a gradient: a wrong backward cannot
+widen its own tolerance, and a correct check pays nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+
+from gradcheck.finite_diff import rms
+from gradcheck.model_check import check_model_rows
+from gradcheck.point import round_off
+from gradcheck.restore import kept_state
+from gradcheck.selection import random_float32, rng_for
+from gradcheck.settings import Settings
+from gradcheck.validation import loss_value
+
+__all__ = ["POINTS", "RERUN_FACTOR", "measured_loss_noise", "model_rows_within_loss_noise"]
+
+POINTS = 17          # losses along the line (each half: 9, four fifth differences)
+RERUN_FACTOR = 4.0   # a measured round-off this many times the bound reruns the check
+_HALF_NORMAL_MEDIAN = 0.6745   # median of |N(0, 1)|
+
+
+def model_rows_within_loss_noise(model, found, loss, x, y, s: Settings, rerun_check=None
+                                 ) -> tuple[list[dict], Settings]:
+    """:func:`gradcheck.model_check.check_model_rows`, run again with the loss's measured
+    round-off when it has a failing row and the loss rounds far more than its value says."""
+    rows, used = check_model_rows(model, found, loss, x, y, s, rerun_check)
+    if s.loss_noise or not any(r["status"] == "fail" for r in rows):
+        return rows, used
+    bound, measured = measured_loss_noise(model, found, loss, x, y, s)
+    if not measured > RERUN_FACTOR * bound:
+        return rows, used
+    return check_model_rows(model, found, loss, x, y, replace(s, loss_noise=measured),
+                            rerun_check)
+
+
+def measured_loss_noise(model, found, loss, x, y, s: Settings) -> tuple[float, float]:
+    """``(bound, measured)``: the round-off of one evaluation of the loss at the model's
+    prediction for ``x``, from its value (:func:`gradcheck.point.round_off`) and from the
+    scatter of its values along a line (module docstring); the model and the loss are
+    restored after."""
+    with kept_state([*(u.obj for u in found.units), loss], model):
+        pred = np.array(model.forward(x.copy()), copy=True)
+        loss0 = loss_value(loss, pred, y)
+        dpred = np.asarray(loss.backward())
+        if pred.dtype.kind != "f" or not pred.size or np.shape(dpred) != pred.shape:
+            return 0.0, 0.0
+        bound = round_off(s.dtype, dpred, pred, loss0)
+        rng = rng_for(s.seed, "loss round-off", "line")
+        move = s.step * (np.abs(pred) + (rms(pred) or 1.0)) * random_float32(
+            rng, pred.shape, signed=True)
+        offsets = (np.arange(POINTS) - POINTS // 2).reshape(-1, *[1] * pred.ndim)
+        values = np.array([loss_value(loss, p, y) for p in
+                           (pred + offsets * move).astype(pred.dtype, copy=False)])
+    if not np.isfinite(values).all():
+        return bound, 0.0
+    half = POINTS // 2 + 1
+    return bound, min(_scatter(part, order) for part in (values[:half], values[-half:])
+                      for order in (5, 6))
+
+
+def _scatter(values: np.ndarray, order: int) -> float:
+    """The standard deviation of independent rounding errors of ``values`` that their
+    differences of ``order`` show (median of their moduli, scaled)."""
+    spread = math.sqrt(math.comb(2 * order, order))   # of a difference of iid errors
+    return float(np.median(np.abs(np.diff(values, order)))) / (_HALF_NORMAL_MEDIAN * spread)
