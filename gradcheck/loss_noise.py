@@ -13,11 +13,19 @@ So when a model check has a failing row, the loss alone is evaluated along a lin
 the prediction (``POINTS`` points, spaced by the check's relative step, as its finite
 differences move it) and its round-off is read from the scatter of the fifth and sixth
 differences of those values, which a smooth loss's own curvature does not reach at that
-spacing: each half of the line gives an estimate (a kink of the loss spoils at most one),
-and the smaller of them counts. Where that is well above the bound (``RERUN_FACTOR``), the
-check runs again with it as the least round-off of every end-to-end objective
-(``Settings.loss_noise``). The measurement never sees a gradient: a wrong backward cannot
-widen its own tolerance, and a correct check pays nothing.
+spacing (the median of their moduli: a kink of the loss spoils the six differences around
+it, fewer than half), the smaller of the two estimates. A loss that keeps one value along
+the whole line (a confident enough prediction: the sum of exponentials is exactly 1) does
+not resolve the check's moves at all; its round-off is then the change its gradient
+predicts at the line's end, which it did not show, so its end-to-end rows prove nothing
+(``"vacuous"``) rather than fail; one that repeats some values along the line is quantized
+more coarsely than a step moves it (a sum of exponentials a few ulps above 1), and its
+round-off is at least the smallest gap between its values.
+
+Where that is well above the bound (``RERUN_FACTOR``), the check runs again with it as the
+least round-off of every end-to-end objective (``Settings.loss_noise``). The measurement
+reads no gradient of the model (a flat loss only its own, to size what it did not show): a
+wrong layer cannot widen its own tolerance, and a passing check pays nothing.
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ from gradcheck.validation import loss_value
 
 __all__ = ["POINTS", "RERUN_FACTOR", "measured_loss_noise", "model_rows_within_loss_noise"]
 
-POINTS = 17          # losses along the line (each half: 9, four fifth differences)
+POINTS = 25          # losses along the line: 20 fifth differences, a kink spoils 6
 RERUN_FACTOR = 4.0   # a measured round-off this many times the bound reruns the check
 _HALF_NORMAL_MEDIAN = 0.6745   # median of |N(0, 1)|
 
@@ -76,9 +84,13 @@ def measured_loss_noise(model, found, loss, x, y, s: Settings) -> tuple[float, f
                            (pred + offsets * move).astype(pred.dtype, copy=False)])
     if not np.isfinite(values).all():
         return bound, 0.0
-    half = POINTS // 2 + 1
-    return bound, min(_scatter(part, order) for part in (values[:half], values[-half:])
-                      for order in (5, 6))
+    levels = np.unique(values)
+    if len(levels) == 1:   # the loss does not resolve moves of the step at all
+        return bound, float(abs(np.vdot(dpred, move))) * (POINTS // 2)
+    scatter = min(_scatter(values, 5), _scatter(values, 6))
+    if len(levels) < POINTS:   # repeated values: quantized more coarsely than a step moves it
+        return bound, max(scatter, float(np.diff(levels).min()))
+    return bound, scatter
 
 
 def _scatter(values: np.ndarray, order: int) -> float:

@@ -59,9 +59,11 @@ def test_a_smooth_loss_measures_no_more_round_off_than_its_bound():
     assert measured <= bound
 
 
-@pytest.mark.parametrize("gap", [10, 20, 30])
+@pytest.mark.parametrize("gap", [10, 20, 30, 40, 60])
 def test_confident_correct_predictions_pass(gap):
-    """Before the measurement 5, 12 and 13 of 20 such seeds failed their end-to-end rows."""
+    """Before the measurement 5, 12, 13 and 6 of 20 such seeds failed their end-to-end rows
+    at gaps 10 to 40 (at 40 the loss takes a few values a few ulps apart along the line, at
+    60 it is exactly 0)."""
     failed = [seed for seed, (model, x, y) in ((k, confident(k, gap)) for k in range(20))
               if not check_model(model, SoftmaxCrossEntropy(), x, y).passed]
     assert failed == []
