@@ -92,6 +92,7 @@ class Verdict:
     n_unresolved: int = 0    # of the nondifferentiable: estimates that never converged
     n_blind: int = 0         # values exactly 0, or with a tolerance above every analytic value
     largest: float = 0.0     # the largest analytic magnitude
+    n_not_additive: int = 0  # of the nondifferentiable: partials that do not add up
 
     @property
     def all_zero(self) -> bool:

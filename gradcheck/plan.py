@@ -38,6 +38,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from gradcheck.additivity import partials_add_up, unless_partials_add_up
 from gradcheck.finite_diff import stencil
 from gradcheck.joint_looks import jointly_settled, unexplained
 from gradcheck.judge import COARSE, Rule, Verdict, passed, resolved
@@ -208,11 +209,14 @@ def _element_verdicts(point: Point, name: str, values, analytic, s: Settings, pr
     """:func:`check_values` of element values; ``details[name]``, when given, receives the
     tensor-shaped ``(numeric, tolerance)`` of the local objective (every element checked)."""
     keep = [] if details is not None else None
-    found = check_values(point, values, analytic, _rules(point, s, len(analytic)), s.method,
-                         progress, keep=keep)
+    rules = _rules(point, s, len(analytic))
+    found = check_values(point, values, analytic, rules, s.method, progress, keep=keep)
     if keep:
         shape = point.live(name).shape
         details[name] = tuple(a.reshape(shape) for a in keep[0])
+        found = unless_partials_add_up(found, lambda: partials_add_up(
+            point, name, *details[name], rules[0], s.method, s.step,
+            rng_for(s.seed, point.label, name, "additivity")))
     return found
 
 

@@ -41,11 +41,14 @@ def _unresolvable(v) -> str:
 
 def _kink_message(v) -> str:
     """What a nondifferentiable verdict found: values on kinks, values near them."""
-    on_kink = v.n_nondifferentiable - v.n_unresolved
+    on_kink = v.n_nondifferentiable - v.n_unresolved - v.n_not_additive
     parts = [f"{n} of {v.checked} values sit {where}" for n, where in (
         (on_kink, "on a kink (the one-sided slopes keep their gap when the step is halved)"),
         (v.n_unresolved, "near kinks (their finite differences did not converge as the step "
-                         f"was halved {MAX_HALVINGS + 1} times)")) if n]
+                         f"was halved {MAX_HALVINGS + 1} times)"),
+        (v.n_not_additive, "where the function has partial derivatives but no gradient: "
+                           "along a random direction it does not change by their weighted "
+                           "sum (three or more tied values, as in a median)")) if n]
     if not np.isfinite(v.numeric):
         parts.append(f"at {v.worst_label} the finite difference is NaN or Inf: the steps "
                      "leave the function's domain there (a log or square root of a value "
