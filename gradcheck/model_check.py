@@ -104,8 +104,11 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots, rerun_check=No
     gets the very array that run got), failing layers whose gradient changes when they are
     put back as found are named stale caches, and the whole model is checked at a second
     point where the given point leaves something unjudged
-    (:func:`gradcheck.chain_moved_first.unsettled`), or where the moved backward could not
-    run (the forward was not finite there).
+    (:func:`gradcheck.chain_moved_first.unsettled`), where the moved backward could not
+    run (the forward was not finite there), or where a layer held arrays before the check
+    (:meth:`gradcheck.restore.Snapshot.holds_arrays`): a cache an earlier call filled (a
+    transposed weight kept from the first forward ever) is right at the given point and
+    wrong at the moved one, whose gradients only a second point checks.
     """
     snapshots, loss_before = snapshots[:len(layers)], snapshots[len(layers)]
     named = {"x": x, **{f"{layer_name(i, layer)}.{k}": v for i, layer in enumerate(layers)
@@ -136,7 +139,8 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots, rerun_check=No
                                                       dpred, e2e, s, random, rerun_check,
                                                       walk.repeat)
     params = [v for layer in layers for v in trainable(layer.params).values()]
-    if later and not random and (not moved_back or unsettled(
+    held = any(snapshot.holds_arrays() for snapshot in snapshots)
+    if later and not random and (not moved_back or held or unsettled(
             firsts_by_layer, s, [*acts[:-1], *(p.G for p in probes)], params)):
         found += _second_point_rows(model, layers, loss, x, y, s, firsts_by_layer, found,
                                     walk, screen)

@@ -152,6 +152,12 @@ class Snapshot:
                 changed.append(k)
         return changed
 
+    def holds_arrays(self) -> bool:
+        """Whether the layer held arrays besides its parameters and grads when snapshotted
+        (in attributes, their containers and sub-objects): caches of an earlier call, or
+        buffers."""
+        return any(_holds_array(saved) for _, saved in self.saved.values())
+
     def advanced_generators(self) -> list[str]:
         """Names of the generator attributes (numpy ``Generator``, ``RandomState``) whose
         state moved since the snapshot: the layer drew random numbers."""
@@ -186,6 +192,14 @@ class Snapshot:
         params = getattr(self.layer, "params", {})
         return [k for k, (array, values) in self.params.items()
                 if params.get(k) is not array or not same_values(array, values)]
+
+
+def _holds_array(saved) -> bool:
+    if isinstance(saved, np.ndarray):
+        return saved.size > 0
+    if isinstance(saved, _Items):
+        return any(_holds_array(s) for _, _, s in saved.entries)
+    return isinstance(saved, Snapshot) and saved.holds_arrays()
 
 
 def _advanced(generator, saved: _RngState) -> bool:

@@ -5,6 +5,8 @@ judge (kinks, zeros)."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -185,7 +187,8 @@ def test_a_relus_zeros_on_some_samples_leave_no_second_point():
 
     x = np.random.default_rng(7).normal(size=(32, 4))
     model = Sequential([Counted(4, 8, seed=2), z.ReLU(), z.Linear(8, 3, seed=2)])
-    hidden = model.layers[1].forward(model.layers[0].forward(x))
+    ran = copy.deepcopy(model)   # a model that ran before the check gets a second point
+    hidden = ran.layers[1].forward(ran.layers[0].forward(x))
     assert (hidden == 0).any() and (hidden != 0).any(axis=0).all()   # no dead unit
     calls.clear()
     y = np.random.default_rng(8).integers(0, 3, 32)
@@ -320,3 +323,34 @@ def test_a_middle_layer_returning_none_is_named_by_the_error():
     with pytest.raises(TypeError, match=r"1:Tanh.backward got dy=None from the model: "
                                         r"2:_ReturnsNone.backward returned None"):
         check_model(model, SoftmaxCrossEntropy(), X, Y)
+
+
+class TransposeKeptFromTheFirstForward(z.Linear):
+    """Caches W.T at its first forward ever and never refreshes it: right while W is the
+    weight of that forward, wrong after any change of W."""
+
+    def forward(self, x):
+        if not hasattr(self, "kept_transpose"):
+            self.kept_transpose = self.params["W"].T.copy()
+        return super().forward(x)
+
+    def backward(self, dy):
+        super().backward(dy)
+        return dy @ self.kept_transpose
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_cache_filled_by_a_forward_before_the_check_fails_in_a_chain(seed):
+    """The model ran once before the check (its initial loss printed): the cache is right
+    at the given point and wrong at the moved one, so a layer holding arrays before the
+    check makes the chain take a second point. Before, 20 of 20 such models passed."""
+    rng = np.random.default_rng(seed)
+    model = Sequential([z.Linear(6, 5, seed=seed), z.Tanh(),
+                        TransposeKeptFromTheFirstForward(5, 5, seed=seed + 1),
+                        z.Linear(5, 3, seed=seed + 2)])
+    x, y = rng.normal(size=(8, 6)), rng.integers(0, 3, 8)
+    loss = SoftmaxCrossEntropy()
+    loss.forward(model.forward(x), y)
+    report = check_model(model, loss, x, y)
+    failing = report.table[report.table.status == "fail"]
+    assert "2:TransposeKeptFromTheFirstForward" in set(failing.layer)
