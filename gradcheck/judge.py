@@ -142,6 +142,13 @@ def on_kink(analytic, est: Estimate, base_tol: np.ndarray) -> np.ndarray:
     return _kinked(~(err <= tol), est, tol)
 
 
+def failing(analytic, est: Estimate, base_tol: np.ndarray) -> np.ndarray:
+    """The values :func:`judge` fails (outside the tolerance and not at a kink), shape (m,)."""
+    err, tol = _compared(analytic, est, base_tol)
+    bad = ~(err <= tol)
+    return bad if est.kink is None and est.unresolved is None else bad & ~_kinked(bad, est, tol)
+
+
 def undecided(analytic, est: Estimate, base_tol: np.ndarray) -> np.ndarray:
     """The values whose verdict rests on the estimated error: outside ``base_tol`` and not
     at a kink (failing, or passing by the ``SAFETY * error`` allowance), shape (m,)."""

@@ -29,7 +29,7 @@ SECOND_POINT_NOTES = {
              "transposed weight, a cache keyed on an array's id) instead of the current one",
     "kink": "the given point sits on kinks; at a second point nearby, without them, the "
             "gradient is wrong",
-    "smooth": "at a second point nearby (no kinks there) it passes",
+    "smooth": "at a second point nearby (every input and parameter moved) it passes",
     "zeros": "the given point's check saw only zeros (it proved nothing there); at a second "
              "point nearby the gradient is wrong",
     "sampled": "fails at a second point, along random directions that see every element: "

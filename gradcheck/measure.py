@@ -20,7 +20,7 @@ import numpy as np
 
 from gradcheck.engine import Move
 from gradcheck.finite_diff import estimate, picked, stencil
-from gradcheck.judge import SAFETY, Rule, Verdict, judge, settled
+from gradcheck.judge import SAFETY, Rule, Verdict, failing, judge, settled
 from gradcheck.parallel import move_changes
 from gradcheck.point import Point
 from gradcheck.step_growth import grown_where_round_off_limits
@@ -143,8 +143,9 @@ def check_values(point: Point, values: ValueSet, analytic: list[np.ndarray], rul
         Evaluate unsettled values at half the step; False judges the first estimates alone
         (an unsettled value then fails: a quick screen, as in bisection).
     keep : list, optional
-        Receives ``(numeric, tolerance)`` of the local objective, each shape (m,): the full
-        arrays behind the verdict (the likely-cause analysis reads them).
+        Receives ``(numeric, tolerance, failing)`` of each objective, local first, each
+        shape (m,): the full arrays behind the verdicts, ``failing`` the values they fail
+        (the likely-cause analysis reads the local one's numeric values and tolerances).
     """
     st = stencil(method)
     ends = len(analytic) == 2
@@ -171,8 +172,9 @@ def check_values(point: Point, values: ValueSet, analytic: list[np.ndarray], rul
         estimates, base = grown_where_round_off_limits(
             analytic, estimates, base, run.rules, run.scales, values, run.deltas, run.bases)
     if keep is not None:
-        error = 0.0 if estimates[0].error is None else estimates[0].error
-        keep.append((np.asarray(estimates[0].value, float), base[0] + SAFETY * error))
+        for a, e, b in zip(analytic, estimates, base, strict=True):
+            keep.append((np.asarray(e.value, float),
+                         b + (0.0 if e.error is None else SAFETY * e.error), failing(a, e, b)))
     return [judge(a, e, b, s, values.label)
             for a, e, b, s in zip(analytic, estimates, base, run.scales, strict=True)]
 

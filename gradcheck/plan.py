@@ -38,7 +38,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from gradcheck.additivity import partials_add_up, unless_partials_add_up
+from gradcheck.additivity import unless_flat_partials_add_up
 from gradcheck.finite_diff import stencil
 from gradcheck.joint_looks import jointly_settled, unexplained
 from gradcheck.judge import COARSE, Rule, Verdict, passed, resolved
@@ -213,10 +213,9 @@ def _element_verdicts(point: Point, name: str, values, analytic, s: Settings, pr
     found = check_values(point, values, analytic, rules, s.method, progress, keep=keep)
     if keep:
         shape = point.live(name).shape
-        details[name] = tuple(a.reshape(shape) for a in keep[0])
-        found = unless_partials_add_up(found, lambda: partials_add_up(
-            point, name, *details[name], rules[0], s.method, s.step,
-            rng_for(s.seed, point.label, name, "additivity")))
+        details[name] = tuple(a.reshape(shape) for a in keep[0][:2])
+        found = unless_flat_partials_add_up(point, name, found, keep, rules, s.method, s.step,
+                                            rng_for(s.seed, point.label, name, "additivity"))
     return found
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from gradcheck import check_layer, check_model
-from reference_nets import Dense, Sequential
+from reference_nets import Dense, Flatten, MaxPool2D, ReLU, Sequential
 from reference_nets.losses import MSE
 
 
@@ -79,3 +79,24 @@ def test_a_model_with_a_correct_median_at_ties_passes(seed):
     rng = np.random.default_rng(seed)
     model = Sequential([RowMedian(), Dense(1, 2, seed=seed)])
     assert check_model(model, MSE(), tied(seed), rng.normal(size=(4, 2))).passed
+
+
+class PoolOff(MaxPool2D):
+    """Max-pooling whose backward is 10 % too large at every window."""
+
+    def backward(self, dy):
+        return super().backward(dy) * 1.1
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_ties_that_survive_the_second_point_do_not_hide_a_wrong_pool(seed):
+    """A dead window after a ReLU: four tied zeros at the pool's input at every point. The
+    pool's failing elements are smooth ones (numeric values of their own): its failure
+    stands, while a correct pool passes."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(2, 2, 4, 4))
+    x[0, 0, :2, :2] = -1.0 - rng.random((2, 2))
+    y = rng.normal(size=(2, 3))
+    for pool, ok in ((MaxPool2D, True), (PoolOff, False)):
+        model = Sequential([ReLU(), pool(2), Flatten(), Dense(8, 3, seed=seed)])
+        assert check_model(model, MSE(), x, y).passed is ok
