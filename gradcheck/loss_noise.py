@@ -11,21 +11,21 @@ end-to-end rows (a trained network, on a few batches in five).
 
 So when a model check has a failing row, the loss alone is evaluated along a line through
 the prediction (``POINTS`` points, spaced by the check's relative step, as its finite
-differences move it) and its round-off is read from the scatter of the fifth and sixth
-differences of those values, which a smooth loss's own curvature does not reach at that
-spacing (the median of their moduli: a kink of the loss spoils the six differences around
-it, fewer than half), the smaller of the two estimates. A loss that keeps one value along
-the whole line (a confident enough prediction: the sum of exponentials is exactly 1) does
-not resolve the check's moves at all; its round-off is then the change its gradient
-predicts at the line's end, which it did not show, so its end-to-end rows prove nothing
-(``"vacuous"``) rather than fail; one that repeats some values along the line is quantized
-more coarsely than a step moves it (a sum of exponentials a few ulps above 1), and its
-round-off is at least the smallest gap between its values.
+differences move it). Its round-off is read from the scatter of the fifth and sixth
+differences of those values (the median of their moduli, the smaller of the two), which a
+smooth loss's own curvature does not reach at that spacing; values that repeat are
+quantized more coarsely than the line moves them (a sum of exponentials a few ulps above 1),
+and their round-off is at least the smallest gap between their levels; a line of one value
+does not resolve its moves at all (the sum of exponentials exactly 1), and its round-off is
+one ulp of a loss of 1. No line may claim more than ``CAP`` ulps of a loss of 1 (or of the
+bound): a loss's inside is rarely larger, and a loss that a line sees as noisy for another
+reason (the kinks of an L1 or hinge loss near its targets, a loss that rounds its
+prediction) must not silence its own wrong gradient.
 
 Where that is well above the bound (``RERUN_FACTOR``), the check runs again with it as the
 least round-off of every end-to-end objective (``Settings.loss_noise``). The measurement
-reads no gradient of the model (a flat loss only its own, to size what it did not show): a
-wrong layer cannot widen its own tolerance, and a passing check pays nothing.
+reads no gradient: a wrong layer or a wrong loss backward cannot widen its own tolerance
+beyond ``CAP`` ulps, and a passing check pays nothing.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import numpy as np
 
 from gradcheck.finite_diff import rms
 from gradcheck.model_check import check_model_rows
-from gradcheck.point import round_off
+from gradcheck.point import machine_eps, round_off
 from gradcheck.restore import kept_state
 from gradcheck.selection import random_float32, rng_for
 from gradcheck.settings import Settings
@@ -45,7 +45,9 @@ from gradcheck.validation import loss_value
 
 __all__ = ["POINTS", "RERUN_FACTOR", "measured_loss_noise", "model_rows_within_loss_noise"]
 
-POINTS = 25          # losses along the line: 20 fifth differences, a kink spoils 6
+POINTS = 25          # losses along a line: 20 fifth differences, a kink spoils 6
+CAP = 16.0           # a measured round-off is at most this many ulps of a loss of 1 (or
+#                      of the bound): a loss's inside is rarely larger than that
 RERUN_FACTOR = 4.0   # a measured round-off this many times the bound reruns the check
 _HALF_NORMAL_MEDIAN = 0.6745   # median of |N(0, 1)|
 
@@ -67,8 +69,8 @@ def model_rows_within_loss_noise(model, found, loss, x, y, s: Settings, rerun_ch
 def measured_loss_noise(model, found, loss, x, y, s: Settings) -> tuple[float, float]:
     """``(bound, measured)``: the round-off of one evaluation of the loss at the model's
     prediction for ``x``, from its value (:func:`gradcheck.point.round_off`) and from the
-    scatter of its values along a line (module docstring); the model and the loss are
-    restored after."""
+    values along lines through it (module docstring); the model and the loss are restored
+    after."""
     with kept_state([*(u.obj for u in found.units), loss], model):
         pred = np.array(model.forward(x.copy()), copy=True)
         loss0 = loss_value(loss, pred, y)
@@ -79,18 +81,37 @@ def measured_loss_noise(model, found, loss, x, y, s: Settings) -> tuple[float, f
         rng = rng_for(s.seed, "loss round-off", "line")
         move = s.step * (np.abs(pred) + (rms(pred) or 1.0)) * random_float32(
             rng, pred.shape, signed=True)
-        offsets = (np.arange(POINTS) - POINTS // 2).reshape(-1, *[1] * pred.ndim)
-        values = np.array([loss_value(loss, p, y) for p in
-                           (pred + offsets * move).astype(pred.dtype, copy=False)])
-    if not np.isfinite(values).all():
+        line = _losses_along(loss, pred, y, move)
+    if line is None:   # the loss leaves its domain along the line
         return bound, 0.0
+    return bound, _round_off_of(line, max(machine_eps(pred), bound))   # least: an ulp of 1
+
+
+def _losses_along(loss, pred: np.ndarray, y, move: np.ndarray) -> np.ndarray | None:
+    """The loss at ``pred + k move`` for ``POINTS`` offsets ``k`` centred on 0, shape
+    (POINTS,); None where one is not finite or the loss refuses it."""
+    offsets = (np.arange(POINTS) - POINTS // 2).reshape(-1, *[1] * pred.ndim)
+    moved = (pred + offsets * move).astype(pred.dtype, copy=False)
+    try:
+        with np.errstate(all="ignore"):
+            values = np.array([float(np.asarray(loss.forward(p, y)).reshape(()))
+                               for p in moved])
+    except (ArithmeticError, ValueError, TypeError):
+        return None
+    return values if np.isfinite(values).all() else None
+
+
+def _round_off_of(values: np.ndarray, least: float) -> float:
+    """The round-off the losses ``values`` along one line show, at most ``CAP * least``:
+    ``least`` where they are all equal, else the scatter of their fifth and sixth
+    differences, and at least the smallest gap between their levels where some repeat."""
     levels = np.unique(values)
     if len(levels) == 1:   # the loss does not resolve moves of the step at all
-        return bound, float(abs(np.vdot(dpred, move))) * (POINTS // 2)
+        return least
     scatter = min(_scatter(values, 5), _scatter(values, 6))
-    if len(levels) < POINTS:   # repeated values: quantized more coarsely than a step moves it
-        return bound, max(scatter, float(np.diff(levels).min()))
-    return bound, scatter
+    if len(levels) < len(values):   # quantized more coarsely than a step moves it
+        scatter = max(scatter, float(np.diff(levels).min()))
+    return min(scatter, CAP * least)
 
 
 def _scatter(values: np.ndarray, order: int) -> float:

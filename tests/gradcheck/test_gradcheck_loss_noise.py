@@ -107,3 +107,76 @@ def test_the_model_and_the_loss_are_left_as_they_were():
 def _settings():
     return resolve_settings(mode="auto", method="central", eps=None, atol=None, rtol=None,
                             seed=0, where="check_model")
+
+
+class L1Off:
+    """Mean absolute error whose backward is 1.5 times too large; its kinks lie a few steps
+    from the prediction, so a line through it crosses many of them."""
+
+    def forward(self, pred, y):
+        self._d = pred - y
+        return float(np.abs(self._d).mean())
+
+    def backward(self):
+        return 1.5 * np.sign(self._d) / self._d.size
+
+
+class RoundingMSE:
+    """A forward that rounds the prediction (flat at the check's steps) and MSE's backward:
+    the backward is wrong (the forward's gradient is 0)."""
+
+    def forward(self, pred, y):
+        self._d = pred - y
+        return float(np.mean((np.round(pred, 2) - y) ** 2))
+
+    def backward(self):
+        return 2 * self._d / self._d.size
+
+
+class PowerOneAndAHalf:
+    """mean(pred ** 1.5), correct, defined for pred >= 0 only: a line through a ReLU's exact
+    zeros leaves its domain."""
+
+    def forward(self, pred, y):
+        self._p = pred
+        with np.errstate(invalid="ignore"):
+            return float(np.mean(pred ** 1.5))
+
+    def backward(self):
+        return 1.5 * np.sqrt(np.maximum(self._p, 0)) / self._p.size
+
+
+def test_a_kinked_loss_does_not_silence_its_own_wrong_backward():
+    rng = np.random.default_rng(0)
+    model = Sequential([Dense(5, 8, seed=0), Dense(8, 4, seed=1)])
+    x = rng.normal(size=(16, 5))
+    pred = model.forward(x)
+    step = _settings().step * (np.abs(pred) + np.sqrt(np.mean(pred ** 2)))
+    y = pred + rng.choice([-1, 1], pred.shape) * rng.uniform(2, 10, pred.shape) * step
+    model = Sequential([Dense(5, 8, seed=0), Dense(8, 4, seed=1)])
+    bound, measured = measured_loss_noise(model, find_layers(model), L1Off(), x, y,
+                                          _settings())
+    assert measured > 4 * bound   # the kinks look like round-off to the line...
+    assert measured <= 16 * max(np.finfo(float).eps, bound)   # ... but at most CAP ulps
+    report = check_model(model, L1Off(), x, y)
+    e2e = report.table[report.table.check == "end_to_end"]
+    assert not report.passed and (e2e.status == "fail").sum() >= 2
+
+
+def test_a_loss_flat_along_the_line_does_not_silence_a_wrong_backward():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(8, 4)), rng.normal(size=(8, 3))
+    report = check_model(Sequential([Dense(4, 3, seed=0)]), RoundingMSE(), x, y)
+    e2e = report.table[report.table.check == "end_to_end"]
+    assert set(e2e.status) == {"fail"}
+
+
+def test_a_line_that_leaves_the_loss_s_domain_measures_nothing_and_the_failure_stands():
+    from reference_nets import ReLU
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 4))
+    model = Sequential([FirstLayerOff(4, 3, seed=0), ReLU()])
+    report = check_model(model, PowerOneAndAHalf(), x, rng.normal(size=(8, 3)))
+    assert not report.passed
+    assert check_model(Sequential([Dense(4, 3, seed=0), ReLU()]), PowerOneAndAHalf(), x,
+                       rng.normal(size=(8, 3))).passed
