@@ -110,6 +110,8 @@ def _chain_point(layers, labels, acts, probes, e2e, loss, y, loss0: float, dtype
             return None
         own = {"input": (boxes[i], probe.dx), **{k: (v, probe.grads.get(k))
                                                  for k, v in params.items()}}
+        if boxes[i].dtype.kind not in "fc":   # token ids: a constant
+            del own["input"]
         for key, (live, grad) in own.items():
             tensors.append(Tensor(f"{i}.{key}", live))
             if grad is not None and np.shape(grad) == live.shape:
@@ -175,7 +177,8 @@ def chain_screen(layers, labels, acts, probes, e2e, loss, y, loss0: float, dpred
         judged = 2 if any(n in point.e2e for n in own) else 1   # as the layer's own point
         settled = {n.split(".", 1)[1]: verdicts[:judged] for n in own if n in joint.names}
         out.append(Screened(settled, len(settled) == len(own)))
-    seen = out[0].complete and not probes[0].mutates_input   # it ran on the "0.input" box
+    seen = (out[0].complete and not probes[0].mutates_input   # it ran on the "0.input" box
+            and "0.input" in names)
     return Screen(out, given, point.live("0.input") if seen else None)
 
 

@@ -190,6 +190,8 @@ def check_model(model, loss, x, y, *, mode: str = "auto", method: str = "central
         end-to-end rows then send many perturbed copies in one call (see
         :mod:`gradcheck.rest_of_model`).
     x : ndarray of float, shape (n, ...)
+        Or of integers or booleans (token ids, indices): a constant, never moved, for which
+        the first layer returns no dx (its row ``"constant"``).
     y : targets accepted by ``loss`` for the model's predictions (n rows)
     mode, method, eps, atol, rtol, seed, likely_cause, n_jobs
         As in :func:`check_layer` (``"complex_step"`` is not available: losses are real;
@@ -204,7 +206,7 @@ def check_model(model, loss, x, y, *, mode: str = "auto", method: str = "central
     """
     start = time.perf_counter()
     found = require_model(model, loss, method)
-    x = require_array(x, "x", "check_model")
+    x = require_array(x, "x", "check_model", constant_ok=True)
     warm_allocator([x, *(p for u in found.leaves for p in u.obj.params.values())])
     s = resolve_settings(mode=mode, method=method, eps=eps, atol=atol, rtol=rtol, seed=seed,
                          second_point=second_point, likely_cause=likely_cause,

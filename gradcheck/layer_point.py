@@ -102,8 +102,10 @@ def model_point(model, owners, loss, x: np.ndarray, y, dtype: str, *,
     loss0 = loss_value(loss, pred, y)
     dpred = np.array(loss.backward(), copy=True)
     dx = model.backward(dpred.copy())
-    tensors = [Tensor("input", x)]
-    analytic = {"input": np.array(dx, copy=True)} if np.shape(dx) == x.shape else {}
+    constant = x.dtype.kind not in "fc"   # token ids: never perturbed, no dx
+    tensors = [] if constant else [Tensor("input", x)]
+    analytic = ({"input": np.array(dx, copy=True)}
+                if not constant and np.shape(dx) == x.shape else {})
     _add_parameters(owners, tensors, analytic)
     noise = max(round_off(dtype, dpred, pred, loss0), noise_floor)
     return Point("model", tuple(tensors), evaluate, np.asarray(loss0), np.ones(()), analytic,
@@ -155,7 +157,8 @@ def moved_values(arrays: list[np.ndarray], rng: np.random.Generator, move: float
     of the tensor's scale (continuous, so ties and exact zeros break by about ``m``).
 
     ``outs`` (one per array, of its shape and dtype, not the array itself) receive the moved
-    values; by default new arrays. One draw of ``z`` serves every array, and is the only
+    values; by default new arrays. Integer and boolean arrays (token ids) are constants: copied
+    as they are. One draw of ``z`` serves every array, and is the only
     temporary of their size.
     """
     z = random_float32(rng, sum(a.size for a in arrays))   # uniform in [1, 2), exact
@@ -163,6 +166,12 @@ def moved_values(arrays: list[np.ndarray], rng: np.random.Generator, move: float
     z *= np.float32(2 * move)
     moved, start = [], 0
     for a, out in zip(arrays, outs or [None] * len(arrays), strict=True):
+        if a.dtype.kind not in "fc":   # integer or boolean: a constant, never moved
+            out = a.copy() if out is None else out
+            np.copyto(out, a)
+            moved.append(out)
+            start += a.size
+            continue
         if out is None:
             out = np.empty_like(a, dtype=np.result_type(a.dtype, np.float64))
         np.abs(a, out=out)

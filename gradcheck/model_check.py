@@ -211,7 +211,8 @@ def _chain_layer_rows(layers, acts, probes, loss, y, loss0: float, dpred, e2e: l
                 layers[i + 1:], acts[i + 1:], loss, y, loss0, s.step,
                 lambda i=i: rng_for(s.seed, "downstream", str(i)))
             point = layer_point(labels[i], layer, acts[i], probes[i], s.dtype,
-                                downstream=down, e2e=e2e[i], e2e_noise=noise)
+                                check_input=acts[i].dtype.kind in "fc", downstream=down,
+                                e2e=e2e[i], e2e_noise=noise)
             found, first = point_rows(point, s, bar, layer, acts[i], rerun_check,
                                       settled=screened[i].verdicts)
             rows += found
@@ -235,5 +236,6 @@ def _layers_at_second_point(model, layers, loss, x2, y, s: Settings, firsts: lis
         probe = LayerProbe(y0=acts[i + 1], G=G, dx=dx, grads=grads, mutates_input=mutated[i])
         label = layer_name(i, layer)
         own = [r for r in rows if r["layer"] == label and r["check"] == "gradient"]
-        extra += recheck_layer(label, layer, acts[i], probe, s, firsts[i], own)
+        extra += recheck_layer(label, layer, acts[i], probe, s, firsts[i], own,
+                               check_input=acts[i].dtype.kind in "fc")
     return extra

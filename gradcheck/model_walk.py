@@ -12,6 +12,7 @@ from gradcheck.model_backward import recorded_backward
 from gradcheck.model_record import shadowing
 from gradcheck.probe_calls import during
 from gradcheck.probes import probe_layer
+from gradcheck.report import constant_input_row
 from gradcheck.validation import layer_name, loss_value
 
 __all__ = ["Repeat", "Undetermined", "Walk", "probe_chain", "walk_chain"]
@@ -142,6 +143,13 @@ def _in_order(i: int, layer, acts: list, mutated: list, broken: list):
     return in_order
 
 
+def _held_constant(probe, label: str, x: np.ndarray) -> None:
+    """The first layer's probe rows for an integer or boolean model input (token ids): its
+    ``"constant"`` row in place of any complaint about the dx it need not return."""
+    probe.rows = [constant_input_row(label, "input", x)] + [
+        r for r in probe.rows if not (r["tensor"] == "input" and r["check"] == "grad_shape")]
+
+
 def probe_chain(layers, acts, mutated, dpred, firsts=None, linearity: bool = True) -> list:
     """Probe the layers from last to first; each gets the dL/dx of the probe after it as G.
 
@@ -160,6 +168,9 @@ def probe_chain(layers, acts, mutated, dpred, firsts=None, linearity: bool = Tru
                                 first=None if firsts is None else firsts[i],
                                 linearity=linearity)
         g = probes[i].dx
+        if i == 0 and acts[0].dtype.kind not in "fc":   # token ids: a constant, no dx
+            _held_constant(probes[0], layer_name(0, layers[0]), acts[0])
+            break
         if g is None:
             raise ValueError(f"check_model: layer {layer_name(i, layers[i])}'s backward returned "
                              "None; it must return dL/dx so the layers before it get their dy")

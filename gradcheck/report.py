@@ -115,6 +115,13 @@ def constant_row(layer: str, tensor: str, shape, message: str) -> dict[str, Any]
     return {**problem_row(layer, tensor, shape, "constant", message), "status": "constant"}
 
 
+def constant_input_row(layer: str, name: str, array: np.ndarray) -> dict[str, Any]:
+    """The ``"constant"`` row of an integer or boolean input (token ids, indices, masks)."""
+    return constant_row(layer, name, array.shape, f"{array.dtype} input: a constant (integer "
+                        "and boolean inputs are never perturbed and need no dx; pass it as "
+                        "floats to have its gradient checked)")
+
+
 class GradcheckError(AssertionError):
     """A gradient check failed; ``.report`` holds the :class:`GradcheckReport`."""
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from gradcheck.arrays import same_values
 from gradcheck.probe_calls import grad_words
-from gradcheck.report import constant_row, problem_row
+from gradcheck.report import constant_input_row, problem_row
 from gradcheck.validation import require_array, trainable
 from gradcheck.wrapper import Wrapper
 
@@ -191,11 +191,9 @@ class InputsAsParams(Wrapper):
 
     def rows(self, label: str) -> list[dict]:
         """Rows for the inputs held constant and the inputs forward wrote into."""
-        rows = [constant_row(label, n, a.shape, f"{a.dtype} input: a constant (integer and "
-                             "boolean inputs are never perturbed and need no dx; pass it as "
-                             "floats to have its gradient checked)")
-                for n, a, d in zip(self.inputs.names, self.inputs.arrays,
-                                   self.inputs.differentiable, strict=True) if not d]
+        rows = [constant_input_row(label, n, a) for n, a, d in zip(
+            self.inputs.names, self.inputs.arrays, self.inputs.differentiable, strict=True)
+            if not d]
         rows += [problem_row(label, n, self.params.get(n, np.empty(0)).shape, "mutation",
                              f"forward changed its input {n} in place; compute into a new "
                              "array (y = x * a, not x *= a) so callers keep their data")

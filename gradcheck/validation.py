@@ -46,14 +46,16 @@ def buffers_of(layer) -> dict:
     return held
 
 
-def require_array(x, name: str, where: str, *, batch: bool = True) -> np.ndarray:
-    """``x`` as a finite float ndarray (not copied), or a clear ``TypeError``/``ValueError``."""
+def require_array(x, name: str, where: str, *, batch: bool = True,
+                  constant_ok: bool = False) -> np.ndarray:
+    """``x`` as a finite float ndarray (not copied), or a clear ``TypeError``/``ValueError``;
+    ``constant_ok``: an integer or boolean array (token ids: held constant) passes too."""
     if not isinstance(x, np.ndarray):
         try:
             x = np.asarray(x)
         except (TypeError, ValueError) as exc:
             raise TypeError(f"{where}: {name} must be a float array ({exc})") from None
-    if x.dtype.kind != "f":
+    if x.dtype.kind != "f" and not (constant_ok and x.dtype.kind in "iub"):
         raise TypeError(f"{where}: {name} must be a float array (float32 or float64), got dtype "
                         f"{x.dtype}; convert it, e.g. {name}.astype(np.float64)")
     if batch and (x.ndim == 0 or x.shape[0] == 0):
@@ -61,7 +63,7 @@ def require_array(x, name: str, where: str, *, batch: bool = True) -> np.ndarray
                          f"n >= 1), got shape {x.shape}")
     if x.size == 0:
         raise ValueError(f"{where}: {name} is empty (shape {x.shape})")
-    if not np.isfinite(x).all():
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
         raise ValueError(f"{where}: {name} must be finite, found {int(np.isnan(x).sum())} NaN "
                          f"and {int(np.isinf(x).sum())} Inf values")
     return x
