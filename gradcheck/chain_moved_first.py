@@ -8,15 +8,16 @@ import numpy as np
 
 from gradcheck.model_backward import guarded_backward
 from gradcheck.moved_first import STALE_CAUSE, history_changes_gradient, moved_call_first
+from gradcheck.moved_run_check import MovedRun, moved_run_of
 from gradcheck.restore import Snapshot
 from gradcheck.settings import Settings
-from gradcheck.validation import layer_name
+from gradcheck.validation import layer_name, trainable
 
 __all__ = ["chain_moved_first", "name_stale_caches", "unsettled"]
 
 
 def chain_moved_first(model, layers, loss, x, y, s: Settings, loss_before: Snapshot,
-                      dtype: str) -> tuple[np.ndarray, bool]:
+                      dtype: str) -> tuple[np.ndarray, bool, MovedRun | None]:
     """:func:`gradcheck.moved_first.moved_call_first` of the model: its move set by
     ``dtype`` (that of the lowest-precision float of ``x`` and the parameters,
     :func:`gradcheck.settings.check_dtype`), its backward's ``dy`` the loss's
@@ -39,26 +40,40 @@ def chain_moved_first(model, layers, loss, x, y, s: Settings, loss_before: Snaps
         The private array holding ``x`` that the model's forward last ran on.
     backward_ran : bool
         Whether the moved backward ran (the forward was finite there).
+    run : MovedRun or None
+        What the moved run left (its point, loss and gradients), when its backward got the
+        loss's gradient, for :func:`gradcheck.moved_run_check.moved_run_disagrees`.
     """
-    return moved_call_first(model.forward, lambda dy: guarded_backward(model, layers, dy),
-                            layers, x, s.seed, dtype, "the model",
-                            lambda pred: _loss_gradient(loss, pred, y, loss_before))
+    seen: dict = {}
+
+    def upstream(pred):
+        seen["loss"], grad = _loss_gradient(loss, pred, y, loss_before)
+        return grad
+
+    def record(x_moved, dx):
+        params = [p for layer in layers for p in trainable(layer.params).values()]
+        seen["run"] = moved_run_of(layers, x_moved, params, seen["loss"], dx)
+
+    given, ran = moved_call_first(model.forward, lambda dy: guarded_backward(model, layers, dy),
+                                  layers, x, s.seed, dtype, "the model", upstream, record)
+    return given, ran, seen.get("run")
 
 
-def _loss_gradient(loss, pred: np.ndarray, y, before: Snapshot) -> np.ndarray | None:
-    """``dL/dpred`` at ``pred``, or None where the loss is not finite there or rejects it
-    (the moved point is the check's choice, not the user's); the loss's state is put back
-    to ``before`` after (a loss that keeps its first prediction must see the given point's
-    first)."""
+def _loss_gradient(loss, pred: np.ndarray, y, before: Snapshot
+                   ) -> tuple[float, np.ndarray | None]:
+    """The loss and ``dL/dpred`` at ``pred``, the gradient None where the loss is not finite
+    there or rejects it (the moved point is the check's choice, not the user's); the loss's
+    state is put back to ``before`` after (a loss that keeps its first prediction must see
+    the given point's first)."""
     try:   # numpy's warnings are off: moved_call_first runs this inside np.errstate
         value = float(loss.forward(pred, y))
         grad = np.array(loss.backward(), copy=True)
     except Exception:   # any loss error at a moved point: a random dy instead
-        return None
+        return float("nan"), None
     finally:
         before.restore()
     usable = np.isfinite(value) and grad.shape == pred.shape and np.isfinite(grad).all()
-    return grad if usable else None
+    return value, grad if usable else None
 
 
 def unsettled(firsts: list[dict], s: Settings, arrays, params) -> bool:

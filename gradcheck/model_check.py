@@ -17,6 +17,7 @@ from gradcheck.model_layers import ModelLayers
 from gradcheck.model_second_point import model_second_point
 from gradcheck.model_targets import targets_of
 from gradcheck.model_walk import Repeat, Undetermined, probe_chain, walk_chain
+from gradcheck.moved_run_check import moved_run_disagrees
 from gradcheck.point import round_off
 from gradcheck.probe_calls import LayerProbe
 from gradcheck.probes import calls_leave_params_alone
@@ -113,9 +114,10 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots, rerun_check=No
     snapshots, loss_before = snapshots[:len(layers)], snapshots[len(layers)]
     named = {"x": x, **{f"{layer_name(i, layer)}.{k}": v for i, layer in enumerate(layers)
                         for k, v in layer.params.items()}}
-    given, moved_back = (chain_moved_first(model, layers, loss, x, y, s, loss_before,
-                                           check_dtype(named, "check_model"))
-                         if s.second_point else (None, False))
+    given, moved_back, moved_run = (chain_moved_first(model, layers, loss, x, y, s,
+                                                      loss_before,
+                                                      check_dtype(named, "check_model"))
+                                    if s.second_point else (None, False, None))
     walk = walk_chain(model, layers, loss, x, y, one_forward, given)
     acts, mutated, loss0, dpred, chained, recorded = walk[:6]
     firsts, e2e = recorded or (None, None)
@@ -138,10 +140,9 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots, rerun_check=No
     found, firsts_by_layer, screen = _chain_layer_rows(layers, acts, probes, loss, y, loss0,
                                                       dpred, e2e, s, random, rerun_check,
                                                       walk.repeat)
-    params = [v for layer in layers for v in trainable(layer.params).values()]
-    held = any(snapshot.holds_arrays() for snapshot in snapshots)
-    if later and not random and (not moved_back or held or unsettled(
-            firsts_by_layer, s, [*acts[:-1], *(p.G for p in probes)], params)):
+    if later and not random and _needs_second_point(
+            model, layers, loss, y, s, snapshots, firsts_by_layer, [*acts[:-1], *(
+                p.G for p in probes)], moved_run if moved_back else None, screen):
         found += _second_point_rows(model, layers, loss, x, y, s, firsts_by_layer, found,
                                     walk, screen)
     if later:
@@ -149,6 +150,21 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots, rerun_check=No
     if given is not None:
         name_stale_caches(layers, acts, probes, snapshots, found)
     return [row for p in probes for row in p.rows] + found, s
+
+
+def _needs_second_point(model, layers, loss, y, s: Settings, snapshots, firsts: list[dict],
+                        arrays, moved_run, screen: Screen) -> bool:
+    """Whether a chain checked at its given point gets a second point: its moved backward
+    did not run (``moved_run`` None), a layer held arrays before the check, the given point
+    leaves something unsettled (:func:`gradcheck.chain_moved_first.unsettled`), or the moved
+    run's gradients disagree with its loss along the screen's joint direction
+    (:func:`gradcheck.moved_run_check.moved_run_disagrees`)."""
+    params = [v for layer in layers for v in trainable(layer.params).values()]
+    if moved_run is None or any(snapshot.holds_arrays() for snapshot in snapshots) or \
+            unsettled(firsts, s, arrays, params):
+        return True
+    return screen.joint is not None and moved_run_disagrees(model, layers, loss, y, moved_run,
+                                                            screen.joint, s.loss_noise)
 
 
 def _second_point_rows(model, layers, loss, x, y, s: Settings, firsts: list[dict],

@@ -48,7 +48,7 @@ STALE_CAUSE = (
 
 
 def moved_call_first(forward, backward, layers, x: np.ndarray, seed: int, dtype: str,
-                     label: str, upstream) -> tuple[np.ndarray, bool]:
+                     label: str, upstream, record=None) -> tuple[np.ndarray, bool]:
     """Run ``forward`` and ``backward`` once at a moved point; the array it ran on, now
     holding ``x`` again, for the given point's first forward.
 
@@ -71,6 +71,9 @@ def moved_call_first(forward, backward, layers, x: np.ndarray, seed: int, dtype:
         there is of the size of the given point's, so that the grads it leaves show in an
         accumulating backward at any scale of the loss. Where it gives None, a standard
         normal ``dy``.
+    record : callable, optional
+        ``record(x_moved, dx)``, called right after a backward on ``upstream``'s ``dy``
+        (the parameters still moved): what the moved run left, for a check of it.
 
     Returns
     -------
@@ -91,7 +94,9 @@ def moved_call_first(forward, backward, layers, x: np.ndarray, seed: int, dtype:
         if backward_ran:
             dy = upstream(y)
             with during(f"the backward of {label} at a moved point, before the given point"):
-                backward(upstream_like(y, rng) if dy is None else dy)
+                dx = backward(upstream_like(y, rng) if dy is None else dy)
+            if record is not None and dy is not None:
+                record(buffer, dx)
     np.copyto(buffer, x)
     return buffer, backward_ran
 

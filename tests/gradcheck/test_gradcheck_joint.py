@@ -162,9 +162,10 @@ def test_check_model_costs_two_perturbed_forwards_per_layer():
 
 
 def test_stale_caches_cost_one_run_of_the_model_at_a_moved_point_first():
-    # the model forward and backward at a moved point, then the given point as above; a
-    # given point on no kink that saw no zeros needs no second point
-    assert forwards_of_a_check() == [1 + 3, 1 + 3, 1 + 3]
+    # the model forward and backward at a moved point, then the given point as above, then
+    # one forward along the screen's direction from the moved point (its gradients agree
+    # with its loss); a given point on no kink that saw no zeros needs no second point
+    assert forwards_of_a_check() == [1 + 3 + 1, 1 + 3 + 1, 1 + 3 + 1]
 
 
 def test_the_second_point_costs_one_run_of_the_model_and_one_per_direction(monkeypatch):

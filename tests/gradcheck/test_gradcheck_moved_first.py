@@ -193,7 +193,8 @@ def test_a_relus_zeros_on_some_samples_leave_no_second_point():
     calls.clear()
     y = np.random.default_rng(8).integers(0, 3, 32)
     assert check_model(model, SoftmaxCrossEntropy(), x, y).passed
-    assert len(calls) == 1 + 1 + 2   # the moved run, the walk, the screen's pair
+    assert len(calls) == 1 + 1 + 2 + 1   # the moved run, the walk, the screen's pair, the
+    #                                       moved run's check along the screen's direction
 
 
 class GammaLeftOutOfDx(z.BatchNorm):
@@ -256,7 +257,7 @@ def test_a_loss_that_refuses_the_moved_prediction_gives_no_dy_and_is_put_back():
             raise ValueError("not this prediction")
 
     loss, pred = Refusing(), np.ones((6, 3))
-    assert _loss_gradient(loss, pred, pred, Snapshot(loss)) is None
+    assert _loss_gradient(loss, pred, pred, Snapshot(loss))[1] is None
     assert not hasattr(loss, "seen")
 
 

@@ -57,9 +57,10 @@ def test_a_model_the_screen_settles_runs_one_forward_at_the_given_point(monkeypa
     model = Sequential([CountedForwards(12, 16, seed=1), Tanh(), Dense(16, 10, seed=2)])
     x, y = RNG.normal(size=(8, 12)), RNG.integers(0, 10, 8)
     one, two = model_forwards(monkeypatch, model, SoftmaxCrossEntropy(), x, y)
-    # the model's run at a moved point first, the walk, the screen's pair of runs (no
-    # second point: the given point sat on no kink and saw no zeros)
-    assert (one, two) == (1 + 1 + 2, 1 + 2 + 2)
+    # the model's run at a moved point first, the walk, the screen's pair of runs, the
+    # moved run's check along the screen's direction (no second point: the given point sat
+    # on no kink and saw no zeros, and the moved run's gradients agree with its loss)
+    assert (one, two) == (1 + 1 + 2 + 1, 1 + 2 + 2 + 1)
 
 
 def test_a_layer_left_to_its_own_point_costs_the_second_forward(monkeypatch):

@@ -68,7 +68,8 @@ def test_a_failure_of_the_whole_model_is_reported_when_no_layer_check_resolves_i
     # second point as when the given point sits on kinks), where the layers' own checks
     # find nothing (as when their random directions all but miss the error): the whole
     # model's failing tensor is the row
-    monkeypatch.setattr(gradcheck.model_check, "chain_moved_first", lambda *a: (None, False))
+    monkeypatch.setattr(gradcheck.model_check, "chain_moved_first",
+                        lambda *a: (None, False, None))
     monkeypatch.setattr(gradcheck.model_check, "unsettled", lambda *a: True)
     monkeypatch.setattr(gradcheck.model_check, "recheck_layer", lambda *a, **k: [])
     report = stale_input_in_a_model(np.random.default_rng(0))

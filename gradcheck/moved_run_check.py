@@ -1,0 +1,102 @@
+"""A chain's run at a moved point, checked along the given point's joint direction.
+
+Before its given point a chain runs once forward and backward at a moved point (inputs and
+parameters moved by about 1 %: :func:`gradcheck.chain_moved_first.chain_moved_first`), so
+that every cache kept from an earlier call holds moved values at the given point. The
+gradients that run left were never checked: a bug the given point hides shows there, such as
+a fused Dense+tanh layer whose backward recomputes the tanh from ``x @ W`` without its bias
+while the biases are 0, as they start.
+
+So when the model gets no second point, the moved run's gradients are checked along the
+screen's joint direction over the model's tensors at the cost of one forward:
+``L(q + m) - L(q)`` against ``<g(q), m>`` (one-sided, ``m`` the joint direction's move),
+within ``LOOSE`` of the sum of the tensors' terms (a screen for the errors a hidden bug
+makes, 1e-3 of a tensor's term and above; the given point resolves 1e-7) plus the loss's
+round-off over the step. Where they disagree the model gets its second point, which judges
+the tensors and names the layer: a disagreement of this screen alone never fails anything.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+from gradcheck.judge import NOISE_FACTOR
+from gradcheck.point import machine_eps
+from gradcheck.validation import NonFiniteLoss, loss_value, trainable
+
+__all__ = ["LOOSE", "MovedRun", "moved_run_disagrees", "moved_run_of"]
+
+LOOSE = 1e-4   # the share of the tensors' terms a moved run's screen allows
+
+
+@dataclass(frozen=True)
+class MovedRun:
+    """What the chain's moved run left: its input and parameters (copies, in the order of
+    :func:`_parameters`), its loss, and its gradients by tensor name (``"input"``, the dx
+    ``model.backward`` returned, and ``"<i>.<key>"``)."""
+
+    x: np.ndarray
+    params: list[np.ndarray]
+    loss: float
+    grads: dict[str, np.ndarray]
+
+
+def moved_run_of(layers, x: np.ndarray, params: list[np.ndarray], loss: float, dx
+                 ) -> MovedRun:
+    """A :class:`MovedRun` of ``layers`` right after their moved backward (``params``: the
+    moved parameters, as they are now)."""
+    grads = {f"{i}.{k}": np.array(g, copy=True) for i, layer in enumerate(layers)
+             for k, g in layer.grads.items() if k in trainable(layer.params)}
+    if dx is not None and np.shape(dx) == x.shape:
+        grads["input"] = np.array(dx, copy=True)
+    return MovedRun(x.copy(), [p.copy() for p in params], loss, grads)
+
+
+def moved_run_disagrees(model, layers, loss, y, run: MovedRun, joint, loss_noise: float = 0.0
+                        ) -> bool:
+    """Whether the loss along ``joint`` (a :class:`gradcheck.joint_direction.Joint` over
+    ``"input"`` and ``"<i>.<key>"``) from the moved run's point changes by other than its
+    gradients say (module docstring); False when a gradient of it is missing."""
+    terms = []
+    for name, v, w in zip(joint.names, joint.directions, joint.weights, strict=True):
+        g = run.grads.get(name)
+        if g is None or g.size != v.size:
+            return False
+        terms.append(float(w) * float(v @ g.reshape(-1)))
+    with _moved_back(layers, run, joint) as x2:
+        try:
+            with np.errstate(all="ignore"):
+                moved = loss_value(loss, model.forward(x2), y)
+        except NonFiniteLoss:
+            return False
+    eps = machine_eps(run.x, *run.params)
+    noise = NOISE_FACTOR * (eps * (abs(run.loss) + abs(moved)) + 2 * loss_noise)
+    return abs((moved - run.loss) - sum(terms)) > LOOSE * sum(map(abs, terms)) + noise
+
+
+def _parameters(layers) -> list[np.ndarray]:
+    return [p for layer in layers for p in trainable(layer.params).values()]
+
+
+@contextmanager
+def _moved_back(layers, run: MovedRun, joint):
+    """The parameters at the moved run's values plus the joint move, and the moved input plus
+    its share of it, for the block; every parameter restored exactly after."""
+    live = _parameters(layers)
+    saved = [p.copy() for p in live]
+    named = {f"{i}.{k}": p for i, layer in enumerate(layers)
+             for k, p in trainable(layer.params).items()}
+    x2 = run.x.copy()
+    try:
+        for p, moved in zip(live, run.params, strict=True):
+            np.copyto(p, moved)
+        for name, v, w in zip(joint.names, joint.directions, joint.weights, strict=True):
+            target = x2 if name == "input" else named[name]
+            target += (float(w) * v).reshape(target.shape).astype(target.dtype, copy=False)
+        yield x2
+    finally:
+        for p, original in zip(live, saved, strict=True):
+            np.copyto(p, original)
