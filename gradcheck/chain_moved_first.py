@@ -8,10 +8,10 @@ import numpy as np
 
 from gradcheck.model_backward import guarded_backward
 from gradcheck.moved_first import STALE_CAUSE, history_changes_gradient, moved_call_first
-from gradcheck.moved_run_check import MovedRun, moved_run_of
+from gradcheck.moved_run_check import MovedRun, moved_run_of, trainable_arrays
 from gradcheck.restore import Snapshot
 from gradcheck.settings import Settings
-from gradcheck.validation import layer_name, trainable
+from gradcheck.validation import layer_name
 
 __all__ = ["chain_moved_first", "name_stale_caches", "unsettled"]
 
@@ -51,8 +51,7 @@ def chain_moved_first(model, layers, loss, x, y, s: Settings, loss_before: Snaps
         return grad
 
     def record(x_moved, dx):
-        params = [p for layer in layers for p in trainable(layer.params).values()]
-        seen["run"] = moved_run_of(layers, x_moved, params, seen["loss"], dx)
+        seen["run"] = moved_run_of(layers, x_moved, trainable_arrays(layers), seen["loss"], dx)
 
     given, ran = moved_call_first(model.forward, lambda dy: guarded_backward(model, layers, dy),
                                   layers, x, s.seed, dtype, "the model", upstream, record)

@@ -167,8 +167,10 @@ def moved_values(arrays: list[np.ndarray], rng: np.random.Generator, move: float
     moved, start = [], 0
     for a, out in zip(arrays, outs or [None] * len(arrays), strict=True):
         if a.dtype.kind not in "fc":   # integer or boolean: a constant, never moved
-            out = a.copy() if out is None else out
-            np.copyto(out, a)
+            if out is None:
+                out = a.copy()
+            else:
+                np.copyto(out, a)
             moved.append(out)
             start += a.size
             continue

@@ -17,7 +17,7 @@ from gradcheck.model_layers import ModelLayers
 from gradcheck.model_second_point import model_second_point
 from gradcheck.model_targets import targets_of
 from gradcheck.model_walk import Repeat, Undetermined, probe_chain, walk_chain
-from gradcheck.moved_run_check import moved_run_disagrees
+from gradcheck.moved_run_check import moved_run_disagrees, trainable_arrays
 from gradcheck.point import round_off
 from gradcheck.probe_calls import LayerProbe
 from gradcheck.probes import calls_leave_params_alone
@@ -155,13 +155,14 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots, rerun_check=No
 def _needs_second_point(model, layers, loss, y, s: Settings, snapshots, firsts: list[dict],
                         arrays, moved_run, screen: Screen) -> bool:
     """Whether a chain checked at its given point gets a second point: its moved backward
-    did not run (``moved_run`` None), a layer held arrays before the check, the given point
+    did not run on the loss's gradient (``moved_run`` None: the forward was not finite
+    there, or the loss refused it and a random ``dy`` stood in), a layer held arrays before
+    the check, the given point
     leaves something unsettled (:func:`gradcheck.chain_moved_first.unsettled`), or the moved
     run's gradients disagree with its loss along the screen's joint direction
     (:func:`gradcheck.moved_run_check.moved_run_disagrees`)."""
-    params = [v for layer in layers for v in trainable(layer.params).values()]
     if moved_run is None or any(snapshot.holds_arrays() for snapshot in snapshots) or \
-            unsettled(firsts, s, arrays, params):
+            unsettled(firsts, s, arrays, trainable_arrays(layers)):
         return True
     return screen.joint is not None and moved_run_disagrees(model, layers, loss, y, moved_run,
                                                             screen.joint, s.loss_noise)

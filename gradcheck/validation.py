@@ -56,8 +56,9 @@ def require_array(x, name: str, where: str, *, batch: bool = True,
         except (TypeError, ValueError) as exc:
             raise TypeError(f"{where}: {name} must be a float array ({exc})") from None
     if x.dtype.kind != "f" and not (constant_ok and x.dtype.kind in "iub"):
-        raise TypeError(f"{where}: {name} must be a float array (float32 or float64), got dtype "
-                        f"{x.dtype}; convert it, e.g. {name}.astype(np.float64)")
+        held = " (or of integers or booleans, held constant)" if constant_ok else ""
+        raise TypeError(f"{where}: {name} must be a float array (float32 or float64){held}, got "
+                        f"dtype {x.dtype}; convert it, e.g. {name}.astype(np.float64)")
     if batch and (x.ndim == 0 or x.shape[0] == 0):
         raise ValueError(f"{where}: {name} must hold a non-empty batch (shape (n, ...) with "
                          f"n >= 1), got shape {x.shape}")

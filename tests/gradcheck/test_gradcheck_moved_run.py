@@ -71,3 +71,22 @@ def test_the_moved_run_agrees_on_a_correct_chain_and_disagrees_on_the_wrong_one(
         model, x, y = chain(3, forgets_bias)
         check_model(model, SoftmaxCrossEntropy(), x, y, seed=3)
         assert said and set(said) == {forgets_bias}
+
+
+def test_a_loss_that_refuses_the_screen_s_point_sends_the_model_to_its_second_point(
+        monkeypatch):
+    """The screen's point is the check's choice: a refusal there is no error of the user's
+    (before, check_model raised it); the second point decides, and a correct model passes."""
+    import gradcheck.moved_run_check
+
+    def refuses(*args):
+        raise ValueError("pred below the loss's domain")
+
+    second = []
+    rows = gradcheck.model_check._second_point_rows
+    monkeypatch.setattr(gradcheck.moved_run_check, "loss_value", refuses)
+    monkeypatch.setattr(gradcheck.model_check, "_second_point_rows",
+                        lambda *a: second.append(1) or rows(*a))
+    model, x, y = chain(0, forgets_bias=False)
+    assert check_model(model, SoftmaxCrossEntropy(), x, y).passed
+    assert second == [1]
