@@ -2,7 +2,7 @@
 
 Tanh MLPs (reference_nets, float64, batch 64, softmax cross-entropy, one thread). Each round
 times ``--checks`` checks with the moved run's check switched off
-(``gradcheck.model_check.moved_run_disagrees`` replaced by one that says "agrees") and as
+(``gradcheck.chain_second_point.moved_run_disagrees`` replaced by one that says "agrees") and as
 it is, in turn; the table gives the fastest round's median of each and the share it adds.
 
 Run: ``.venv/bin/python bench/gradcheck_moved_run_cost.py [--rounds 15] [--checks 31]
@@ -22,7 +22,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402  (thread settings must precede the imports)
 
-import gradcheck.model_check as model_check  # noqa: E402
+import gradcheck.chain_second_point as second_point  # noqa: E402
 from gradcheck import check_model  # noqa: E402
 from reference_nets.losses import SoftmaxCrossEntropy  # noqa: E402
 from reference_nets.zoo import mlp  # noqa: E402
@@ -47,7 +47,7 @@ def _median_ms(model, loss, x, y, checks: int) -> float:
 
 def main() -> int:
     args = _parse()
-    screen, loss = model_check.moved_run_disagrees, SoftmaxCrossEntropy()
+    screen, loss = second_point.moved_run_disagrees, SoftmaxCrossEntropy()
     print(f"{'sizes':<16} {'without ms':>11} {'with ms':>9} {'added':>7}")
     for label in args.sizes:
         sizes = tuple(map(int, label.split("-")))
@@ -57,9 +57,9 @@ def main() -> int:
         best = {"without": [], "with": []}
         for _ in range(args.rounds):
             for name, fn in (("without", lambda *a, **k: False), ("with", screen)):
-                model_check.moved_run_disagrees = fn
+                second_point.moved_run_disagrees = fn
                 best[name].append(_median_ms(model, loss, x, y, args.checks))
-        model_check.moved_run_disagrees = screen
+        second_point.moved_run_disagrees = screen
         off, on = min(best["without"]), min(best["with"])
         print(f"{label:<16} {off:>11.2f} {on:>9.2f} {100 * (on / off - 1):>6.1f}%")
     return 0

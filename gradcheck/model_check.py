@@ -5,21 +5,18 @@ cannot judge), any other model in :mod:`gradcheck.model_graph`; causes before sy
 
 from __future__ import annotations
 
-from gradcheck.chain_moved_first import chain_moved_first, name_stale_caches, unsettled
+from gradcheck.chain_moved_first import chain_moved_first, name_stale_caches
 from gradcheck.chain_screen import Screen, Screened, chain_screen
-from gradcheck.judge import passed
-from gradcheck.layer_check import point_rows, recheck_layer
+from gradcheck.chain_second_point import needs_second_point, second_point_rows
+from gradcheck.layer_check import point_rows
 from gradcheck.layer_point import layer_point
 from gradcheck.linearity_probe import linearity_afresh
 from gradcheck.model_backward import model_grads
 from gradcheck.model_graph import graph_rows
 from gradcheck.model_layers import ModelLayers
-from gradcheck.model_second_point import model_second_point
 from gradcheck.model_targets import targets_of
 from gradcheck.model_walk import Repeat, Undetermined, probe_chain, walk_chain
-from gradcheck.moved_run_check import moved_run_disagrees, trainable_arrays
 from gradcheck.point import round_off
-from gradcheck.probe_calls import LayerProbe
 from gradcheck.probes import calls_leave_params_alone
 from gradcheck.progress import progress_bar
 from gradcheck.rest_of_model import Downstream
@@ -140,47 +137,16 @@ def model_rows(model, layers, loss, x, y, s: Settings, snapshots, rerun_check=No
     found, firsts_by_layer, screen = _chain_layer_rows(layers, acts, probes, loss, y, loss0,
                                                       dpred, e2e, s, random, rerun_check,
                                                       walk.repeat)
-    if later and not random and _needs_second_point(
+    if later and not random and needs_second_point(
             model, layers, loss, y, s, snapshots, firsts_by_layer, [*acts[:-1], *(
                 p.G for p in probes)], moved_run if moved_back else None, screen):
-        found += _second_point_rows(model, layers, loss, x, y, s, firsts_by_layer, found,
+        found += second_point_rows(model, layers, loss, x, y, s, firsts_by_layer, found,
                                     walk, screen)
     if later:
         _linearity_rows(layers, acts, probes, found, checked_twice=moved_back)
     if given is not None:
         name_stale_caches(layers, acts, probes, snapshots, found)
     return [row for p in probes for row in p.rows] + found, s
-
-
-def _needs_second_point(model, layers, loss, y, s: Settings, snapshots, firsts: list[dict],
-                        arrays, moved_run, screen: Screen) -> bool:
-    """Whether a chain checked at its given point gets a second point: its moved backward
-    did not run on the loss's gradient (``moved_run`` None: the forward was not finite
-    there, or the loss refused it and a random ``dy`` stood in), a layer held arrays before
-    the check, the given point
-    leaves something unsettled (:func:`gradcheck.chain_moved_first.unsettled`), or the moved
-    run's gradients disagree with its loss along the screen's joint direction
-    (:func:`gradcheck.moved_run_check.moved_run_disagrees`)."""
-    if moved_run is None or any(snapshot.holds_arrays() for snapshot in snapshots) or \
-            unsettled(firsts, s, arrays, trainable_arrays(layers)):
-        return True
-    return screen.joint is not None and moved_run_disagrees(model, layers, loss, y, moved_run,
-                                                            screen.joint, s.loss_noise)
-
-
-def _second_point_rows(model, layers, loss, x, y, s: Settings, firsts: list[dict],
-                       found: list[dict], walk, screen: Screen) -> list[dict]:
-    """:func:`gradcheck.model_second_point.model_second_point` of the chain, its layers at
-    the second point by :func:`_layers_at_second_point` (the tensors that failed at the
-    given point, ``firsts``, left out)."""
-    wrong = {f"{i}.{n}" for i, first in enumerate(firsts)
-             for n, verdicts in first.items() if not passed(verdicts)}
-    return model_second_point(
-        model, [(str(i), layer) for i, layer in enumerate(layers)], loss, x, y, s, wrong,
-        lambda x2: _layers_at_second_point(model, layers, loss, x2, y, s, firsts, found,
-                                           walk.repeat), walk.mutates,
-        screen.joint, {str(i): layer_name(i, layer) for i, layer in enumerate(layers)},
-        screen.input_seen) or []
 
 
 def _linearity_rows(layers, acts, probes, rows: list[dict], checked_twice: bool) -> None:
@@ -237,22 +203,3 @@ def _chain_layer_rows(layers, acts, probes, loss, y, loss0: float, dpred, e2e: l
     if repeat.known != known and screen.input_seen is not None:   # confirm() ran the model
         screen = screen._replace(input_seen=repeat.ran_on)   # on its own copy: layer 0's last
     return rows, firsts, screen
-
-
-def _layers_at_second_point(model, layers, loss, x2, y, s: Settings, firsts: list[dict],
-                            rows: list[dict], repeat: Repeat) -> list[dict]:
-    """Every layer at its input after a model forward at the second point (``repeat``
-    confirmed first: at the given point the layers are deterministic)."""
-    repeat.confirm()
-    acts, mutated, _, _, _, recorded, _, _ = walk_chain(model, layers, loss, x2, y)
-    if recorded is None:
-        return []
-    extra = []
-    for i, layer in enumerate(layers):
-        G, dx, grads, _ = recorded[0][i]
-        probe = LayerProbe(y0=acts[i + 1], G=G, dx=dx, grads=grads, mutates_input=mutated[i])
-        label = layer_name(i, layer)
-        own = [r for r in rows if r["layer"] == label and r["check"] == "gradient"]
-        extra += recheck_layer(label, layer, acts[i], probe, s, firsts[i], own,
-                               check_input=acts[i].dtype.kind in "fc")
-    return extra

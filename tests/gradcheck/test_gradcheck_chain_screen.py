@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import gradcheck.chain_second_point
 import gradcheck.model_check
 from gradcheck import check_model
 from reference_nets import Sequential
@@ -123,7 +124,7 @@ def test_the_second_point_reuses_the_screens_directions(monkeypatch):
     sizes = []
     draw = joint.random_directions_of
     monkeypatch.setattr(joint, "LOW_PROJECTION", 0.0)   # no redraws: only first draws count
-    monkeypatch.setattr(gradcheck.model_check, "unsettled", lambda *a: True)
+    monkeypatch.setattr(gradcheck.chain_second_point, "unsettled", lambda *a: True)
     monkeypatch.setattr(joint, "random_directions_of",
                         lambda rng, wanted: sizes.extend(wanted) or draw(rng, wanted))
     model = chain(Dense(16, 12, init="xavier", seed=2))
@@ -163,7 +164,7 @@ def test_a_chain_whose_screen_moves_only_inner_inputs_reaches_its_second_point(m
     # screen's joint direction holds only the inner layers' inputs, none of the whole
     # model's tensors, so the second point (run as if the given point sat on kinks) plans
     # its own (it raised a ValueError)
-    monkeypatch.setattr(gradcheck.model_check, "unsettled", lambda *a: True)
+    monkeypatch.setattr(gradcheck.chain_second_point, "unsettled", lambda *a: True)
     model = Sequential([Dense(2, 4, seed=1), Tanh(), Dense(4, 2, seed=2)])
     x, y = np.random.default_rng(0).normal(size=(4, 2)), np.array([0, 1, 1, 0])
     report = check_model(model, SoftmaxCrossEntropy(), x, y)

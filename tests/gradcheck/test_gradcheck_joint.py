@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import gradcheck.chain_second_point
 import gradcheck.joint_looks
 import gradcheck.model_check
 import gradcheck.model_second_point
@@ -172,7 +173,7 @@ def test_the_second_point_costs_one_run_of_the_model_and_one_per_direction(monke
     # as when the given point sits on kinks: the model at the second point (its forward
     # before the backward there) and one one-sided run along its joint direction: the loss
     # at the second point is known, and a correct model settles on the first estimate
-    monkeypatch.setattr(gradcheck.model_check, "unsettled", lambda *a: True)
+    monkeypatch.setattr(gradcheck.chain_second_point, "unsettled", lambda *a: True)
     assert forwards_of_a_check() == [1 + 3 + 1 + 1, 1 + 3 + 1 + 1, 1 + 3 + 1 + 1]
 
 
@@ -380,7 +381,7 @@ def test_a_model_whose_one_sided_second_point_is_too_coarse_is_not_checked_tenso
     for layer in model.layers[::2]:
         layer.params["W"] *= 0.03
     methods, fallbacks = [], []
-    monkeypatch.setattr(gradcheck.model_check, "unsettled", lambda *a: True)
+    monkeypatch.setattr(gradcheck.chain_second_point, "unsettled", lambda *a: True)
     measured = gradcheck.model_second_point.check_jointly
     monkeypatch.setattr(gradcheck.model_second_point, "check_jointly",
                         lambda point, joint, s: methods.append(s.method) or measured(

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 import gradcheck.chain_moved_first
+import gradcheck.chain_second_point
 import gradcheck.model_check
+import gradcheck.model_walk
 from gradcheck import check_layer, check_model
 from gradcheck.chain_moved_first import _loss_gradient
 from gradcheck.restore import Snapshot
@@ -297,8 +299,8 @@ def test_the_models_own_state_is_put_back():
 def test_sample_mode_checks_a_smooth_chain_at_its_second_point_too(monkeypatch, mode, runs):
     # sampled elements miss most of a tensor; the second point's directions see them all
     calls = []
-    second = gradcheck.model_check.model_second_point
-    monkeypatch.setattr(gradcheck.model_check, "model_second_point",
+    second = gradcheck.chain_second_point.model_second_point
+    monkeypatch.setattr(gradcheck.chain_second_point, "model_second_point",
                         lambda *a, **k: calls.append(1) or second(*a, **k))
     model = chain(z.Linear(4, 4, seed=1))
     assert check_model(model, SoftmaxCrossEntropy(), X, Y, mode=mode).passed
@@ -355,3 +357,27 @@ def test_a_cache_filled_by_a_forward_before_the_check_fails_in_a_chain(seed):
     report = check_model(model, loss, x, y)
     failing = report.table[report.table.status == "fail"]
     assert "2:TransposeKeptFromTheFirstForward" in set(failing.layer)
+
+
+def test_a_second_point_that_reaches_its_layers_does_not_restart_the_check(monkeypatch):
+    """The repeat's forward runs with the given parameters, not the second point's moved
+    ones (which always differed: the check then started again with two forwards)."""
+    restarts = []
+    confirm = gradcheck.model_walk.Repeat.confirm
+
+    def counted(self):
+        try:
+            confirm(self)
+        except gradcheck.model_walk.Undetermined:
+            restarts.append(1)
+            raise
+
+    monkeypatch.setattr(gradcheck.model_walk.Repeat, "confirm", counted)
+    rng = np.random.default_rng(0)
+    model = Sequential([z.Linear(6, 5, seed=0), z.Tanh(),
+                        TransposeKeptFromTheFirstForward(5, 5, seed=1), z.Linear(5, 3, seed=2)])
+    x, y = rng.normal(size=(8, 6)), rng.integers(0, 3, 8)
+    loss = SoftmaxCrossEntropy()
+    loss.forward(model.forward(x), y)
+    assert not check_model(model, loss, x, y).passed
+    assert restarts == []

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import gradcheck.chain_second_point
 import gradcheck.model_check
 from gradcheck import check_model
 from reference_nets import Dense, Sequential, Tanh
@@ -63,10 +64,10 @@ def test_a_correct_fused_layer_passes_and_its_parameters_are_restored(seed):
 
 
 def test_the_moved_run_agrees_on_a_correct_chain_and_disagrees_on_the_wrong_one(monkeypatch):
-    screen = gradcheck.model_check.moved_run_disagrees
+    screen = gradcheck.chain_second_point.moved_run_disagrees
     for forgets_bias in (False, True):
         said = []
-        monkeypatch.setattr(gradcheck.model_check, "moved_run_disagrees",
+        monkeypatch.setattr(gradcheck.chain_second_point, "moved_run_disagrees",
                             lambda *a, said=said, **k: said.append(screen(*a, **k)) or said[-1])
         model, x, y = chain(3, forgets_bias)
         check_model(model, SoftmaxCrossEntropy(), x, y, seed=3)
@@ -83,9 +84,9 @@ def test_a_loss_that_refuses_the_screen_s_point_sends_the_model_to_its_second_po
         raise ValueError("pred below the loss's domain")
 
     second = []
-    rows = gradcheck.model_check._second_point_rows
+    rows = gradcheck.model_check.second_point_rows
     monkeypatch.setattr(gradcheck.moved_run_check, "loss_value", refuses)
-    monkeypatch.setattr(gradcheck.model_check, "_second_point_rows",
+    monkeypatch.setattr(gradcheck.model_check, "second_point_rows",
                         lambda *a: second.append(1) or rows(*a))
     model, x, y = chain(0, forgets_bias=False)
     assert check_model(model, SoftmaxCrossEntropy(), x, y).passed

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import gradcheck.chain_second_point
 import gradcheck.model_check
 from gradcheck import check_layer, check_model
 from gradcheck.model_second_point import WHOLE_MODEL_NOTE
@@ -70,8 +71,8 @@ def test_a_failure_of_the_whole_model_is_reported_when_no_layer_check_resolves_i
     # model's failing tensor is the row
     monkeypatch.setattr(gradcheck.model_check, "chain_moved_first",
                         lambda *a: (None, False, None))
-    monkeypatch.setattr(gradcheck.model_check, "unsettled", lambda *a: True)
-    monkeypatch.setattr(gradcheck.model_check, "recheck_layer", lambda *a, **k: [])
+    monkeypatch.setattr(gradcheck.chain_second_point, "unsettled", lambda *a: True)
+    monkeypatch.setattr(gradcheck.chain_second_point, "recheck_layer", lambda *a, **k: [])
     report = stale_input_in_a_model(np.random.default_rng(0))
     failed = report.table[report.table.status == "fail"]
     assert list(zip(failed.layer, failed.tensor, failed.check, strict=True)) == [
