@@ -33,10 +33,25 @@ def needs_second_point(model, layers, loss, y, s: Settings, snapshots, firsts: l
     """Whether a chain checked at its given point gets a second point: its moved backward
     did not run on the loss's gradient (``moved_run`` None: the forward was not finite
     there, or the loss refused it and a random ``dy`` stood in), a layer held arrays before
-    the check, the given point
-    leaves something unsettled (:func:`gradcheck.chain_moved_first.unsettled`), or the moved
-    run's gradients disagree with its loss along the screen's joint direction
-    (:func:`gradcheck.moved_run_check.moved_run_disagrees`)."""
+    the check, the given point leaves something unsettled
+    (:func:`gradcheck.chain_moved_first.unsettled`), or the moved run's gradients disagree
+    with its loss along the screen's joint direction
+    (:func:`gradcheck.moved_run_check.moved_run_disagrees`).
+
+    Parameters
+    ----------
+    model, layers, loss, y, s
+        The chain, its layers, the loss, its targets and the settings.
+    snapshots : list of Snapshot
+        Each layer's state before the check.
+    firsts : list of dict
+        Per layer, its verdicts at the given point by tensor name.
+    arrays : list of ndarray, each shape (n, ...)
+        The layers' inputs and upstream gradients at the given point.
+    moved_run : MovedRun or None
+    screen : Screen
+        What the chain screen found (its joint direction over the model's tensors).
+    """
     if moved_run is None or any(snapshot.holds_arrays() for snapshot in snapshots) or \
             unsettled(firsts, s, arrays, trainable_arrays(layers)):
         return True
