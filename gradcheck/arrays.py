@@ -14,11 +14,17 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["BLOCK", "close_to_multiple", "same_values"]
+__all__ = ["BLOCK", "close_to_multiple", "holds_floats", "same_values"]
 
 BLOCK = 1 << 16   # elements compared at a time (64 KiB of booleans: served from the heap)
 _FLOAT_BLOCK = 1 << 13   # elements scaled at a time by close_to_multiple (64 KiB of float64)
 _NUMBERS = "biufc"   # dtype kinds np.equal compares as numbers
+
+
+def holds_floats(a) -> bool:
+    """Whether ``a`` holds real or complex floats (not integers or booleans: token ids,
+    indices and masks are constants to a check)."""
+    return np.asarray(a).dtype.kind in "fc"
 
 
 def _flat_pairs(a: np.ndarray, b: np.ndarray, block: int = BLOCK):

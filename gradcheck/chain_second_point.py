@@ -10,14 +10,12 @@ input it gets there when the whole model fails there.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
-import numpy as np
-
+from gradcheck.arrays import holds_floats
 from gradcheck.chain_moved_first import unsettled
 from gradcheck.chain_screen import Screen
 from gradcheck.judge import passed
 from gradcheck.layer_check import recheck_layer
+from gradcheck.layer_point import holding
 from gradcheck.model_second_point import model_second_point
 from gradcheck.model_walk import Repeat, walk_chain
 from gradcheck.moved_run_check import moved_run_disagrees, trainable_arrays
@@ -59,20 +57,6 @@ def needs_second_point(model, layers, loss, y, s: Settings, snapshots, firsts: l
                                                             screen.joint, s.loss_noise)
 
 
-@contextmanager
-def _given_values(pairs: list):
-    """Each array of ``pairs`` at its paired value for the block, then back to what it held
-    (the second point's moved values)."""
-    now = [array.copy() for array, _ in pairs]
-    try:
-        for array, value in pairs:
-            np.copyto(array, value)
-        yield
-    finally:
-        for (array, _), value in zip(pairs, now, strict=True):
-            np.copyto(array, value)
-
-
 def second_point_rows(model, layers, loss, x, y, s: Settings, firsts: list[dict],
                        found: list[dict], walk, screen: Screen) -> list[dict]:
     """:func:`gradcheck.model_second_point.model_second_point` of the chain, its layers at
@@ -95,7 +79,7 @@ def _layers_at_second_point(model, layers, loss, x2, y, s: Settings, firsts: lis
     confirmed first, with the parameters at their ``given`` values, pairs of an array and
     its value at the given point, for the forward: at the given point the layers are
     deterministic)."""
-    with _given_values(given):
+    with holding(given):   # the second point's moved values put back after
         repeat.confirm()
     acts, mutated, _, _, _, recorded, _, _ = walk_chain(model, layers, loss, x2, y)
     if recorded is None:
@@ -107,5 +91,5 @@ def _layers_at_second_point(model, layers, loss, x2, y, s: Settings, firsts: lis
         label = layer_name(i, layer)
         own = [r for r in rows if r["layer"] == label and r["check"] == "gradient"]
         extra += recheck_layer(label, layer, acts[i], probe, s, firsts[i], own,
-                               check_input=acts[i].dtype.kind in "fc")
+                               check_input=holds_floats(acts[i]))
     return extra

@@ -144,9 +144,18 @@ def on_kink(analytic, est: Estimate, base_tol: np.ndarray) -> np.ndarray:
 
 def failing(analytic, est: Estimate, base_tol: np.ndarray) -> np.ndarray:
     """The values :func:`judge` fails (outside the tolerance and not at a kink), shape (m,)."""
+    return _sorted_out(analytic, est, base_tol)[2]
+
+
+def _sorted_out(analytic, est: Estimate, base_tol: np.ndarray):
+    """``(err, tol, failed, kink)``, each shape (m,): the comparison, the values that fail
+    and those at a kink (None for a first estimate, which has no kink test)."""
     err, tol = _compared(analytic, est, base_tol)
     bad = ~(err <= tol)
-    return bad if est.kink is None and est.unresolved is None else bad & ~_kinked(bad, est, tol)
+    if est.kink is None and est.unresolved is None:
+        return err, tol, bad, None
+    kink = _kinked(bad, est, tol)
+    return err, tol, bad & ~kink, kink
 
 
 def undecided(analytic, est: Estimate, base_tol: np.ndarray) -> np.ndarray:
@@ -175,18 +184,14 @@ def judge(analytic, est: Estimate, base_tol: np.ndarray, scale: float,
     analytic, numeric = np.asarray(analytic, float), np.asarray(est.value, float)
     if len(numeric) == 0:
         return Verdict(0, 0, 0, 0, 0.0, 0.0, 0, "", 0.0, 0.0, 0.0)
-    err, tol = _compared(analytic, est, base_tol)
-    bad = ~(err <= tol)
-    smooth = est.kink is None and est.unresolved is None   # a first estimate: no kink test
-    kink = None if smooth else _kinked(bad, est, tol)
-    failed = bad if smooth else bad & ~kink
+    err, tol, failed, kink = _sorted_out(analytic, est, base_tol)
     n_failed = int(np.count_nonzero(failed))
     worst, max_abs, largest = _worst(analytic, err, tol, failed if n_failed else None)
     zero = (analytic == 0) & (numeric == 0)
     n_zero = int(np.count_nonzero(zero))
     return Verdict(
         checked=len(err), n_failed=n_failed,
-        n_nondifferentiable=0 if smooth else int(np.count_nonzero(kink)), n_zero=n_zero,
+        n_nondifferentiable=0 if kink is None else int(np.count_nonzero(kink)), n_zero=n_zero,
         max_abs_err=max_abs,
         max_rel_err=max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else float("inf")),
         worst=worst, worst_label=label(worst), analytic=float(analytic[worst]),

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from gradcheck.arrays import holds_floats
 from gradcheck.engine import Tensor
 from gradcheck.finite_diff import rms
 from gradcheck.point import Point, round_off
@@ -22,8 +23,8 @@ from gradcheck.probe_calls import during
 from gradcheck.selection import random_float32
 from gradcheck.validation import loss_value, trainable
 
-__all__ = ["SECOND_POINT_MOVE", "input_copier", "layer_point", "model_point", "moved_parameters",
-           "moved_value", "moved_values", "refilled_input"]
+__all__ = ["SECOND_POINT_MOVE", "holding", "input_copier", "layer_point", "model_point",
+           "moved_parameters", "moved_value", "moved_values", "refilled_input"]
 
 #: relative move of every value to the second point, by the check's dtype: a stale cache is
 #: then wrong by about a tenth of it (float32's finite differences do not resolve the 0.1 %
@@ -102,7 +103,7 @@ def model_point(model, owners, loss, x: np.ndarray, y, dtype: str, *,
     loss0 = loss_value(loss, pred, y)
     dpred = np.array(loss.backward(), copy=True)
     dx = model.backward(dpred.copy())
-    constant = x.dtype.kind not in "fc"   # token ids: never perturbed, no dx
+    constant = not holds_floats(x)   # token ids: never perturbed, no dx
     tensors = [] if constant else [Tensor("input", x)]
     analytic = ({"input": np.array(dx, copy=True)}
                 if not constant and np.shape(dx) == x.shape else {})
@@ -166,7 +167,7 @@ def moved_values(arrays: list[np.ndarray], rng: np.random.Generator, move: float
     z *= np.float32(2 * move)
     moved, start = [], 0
     for a, out in zip(arrays, outs or [None] * len(arrays), strict=True):
-        if a.dtype.kind not in "fc":   # integer or boolean: a constant, never moved
+        if not holds_floats(a):   # integer or boolean: a constant, never moved
             if out is None:
                 out = a.copy()
             else:
@@ -201,6 +202,20 @@ def refilled_input(forward, x: np.ndarray, x2: np.ndarray, label: str,
             forward(seen)
     np.copyto(seen, x2)
     return seen
+
+
+@contextmanager
+def holding(pairs: list):
+    """Each array of ``pairs`` ``(array, values)`` holding its paired values for the block;
+    what it held is put back exactly after."""
+    held = [array.copy() for array, _ in pairs]
+    try:
+        for array, values in pairs:
+            np.copyto(array, values)
+        yield
+    finally:
+        for (array, _), values in zip(pairs, held, strict=True):
+            np.copyto(array, values)
 
 
 @contextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradcheck.arrays import close_to_multiple
+from gradcheck.arrays import close_to_multiple, holds_floats
 from gradcheck.point import machine_eps
 from gradcheck.probe_calls import LayerProbe, during, first_backward, grad_words
 from gradcheck.report import problem_row
@@ -32,7 +32,7 @@ def backward_is_linear_and_overwrites(name: str, layer, x, probe: LayerProbe) ->
               for k, g in layer.grads.items() if k in probe.grads]
     rows, third = [], None
     for key, first, value, is_param in pairs:
-        if not (_floats(first) and _floats(value)) or np.shape(value) != np.shape(first) \
+        if not (holds_floats(first) and holds_floats(value)) or np.shape(value) != np.shape(first) \
                 or close_to_multiple(value, first, 2.0, rtol) \
                 or not np.isfinite(first).all():   # None, NaNs: reported on their own
             continue
@@ -52,10 +52,6 @@ def backward_is_linear_and_overwrites(name: str, layer, x, probe: LayerProbe) ->
             rows.append(problem_row(name, key, np.shape(value), "linearity",
                                     _not_linear(np.array_equal(value, first))))
     return rows
-
-
-def _floats(a) -> bool:
-    return np.asarray(a).dtype.kind in "fc"
 
 
 def _not_linear(same: bool) -> str:

@@ -20,7 +20,7 @@ import numpy as np
 
 from gradcheck.engine import Move
 from gradcheck.finite_diff import estimate, picked, stencil
-from gradcheck.judge import SAFETY, Rule, Verdict, failing, judge, settled
+from gradcheck.judge import Rule, Verdict, failing, judge, settled, tolerance
 from gradcheck.parallel import move_changes
 from gradcheck.point import Point
 from gradcheck.step_growth import grown_where_round_off_limits
@@ -172,9 +172,8 @@ def check_values(point: Point, values: ValueSet, analytic: list[np.ndarray], rul
         estimates, base = grown_where_round_off_limits(
             analytic, estimates, base, run.rules, run.scales, values, run.deltas, run.bases)
     if keep is not None:
-        for a, e, b in zip(analytic, estimates, base, strict=True):
-            keep.append((np.asarray(e.value, float),
-                         b + (0.0 if e.error is None else SAFETY * e.error), failing(a, e, b)))
+        keep += [(np.asarray(e.value, float), tolerance(e, b), failing(a, e, b))
+                 for a, e, b in zip(analytic, estimates, base, strict=True)]
     return [judge(a, e, b, s, values.label)
             for a, e, b, s in zip(analytic, estimates, base, run.scales, strict=True)]
 

@@ -5,6 +5,7 @@ cannot judge), any other model in :mod:`gradcheck.model_graph`; causes before sy
 
 from __future__ import annotations
 
+from gradcheck.arrays import holds_floats
 from gradcheck.chain_moved_first import chain_moved_first, name_stale_caches
 from gradcheck.chain_screen import Screen, Screened, chain_screen
 from gradcheck.chain_second_point import needs_second_point, second_point_rows
@@ -194,7 +195,7 @@ def _chain_layer_rows(layers, acts, probes, loss, y, loss0: float, dpred, e2e: l
                 layers[i + 1:], acts[i + 1:], loss, y, loss0, s.step,
                 lambda i=i: rng_for(s.seed, "downstream", str(i)))
             point = layer_point(labels[i], layer, acts[i], probes[i], s.dtype,
-                                check_input=acts[i].dtype.kind in "fc", downstream=down,
+                                check_input=holds_floats(acts[i]), downstream=down,
                                 e2e=e2e[i], e2e_noise=noise)
             found, first = point_rows(point, s, bar, layer, acts[i], rerun_check,
                                       settled=screened[i].verdicts)

@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from gradcheck.arrays import same_values
+from gradcheck.arrays import holds_floats, same_values
 from gradcheck.model_backward import recorded_backward
 from gradcheck.model_record import shadowing
 from gradcheck.probe_calls import during
@@ -168,7 +168,7 @@ def probe_chain(layers, acts, mutated, dpred, firsts=None, linearity: bool = Tru
                                 first=None if firsts is None else firsts[i],
                                 linearity=linearity)
         g = probes[i].dx
-        if i == 0 and acts[0].dtype.kind not in "fc":   # token ids: a constant, no dx
+        if i == 0 and not holds_floats(acts[0]):   # token ids: a constant, no dx
             _held_constant(probes[0], layer_name(0, layers[0]), acts[0])
             break
         if g is None:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gradcheck.judge import NOISE_FACTOR
+from gradcheck.layer_point import holding
 from gradcheck.point import machine_eps
 from gradcheck.validation import loss_value, trainable
 
@@ -52,8 +53,8 @@ def moved_run_of(layers, x: np.ndarray, params: list[np.ndarray], loss: float, d
                  ) -> MovedRun:
     """A :class:`MovedRun` of ``layers`` right after their moved backward (``params``: the
     moved parameters, as they are now)."""
-    grads = {f"{i}.{k}": np.array(g, copy=True) for i, layer in enumerate(layers)
-             for k, g in layer.grads.items() if k in trainable(layer.params)}
+    grads = {f"{i}.{k}": np.array(layer.grads[k], copy=True) for i, layer in enumerate(layers)
+             for k in trainable(layer.params) if k in layer.grads}
     if dx is not None and np.shape(dx) == x.shape:
         grads["input"] = np.array(dx, copy=True)
     return MovedRun(x.copy(), [p.copy() for p in params], loss, grads)
@@ -91,18 +92,11 @@ def trainable_arrays(layers) -> list[np.ndarray]:
 def _moved_back(layers, run: MovedRun, joint):
     """The parameters at the moved run's values plus the joint move, and the moved input plus
     its share of it, for the block; every parameter restored exactly after."""
-    live = trainable_arrays(layers)
-    saved = [p.copy() for p in live]
     named = {f"{i}.{k}": p for i, layer in enumerate(layers)
              for k, p in trainable(layer.params).items()}
     x2 = run.x.copy()
-    try:
-        for p, moved in zip(live, run.params, strict=True):
-            np.copyto(p, moved)
+    with holding(list(zip(trainable_arrays(layers), run.params, strict=True))):
         for name, v, w in zip(joint.names, joint.directions, joint.weights, strict=True):
             target = x2 if name == "input" else named[name]
             target += (float(w) * v).reshape(target.shape).astype(target.dtype, copy=False)
         yield x2
-    finally:
-        for p, original in zip(live, saved, strict=True):
-            np.copyto(p, original)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from gradcheck.arrays import holds_floats
 from gradcheck.finite_diff import default_eps, stencil
 from gradcheck.user_warning import warn_user
 
@@ -146,7 +147,7 @@ _SMALLEST_NORMAL = {d: float(np.finfo(d).tiny) for d in ("float32", "float64")}
 
 
 def _is_float(a) -> bool:
-    return isinstance(a, np.ndarray) and a.dtype.kind in "fc"
+    return isinstance(a, np.ndarray) and holds_floats(a)
 
 
 def check_dtype(named: dict, where: str) -> str:
